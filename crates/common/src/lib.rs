@@ -1,0 +1,21 @@
+//! Plumbing shared by the Gatehouse services.
+//!
+//! - [`identity`]: the caller identity the gateway forwards to subgraphs, signed with HMAC.
+//! - [`events`]: the account events the auth service publishes and the users service consumes.
+//! - [`outbox`]: writing account events in the caller's transaction, and relaying them.
+//! - [`infra`]: connecting to PostgreSQL, Redis and NATS with one clear line when one is missing.
+//! - [`settings`]: the settings every service shares (environment, secrets, infrastructure URLs).
+//! - [`dev_secrets`]: development-only secrets generated once and kept under `.dev/`.
+//! - [`telemetry`]: the one tracing subscriber and the one Prometheus recorder.
+//! - [`shutdown`]: turning Ctrl-C and SIGTERM into a cancellation token.
+//! - [`http`]: small axum pieces every service mounts (`/health`, `/metrics`).
+
+pub mod dev_secrets;
+pub mod events;
+pub mod http;
+pub mod identity;
+pub mod infra;
+pub mod outbox;
+pub mod settings;
+pub mod shutdown;
+pub mod telemetry;

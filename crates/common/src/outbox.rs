@@ -1,0 +1,421 @@
+//! The transactional outbox: events written with the change, relayed to JetStream.
+//!
+//! The auth service calls [`enqueue`] inside the transaction that changes an
+//! account, so the event exists if and only if the change was committed. A
+//! [`Relay`] (one per auth replica, any number of them) then publishes pending
+//! rows to JetStream and marks them:
+//!
+//! 1. claim a batch with `FOR UPDATE SKIP LOCKED`, taking only the lowest
+//!    unpublished version of each account, so one account's events leave in
+//!    order even with several relays;
+//! 2. publish each with `Nats-Msg-Id` = event id and wait for JetStream's
+//!    acknowledgement (JetStream drops a re-published id inside its duplicate
+//!    window, the users projection drops it after that);
+//! 3. mark the acknowledged rows and commit.
+//!
+//! A relay killed between 2 and 3 leaves the rows pending: the next relay
+//! publishes them again, which is harmless. A relay whose broker is down backs
+//! off without holding rows. Published rows are pruned after a retention period.
+
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, context::Publish};
+use futures::future::join_all;
+use sqlx::postgres::PgListener;
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::events::{self, AccountChange, AccountEvent};
+use crate::settings::SharedSettings;
+
+/// The `LISTEN/NOTIFY` channel the outbox trigger notifies on every insert.
+pub const NOTIFY_CHANNEL: &str = "gatehouse_outbox";
+
+/// Records an event in the outbox inside the caller's transaction, so the event
+/// exists if and only if the change it describes was committed. `version` is
+/// the account's new version, bumped by the caller in the same transaction:
+/// versions of one account start at 1 (the registration) and have no gaps,
+/// because the users projection applies version `n` only after `n - 1`.
+pub async fn enqueue(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    version: i64,
+    change: AccountChange,
+) -> Result<AccountEvent, sqlx::Error> {
+    let event = AccountEvent { event_id: Uuid::now_v7(), user_id, version, occurred_at: chrono::Utc::now(), change };
+    let payload = serde_json::to_value(&event).expect("events serialise");
+    sqlx::query("INSERT INTO outbox (id, user_id, version, event_type, payload) VALUES ($1, $2, $3, $4, $5)")
+        .bind(event.event_id)
+        .bind(event.user_id)
+        .bind(event.version)
+        .bind(event.change.type_name())
+        .bind(payload)
+        .execute(conn)
+        .await?;
+    Ok(event)
+}
+
+/// How a [`Relay`] paces itself. [`RelayOptions::default`] suits production.
+#[derive(Debug, Clone)]
+pub struct RelayOptions {
+    /// Most events claimed, published and marked in one step. Default: 500.
+    pub batch_size: i64,
+    /// How often an idle relay looks for work when no notification arrives
+    /// (notifications can be lost while the listener reconnects). Default: 1 s.
+    pub poll_interval: Duration,
+    /// How long to wait for JetStream to acknowledge a publish. Default: 5 s.
+    pub publish_timeout: Duration,
+    /// First pause after a failure; doubled on each further failure. Default: 100 ms.
+    pub backoff_min: Duration,
+    /// Longest pause between attempts while the broker is down. Default: 5 s.
+    pub backoff_max: Duration,
+    /// Published rows older than this are deleted. Default: 7 days.
+    pub retention: Duration,
+    /// How often published rows are pruned. Default: 10 minutes.
+    pub prune_interval: Duration,
+}
+
+impl Default for RelayOptions {
+    fn default() -> Self {
+        Self {
+            batch_size: 500,
+            poll_interval: Duration::from_secs(1),
+            publish_timeout: Duration::from_secs(5),
+            backoff_min: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(5),
+            retention: Duration::from_secs(7 * 24 * 60 * 60),
+            prune_interval: Duration::from_secs(10 * 60),
+        }
+    }
+}
+
+/// What one [`Relay::try_process_next`] step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// No event was eligible.
+    Empty,
+    /// Events were published. `published` were acknowledged and marked
+    /// (`duplicates` of them JetStream already had: an earlier relay published
+    /// them and died before marking); `failed` stay pending for a later step.
+    Published { published: usize, duplicates: usize, failed: usize },
+}
+
+/// Why a relay step did nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("outbox database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("JetStream is unavailable: {0}")]
+    Broker(String),
+}
+
+/// Publishes outbox rows to JetStream. Cheap to clone.
+#[derive(Clone)]
+pub struct Relay {
+    pool: PgPool,
+    client: async_nats::Client,
+    jetstream: jetstream::Context,
+    settings: SharedSettings,
+    options: RelayOptions,
+}
+
+impl std::fmt::Debug for Relay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relay").field("stream", &self.settings.events_stream).field("options", &self.options).finish()
+    }
+}
+
+/// One claimed outbox row.
+struct Pending {
+    id: Uuid,
+    event_type: String,
+    payload: String,
+}
+
+impl Relay {
+    /// A relay over the auth database `pool` publishing through `client` to
+    /// the stream and subjects named in `settings`, with default options.
+    pub fn new(pool: PgPool, client: async_nats::Client, settings: &SharedSettings) -> Self {
+        Self::with_options(pool, client, settings, RelayOptions::default())
+    }
+
+    pub fn with_options(
+        pool: PgPool,
+        client: async_nats::Client,
+        settings: &SharedSettings,
+        options: RelayOptions,
+    ) -> Self {
+        let mut jetstream = jetstream::new(client.clone());
+        jetstream.set_timeout(options.publish_timeout);
+        Self { pool, client, jetstream, settings: settings.clone(), options }
+    }
+
+    /// Claims, publishes and marks one batch.
+    #[tracing::instrument(name = "outbox_relay_step", skip(self), level = "debug")]
+    pub async fn try_process_next(&self) -> Result<Outcome, RelayError> {
+        self.ensure_connected()?;
+        let mut tx = self.pool.begin().await?;
+        let rows = self.claim(&mut tx).await?;
+        if rows.is_empty() {
+            tx.commit().await?;
+            return Ok(Outcome::Empty);
+        }
+        let (acked, duplicates, failure) = self.publish(&rows).await;
+        let failed = rows.len() - acked.len();
+        if acked.is_empty() {
+            // Nothing to mark; the rows stay pending and the locks go with the transaction.
+            drop(tx);
+            metrics::counter!("gatehouse_outbox_publish_failures_total").increment(failed as u64);
+            return Err(RelayError::Broker(failure.unwrap_or_else(|| "no acknowledgement".into())));
+        }
+        sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)").bind(&acked).execute(&mut *tx).await?;
+        tx.commit().await?;
+        metrics::counter!("gatehouse_outbox_published_total").increment(acked.len() as u64);
+        metrics::counter!("gatehouse_outbox_duplicates_total").increment(duplicates as u64);
+        if failed > 0 {
+            metrics::counter!("gatehouse_outbox_publish_failures_total").increment(failed as u64);
+            tracing::warn!(
+                failed,
+                error = failure.as_deref().unwrap_or(""),
+                "some outbox events were not acknowledged"
+            );
+        }
+        Ok(Outcome::Published { published: acked.len(), duplicates, failed })
+    }
+
+    /// Does what a relay killed between JetStream's acknowledgement and the
+    /// mark leaves behind: claims and publishes a batch, then rolls back, so
+    /// the rows stay pending. For fault-injection tests only.
+    #[doc(hidden)]
+    pub async fn publish_without_marking(&self) -> Result<usize, RelayError> {
+        self.ensure_connected()?;
+        let mut tx = self.pool.begin().await?;
+        let rows = self.claim(&mut tx).await?;
+        let (acked, _, _) = self.publish(&rows).await;
+        tx.rollback().await?;
+        Ok(acked.len())
+    }
+
+    /// Deletes published rows older than the retention period; returns how many.
+    pub async fn prune(&self) -> Result<u64, sqlx::Error> {
+        let mut total = 0;
+        loop {
+            // Bounded batches keep each delete's locks and WAL small.
+            let deleted = sqlx::query(
+                "DELETE FROM outbox WHERE id IN (
+                     SELECT id FROM outbox
+                     WHERE published_at IS NOT NULL AND published_at < now() - make_interval(secs => $1)
+                     LIMIT 5000)",
+            )
+            .bind(self.options.retention.as_secs_f64())
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            total += deleted;
+            if deleted < 5000 {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Relays until `shutdown` is cancelled: wakes on `LISTEN/NOTIFY`, polls
+    /// as a fallback, backs off while the broker or database fails, prunes
+    /// now and then. Creates or updates the stream first.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut backoff = Backoff::new(self.options.backoff_min, self.options.backoff_max);
+        // The stream must exist before publishing; keep trying while NATS is down.
+        loop {
+            match events::ensure_stream(&self.jetstream, &self.settings).await {
+                Ok(_) => break,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot create the events stream yet; retrying");
+                    if sleep_or_cancel(backoff.next(), &shutdown).await {
+                        return;
+                    }
+                }
+            }
+        }
+        backoff.reset();
+        let mut listener = self.listen().await;
+        let mut last_prune: Option<Instant> = None;
+        tracing::info!(stream = %self.settings.events_stream, "outbox relay started");
+        while !shutdown.is_cancelled() {
+            if last_prune.is_none_or(|at| at.elapsed() >= self.options.prune_interval) {
+                last_prune = Some(Instant::now());
+                match self.prune().await {
+                    Ok(0) => {}
+                    Ok(pruned) => tracing::info!(pruned, "pruned published outbox rows"),
+                    Err(error) => tracing::warn!(%error, "pruning the outbox failed"),
+                }
+            }
+            match self.try_process_next().await {
+                Ok(Outcome::Published { failed: 0, .. }) => backoff.reset(),
+                Ok(Outcome::Published { .. }) => {
+                    let _ = sleep_or_cancel(backoff.next(), &shutdown).await;
+                }
+                Ok(Outcome::Empty) => {
+                    backoff.reset();
+                    self.wait_for_work(&mut listener, &shutdown).await;
+                }
+                Err(error) => {
+                    let pause = backoff.next();
+                    tracing::warn!(%error, pause_ms = pause.as_millis() as u64, "outbox relay backing off");
+                    let _ = sleep_or_cancel(pause, &shutdown).await;
+                }
+            }
+        }
+        tracing::info!("outbox relay stopped");
+    }
+
+    fn ensure_connected(&self) -> Result<(), RelayError> {
+        match self.client.connection_state() {
+            async_nats::connection::State::Connected => Ok(()),
+            state => Err(RelayError::Broker(format!("NATS connection is {state}"))),
+        }
+    }
+
+    /// Locks up to a batch of eligible rows: pending, and the lowest pending
+    /// version of their account. Rows locked by another relay are skipped, and
+    /// so are their successors (their predecessor is still pending).
+    async fn claim(&self, tx: &mut Transaction<'_, Postgres>) -> Result<Vec<Pending>, sqlx::Error> {
+        let rows: Vec<(Uuid, String, String)> = sqlx::query_as(
+            "SELECT o.id, o.event_type, o.payload::text
+             FROM outbox o
+             WHERE o.published_at IS NULL
+               AND NOT EXISTS (
+                   SELECT 1 FROM outbox p
+                   WHERE p.user_id = o.user_id AND p.published_at IS NULL AND p.version < o.version)
+             ORDER BY o.created_at
+             LIMIT $1
+             FOR UPDATE OF o SKIP LOCKED",
+        )
+        .bind(self.options.batch_size)
+        .fetch_all(&mut **tx)
+        .await?;
+        Ok(rows.into_iter().map(|(id, event_type, payload)| Pending { id, event_type, payload }).collect())
+    }
+
+    /// Publishes every row (pipelined) and returns the ids JetStream
+    /// acknowledged, how many of those were duplicates, and one failure reason.
+    async fn publish(&self, rows: &[Pending]) -> (Vec<Uuid>, usize, Option<String>) {
+        let mut pending_acks = Vec::with_capacity(rows.len());
+        let mut failure = None;
+        for row in rows {
+            let subject = events::event_subject(&self.settings.events_subject_prefix, &row.event_type);
+            let publish =
+                Publish::build().payload(row.payload.clone().into_bytes().into()).message_id(row.id.to_string());
+            match self.jetstream.send_publish(subject, publish).await {
+                Ok(ack) => pending_acks.push((row.id, ack)),
+                Err(error) => {
+                    failure = Some(error.to_string());
+                    break;
+                }
+            }
+        }
+        let results = join_all(pending_acks.into_iter().map(|(id, ack)| async move { (id, ack.await) })).await;
+        let mut acked = Vec::with_capacity(results.len());
+        let mut duplicates = 0;
+        for (id, result) in results {
+            match result {
+                Ok(ack) => {
+                    duplicates += usize::from(ack.duplicate);
+                    acked.push(id);
+                }
+                Err(error) => failure = Some(error.to_string()),
+            }
+        }
+        (acked, duplicates, failure)
+    }
+
+    async fn listen(&self) -> Option<PgListener> {
+        let mut listener = match PgListener::connect_with(&self.pool).await {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::warn!(%error, "cannot LISTEN for outbox notifications; polling only");
+                return None;
+            }
+        };
+        match listener.listen(NOTIFY_CHANNEL).await {
+            Ok(()) => Some(listener),
+            Err(error) => {
+                tracing::warn!(%error, "cannot LISTEN for outbox notifications; polling only");
+                None
+            }
+        }
+    }
+
+    /// Sleeps until a notification, the poll interval or shutdown, whichever comes first.
+    async fn wait_for_work(&self, listener: &mut Option<PgListener>, shutdown: &CancellationToken) {
+        let poll = tokio::time::sleep(self.options.poll_interval);
+        match listener {
+            Some(l) => {
+                tokio::select! {
+                    () = shutdown.cancelled() => {}
+                    () = poll => {}
+                    received = l.recv() => {
+                        if let Err(error) = received {
+                            // The listener reconnects on its next call; until then, poll.
+                            tracing::debug!(%error, "outbox listener interrupted");
+                        }
+                        // One step handles every event committed so far; drop the
+                        // notifications already queued for them.
+                        while l.next_buffered().is_some() {}
+                    }
+                }
+            }
+            None => {
+                tokio::select! {
+                    () = shutdown.cancelled() => {}
+                    () = poll => {}
+                }
+            }
+        }
+    }
+}
+
+/// Exponential back-off between `min` and `max`.
+#[derive(Debug)]
+pub(crate) struct Backoff {
+    min: Duration,
+    max: Duration,
+    current: Duration,
+}
+
+impl Backoff {
+    pub(crate) fn new(min: Duration, max: Duration) -> Self {
+        Self { min, max, current: min }
+    }
+
+    pub(crate) fn next(&mut self) -> Duration {
+        let pause = self.current;
+        self.current = (self.current * 2).min(self.max);
+        pause
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.current = self.min;
+    }
+}
+
+/// Sleeps for `pause`; returns true if `shutdown` fired first.
+pub(crate) async fn sleep_or_cancel(pause: Duration, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        () = shutdown.cancelled() => true,
+        () = tokio::time::sleep(pause) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_its_ceiling_and_resets() {
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(350));
+        let pauses: Vec<u128> = (0..4).map(|_| b.next().as_millis()).collect();
+        assert_eq!(pauses, [100, 200, 350, 350]);
+        b.reset();
+        assert_eq!(b.next(), Duration::from_millis(100));
+    }
+}

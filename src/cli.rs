@@ -1,0 +1,94 @@
+//! Command-line interface: subcommands and how each one runs.
+
+use clap::{Parser, Subcommand};
+
+use gatehouse_auth::AuthConfig;
+use gatehouse_common::settings::SharedConfig;
+use gatehouse_gateway::GatewayConfig;
+use gatehouse_users::UsersConfig;
+
+use crate::dev;
+
+/// Authentication for GraphQL microservices. With no subcommand, runs the whole
+/// development stack (`gatehouse dev`).
+#[derive(Debug, Parser)]
+#[command(name = "gatehouse", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub shared: SharedConfig,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the whole stack in one process: databases, migrations, stream, keys,
+    /// seeded admin, then gateway :4000, auth :4001 and users :4002.
+    Dev(DevArgs),
+    /// Run the federation gateway alone.
+    Gateway(GatewayConfig),
+    /// Run the auth subgraph alone.
+    Auth(AuthConfig),
+    /// Run the users subgraph alone.
+    Users(UsersConfig),
+    /// Create the databases if missing and apply all migrations.
+    Migrate(StoreArgs),
+    /// Create (or keep) the SYS_ADMIN account; in development also demo accounts.
+    Seed(StoreArgs),
+    /// Exit 0 when `GET <url>` answers 2xx within two seconds (container health checks).
+    Probe {
+        /// For example http://127.0.0.1:4000/health.
+        url: String,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DevArgs {
+    #[command(flatten)]
+    pub gateway: GatewayConfig,
+    #[command(flatten)]
+    pub auth: AuthConfig,
+    #[command(flatten)]
+    pub users: UsersConfig,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StoreArgs {
+    #[command(flatten)]
+    pub auth: AuthConfig,
+    #[command(flatten)]
+    pub users: UsersConfig,
+}
+
+impl Cli {
+    pub async fn run(self) -> anyhow::Result<()> {
+        let command = match self.command {
+            Some(command) => command,
+            // `cargo run` with no arguments: the development stack with its defaults.
+            None => Command::Dev(DevArgs::parse_defaults()),
+        };
+        match command {
+            Command::Dev(args) => dev::run_stack(&self.shared, args).await,
+            Command::Gateway(config) => dev::run_gateway(config).await,
+            Command::Auth(config) => dev::run_auth(&self.shared, config).await,
+            Command::Users(config) => dev::run_users(&self.shared, config).await,
+            Command::Migrate(args) => dev::migrate(&self.shared, &args.auth, &args.users).await,
+            Command::Seed(args) => dev::seed(&self.shared, &args.auth).await,
+            Command::Probe { url } => crate::probe::probe(&url).await,
+        }
+    }
+}
+
+impl DevArgs {
+    /// The `dev` arguments as if `gatehouse dev` had been typed: flags absent,
+    /// so every value comes from the environment or its default.
+    fn parse_defaults() -> Self {
+        #[derive(Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            args: DevArgs,
+        }
+        Wrapper::parse_from(["gatehouse"]).args
+    }
+}

@@ -1,0 +1,155 @@
+//! Running services: one at a time, or the whole development stack in one process.
+
+use std::future::Future;
+
+use tokio_util::sync::CancellationToken;
+
+use gatehouse_auth::AuthConfig;
+use gatehouse_common::{events, infra, settings::SharedConfig, shutdown};
+use gatehouse_gateway::GatewayConfig;
+use gatehouse_users::UsersConfig;
+
+use crate::cli::DevArgs;
+
+/// Every backing service that did not answer at start-up, reported together.
+#[derive(Debug, thiserror::Error)]
+#[error("{} backing service(s) unreachable", .0.len())]
+pub struct Preflight(pub Vec<infra::Unreachable>);
+
+/// The lines to print for a failed command: one per unreachable service, or
+/// the error with its causes on one line.
+pub fn error_lines(error: &anyhow::Error) -> Vec<String> {
+    if let Some(Preflight(missing)) = error.downcast_ref::<Preflight>() {
+        return missing.iter().map(ToString::to_string).collect();
+    }
+    if let Some(unreachable) = error.downcast_ref::<infra::Unreachable>() {
+        return vec![unreachable.to_string()];
+    }
+    vec![format!("{error:#}")]
+}
+
+/// Checks PostgreSQL (each database, created if missing), Redis and NATS at
+/// once, so a user with two services down learns about both in one go.
+async fn preflight(shared: &SharedConfig, databases: &[&str]) -> anyhow::Result<()> {
+    let (pg, redis, nats) = tokio::join!(
+        futures::future::join_all(databases.iter().map(|url| infra::postgres(url, 1))),
+        infra::redis(&shared.redis_url),
+        infra::nats(&shared.nats_url),
+    );
+    let mut missing: Vec<infra::Unreachable> = Vec::new();
+    for result in pg {
+        match result {
+            Ok(pool) => pool.close().await,
+            Err(e) if missing.iter().any(|m| m.url == e.url) => {}
+            Err(e) => missing.push(e),
+        }
+    }
+    missing.extend(redis.err());
+    missing.extend(nats.err());
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(Preflight(missing).into())
+    }
+}
+
+pub async fn migrate(shared: &SharedConfig, auth: &AuthConfig, users: &UsersConfig) -> anyhow::Result<()> {
+    let auth_pool = gatehouse_auth::connect_database(auth).await?;
+    let users_pool = gatehouse_users::connect_database(users).await?;
+    gatehouse_auth::migrate(&auth_pool).await?;
+    gatehouse_users::migrate(&users_pool).await?;
+    let settings = shared.resolve()?;
+    let nats = infra::nats(&settings.nats_url).await?;
+    events::ensure_stream(&async_nats::jetstream::new(nats), &settings).await?;
+    tracing::info!("migrations applied, event stream ready");
+    Ok(())
+}
+
+pub async fn seed(shared: &SharedConfig, auth: &AuthConfig) -> anyhow::Result<()> {
+    let settings = shared.resolve()?;
+    let pool = gatehouse_auth::connect_database(auth).await?;
+    gatehouse_auth::migrate(&pool).await?;
+    let report = gatehouse_auth::seed::seed(&pool, auth, &settings).await?;
+    let state = if report.created { "created" } else { "already present" };
+    println!("SYS_ADMIN {} ({state})", report.admin_email);
+    Ok(())
+}
+
+pub async fn run_gateway(config: GatewayConfig) -> anyhow::Result<()> {
+    let app = gatehouse_gateway::Application::build(config).await?;
+    tracing::info!(port = app.port(), "gateway listening");
+    serve_until_signal(app.run_until_stopped(shutdown::on_signal())).await
+}
+
+pub async fn run_auth(shared: &SharedConfig, config: AuthConfig) -> anyhow::Result<()> {
+    preflight(shared, &[&config.database_url]).await?;
+    let app = gatehouse_auth::Application::build(config, shared.resolve()?).await?;
+    tracing::info!(port = app.port(), "auth subgraph listening");
+    serve_until_signal(app.run_until_stopped(shutdown::on_signal())).await
+}
+
+pub async fn run_users(shared: &SharedConfig, config: UsersConfig) -> anyhow::Result<()> {
+    preflight(shared, &[&config.database_url]).await?;
+    let app = gatehouse_users::Application::build(config, shared.resolve()?).await?;
+    tracing::info!(port = app.port(), "users subgraph listening");
+    serve_until_signal(app.run_until_stopped(shutdown::on_signal())).await
+}
+
+async fn serve_until_signal(server: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    server.await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The whole stack in one process, for development and the README quick start.
+pub async fn run_stack(shared: &SharedConfig, args: DevArgs) -> anyhow::Result<()> {
+    let settings = shared.resolve()?;
+    preflight(shared, &[&args.auth.database_url, &args.users.database_url]).await?;
+    migrate(shared, &args.auth, &args.users).await?;
+
+    let auth_pool = gatehouse_auth::connect_database(&args.auth).await?;
+    let seeded = gatehouse_auth::seed::seed(&auth_pool, &args.auth, &settings).await?;
+    auth_pool.close().await;
+
+    // Subgraphs first, so the gateway finds them when it starts.
+    let auth = gatehouse_auth::Application::build(args.auth, settings.clone()).await?;
+    let users = gatehouse_users::Application::build(args.users, settings.clone()).await?;
+    let gateway = gatehouse_gateway::Application::build(args.gateway).await?;
+
+    let gateway_port = gateway.port();
+    println!();
+    println!("  Gatehouse is running ({:?})", settings.environment);
+    println!("  Playground:  http://localhost:{gateway_port}/graphql");
+    println!("  Gateway:     http://localhost:{gateway_port}   (health /health, ready /ready, metrics /metrics)");
+    println!("  Auth:        http://localhost:{}/graphql", auth.port());
+    println!("  Users:       http://localhost:{}/graphql", users.port());
+    match &seeded.dev_password {
+        Some(password) => println!("  SYS_ADMIN:   {} / {password}", seeded.admin_email),
+        None => println!("  SYS_ADMIN:   {} (password from GATEHOUSE_ADMIN_PASSWORD)", seeded.admin_email),
+    }
+    println!("  Stop with Ctrl-C.");
+    println!();
+
+    let stop = shutdown::on_signal();
+    let results = tokio::join!(
+        run_with_siblings(gateway.run_until_stopped(stop.child_token()), stop.clone()),
+        run_with_siblings(auth.run_until_stopped(stop.child_token()), stop.clone()),
+        run_with_siblings(users.run_until_stopped(stop.child_token()), stop.clone()),
+    );
+    results.0?;
+    results.1?;
+    results.2?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Runs one service; when it ends (failure included) the others stop too, so
+/// the stack never keeps running half-alive.
+async fn run_with_siblings(
+    service: impl Future<Output = anyhow::Result<()>>,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    let result = service.await;
+    stop.cancel();
+    result
+}

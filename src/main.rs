@@ -1,0 +1,27 @@
+//! `gatehouse`: one binary for the gateway, the auth and users subgraphs, and
+//! their chores (migrations, seeding, the whole development stack).
+
+mod cli;
+mod dev;
+mod probe;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    // A `.env` file is optional; real environment variables win over it.
+    let _ = dotenvy::dotenv();
+    let cli = cli::Cli::parse();
+    gatehouse_common::telemetry::init_tracing("info,sqlx=warn,async_nats=warn", cli.shared.log_format);
+    match cli.run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            for line in dev::error_lines(&error) {
+                eprintln!("error: {line}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
