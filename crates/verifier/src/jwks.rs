@@ -1,0 +1,153 @@
+//! Reading JWKS documents.
+//!
+//! One malformed key must never cost the good ones, so keys are read one by
+//! one and the unusable ones are skipped (and logged). A document with no
+//! usable key at all is an error: the caller keeps the set it had.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::DecodingKey;
+use serde::Deserialize;
+
+/// Verification keys by `kid`. Only RSA signing keys usable with RS256 are kept.
+#[derive(Clone, Default)]
+pub struct KeySet {
+    keys: HashMap<String, Arc<DecodingKey>>,
+}
+
+impl std::fmt::Debug for KeySet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeySet").field("kids", &self.kids()).finish()
+    }
+}
+
+impl KeySet {
+    pub fn get(&self, kid: &str) -> Option<&Arc<DecodingKey>> {
+        self.keys.get(kid)
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    pub fn kids(&self) -> Vec<&str> {
+        let mut kids: Vec<&str> = self.keys.keys().map(String::as_str).collect();
+        kids.sort_unstable();
+        kids
+    }
+}
+
+/// Why a JWKS document was not accepted.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum JwksError {
+    #[error("the JWKS document is not JSON with a `keys` array")]
+    NotAJwks,
+    #[error("the JWKS document holds no usable RS256 signing key")]
+    NoUsableKey,
+}
+
+#[derive(Deserialize)]
+struct RawSet {
+    keys: Vec<serde_json::Value>,
+}
+
+/// Parses a JWKS document, keeping every usable RS256 key and skipping the rest.
+pub fn parse(body: &[u8]) -> Result<KeySet, JwksError> {
+    let raw: RawSet = serde_json::from_slice(body).map_err(|_| JwksError::NotAJwks)?;
+    let mut keys = HashMap::new();
+    for value in raw.keys {
+        match usable_key(value) {
+            Ok((kid, key)) => {
+                keys.insert(kid, Arc::new(key));
+            }
+            Err(reason) => tracing::warn!(reason, "skipping a JWKS key"),
+        }
+    }
+    if keys.is_empty() {
+        return Err(JwksError::NoUsableKey);
+    }
+    Ok(KeySet { keys })
+}
+
+fn usable_key(value: serde_json::Value) -> Result<(String, DecodingKey), &'static str> {
+    let jwk: Jwk = serde_json::from_value(value).map_err(|_| "not a JWK")?;
+    let kid = jwk.common.key_id.clone().filter(|k| !k.is_empty()).ok_or("no kid")?;
+    if !matches!(jwk.algorithm, AlgorithmParameters::RSA(_)) {
+        return Err("not an RSA key");
+    }
+    if matches!(jwk.common.public_key_use, Some(ref u) if *u != PublicKeyUse::Signature) {
+        return Err("not a signing key");
+    }
+    if matches!(jwk.common.key_algorithm, Some(alg) if alg != KeyAlgorithm::RS256) {
+        return Err("not an RS256 key");
+    }
+    let key = DecodingKey::from_jwk(&jwk).map_err(|_| "unreadable RSA parameters")?;
+    Ok((kid, key))
+}
+
+/// `max-age` from a `Cache-Control` header value, when present and sane.
+pub fn max_age(cache_control: &str) -> Option<Duration> {
+    cache_control.split(',').find_map(|directive| {
+        let (name, value) = directive.trim().split_once('=')?;
+        if !name.trim().eq_ignore_ascii_case("max-age") {
+            return None;
+        }
+        value.trim().trim_matches('"').parse::<u64>().ok().map(Duration::from_secs)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A real 2048-bit public modulus (base64url), so DecodingKey accepts it.
+    pub(crate) const N: &str = "u1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gunVTLw7onLRnrq0_IzW7yWR7QkrmBL7jTKEn5u-qKhbwKfBstIs-bMY2Zkp18gnTxKLxoS2tFczGkPLPgizskuemMghRniWaoLcyehkd3qqGElvW_VDL5AaWTg0nLVkjRo9z-40RQzuVaE8AkAFmxZzow3x-VJYKdjykkJ0iT9wCS0DRTXu269V264Vf_3jvredZiKRkgwlL9xNAwxXFg0x_XFw005UWVRIkdgcKWTjpBP2dPwVZ4WWC-9aGVd-Gyn1o0CLelf4rEjGoXbAAEgAqeGUxrcIlbjXfbcmw";
+
+    fn key(kid: &str) -> serde_json::Value {
+        serde_json::json!({"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256", "n": N, "e": "AQAB"})
+    }
+
+    #[test]
+    fn good_keys_survive_their_bad_neighbours() {
+        let doc = serde_json::json!({"keys": [
+            key("good-1"),
+            {"kty": "RSA", "kid": "broken", "n": "!!!", "e": "AQAB"},
+            {"kty": "EC", "kid": "ec", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"},
+            {"kty": "RSA", "kid": "enc", "use": "enc", "n": N, "e": "AQAB"},
+            {"kty": "RSA", "kid": "ps", "alg": "PS256", "n": N, "e": "AQAB"},
+            {"kty": "RSA", "n": N, "e": "AQAB"},
+            "not even an object",
+            key("good-2"),
+        ]});
+        let set = parse(doc.to_string().as_bytes()).unwrap();
+        assert_eq!(set.kids(), vec!["good-1", "good-2"]);
+    }
+
+    #[test]
+    fn junk_documents_are_refused() {
+        for body in [&b""[..], b"<html>", b"{}", b"{\"keys\": 3}", b"null", b"\xff\xfe"] {
+            assert_eq!(parse(body).unwrap_err(), JwksError::NotAJwks, "{body:?}");
+        }
+        assert_eq!(parse(br#"{"keys": []}"#).unwrap_err(), JwksError::NoUsableKey);
+        assert_eq!(
+            parse(br#"{"keys": [{"kty": "oct", "kid": "h", "k": "c2VjcmV0"}]}"#).unwrap_err(),
+            JwksError::NoUsableKey
+        );
+    }
+
+    #[test]
+    fn max_age_is_read_from_cache_control() {
+        assert_eq!(max_age("public, max-age=300"), Some(Duration::from_secs(300)));
+        assert_eq!(max_age("MAX-AGE=\"60\", must-revalidate"), Some(Duration::from_secs(60)));
+        assert_eq!(max_age("no-store"), None);
+        assert_eq!(max_age("max-age=-1"), None);
+        assert_eq!(max_age("max-age=abc"), None);
+    }
+}

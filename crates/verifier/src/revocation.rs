@@ -1,0 +1,126 @@
+//! Session revocation as the gateway sees it.
+//!
+//! The auth service marks a revoked session in Redis (`<prefix>revoked:sid:<sid>`,
+//! kept at least as long as an access token lives) and announces it on a NATS
+//! subject. The gateway:
+//!
+//! - remembers every announced revocation locally (instant, no Redis);
+//! - otherwise asks Redis at most once per `recheck` interval per session, so
+//!   a missed announcement still takes effect within that interval (1 s by
+//!   default) without a Redis round trip on every request;
+//! - fails closed when Redis cannot answer, unless configured to fail open.
+
+use std::time::Duration;
+
+use moka::sync::Cache;
+use redis::aio::ConnectionManager;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Revocation settings.
+#[derive(Debug, Clone)]
+pub struct RevocationConfig {
+    /// Key prefix, e.g. `gatehouse:`; the key is `<prefix>revoked:sid:<sid>`.
+    pub key_prefix: String,
+    /// Subject of revocation notices (payload: the session id).
+    pub notice_subject: String,
+    /// How long a "not revoked" answer from Redis is trusted. Default 1 s.
+    pub recheck: Duration,
+    /// How long an announced revocation is remembered locally; at least the
+    /// access-token lifetime. Default 1 h.
+    pub remember: Duration,
+    /// Accept tokens when Redis cannot answer. Default false (fail closed).
+    pub fail_open: bool,
+}
+
+impl RevocationConfig {
+    pub fn new(key_prefix: impl Into<String>, notice_subject: impl Into<String>) -> Self {
+        Self {
+            key_prefix: key_prefix.into(),
+            notice_subject: notice_subject.into(),
+            recheck: Duration::from_secs(1),
+            remember: Duration::from_secs(3600),
+            fail_open: false,
+        }
+    }
+}
+
+/// The Redis key marking a revoked session; the auth service writes it.
+pub fn revoked_key(prefix: &str, sid: &Uuid) -> String {
+    format!("{prefix}revoked:sid:{sid}")
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("session revocation state is unavailable")]
+pub struct RevocationError;
+
+/// Answers whether a session was revoked.
+#[derive(Clone)]
+pub struct Revocations {
+    config: RevocationConfig,
+    redis: ConnectionManager,
+    revoked: Cache<Uuid, ()>,
+    recently_live: Cache<Uuid, ()>,
+}
+
+impl Revocations {
+    pub fn new(config: RevocationConfig, redis: ConnectionManager) -> Self {
+        let revoked = Cache::builder().max_capacity(1_000_000).time_to_live(config.remember).build();
+        let recently_live = Cache::builder().max_capacity(1_000_000).time_to_live(config.recheck).build();
+        Self { config, redis, revoked, recently_live }
+    }
+
+    /// Records a revocation heard from a notice.
+    pub fn mark_revoked(&self, sid: Uuid) {
+        self.recently_live.invalidate(&sid);
+        self.revoked.insert(sid, ());
+    }
+
+    pub async fn is_revoked(&self, sid: Uuid) -> Result<bool, RevocationError> {
+        if self.revoked.contains_key(&sid) {
+            return Ok(true);
+        }
+        if self.recently_live.contains_key(&sid) {
+            return Ok(false);
+        }
+        let mut redis = self.redis.clone();
+        let key = revoked_key(&self.config.key_prefix, &sid);
+        match redis::cmd("EXISTS").arg(&key).query_async::<i64>(&mut redis).await {
+            Ok(0) => {
+                self.recently_live.insert(sid, ());
+                Ok(false)
+            }
+            Ok(_) => {
+                self.revoked.insert(sid, ());
+                Ok(true)
+            }
+            Err(error) if self.config.fail_open => {
+                tracing::warn!(%error, "revocation check failed; failing open as configured");
+                Ok(false)
+            }
+            Err(error) => {
+                tracing::error!(%error, "revocation check failed; refusing the token (fail closed)");
+                Err(RevocationError)
+            }
+        }
+    }
+
+    /// Listens for revocation notices until `shutdown`. Payloads that are not
+    /// a session id are ignored (and logged): a notice can only revoke.
+    pub async fn listen(self, nats: async_nats::Client, shutdown: CancellationToken) -> anyhow::Result<()> {
+        use futures::StreamExt;
+        let mut subscription = nats.subscribe(self.config.notice_subject.clone()).await?;
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                message = subscription.next() => {
+                    let Some(message) = message else { return Ok(()) };
+                    match std::str::from_utf8(&message.payload).ok().and_then(|s| Uuid::parse_str(s.trim()).ok()) {
+                        Some(sid) => self.mark_revoked(sid),
+                        None => tracing::warn!("ignoring a malformed revocation notice"),
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! Verifying access tokens against a JWKS that is kept fresh in the background.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, Validation};
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+use uuid::Uuid;
+
+use crate::jwks::{self, KeySet};
+
+/// Where verification keys come from.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    /// A JWKS document URL, such as the auth subgraph's `/.well-known/jwks.json`.
+    Jwks(Url),
+    /// An OIDC issuer: its `/.well-known/openid-configuration` names the `jwks_uri`.
+    OidcIssuer(Url),
+}
+
+/// Verification settings, fixed at start-up.
+#[derive(Debug, Clone)]
+pub struct VerifierConfig {
+    pub source: KeySource,
+    /// Required `iss`.
+    pub issuer: String,
+    /// Required `aud` (the token may list others too).
+    pub audience: String,
+    /// Clock skew tolerated for `exp` and `nbf`. Default 30 s.
+    pub leeway: Duration,
+    /// Longest time between two key refreshes; a shorter `Cache-Control:
+    /// max-age` from the JWKS endpoint wins (but never below `min_refresh`).
+    pub refresh_interval: Duration,
+    /// Shortest time between two refreshes, including those caused by an
+    /// unknown `kid`, so a flood of forged `kid`s cannot hammer the endpoint.
+    pub min_refresh: Duration,
+    /// Timeout of one JWKS or discovery request.
+    pub http_timeout: Duration,
+}
+
+impl VerifierConfig {
+    pub fn new(source: KeySource, issuer: impl Into<String>, audience: impl Into<String>) -> Self {
+        Self {
+            source,
+            issuer: issuer.into(),
+            audience: audience.into(),
+            leeway: Duration::from_secs(30),
+            refresh_interval: Duration::from_secs(300),
+            min_refresh: Duration::from_secs(10),
+            http_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The claims of a verified access token.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct AccessClaims {
+    pub sub: Uuid,
+    pub sid: Uuid,
+    pub jti: String,
+    /// Space-separated lower-case scopes, implied roles included.
+    #[serde(default)]
+    pub scope: String,
+    pub exp: u64,
+    pub iat: u64,
+}
+
+impl AccessClaims {
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.scope.split_ascii_whitespace()
+    }
+}
+
+/// Why a token was refused. The `Display` text is safe to show clients.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum VerifyError {
+    #[error("the access token is malformed")]
+    Malformed,
+    #[error("the access token is not signed with RS256")]
+    WrongAlgorithm,
+    #[error("the token is not an access token (typ must be at+jwt)")]
+    WrongType,
+    #[error("the access token is signed by an unknown key")]
+    UnknownKey,
+    #[error("the access token signature is invalid")]
+    BadSignature,
+    #[error("the access token has expired")]
+    Expired,
+    #[error("the access token is not valid yet")]
+    NotYetValid,
+    #[error("the access token has the wrong issuer")]
+    WrongIssuer,
+    #[error("the access token is for another audience")]
+    WrongAudience,
+    #[error("the access token is missing required claims")]
+    MissingClaims,
+}
+
+/// Verifies access tokens; cheap to share (`Arc<Verifier>`).
+pub struct Verifier {
+    config: VerifierConfig,
+    validation: Validation,
+    http: reqwest::Client,
+    keys: ArcSwap<KeySet>,
+    /// When the last fetch was attempted (successful or not), for `min_refresh`.
+    /// The async mutex also makes concurrent refreshes single-flight.
+    last_fetch: tokio::sync::Mutex<Option<Instant>>,
+    /// Wakes the background refresher early (after a fetch triggered by a kid).
+    next_refresh: std::sync::Mutex<Duration>,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier").field("config", &self.config).field("keys", &self.keys.load()).finish()
+    }
+}
+
+/// Why fetching keys failed. The verifier keeps its last good set regardless.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("request to {url} failed: {reason}")]
+    Http { url: String, reason: String },
+    #[error("{url} answered {status}")]
+    Status { url: String, status: u16 },
+    #[error("{url}: {source}")]
+    Jwks { url: String, source: jwks::JwksError },
+    #[error("{url} is not an OIDC discovery document with a jwks_uri")]
+    Discovery { url: String },
+}
+
+impl Verifier {
+    /// A verifier with no keys yet; call [`Verifier::refresh`] or
+    /// [`Verifier::spawn_refresher`] to load them.
+    pub fn new(config: VerifierConfig) -> Arc<Self> {
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.algorithms = vec![Algorithm::RS256];
+        validation.leeway = config.leeway.as_secs();
+        validation.validate_nbf = true;
+        validation.validate_exp = true;
+        validation.set_issuer(&[&config.issuer]);
+        validation.set_audience(&[&config.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        let http =
+            reqwest::Client::builder().timeout(config.http_timeout).build().expect("a default HTTP client builds");
+        let next_refresh = std::sync::Mutex::new(config.refresh_interval);
+        Arc::new(Self {
+            config,
+            validation,
+            http,
+            keys: ArcSwap::from_pointee(KeySet::default()),
+            last_fetch: tokio::sync::Mutex::new(None),
+            next_refresh,
+        })
+    }
+
+    /// The key ids currently trusted.
+    pub fn kids(&self) -> Vec<String> {
+        self.keys.load().kids().into_iter().map(str::to_owned).collect()
+    }
+
+    /// True once a key set has been loaded.
+    pub fn has_keys(&self) -> bool {
+        !self.keys.load().is_empty()
+    }
+
+    /// Verifies `token`; an unknown `kid` triggers at most one refetch per
+    /// `min_refresh`.
+    pub async fn verify(&self, token: &str) -> Result<AccessClaims, VerifyError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
+        // Pinned before any key is looked at: no `none`, no HS256 with a public key.
+        if header.alg != Algorithm::RS256 {
+            return Err(VerifyError::WrongAlgorithm);
+        }
+        let typ_ok = header
+            .typ
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt"));
+        if !typ_ok {
+            return Err(VerifyError::WrongType);
+        }
+        let kid = header.kid.ok_or(VerifyError::UnknownKey)?;
+        let key = match self.keys.load().get(&kid) {
+            Some(key) => key.clone(),
+            None => {
+                self.refresh_for_unknown_kid().await;
+                self.keys.load().get(&kid).cloned().ok_or(VerifyError::UnknownKey)?
+            }
+        };
+        jsonwebtoken::decode::<AccessClaims>(token, &key, &self.validation).map(|data| data.claims).map_err(|e| match e
+            .kind()
+        {
+            ErrorKind::ExpiredSignature => VerifyError::Expired,
+            ErrorKind::ImmatureSignature => VerifyError::NotYetValid,
+            ErrorKind::InvalidIssuer => VerifyError::WrongIssuer,
+            ErrorKind::InvalidAudience => VerifyError::WrongAudience,
+            ErrorKind::MissingRequiredClaim(_) => VerifyError::MissingClaims,
+            ErrorKind::InvalidSignature => VerifyError::BadSignature,
+            ErrorKind::Json(_) => VerifyError::MissingClaims,
+            _ => VerifyError::Malformed,
+        })
+    }
+
+    async fn refresh_for_unknown_kid(&self) {
+        let mut last = self.last_fetch.lock().await;
+        if last.is_some_and(|at| at.elapsed() < self.config.min_refresh) {
+            return;
+        }
+        *last = Some(Instant::now());
+        if let Err(error) = self.fetch_and_swap().await {
+            tracing::warn!(%error, "JWKS refetch for an unknown kid failed; keeping the last good keys");
+        }
+    }
+
+    /// Fetches the key set now (respecting `min_refresh`); on failure the last
+    /// good set stays in place.
+    pub async fn refresh(&self) -> Result<(), FetchError> {
+        let mut last = self.last_fetch.lock().await;
+        *last = Some(Instant::now());
+        self.fetch_and_swap().await
+    }
+
+    async fn fetch_and_swap(&self) -> Result<(), FetchError> {
+        let jwks_url = self.jwks_url().await?;
+        let response = self
+            .http
+            .get(jwks_url.clone())
+            .send()
+            .await
+            .map_err(|e| FetchError::Http { url: jwks_url.to_string(), reason: e.without_url().to_string() })?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(FetchError::Status { url: jwks_url.to_string(), status: status.as_u16() });
+        }
+        let max_age = response
+            .headers()
+            .get(reqwest::header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .and_then(jwks::max_age);
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| FetchError::Http { url: jwks_url.to_string(), reason: e.without_url().to_string() })?;
+        let set = jwks::parse(&body).map_err(|source| FetchError::Jwks { url: jwks_url.to_string(), source })?;
+        tracing::info!(kids = ?set.kids(), "loaded JWKS");
+        metrics::counter!("gateway_jwks_refresh_total", "result" => "ok").increment(1);
+        self.keys.store(Arc::new(set));
+        let next = max_age
+            .unwrap_or(self.config.refresh_interval)
+            .min(self.config.refresh_interval)
+            .max(self.config.min_refresh);
+        *self.next_refresh.lock().expect("not poisoned") = next;
+        Ok(())
+    }
+
+    async fn jwks_url(&self) -> Result<Url, FetchError> {
+        match &self.config.source {
+            KeySource::Jwks(url) => Ok(url.clone()),
+            KeySource::OidcIssuer(issuer) => {
+                #[derive(Deserialize)]
+                struct Discovery {
+                    jwks_uri: String,
+                }
+                let mut discovery = issuer.clone();
+                let path = format!("{}/.well-known/openid-configuration", issuer.path().trim_end_matches('/'));
+                discovery.set_path(&path);
+                let failed = || FetchError::Discovery { url: discovery.to_string() };
+                let response = self.http.get(discovery.clone()).send().await.map_err(|_| failed())?;
+                if !response.status().is_success() {
+                    return Err(failed());
+                }
+                let doc: Discovery = response.json().await.map_err(|_| failed())?;
+                Url::parse(&doc.jwks_uri).map_err(|_| failed())
+            }
+        }
+    }
+
+    /// Keeps keys fresh until `shutdown`: refreshes on the interval (or the
+    /// endpoint's `max-age`), retrying sooner after a failure.
+    pub fn spawn_refresher(self: &Arc<Self>, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+        let verifier = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                let wait = match verifier.refresh().await {
+                    Ok(()) => *verifier.next_refresh.lock().expect("not poisoned"),
+                    Err(error) => {
+                        metrics::counter!("gateway_jwks_refresh_total", "result" => "error").increment(1);
+                        tracing::warn!(%error, "JWKS refresh failed; keeping the last good keys");
+                        verifier.config.min_refresh
+                    }
+                };
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(wait) => {}
+                }
+            }
+        })
+    }
+}

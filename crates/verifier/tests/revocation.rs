@@ -1,0 +1,156 @@
+//! Session revocation against the real Redis and NATS, with per-test key
+//! prefixes and subjects.
+
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use gatehouse_verifier::revocation::revoked_key;
+use gatehouse_verifier::{RevocationConfig, Revocations};
+
+fn unique() -> String {
+    Uuid::new_v4().simple().to_string()
+}
+
+async fn redis() -> redis::aio::ConnectionManager {
+    let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    client.get_connection_manager().await.expect("Redis is running")
+}
+
+async fn revoke_in_redis(prefix: &str, sid: Uuid) {
+    let mut redis = redis().await;
+    let _: () = redis::cmd("SET")
+        .arg(revoked_key(prefix, &sid))
+        .arg(1)
+        .arg("EX")
+        .arg(60)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+}
+
+/// Polls until `check` holds, for at most `limit` (a bound, not an assertion on speed).
+async fn eventually(limit: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_live_session_is_not_revoked_and_a_revoked_one_is() {
+    let prefix = format!("test:{}:", unique());
+    let revocations = Revocations::new(RevocationConfig::new(&prefix, format!("t.{}", unique())), redis().await);
+    let (live, dead) = (Uuid::new_v4(), Uuid::new_v4());
+    revoke_in_redis(&prefix, dead).await;
+    assert!(!revocations.is_revoked(live).await.unwrap());
+    assert!(revocations.is_revoked(dead).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_revocation_written_to_redis_takes_effect_within_the_recheck_interval() {
+    let prefix = format!("test:{}:", unique());
+    let revocations = Revocations::new(RevocationConfig::new(&prefix, format!("t.{}", unique())), redis().await);
+    let sid = Uuid::new_v4();
+    assert!(!revocations.is_revoked(sid).await.unwrap(), "live at first, and now cached as live");
+    revoke_in_redis(&prefix, sid).await;
+    // No notice is sent: only the one-second recheck can find it.
+    let found = eventually(Duration::from_secs(5), async || revocations.is_revoked(sid).await.unwrap()).await;
+    assert!(found, "the revocation was never seen");
+}
+
+#[tokio::test]
+async fn a_nats_notice_revokes_at_once_without_redis() {
+    let prefix = format!("test:{}:", unique());
+    let subject = format!("t.{}.session.revoked", unique());
+    let mut config = RevocationConfig::new(&prefix, &subject);
+    config.recheck = Duration::from_secs(3600);
+    let revocations = Revocations::new(config, redis().await);
+    let nats = async_nats::connect("nats://127.0.0.1:4222").await.expect("NATS is running");
+    let stop = CancellationToken::new();
+    let listener = tokio::spawn(revocations.clone().listen(nats.clone(), stop.clone()));
+
+    let sid = Uuid::new_v4();
+    assert!(!revocations.is_revoked(sid).await.unwrap(), "cached as live for an hour");
+    // Malformed notices are ignored, not fatal.
+    nats.publish(subject.clone(), "not-a-uuid".into()).await.unwrap();
+    let heard = eventually(Duration::from_secs(5), async || {
+        nats.publish(subject.clone(), sid.to_string().into()).await.unwrap();
+        nats.flush().await.unwrap();
+        revocations.is_revoked(sid).await.unwrap()
+    })
+    .await;
+    assert!(heard, "the notice was never applied");
+    stop.cancel();
+    listener.await.unwrap().unwrap();
+}
+
+/// A private redis-server on a free port, killed on drop: the fault tests
+/// stop it without touching the shared Redis.
+struct PrivateRedis {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl PrivateRedis {
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server is installed");
+        let url = format!("redis://127.0.0.1:{port}");
+        let up = eventually(Duration::from_secs(10), async || {
+            redis::Client::open(url.as_str()).unwrap().get_multiplexed_async_connection().await.is_ok()
+        })
+        .await;
+        assert!(up, "private redis-server did not start");
+        Self { child, port }
+    }
+
+    async fn manager(&self) -> redis::aio::ConnectionManager {
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_number_of_retries(1)
+            .set_connection_timeout(Duration::from_millis(300))
+            .set_response_timeout(Duration::from_millis(300));
+        redis::Client::open(format!("redis://127.0.0.1:{}", self.port))
+            .unwrap()
+            .get_connection_manager_with_config(config)
+            .await
+            .unwrap()
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_fails_closed_by_default_and_open_when_configured() {
+    let mut private = PrivateRedis::start().await;
+    let manager = private.manager().await;
+    let prefix = format!("test:{}:", unique());
+    let subject = format!("t.{}", unique());
+    let closed = Revocations::new(RevocationConfig::new(&prefix, &subject), manager.clone());
+    let mut open_config = RevocationConfig::new(&prefix, &subject);
+    open_config.fail_open = true;
+    let open = Revocations::new(open_config, manager);
+    assert!(!closed.is_revoked(Uuid::new_v4()).await.unwrap(), "answers while Redis is up");
+
+    private.kill();
+    assert!(closed.is_revoked(Uuid::new_v4()).await.is_err(), "fail closed: no answer means refuse");
+    assert!(!open.is_revoked(Uuid::new_v4()).await.unwrap(), "fail open: no answer means accept");
+}

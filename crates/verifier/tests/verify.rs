@@ -1,0 +1,327 @@
+//! Access-token verification against a real JWKS endpoint on port 0.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rsa::{KeyPair, KeySize, PublicKeyComponents};
+use aws_lc_rs::signature::KeyPair as _;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{json, Value};
+use url::Url;
+use uuid::Uuid;
+
+use gatehouse_verifier::{KeySource, Verifier, VerifierConfig, VerifyError};
+
+const ISSUER: &str = "https://auth.test";
+const AUDIENCE: &str = "gatehouse";
+
+/// A signing key and its JWK.
+struct TestKey {
+    kid: String,
+    der: Vec<u8>,
+    jwk: Value,
+}
+
+impl TestKey {
+    fn generate(kid: &str) -> Self {
+        let pair = KeyPair::generate(KeySize::Rsa2048).expect("RSA key generation");
+        let components: PublicKeyComponents<Vec<u8>> = pair.public_key().into();
+        let jwk = json!({
+            "kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid,
+            "n": URL_SAFE_NO_PAD.encode(&components.n), "e": URL_SAFE_NO_PAD.encode(&components.e),
+        });
+        let der = pkcs1_from_pkcs8(pair.as_der().expect("PKCS#8 export").as_ref());
+        Self { kid: kid.into(), der, jwk }
+    }
+
+    fn sign(&self, claims: &Value) -> String {
+        self.sign_with(claims, |_| {})
+    }
+
+    fn sign_with(&self, claims: &Value, edit: impl FnOnce(&mut Header)) -> String {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(self.kid.clone());
+        header.typ = Some("at+jwt".into());
+        edit(&mut header);
+        jsonwebtoken::encode(&header, claims, &EncodingKey::from_rsa_der(&self.der)).expect("signing")
+    }
+}
+
+/// jsonwebtoken's aws-lc backend reads PKCS#1 `RSAPrivateKey` DER, aws-lc-rs
+/// writes PKCS#8: unwrap the OCTET STRING that holds the PKCS#1 structure.
+fn pkcs1_from_pkcs8(der: &[u8]) -> Vec<u8> {
+    fn header(bytes: &[u8]) -> (usize, usize) {
+        // (header length, content length) of a DER element.
+        if bytes[1] < 0x80 {
+            return (2, bytes[1] as usize);
+        }
+        let n = (bytes[1] & 0x7f) as usize;
+        let len = bytes[2..2 + n].iter().fold(0usize, |acc, b| (acc << 8) | *b as usize);
+        (2 + n, len)
+    }
+    let (outer, _) = header(der);
+    let mut rest = &der[outer..];
+    for _ in 0..2 {
+        // Skip the version INTEGER and the AlgorithmIdentifier SEQUENCE.
+        let (h, len) = header(rest);
+        rest = &rest[h + len..];
+    }
+    assert_eq!(rest[0], 0x04, "PrivateKeyInfo.privateKey is an OCTET STRING");
+    let (h, len) = header(rest);
+    rest[h..h + len].to_vec()
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+fn claims() -> Value {
+    json!({
+        "iss": ISSUER, "aud": AUDIENCE, "sub": Uuid::new_v4(), "sid": Uuid::new_v4(),
+        "jti": Uuid::new_v4().to_string(), "iat": now(), "exp": now() + 900, "scope": "guest user",
+    })
+}
+
+fn with(mut claims: Value, key: &str, value: Value) -> Value {
+    claims[key] = value;
+    claims
+}
+
+fn without(mut claims: Value, key: &str) -> Value {
+    claims.as_object_mut().unwrap().remove(key);
+    claims
+}
+
+/// What the fake JWKS endpoint serves next.
+#[derive(Clone)]
+enum Serve {
+    Keys(Vec<Value>, Option<&'static str>),
+    Status(StatusCode),
+    Body(&'static str),
+}
+
+struct Endpoint {
+    url: Url,
+    serve: Arc<Mutex<Serve>>,
+    hits: Arc<AtomicUsize>,
+}
+
+impl Endpoint {
+    async fn start(initial: Serve) -> Self {
+        let serve = Arc::new(Mutex::new(initial));
+        let hits = Arc::new(AtomicUsize::new(0));
+        let (s, h) = (serve.clone(), hits.clone());
+        let app = axum::Router::new().route(
+            "/.well-known/jwks.json",
+            get(move || {
+                let (s, h) = (s.clone(), h.clone());
+                async move {
+                    h.fetch_add(1, Ordering::SeqCst);
+                    match s.lock().unwrap().clone() {
+                        Serve::Keys(keys, cache) => {
+                            let body = json!({ "keys": keys }).to_string();
+                            let cc = cache.unwrap_or("no-cache");
+                            (StatusCode::OK, [(header::CACHE_CONTROL, cc)], body).into_response()
+                        }
+                        Serve::Status(status) => status.into_response(),
+                        Serve::Body(body) => (StatusCode::OK, body).into_response(),
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("http://{}/.well-known/jwks.json", listener.local_addr().unwrap())).unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { url, serve, hits }
+    }
+
+    fn set(&self, serve: Serve) {
+        *self.serve.lock().unwrap() = serve;
+    }
+
+    fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+async fn verifier_for(endpoint: &Endpoint, min_refresh: Duration) -> Arc<Verifier> {
+    let mut config = VerifierConfig::new(KeySource::Jwks(endpoint.url.clone()), ISSUER, AUDIENCE);
+    config.min_refresh = min_refresh;
+    let verifier = Verifier::new(config);
+    verifier.refresh().await.expect("the first fetch succeeds");
+    verifier
+}
+
+#[tokio::test]
+async fn a_well_formed_token_verifies_and_exposes_its_claims() {
+    let key = TestKey::generate("k1");
+    let endpoint = Endpoint::start(Serve::Keys(vec![key.jwk.clone()], None)).await;
+    let verifier = verifier_for(&endpoint, Duration::from_secs(60)).await;
+    let c = claims();
+    let verified = verifier.verify(&key.sign(&c)).await.expect("valid token");
+    assert_eq!(verified.sub.to_string(), c["sub"].as_str().unwrap());
+    assert_eq!(verified.sid.to_string(), c["sid"].as_str().unwrap());
+    assert_eq!(verified.scopes().collect::<Vec<_>>(), vec!["guest", "user"]);
+}
+
+#[tokio::test]
+async fn forged_algorithms_are_refused_before_any_key_is_used() {
+    let key = TestKey::generate("k1");
+    let endpoint = Endpoint::start(Serve::Keys(vec![key.jwk.clone()], None)).await;
+    let verifier = verifier_for(&endpoint, Duration::from_secs(60)).await;
+
+    // alg: none, with and without a signature part.
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"at+jwt","kid":"k1"}"#);
+    let payload = URL_SAFE_NO_PAD.encode(claims().to_string());
+    for token in [format!("{header}.{payload}."), format!("{header}.{payload}")] {
+        let error = verifier.verify(&token).await.unwrap_err();
+        assert!(matches!(error, VerifyError::WrongAlgorithm | VerifyError::Malformed), "{error:?}");
+    }
+
+    // HS256 "signed" with the RSA public key (the classic key-confusion attack).
+    let mut hs = Header::new(Algorithm::HS256);
+    hs.kid = Some("k1".into());
+    hs.typ = Some("at+jwt".into());
+    let public = key.jwk.to_string();
+    let forged = jsonwebtoken::encode(&hs, &claims(), &EncodingKey::from_secret(public.as_bytes())).unwrap();
+    assert_eq!(verifier.verify(&forged).await.unwrap_err(), VerifyError::WrongAlgorithm);
+}
+
+#[tokio::test]
+async fn each_claim_rule_is_enforced() {
+    let key = TestKey::generate("k1");
+    let endpoint = Endpoint::start(Serve::Keys(vec![key.jwk.clone()], None)).await;
+    let verifier = verifier_for(&endpoint, Duration::from_secs(60)).await;
+    let cases: Vec<(Value, VerifyError)> = vec![
+        (with(claims(), "exp", json!(now() - 31)), VerifyError::Expired),
+        (with(claims(), "nbf", json!(now() + 120)), VerifyError::NotYetValid),
+        (with(claims(), "iss", json!("https://evil.test")), VerifyError::WrongIssuer),
+        (without(claims(), "iss"), VerifyError::MissingClaims),
+        (with(claims(), "aud", json!("someone-else")), VerifyError::WrongAudience),
+        (without(claims(), "aud"), VerifyError::MissingClaims),
+        (without(claims(), "sid"), VerifyError::MissingClaims),
+        (with(claims(), "sub", json!("not-a-uuid")), VerifyError::MissingClaims),
+    ];
+    for (c, expected) in cases {
+        assert_eq!(verifier.verify(&key.sign(&c)).await.unwrap_err(), expected, "{c}");
+    }
+    // Within the 30 s leeway, expiry and nbf are tolerated.
+    let c = with(with(claims(), "exp", json!(now() - 10)), "nbf", json!(now() + 10));
+    assert!(verifier.verify(&key.sign(&c)).await.is_ok());
+    // An audience list that includes ours is fine.
+    let c = with(claims(), "aud", json!(["other", AUDIENCE]));
+    assert!(verifier.verify(&key.sign(&c)).await.is_ok());
+}
+
+#[tokio::test]
+async fn the_token_type_must_be_an_access_token() {
+    let key = TestKey::generate("k1");
+    let endpoint = Endpoint::start(Serve::Keys(vec![key.jwk.clone()], None)).await;
+    let verifier = verifier_for(&endpoint, Duration::from_secs(60)).await;
+    for typ in [Some("JWT"), Some("refresh+jwt"), None] {
+        let token = key.sign_with(&claims(), |h| h.typ = typ.map(str::to_owned));
+        assert_eq!(verifier.verify(&token).await.unwrap_err(), VerifyError::WrongType, "{typ:?}");
+    }
+    let token = key.sign_with(&claims(), |h| h.typ = Some("application/at+jwt".into()));
+    assert!(verifier.verify(&token).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_tampered_payload_fails_the_signature() {
+    let key = TestKey::generate("k1");
+    let endpoint = Endpoint::start(Serve::Keys(vec![key.jwk.clone()], None)).await;
+    let verifier = verifier_for(&endpoint, Duration::from_secs(60)).await;
+    let token = key.sign(&claims());
+    let parts: Vec<&str> = token.split('.').collect();
+    let forged_payload =
+        URL_SAFE_NO_PAD.encode(with(claims(), "scope", json!("guest user admin sys_admin")).to_string());
+    let forged = format!("{}.{}.{}", parts[0], forged_payload, parts[2]);
+    assert_eq!(verifier.verify(&forged).await.unwrap_err(), VerifyError::BadSignature);
+    for junk in ["", "a.b", "a.b.c", "....", "\u{0}.\u{0}.\u{0}"] {
+        assert!(verifier.verify(junk).await.is_err(), "{junk:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_key_is_refused_and_refetches_at_most_once_per_interval() {
+    let known = TestKey::generate("known");
+    let stranger = TestKey::generate("stranger");
+    let endpoint = Endpoint::start(Serve::Keys(vec![known.jwk.clone()], None)).await;
+    let verifier = verifier_for(&endpoint, Duration::from_secs(3600)).await;
+    assert_eq!(endpoint.hits(), 1);
+    // The first miss may refetch; the min-refresh interval has not elapsed since
+    // the initial fetch, so even that one is skipped. Fifty misses: no refetch.
+    for _ in 0..50 {
+        assert_eq!(verifier.verify(&stranger.sign(&claims())).await.unwrap_err(), VerifyError::UnknownKey);
+    }
+    assert_eq!(endpoint.hits(), 1, "unknown kids must not hammer the JWKS endpoint");
+}
+
+#[tokio::test]
+async fn a_key_published_as_next_verifies_the_moment_it_signs() {
+    let current = TestKey::generate("current");
+    let next = TestKey::generate("next");
+    let endpoint = Endpoint::start(Serve::Keys(vec![current.jwk.clone(), next.jwk.clone()], None)).await;
+    let verifier = verifier_for(&endpoint, Duration::from_secs(3600)).await;
+    // The auth service rotates: "next" becomes current; the verifier already has it.
+    assert!(verifier.verify(&next.sign(&claims())).await.is_ok());
+    assert!(verifier.verify(&current.sign(&claims())).await.is_ok());
+    assert_eq!(endpoint.hits(), 1, "no refetch was needed");
+}
+
+#[tokio::test]
+async fn a_key_rotated_in_later_is_found_by_one_refetch() {
+    let old = TestKey::generate("old");
+    let new = TestKey::generate("new");
+    let endpoint = Endpoint::start(Serve::Keys(vec![old.jwk.clone()], None)).await;
+    let verifier = verifier_for(&endpoint, Duration::ZERO).await;
+    endpoint.set(Serve::Keys(vec![old.jwk.clone(), new.jwk.clone()], None));
+    assert!(verifier.verify(&new.sign(&claims())).await.is_ok());
+    assert_eq!(endpoint.hits(), 2);
+}
+
+#[tokio::test]
+async fn a_failing_or_junk_endpoint_never_costs_the_last_good_keys() {
+    let key = TestKey::generate("k1");
+    let endpoint = Endpoint::start(Serve::Keys(vec![key.jwk.clone()], Some("max-age=60"))).await;
+    let verifier = verifier_for(&endpoint, Duration::ZERO).await;
+    let token = key.sign(&claims());
+    for bad in [
+        Serve::Status(StatusCode::INTERNAL_SERVER_ERROR),
+        Serve::Body("<html>maintenance</html>"),
+        Serve::Body(r#"{"keys": []}"#),
+        Serve::Keys(vec![json!({"kty": "RSA", "kid": "k1", "n": "!!", "e": "AQAB"})], None),
+    ] {
+        endpoint.set(bad);
+        assert!(verifier.refresh().await.is_err());
+        assert!(verifier.verify(&token).await.is_ok(), "the last good key set must stay");
+    }
+    assert_eq!(verifier.kids(), vec!["k1".to_owned()]);
+}
+
+#[tokio::test]
+async fn oidc_discovery_finds_the_jwks_uri() {
+    let key = TestKey::generate("k1");
+    let endpoint = Endpoint::start(Serve::Keys(vec![key.jwk.clone()], None)).await;
+    let jwks_uri = endpoint.url.to_string();
+    let app = axum::Router::new().route(
+        "/tenant/.well-known/openid-configuration",
+        get(move || {
+            let jwks_uri = jwks_uri.clone();
+            async move { axum::Json(json!({ "issuer": ISSUER, "jwks_uri": jwks_uri })) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = Url::parse(&format!("http://{}/tenant/", listener.local_addr().unwrap())).unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let verifier = Verifier::new(VerifierConfig::new(KeySource::OidcIssuer(issuer), ISSUER, AUDIENCE));
+    verifier.refresh().await.expect("discovery and JWKS fetch succeed");
+    assert!(verifier.verify(&key.sign(&claims())).await.is_ok());
+}
