@@ -1,0 +1,226 @@
+//! Gateway configuration: the flags and `GATEWAY_*` variables ([`GatewayConfig`]),
+//! compiled once at start-up into the runtime types request code reads.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use http::HeaderName;
+
+/// Gateway settings, read from flags or `GATEWAY_*` environment variables.
+///
+/// Per-subgraph settings use `NAME=VALUE` pairs where `NAME` is the subgraph
+/// name from the supergraph's `@join__graph(name:)`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GatewayConfig {
+    /// The Federation v2 supergraph SDL to serve. Default `schema/supergraph.graphql`.
+    /// The file is watched: a change (or SIGHUP) reloads it, and a supergraph that
+    /// fails to load leaves the previous one serving.
+    #[arg(long = "supergraph", env = "GATEWAY_SUPERGRAPH", default_value = "schema/supergraph.graphql")]
+    pub supergraph: PathBuf,
+
+    /// Address to listen on (port 0 picks a free port). Default `127.0.0.1:4000`.
+    #[arg(long = "listen", env = "GATEWAY_LISTEN", default_value = "127.0.0.1:4000")]
+    pub listen: SocketAddr,
+
+    /// Subgraph URL overrides as `NAME=URL`, repeatable (comma-separated in the
+    /// environment). Default: the URLs written in the supergraph.
+    #[arg(long = "subgraph-url", env = "GATEWAY_SUBGRAPH_URLS", value_delimiter = ',')]
+    pub subgraph_urls: Vec<String>,
+
+    /// Timeout for one subgraph request, in milliseconds. Default 30000.
+    #[arg(long = "subgraph-timeout-ms", env = "GATEWAY_SUBGRAPH_TIMEOUT_MS", default_value_t = 30_000)]
+    pub subgraph_timeout_ms: u64,
+
+    /// Per-subgraph timeout overrides as `NAME=MILLISECONDS`, repeatable
+    /// (comma-separated in the environment). Default: none.
+    #[arg(long = "subgraph-timeout", env = "GATEWAY_SUBGRAPH_TIMEOUTS", value_delimiter = ',')]
+    pub subgraph_timeouts: Vec<String>,
+
+    /// Client request headers forwarded to every subgraph, repeatable
+    /// (comma-separated in the environment). Default: none.
+    #[arg(long = "propagate-header", env = "GATEWAY_PROPAGATE_HEADERS", value_delimiter = ',')]
+    pub propagate_headers: Vec<String>,
+
+    /// Client request headers forwarded to one subgraph, as `NAME=HEADER`,
+    /// repeatable (comma-separated in the environment). Default: none.
+    #[arg(long = "subgraph-propagate-header", env = "GATEWAY_SUBGRAPH_PROPAGATE_HEADERS", value_delimiter = ',')]
+    pub subgraph_propagate_headers: Vec<String>,
+
+    /// Largest accepted request body, in bytes. Default 2097152 (2 MiB).
+    #[arg(long = "max-body-bytes", env = "GATEWAY_MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Deepest selection nesting an operation may have (fragments followed). Default 32.
+    #[arg(long = "max-depth", env = "GATEWAY_MAX_DEPTH", default_value_t = 32)]
+    pub max_depth: usize,
+
+    /// Most aliased fields an operation may have. Default 256.
+    #[arg(long = "max-aliases", env = "GATEWAY_MAX_ALIASES", default_value_t = 256)]
+    pub max_aliases: usize,
+
+    /// Most fields an operation may select at its root. Default 64.
+    #[arg(long = "max-root-fields", env = "GATEWAY_MAX_ROOT_FIELDS", default_value_t = 64)]
+    pub max_root_fields: usize,
+
+    /// Most lexical tokens a document may have. Default 15000.
+    #[arg(long = "max-tokens", env = "GATEWAY_MAX_TOKENS", default_value_t = 15_000)]
+    pub max_tokens: usize,
+
+    /// Whether `__schema` and `__type` are answered. Default true.
+    #[arg(long = "introspection", env = "GATEWAY_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub introspection: bool,
+
+    /// Whether browsers get GraphiQL at `GET /graphql`. Default true (development);
+    /// set to false in production.
+    #[arg(long = "graphiql", env = "GATEWAY_GRAPHIQL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub graphiql: bool,
+
+    /// Whether a JSON array of requests is accepted in one POST. Default false.
+    #[arg(long = "batching", env = "GATEWAY_BATCHING", default_value_t = false, action = clap::ArgAction::Set)]
+    pub batching: bool,
+
+    /// Most requests in one batch, when batching is on. Default 10.
+    #[arg(long = "max-batch-size", env = "GATEWAY_MAX_BATCH_SIZE", default_value_t = 10)]
+    pub max_batch_size: usize,
+
+    /// How many prepared operations (parsed, validated, planned) are cached. Default 1024.
+    #[arg(long = "plan-cache-size", env = "GATEWAY_PLAN_CACHE_SIZE", default_value_t = 1024)]
+    pub plan_cache_size: u64,
+
+    /// Longest time planning one operation may take, in milliseconds. Default 10000.
+    #[arg(long = "planning-timeout-ms", env = "GATEWAY_PLANNING_TIMEOUT_MS", default_value_t = 10_000)]
+    pub planning_timeout_ms: u64,
+
+    /// Whether the supergraph file is watched for changes. Default true.
+    #[arg(long = "watch-supergraph", env = "GATEWAY_WATCH_SUPERGRAPH", default_value_t = true, action = clap::ArgAction::Set)]
+    pub watch_supergraph: bool,
+}
+
+impl GatewayConfig {
+    /// A configuration with every default, serving `supergraph` on `listen`.
+    pub fn new(supergraph: PathBuf, listen: SocketAddr) -> Self {
+        Self {
+            supergraph,
+            listen,
+            subgraph_urls: Vec::new(),
+            subgraph_timeout_ms: 30_000,
+            subgraph_timeouts: Vec::new(),
+            propagate_headers: Vec::new(),
+            subgraph_propagate_headers: Vec::new(),
+            max_body_bytes: 2 * 1024 * 1024,
+            max_depth: 32,
+            max_aliases: 256,
+            max_root_fields: 64,
+            max_tokens: 15_000,
+            introspection: true,
+            graphiql: true,
+            batching: false,
+            max_batch_size: 10,
+            plan_cache_size: 1024,
+            planning_timeout_ms: 10_000,
+            watch_supergraph: true,
+        }
+    }
+}
+
+/// Limits applied while parsing and before planning.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_depth: usize,
+    pub max_aliases: usize,
+    pub max_root_fields: usize,
+    pub max_tokens: usize,
+}
+
+/// Settings for one subgraph, resolved against the supergraph at load time.
+#[derive(Debug, Clone, Default)]
+pub struct SubgraphOverrides {
+    pub url: Option<String>,
+    pub timeout: Option<Duration>,
+    pub propagate_headers: Vec<HeaderName>,
+}
+
+/// The configuration as request code uses it: parsed once, never re-read.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    pub supergraph_path: PathBuf,
+    pub limits: Limits,
+    pub max_body_bytes: usize,
+    pub introspection: bool,
+    pub graphiql: bool,
+    pub batching: bool,
+    pub max_batch_size: usize,
+    pub plan_cache_size: u64,
+    pub planning_timeout: Duration,
+    pub watch_supergraph: bool,
+    pub default_timeout: Duration,
+    pub propagate_headers: Vec<HeaderName>,
+    /// Keyed by subgraph name.
+    pub subgraphs: HashMap<String, SubgraphOverrides>,
+}
+
+fn split_pair<'a>(raw: &'a str, what: &str) -> anyhow::Result<(&'a str, &'a str)> {
+    match raw.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() && !value.trim().is_empty() => Ok((name.trim(), value.trim())),
+        _ => bail!("{what} must look like NAME=VALUE, got {raw:?}"),
+    }
+}
+
+fn header_name(raw: &str) -> anyhow::Result<HeaderName> {
+    HeaderName::from_bytes(raw.trim().to_ascii_lowercase().as_bytes())
+        .with_context(|| format!("{raw:?} is not a valid header name"))
+}
+
+impl TryFrom<&GatewayConfig> for RuntimeConfig {
+    type Error = anyhow::Error;
+
+    fn try_from(config: &GatewayConfig) -> anyhow::Result<Self> {
+        let mut subgraphs: HashMap<String, SubgraphOverrides> = HashMap::new();
+        for raw in config.subgraph_urls.iter().filter(|s| !s.trim().is_empty()) {
+            let (name, url) = split_pair(raw, "--subgraph-url")?;
+            url.parse::<http::Uri>().with_context(|| format!("subgraph URL {url:?} is invalid"))?;
+            subgraphs.entry(name.to_string()).or_default().url = Some(url.to_string());
+        }
+        for raw in config.subgraph_timeouts.iter().filter(|s| !s.trim().is_empty()) {
+            let (name, ms) = split_pair(raw, "--subgraph-timeout")?;
+            let ms: u64 = ms.parse().with_context(|| format!("timeout {ms:?} is not a number"))?;
+            subgraphs.entry(name.to_string()).or_default().timeout = Some(Duration::from_millis(ms));
+        }
+        for raw in config.subgraph_propagate_headers.iter().filter(|s| !s.trim().is_empty()) {
+            let (name, header) = split_pair(raw, "--subgraph-propagate-header")?;
+            subgraphs.entry(name.to_string()).or_default().propagate_headers.push(header_name(header)?);
+        }
+        let propagate_headers = config
+            .propagate_headers
+            .iter()
+            .filter(|s| !s.trim().is_empty())
+            .map(|h| header_name(h))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        if config.max_body_bytes == 0 || config.max_depth == 0 || config.max_tokens == 0 {
+            bail!("body, depth and token limits must be positive");
+        }
+        Ok(Self {
+            supergraph_path: config.supergraph.clone(),
+            limits: Limits {
+                max_depth: config.max_depth,
+                max_aliases: config.max_aliases,
+                max_root_fields: config.max_root_fields.max(1),
+                max_tokens: config.max_tokens,
+            },
+            max_body_bytes: config.max_body_bytes,
+            introspection: config.introspection,
+            graphiql: config.graphiql,
+            batching: config.batching,
+            max_batch_size: config.max_batch_size.max(1),
+            plan_cache_size: config.plan_cache_size.max(1),
+            planning_timeout: Duration::from_millis(config.planning_timeout_ms.max(1)),
+            watch_supergraph: config.watch_supergraph,
+            default_timeout: Duration::from_millis(config.subgraph_timeout_ms.max(1)),
+            propagate_headers,
+            subgraphs,
+        })
+    }
+}

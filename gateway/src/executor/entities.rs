@@ -1,0 +1,218 @@
+//! Entity fetches (`_entities`): representations gathered from the response
+//! tree, de-duplicated, sent in one request per fetch, and the results merged
+//! back into every place each representation came from.
+
+use std::collections::HashMap;
+
+use hive_router_query_planner::ast::selection_set::SelectionSet;
+use hive_router_query_planner::planner::plan_nodes::{BatchFetchNode, FetchNode, FetchRewrite, FlattenNodePathSegment};
+use serde_json::Value;
+
+use super::fetch::{raw_path, request_body, subgraph_error};
+use super::merge::{apply_rewrites, collect_targets, deep_merge, get_mut, representation};
+use super::Execution;
+use crate::error::{GraphQLError, PathSegment};
+
+/// The entities one `_entities` field asks for.
+#[derive(Default)]
+struct EntityJob {
+    /// Unique representations, in request order.
+    representations: Vec<Value>,
+    /// Each place in the response tree, with the representation it maps to.
+    locations: Vec<(Vec<PathSegment>, usize)>,
+}
+
+impl Execution<'_> {
+    fn collect_entities(
+        &self,
+        paths: &[&[FlattenNodePathSegment]],
+        requires: &SelectionSet,
+        input_rewrites: Option<&Vec<FetchRewrite>>,
+    ) -> EntityJob {
+        let schema = &self.supergraph.schema;
+        self.with_data(|data| {
+            let mut targets = Vec::new();
+            for path in paths {
+                collect_targets(data, path, schema, &mut Vec::new(), &mut targets);
+            }
+            let mut job = EntityJob::default();
+            let mut seen: HashMap<String, usize> = HashMap::new();
+            for (location, entity) in targets {
+                let Some(mut rep) = representation(entity, requires, schema) else { continue };
+                if let Some(rewrites) = input_rewrites {
+                    apply_rewrites(&mut rep, rewrites, schema);
+                }
+                let key = rep.to_string();
+                let index = *seen.entry(key).or_insert_with(|| {
+                    job.representations.push(rep);
+                    job.representations.len() - 1
+                });
+                job.locations.push((location, index));
+            }
+            job
+        })
+    }
+
+    /// Merges the `_entities` list (or a batch alias's list) and rewrites the
+    /// paths of errors that point into it.
+    fn merge_entities(
+        &self,
+        job: &EntityJob,
+        entities: Value,
+        output_rewrites: Option<&Vec<FetchRewrite>>,
+        errors: &[&Value],
+        list_key: &str,
+        service: &str,
+    ) {
+        let schema = &self.supergraph.schema;
+        let mut client_errors = Vec::new();
+        for raw in errors {
+            let path = raw_path(raw);
+            let entity_index = match path.as_deref() {
+                Some([PathSegment::Key(key), PathSegment::Index(i), ..]) if key == list_key => Some(*i),
+                _ => None,
+            };
+            match entity_index {
+                Some(i) => {
+                    let rest = &path.as_deref().unwrap_or_default()[2..];
+                    let mut mapped = false;
+                    for (location, _) in job.locations.iter().filter(|(_, index)| *index == i) {
+                        let mut client_path = location.clone();
+                        client_path.extend_from_slice(rest);
+                        client_errors.push(subgraph_error(raw, service, Some(client_path)));
+                        mapped = true;
+                    }
+                    if !mapped {
+                        client_errors.push(subgraph_error(raw, service, None));
+                    }
+                }
+                None => client_errors.push(subgraph_error(raw, service, None)),
+            }
+        }
+        self.push_errors(client_errors);
+
+        let Value::Array(mut entities) = entities else { return };
+        if let Some(rewrites) = output_rewrites {
+            for entity in &mut entities {
+                apply_rewrites(entity, rewrites, schema);
+            }
+        }
+        let mut remaining_uses = vec![0usize; entities.len()];
+        for (_, index) in &job.locations {
+            if let Some(uses) = remaining_uses.get_mut(*index) {
+                *uses += 1;
+            }
+        }
+        self.with_data(|data| {
+            for (location, index) in &job.locations {
+                let Some(entity) = entities.get_mut(*index) else { continue };
+                if !entity.is_object() {
+                    continue;
+                }
+                remaining_uses[*index] -= 1;
+                // The last place a representation is merged into takes the
+                // value; earlier duplicates get a copy.
+                let value = if remaining_uses[*index] == 0 { std::mem::take(entity) } else { entity.clone() };
+                if let Some(target) = get_mut(data, location) {
+                    deep_merge(target, value, schema);
+                }
+            }
+        });
+    }
+
+    /// `Flatten(path) { Fetch { requires } }`: one `_entities` request.
+    pub(super) async fn entity_fetch(&self, path: &[FlattenNodePathSegment], fetch: &FetchNode) {
+        let Some(requires) = &fetch.requires else {
+            tracing::error!(subgraph = %fetch.service_name, "entity fetch without requires");
+            self.push_error(GraphQLError::internal());
+            return;
+        };
+        let job = self.collect_entities(&[path], requires, fetch.input_rewrites.as_ref());
+        if job.representations.is_empty() {
+            return;
+        }
+        let body = request_body(
+            &fetch.operation.document_str,
+            self.variables,
+            fetch.variable_usages.as_ref(),
+            &[("representations", &job.representations)],
+        );
+        let response = match self.send(&fetch.service_name, body).await {
+            Ok(response) => response,
+            Err(error) => {
+                self.push_error(error);
+                return;
+            }
+        };
+        let errors: Vec<&Value> = response.errors.iter().flatten().collect();
+        let entities = match response.data {
+            Value::Object(mut map) => map.remove("_entities").unwrap_or(Value::Null),
+            _ => Value::Null,
+        };
+        self.merge_entities(&job, entities, fetch.output_rewrites.as_ref(), &errors, "_entities", &fetch.service_name);
+    }
+
+    /// A batched fetch: several aliased `_entities` fields in one request.
+    pub(super) async fn batch_fetch(&self, batch: &BatchFetchNode) {
+        let jobs: Vec<EntityJob> = batch
+            .entity_batch
+            .aliases
+            .iter()
+            .map(|alias| {
+                let paths: Vec<&[FlattenNodePathSegment]> = alias.merge_paths.iter().map(|p| p.as_slice()).collect();
+                self.collect_entities(&paths, &alias.requires, alias.input_rewrites.as_ref())
+            })
+            .collect();
+        if jobs.iter().all(|job| job.representations.is_empty()) {
+            return;
+        }
+        let extra: Vec<(&str, &[Value])> = batch
+            .entity_batch
+            .aliases
+            .iter()
+            .zip(&jobs)
+            .map(|(alias, job)| (alias.representations_variable_name.as_str(), job.representations.as_slice()))
+            .collect();
+        let body = request_body(&batch.operation.document_str, self.variables, batch.variable_usages.as_ref(), &extra);
+        let response = match self.send(&batch.service_name, body).await {
+            Ok(response) => response,
+            Err(error) => {
+                self.push_error(error);
+                return;
+            }
+        };
+        let errors: Vec<&Value> = response.errors.iter().flatten().collect();
+        let mut data = match response.data {
+            Value::Object(map) => map,
+            _ => Default::default(),
+        };
+        for (alias, job) in batch.entity_batch.aliases.iter().zip(&jobs) {
+            let entities = data.remove(&alias.alias).unwrap_or(Value::Null);
+            let alias_errors: Vec<&Value> = errors
+                .iter()
+                .copied()
+                .filter(|raw| {
+                    raw.get("path").and_then(|p| p.get(0)).and_then(Value::as_str) == Some(alias.alias.as_str())
+                })
+                .collect();
+            self.merge_entities(
+                job,
+                entities,
+                alias.output_rewrites.as_ref(),
+                &alias_errors,
+                &alias.alias,
+                &batch.service_name,
+            );
+        }
+        // Errors that point at no alias are still reported once.
+        let aliases: Vec<&str> = batch.entity_batch.aliases.iter().map(|a| a.alias.as_str()).collect();
+        let unplaced = errors.iter().filter(|raw| {
+            !raw.get("path")
+                .and_then(|p| p.get(0))
+                .and_then(Value::as_str)
+                .is_some_and(|first| aliases.contains(&first))
+        });
+        let unplaced: Vec<GraphQLError> = unplaced.map(|raw| subgraph_error(raw, &batch.service_name, None)).collect();
+        self.push_errors(unplaced);
+    }
+}

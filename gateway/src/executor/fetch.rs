@@ -1,0 +1,179 @@
+//! Sending one subgraph request and turning its answer into data and errors.
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use hive_router_query_planner::planner::plan_nodes::FetchNode;
+use http::{HeaderMap, HeaderName};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use tracing::Instrument;
+
+use super::merge::{apply_rewrites, deep_merge};
+use super::Execution;
+use crate::client::FetchError;
+use crate::error::{codes, GraphQLError, PathSegment};
+
+/// A subgraph's GraphQL response.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct SubgraphResponse {
+    #[serde(default)]
+    pub data: Value,
+    #[serde(default)]
+    pub errors: Option<Vec<Value>>,
+}
+
+static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+
+/// Writes a `{"query":..,"variables":{..}}` body. Only variables the fetch
+/// uses are sent; `extra` appends further variables (representations).
+pub(super) fn request_body(
+    query: &str,
+    variables: &Map<String, Value>,
+    usages: Option<&BTreeSet<String>>,
+    extra: &[(&str, &[Value])],
+) -> Vec<u8> {
+    let mut body = Vec::with_capacity(query.len() + 128);
+    body.extend_from_slice(b"{\"query\":");
+    let _ = serde_json::to_writer(&mut body, query);
+    body.extend_from_slice(b",\"variables\":{");
+    let mut first = true;
+    let mut comma = |body: &mut Vec<u8>| {
+        if !std::mem::take(&mut first) {
+            body.push(b',');
+        }
+    };
+    for (name, values) in extra {
+        comma(&mut body);
+        let _ = serde_json::to_writer(&mut body, name);
+        body.push(b':');
+        let _ = serde_json::to_writer(&mut body, values);
+    }
+    if let Some(usages) = usages {
+        for name in usages {
+            if let Some(value) = variables.get(name) {
+                comma(&mut body);
+                let _ = serde_json::to_writer(&mut body, name);
+                body.push(b':');
+                let _ = serde_json::to_writer(&mut body, value);
+            }
+        }
+    }
+    body.extend_from_slice(b"}}");
+    body
+}
+
+/// A subgraph's error as the client sees it: the subgraph's message and
+/// extensions, a code, the subgraph's name, and a path in client terms.
+pub(super) fn subgraph_error(raw: &Value, service: &str, path: Option<Vec<PathSegment>>) -> GraphQLError {
+    let message = raw.get("message").and_then(Value::as_str).unwrap_or("Subgraph error");
+    let mut error = GraphQLError::new(message, codes::DOWNSTREAM_SERVICE_ERROR);
+    if let Some(Value::Object(extensions)) = raw.get("extensions") {
+        for (k, v) in extensions {
+            error.extensions.insert(k.clone(), v.clone());
+        }
+        if !error.extensions.get("code").is_some_and(Value::is_string) {
+            error.extensions.insert("code".into(), codes::DOWNSTREAM_SERVICE_ERROR.into());
+        }
+    }
+    error.extensions.insert("serviceName".into(), Value::String(service.to_string()));
+    error.path = path;
+    error
+}
+
+pub(super) fn raw_path(raw: &Value) -> Option<Vec<PathSegment>> {
+    raw.get("path")?.as_array()?.iter().map(PathSegment::from_json).collect()
+}
+
+impl Execution<'_> {
+    fn subgraph_headers(&self, service: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        if let Some(endpoint) = self.supergraph.subgraphs.get(service) {
+            for name in &endpoint.propagate_headers {
+                for value in self.client_headers.get_all(name) {
+                    headers.append(name.clone(), value.clone());
+                }
+            }
+        }
+        if let Some(traceparent) = &self.traceparent {
+            headers.insert(TRACEPARENT.clone(), traceparent.clone());
+        }
+        headers
+    }
+
+    /// Sends `body` to `service`. Transport failures come back as one client
+    /// error; the cause is logged.
+    pub(super) async fn send(&self, service: &str, body: Vec<u8>) -> Result<SubgraphResponse, GraphQLError> {
+        let Some(endpoint) = self.supergraph.subgraphs.get(service) else {
+            tracing::error!(subgraph = service, "the plan names a subgraph the supergraph does not define");
+            return Err(GraphQLError::internal());
+        };
+        let headers = self.subgraph_headers(service);
+        let started = Instant::now();
+        let span = tracing::info_span!("subgraph_fetch", subgraph = service, url = %endpoint.url);
+        let result = self.client.post(endpoint, body, &headers).instrument(span).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(FetchError::Timeout(_)) => "timeout",
+            Err(_) => "error",
+        };
+        metrics::counter!("gateway_subgraph_requests_total", "subgraph" => service.to_string(), "outcome" => outcome)
+            .increment(1);
+        metrics::histogram!("gateway_subgraph_request_duration_seconds", "subgraph" => service.to_string())
+            .record(started.elapsed().as_secs_f64());
+
+        let failed = |code: &'static str, detail: String| {
+            GraphQLError::new(format!("Request to subgraph \"{service}\" failed: {detail}"), code)
+                .with_extension("serviceName", Value::String(service.to_string()))
+        };
+        let bytes = match result {
+            Ok(bytes) => bytes,
+            Err(FetchError::Timeout(t)) => {
+                tracing::warn!(subgraph = service, timeout = ?t, "subgraph request timed out");
+                return Err(failed(codes::SUBGRAPH_TIMEOUT, "timed out".into()));
+            }
+            Err(e) => {
+                tracing::warn!(subgraph = service, error = %e, "subgraph request failed");
+                let detail = match e {
+                    FetchError::Status(status) => format!("HTTP status {status}"),
+                    _ => "the subgraph could not be reached".into(),
+                };
+                return Err(failed(codes::SUBGRAPH_REQUEST_FAILED, detail));
+            }
+        };
+        serde_json::from_slice::<SubgraphResponse>(&bytes).map_err(|e| {
+            tracing::warn!(subgraph = service, error = %e, "subgraph answered with invalid JSON");
+            failed(codes::SUBGRAPH_RESPONSE_INVALID, "the response is not a GraphQL response".into())
+        })
+    }
+
+    /// A fetch at the root of the operation: its data merges into the root.
+    pub(super) async fn root_fetch(&self, fetch: &FetchNode) {
+        let body = request_body(&fetch.operation.document_str, self.variables, fetch.variable_usages.as_ref(), &[]);
+        let response = match self.send(&fetch.service_name, body).await {
+            Ok(response) => response,
+            Err(error) => {
+                self.push_error(error);
+                return;
+            }
+        };
+        let mut data = response.data;
+        if let Some(rewrites) = &fetch.output_rewrites {
+            apply_rewrites(&mut data, rewrites, &self.supergraph.schema);
+        }
+        if let Some(errors) = &response.errors {
+            self.push_errors(errors.iter().map(|raw| subgraph_error(raw, &fetch.service_name, raw_path(raw))));
+        }
+        if data.is_object() {
+            self.with_data(|root| deep_merge(root, data, &self.supergraph.schema));
+        } else if response.errors.as_ref().is_none_or(Vec::is_empty) {
+            self.push_error(
+                GraphQLError::new(
+                    format!("Subgraph \"{}\" returned no data", fetch.service_name),
+                    codes::SUBGRAPH_RESPONSE_INVALID,
+                )
+                .with_extension("serviceName", Value::String(fetch.service_name.clone())),
+            );
+        }
+    }
+}

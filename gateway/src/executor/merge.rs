@@ -1,0 +1,254 @@
+//! Writing subgraph results into the response tree: deep merge, navigation by
+//! concrete path, flatten-path traversal, and the planner's input/output rewrites.
+
+use hive_router_query_planner::planner::plan_nodes::{FetchNodePathSegment, FetchRewrite, FlattenNodePathSegment};
+use serde_json::{Map, Value};
+
+use crate::error::PathSegment;
+use crate::schema::SchemaIndex;
+
+/// Merges `source` into `target`. Objects merge key by key, lists of equal
+/// length element by element; otherwise a non-null source wins.
+///
+/// `__typename` is special: an entity fetched through an `@interfaceObject`
+/// subgraph reports the interface's name, which must not hide the concrete
+/// type another subgraph already told us.
+pub fn deep_merge(target: &mut Value, source: Value, schema: &SchemaIndex) {
+    match (target, source) {
+        (Value::Object(target), Value::Object(source)) => {
+            for (key, value) in source {
+                match target.get_mut(&key) {
+                    Some(existing) if key == "__typename" => {
+                        let keep = existing.as_str().is_some_and(|t| !schema.is_abstract(t)) || value.is_null();
+                        if !keep {
+                            *existing = value;
+                        }
+                    }
+                    Some(existing) => deep_merge(existing, value, schema),
+                    None => {
+                        target.insert(key, value);
+                    }
+                }
+            }
+        }
+        (Value::Array(target), Value::Array(source)) if target.len() == source.len() => {
+            for (t, s) in target.iter_mut().zip(source) {
+                deep_merge(t, s, schema);
+            }
+        }
+        (target, source) => {
+            if !source.is_null() || target.is_null() {
+                *target = source;
+            }
+        }
+    }
+}
+
+/// The value at a concrete response path.
+pub fn get_mut<'a>(root: &'a mut Value, path: &[PathSegment]) -> Option<&'a mut Value> {
+    let mut current = root;
+    for segment in path {
+        current = match (segment, current) {
+            (PathSegment::Key(key), Value::Object(map)) => map.get_mut(key)?,
+            (PathSegment::Index(i), Value::Array(items)) => items.get_mut(*i)?,
+            _ => return None,
+        };
+    }
+    Some(current)
+}
+
+/// Every object reached by following a flatten path (`field.@.field|[Type]`),
+/// with its concrete path.
+pub fn collect_targets<'a>(
+    value: &'a Value,
+    segments: &[FlattenNodePathSegment],
+    schema: &SchemaIndex,
+    path: &mut Vec<PathSegment>,
+    out: &mut Vec<(Vec<PathSegment>, &'a Value)>,
+) {
+    match value {
+        Value::Null => {}
+        // A list is walked whatever the path says, so nested lists need no
+        // extra segments and a missing `@` never loses entities.
+        Value::Array(items) => {
+            let rest = match segments.first() {
+                Some(FlattenNodePathSegment::List) => &segments[1..],
+                _ => segments,
+            };
+            for (i, item) in items.iter().enumerate() {
+                path.push(PathSegment::Index(i));
+                collect_targets(item, rest, schema, path, out);
+                path.pop();
+            }
+        }
+        Value::Object(map) => match segments.first() {
+            None => out.push((path.clone(), value)),
+            Some(FlattenNodePathSegment::Field(name)) => {
+                if let Some(child) = map.get(name) {
+                    path.push(PathSegment::Key(name.clone()));
+                    collect_targets(child, &segments[1..], schema, path, out);
+                    path.pop();
+                }
+            }
+            Some(FlattenNodePathSegment::TypeCondition(types)) => {
+                let typename = map.get("__typename").and_then(Value::as_str);
+                let matches = typename
+                    .is_some_and(|t| types.contains(t) || types.iter().any(|c| schema.type_condition_matches(c, t)));
+                if matches {
+                    collect_targets(value, &segments[1..], schema, path, out);
+                }
+            }
+            Some(FlattenNodePathSegment::List) => {}
+        },
+        _ => {}
+    }
+}
+
+fn typename_matches(value: &Value, types: &std::collections::BTreeSet<String>, schema: &SchemaIndex) -> bool {
+    value
+        .get("__typename")
+        .and_then(Value::as_str)
+        .is_some_and(|t| types.contains(t) || types.iter().any(|c| schema.type_condition_matches(c, t)))
+}
+
+/// Applies planner rewrites (value setters and key renames) in place.
+pub fn apply_rewrites(value: &mut Value, rewrites: &[FetchRewrite], schema: &SchemaIndex) {
+    for rewrite in rewrites {
+        match rewrite {
+            FetchRewrite::ValueSetter(setter) => {
+                set_value(value, &setter.path, &Value::String(setter.set_value_to.clone()), schema)
+            }
+            FetchRewrite::KeyRenamer(renamer) => rename_key(value, &renamer.path, &renamer.rename_key_to, schema),
+        }
+    }
+}
+
+fn set_value(value: &mut Value, path: &[FetchNodePathSegment], new: &Value, schema: &SchemaIndex) {
+    if let Value::Array(items) = value {
+        for item in items {
+            set_value(item, path, new, schema);
+        }
+        return;
+    }
+    match path.first() {
+        None => *value = new.clone(),
+        Some(FetchNodePathSegment::TypenameEquals(types)) if typename_matches(value, types, schema) => {
+            set_value(value, &path[1..], new, schema);
+        }
+        Some(FetchNodePathSegment::TypenameEquals(_)) => {}
+        Some(FetchNodePathSegment::Key(key)) => {
+            if let Value::Object(map) = value {
+                if path.len() == 1 {
+                    map.insert(key.clone(), new.clone());
+                } else if let Some(child) = map.get_mut(key) {
+                    set_value(child, &path[1..], new, schema);
+                }
+            }
+        }
+    }
+}
+
+fn rename_key(value: &mut Value, path: &[FetchNodePathSegment], to: &str, schema: &SchemaIndex) {
+    if let Value::Array(items) = value {
+        for item in items {
+            rename_key(item, path, to, schema);
+        }
+        return;
+    }
+    match path.first() {
+        None => {}
+        Some(FetchNodePathSegment::TypenameEquals(types)) if typename_matches(value, types, schema) => {
+            rename_key(value, &path[1..], to, schema);
+        }
+        Some(FetchNodePathSegment::TypenameEquals(_)) => {}
+        Some(FetchNodePathSegment::Key(key)) => {
+            if let Value::Object(map) = value {
+                if path.len() == 1 {
+                    if let Some(v) = map.remove(key) {
+                        map.insert(to.to_string(), v);
+                    }
+                } else if let Some(child) = map.get_mut(key) {
+                    rename_key(child, &path[1..], to, schema);
+                }
+            }
+        }
+    }
+}
+
+/// Builds the representation of one entity from the fetch's `requires`
+/// selection. Returns `None` when the entity lacks a required field (an
+/// earlier fetch failed), in which case it is not sent.
+pub fn representation(
+    entity: &Value,
+    requires: &hive_router_query_planner::ast::selection_set::SelectionSet,
+    schema: &SchemaIndex,
+) -> Option<Value> {
+    let Value::Object(object) = entity else { return None };
+    let typename = object.get("__typename").and_then(Value::as_str)?;
+    let mut out = Map::new();
+    let mut matched = false;
+    project_requires(object, typename, requires, schema, &mut out, &mut matched, true)?;
+    matched.then_some(Value::Object(out))
+}
+
+fn project_requires(
+    object: &Map<String, Value>,
+    typename: &str,
+    selections: &hive_router_query_planner::ast::selection_set::SelectionSet,
+    schema: &SchemaIndex,
+    out: &mut Map<String, Value>,
+    matched: &mut bool,
+    top: bool,
+) -> Option<()> {
+    use hive_router_query_planner::ast::selection_item::SelectionItem;
+    for item in &selections.items {
+        match item {
+            SelectionItem::Field(field) => {
+                if top {
+                    *matched = true;
+                }
+                let source = object.get(&field.name)?;
+                let key = field.alias.as_deref().unwrap_or(&field.name);
+                let value = if field.selections.is_empty() {
+                    source.clone()
+                } else {
+                    project_requires_value(source, &field.selections, schema)?
+                };
+                out.insert(key.to_string(), value);
+            }
+            SelectionItem::InlineFragment(fragment) => {
+                if schema.type_condition_matches(&fragment.type_condition, typename) {
+                    if top {
+                        *matched = true;
+                    }
+                    project_requires(object, typename, &fragment.selections, schema, out, matched, false)?;
+                }
+            }
+            SelectionItem::FragmentSpread(_) => {}
+        }
+    }
+    Some(())
+}
+
+fn project_requires_value(
+    value: &Value,
+    selections: &hive_router_query_planner::ast::selection_set::SelectionSet,
+    schema: &SchemaIndex,
+) -> Option<Value> {
+    match value {
+        Value::Null => Some(Value::Null),
+        Value::Array(items) => items
+            .iter()
+            .map(|item| project_requires_value(item, selections, schema))
+            .collect::<Option<Vec<_>>>()
+            .map(Value::Array),
+        Value::Object(object) => {
+            let typename = object.get("__typename").and_then(Value::as_str).unwrap_or("");
+            let mut out = Map::new();
+            let mut matched = false;
+            project_requires(object, typename, selections, schema, &mut out, &mut matched, false)?;
+            Some(Value::Object(out))
+        }
+        other => Some(other.clone()),
+    }
+}

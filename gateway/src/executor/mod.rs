@@ -1,0 +1,119 @@
+//! Stage 5: run a query plan against the subgraphs and build the response tree.
+//!
+//! One `match` over plan nodes lives here; fetching, entity batching, merging
+//! and error rewriting each have their own file. Subgraph requests run
+//! concurrently; the response tree is locked only for the short synchronous
+//! steps of reading representations and merging results, never across an await.
+
+mod entities;
+mod fetch;
+pub mod merge;
+
+use std::sync::Mutex;
+
+use futures::future::{join_all, BoxFuture};
+use futures::FutureExt;
+use hive_router_query_planner::planner::plan_nodes::{PlanNode, QueryPlan};
+use http::HeaderMap;
+use serde_json::{Map, Value};
+
+use crate::client::SubgraphClient;
+use crate::error::{codes, GraphQLError};
+use crate::supergraph::Supergraph;
+
+/// Per-request state while a plan runs.
+pub struct Execution<'a> {
+    pub supergraph: &'a Supergraph,
+    pub client: &'a SubgraphClient,
+    pub variables: &'a Map<String, Value>,
+    /// The client's request headers (propagation picks from these per subgraph).
+    pub client_headers: &'a HeaderMap,
+    /// The W3C `traceparent` sent to subgraphs.
+    pub traceparent: Option<http::HeaderValue>,
+    data: Mutex<Value>,
+    errors: Mutex<Vec<GraphQLError>>,
+}
+
+impl<'a> Execution<'a> {
+    pub fn new(
+        supergraph: &'a Supergraph,
+        client: &'a SubgraphClient,
+        variables: &'a Map<String, Value>,
+        client_headers: &'a HeaderMap,
+        traceparent: Option<http::HeaderValue>,
+    ) -> Self {
+        Self {
+            supergraph,
+            client,
+            variables,
+            client_headers,
+            traceparent,
+            data: Mutex::new(Value::Object(Map::new())),
+            errors: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub async fn run(&self, plan: &QueryPlan) {
+        if let Some(node) = &plan.node {
+            self.execute(node).await;
+        }
+    }
+
+    /// The response tree and the errors collected while building it.
+    pub fn finish(self) -> (Value, Vec<GraphQLError>) {
+        (
+            self.data.into_inner().unwrap_or_else(|e| e.into_inner()),
+            self.errors.into_inner().unwrap_or_else(|e| e.into_inner()),
+        )
+    }
+
+    fn execute<'n>(&'n self, node: &'n PlanNode) -> BoxFuture<'n, ()> {
+        async move {
+            match node {
+                PlanNode::Fetch(fetch) => self.root_fetch(fetch).await,
+                PlanNode::Flatten(flatten) => match flatten.node.as_ref() {
+                    PlanNode::Fetch(fetch) => self.entity_fetch(flatten.path.as_slice(), fetch).await,
+                    other => {
+                        tracing::error!(node = ?std::mem::discriminant(other), "unsupported node under Flatten");
+                        self.push_error(GraphQLError::internal());
+                    }
+                },
+                PlanNode::BatchFetch(batch) => self.batch_fetch(batch).await,
+                PlanNode::Sequence(sequence) => {
+                    for node in &sequence.nodes {
+                        self.execute(node).await;
+                    }
+                }
+                PlanNode::Parallel(parallel) => {
+                    join_all(parallel.nodes.iter().map(|node| self.execute(node))).await;
+                }
+                PlanNode::Condition(condition) => {
+                    let value = self.variables.get(&condition.condition).and_then(Value::as_bool).unwrap_or(false);
+                    let branch = if value { &condition.if_clause } else { &condition.else_clause };
+                    if let Some(branch) = branch {
+                        self.execute(branch).await;
+                    }
+                }
+                PlanNode::Subscription(_) | PlanNode::Defer(_) => {
+                    self.push_error(GraphQLError::new(
+                        "Subscriptions and @defer are not supported by this gateway",
+                        codes::OPERATION_NOT_SUPPORTED,
+                    ));
+                }
+            }
+        }
+        .boxed()
+    }
+
+    fn push_error(&self, error: GraphQLError) {
+        self.errors.lock().unwrap_or_else(|e| e.into_inner()).push(error);
+    }
+
+    fn push_errors(&self, errors: impl IntoIterator<Item = GraphQLError>) {
+        self.errors.lock().unwrap_or_else(|e| e.into_inner()).extend(errors);
+    }
+
+    fn with_data<R>(&self, f: impl FnOnce(&mut Value) -> R) -> R {
+        f(&mut self.data.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}

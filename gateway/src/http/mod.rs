@@ -1,0 +1,326 @@
+//! GraphQL over HTTP: `POST`/`GET /graphql`, content negotiation and status
+//! codes as the GraphQL-over-HTTP specification says, body limits, batching
+//! (off by default), GraphiQL, `/health`, `/ready` and `/metrics`.
+
+mod graphiql;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use http_body_util::{BodyExt, Limited};
+use serde_json::{Map, Value};
+use tracing::Instrument;
+
+use crate::error::{codes, GraphQLError, RequestError};
+use crate::pipeline::project::write_errors;
+use crate::pipeline::{Gateway, GraphQLRequest, RequestMeta};
+
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+const APPLICATION_JSON: &str = "application/json";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MediaType {
+    /// `application/graphql-response+json`: request errors get 4xx statuses.
+    GraphQLResponse,
+    /// Legacy `application/json`: well-formed GraphQL requests always get 200.
+    Json,
+}
+
+impl MediaType {
+    fn content_type(self) -> HeaderValue {
+        match self {
+            Self::GraphQLResponse => HeaderValue::from_static("application/graphql-response+json; charset=utf-8"),
+            Self::Json => HeaderValue::from_static("application/json; charset=utf-8"),
+        }
+    }
+}
+
+/// Picks the response media type from `Accept`; `None` means 406.
+fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
+    let accept: Vec<&str> = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|v| v.split(';').next().unwrap_or("").trim())
+        .filter(|v| !v.is_empty())
+        .collect();
+    if accept.is_empty() {
+        return Some(MediaType::Json);
+    }
+    accept.iter().find_map(|media| match media.to_ascii_lowercase().as_str() {
+        GRAPHQL_RESPONSE_JSON => Some(MediaType::GraphQLResponse),
+        APPLICATION_JSON | "*/*" | "application/*" => Some(MediaType::Json),
+        _ => None,
+    })
+}
+
+pub fn router(gateway: Arc<Gateway>) -> Router {
+    Router::new()
+        .route("/graphql", get(get_graphql).post(post_graphql))
+        .route("/ready", get(ready))
+        .with_state(gateway)
+        .merge(gatehouse_common::http::common_routes())
+}
+
+async fn ready(State(gateway): State<Arc<Gateway>>) -> Response {
+    if gateway.store.current().is_some() {
+        (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], r#"{"status":"ready"}"#).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::CONTENT_TYPE, "application/json")],
+            r#"{"status":"no supergraph loaded"}"#,
+        )
+            .into_response()
+    }
+}
+
+fn respond(status: StatusCode, media: MediaType, body: Vec<u8>) -> Response {
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, media.content_type());
+    response
+}
+
+/// A refused request, with the status its media type calls for.
+fn error_response(error: RequestError, media: MediaType) -> Response {
+    let status = match (&error, media) {
+        (RequestError::BadRequest(_), _) => error.status(),
+        (RequestError::MethodNotAllowed(_), _) => 405,
+        (RequestError::NotReady(_), _) => 503,
+        (RequestError::Internal(_), _) => 500,
+        (_, MediaType::GraphQLResponse) => error.status(),
+        (_, MediaType::Json) => 200,
+    };
+    let allow_post = matches!(error, RequestError::MethodNotAllowed(_));
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = respond(status, media, write_errors(&error.into_errors()));
+    if allow_post {
+        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+    }
+    response
+}
+
+fn traceparent(headers: &HeaderMap) -> HeaderValue {
+    // Keep the caller's trace id and flags; this gateway is a new parent span.
+    let span_id = &uuid::Uuid::new_v4().simple().to_string()[..16];
+    let incoming = headers.get("traceparent").and_then(|v| v.to_str().ok()).and_then(|v| {
+        let parts: Vec<&str> = v.trim().split('-').collect();
+        let valid = parts.len() >= 4
+            && parts[1].len() == 32
+            && parts[2].len() == 16
+            && parts[3].len() == 2
+            && parts[1..4].iter().all(|p| p.bytes().all(|b| b.is_ascii_hexdigit()))
+            && parts[1].bytes().any(|b| b != b'0');
+        valid.then(|| (parts[1].to_ascii_lowercase(), parts[3].to_ascii_lowercase()))
+    });
+    let (trace_id, flags) = incoming.unwrap_or_else(|| (uuid::Uuid::new_v4().simple().to_string(), "01".into()));
+    HeaderValue::from_str(&format!("00-{trace_id}-{span_id}-{flags}")).unwrap_or(HeaderValue::from_static(""))
+}
+
+async fn run(
+    gateway: &Gateway,
+    request: GraphQLRequest,
+    headers: &HeaderMap,
+    is_get: bool,
+    media: MediaType,
+) -> Response {
+    let started = Instant::now();
+    let traceparent = traceparent(headers);
+    let trace_id = traceparent.to_str().ok().and_then(|t| t.get(3..35)).unwrap_or("").to_string();
+    let span = tracing::info_span!(
+        "graphql_request",
+        operation_name = request.operation_name.as_deref().unwrap_or(""),
+        trace_id = %trace_id,
+    );
+    let meta = RequestMeta { is_get, headers, traceparent: Some(traceparent) };
+    let result = gateway.execute(request, meta).instrument(span).await;
+    let response = match result {
+        Ok(body) => respond(StatusCode::OK, media, body),
+        Err(error) => error_response(error, media),
+    };
+    metrics::counter!("gateway_requests_total", "status" => response.status().as_u16().to_string()).increment(1);
+    metrics::histogram!("gateway_request_duration_seconds").record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Reads one request object from JSON, checking every field's type.
+fn request_from_json(value: Value) -> Result<GraphQLRequest, RequestError> {
+    let Value::Object(mut object) = value else {
+        return Err(RequestError::bad_request("The request body must be a JSON object"));
+    };
+    let query = match object.remove("query") {
+        Some(Value::String(query)) => query,
+        Some(Value::Null) | None => return Err(RequestError::bad_request("The request must have a \"query\" string")),
+        Some(_) => return Err(RequestError::bad_request("\"query\" must be a string")),
+    };
+    let operation_name = match object.remove("operationName") {
+        Some(Value::String(name)) if !name.is_empty() => Some(name),
+        Some(Value::String(_)) | Some(Value::Null) | None => None,
+        Some(_) => return Err(RequestError::bad_request("\"operationName\" must be a string")),
+    };
+    let variables = match object.remove("variables") {
+        Some(Value::Object(v)) => Some(v),
+        Some(Value::Null) | None => None,
+        Some(_) => return Err(RequestError::bad_request("\"variables\" must be an object")),
+    };
+    let extensions = match object.remove("extensions") {
+        Some(Value::Object(v)) => Some(v),
+        Some(Value::Null) | None => None,
+        Some(_) => return Err(RequestError::bad_request("\"extensions\" must be an object")),
+    };
+    Ok(GraphQLRequest { query, operation_name, variables, extensions })
+}
+
+fn is_json_content_type(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .is_some_and(|v| v == APPLICATION_JSON || v == GRAPHQL_RESPONSE_JSON || v == "application/graphql+json")
+}
+
+async fn post_graphql(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, body: Body) -> Response {
+    let Some(media) = negotiate(&headers) else {
+        return not_acceptable();
+    };
+    if !is_json_content_type(&headers) {
+        let mut response =
+            error_response(RequestError::bad_request("The request body must be application/json"), media);
+        *response.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
+        return response;
+    }
+    let limit = gateway.config.max_body_bytes;
+    let bytes = match Limited::new(body, limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => {
+            let too_large = e.downcast_ref::<http_body_util::LengthLimitError>().is_some();
+            let (status, message) = if too_large {
+                (StatusCode::PAYLOAD_TOO_LARGE, format!("The request body is larger than {limit} bytes"))
+            } else {
+                (StatusCode::BAD_REQUEST, "The request body could not be read".to_string())
+            };
+            let error = GraphQLError::new(message, if too_large { codes::LIMIT_EXCEEDED } else { codes::BAD_REQUEST });
+            return respond(status, media, write_errors(&[error]));
+        }
+    };
+    let value: Value = match serde_json::from_slice(&bytes) {
+        Ok(value) => value,
+        Err(e) => {
+            let message = if std::str::from_utf8(&bytes).is_err() {
+                "The request body is not valid UTF-8".to_string()
+            } else {
+                format!("The request body is not valid JSON: {e}")
+            };
+            return error_response(RequestError::bad_request(message), media);
+        }
+    };
+    match value {
+        Value::Array(items) => {
+            if !gateway.config.batching {
+                return error_response(RequestError::bad_request("Batched requests are not enabled"), media);
+            }
+            if items.is_empty() || items.len() > gateway.config.max_batch_size {
+                return error_response(
+                    RequestError::bad_request(format!(
+                        "A batch must hold between 1 and {} requests",
+                        gateway.config.max_batch_size
+                    )),
+                    media,
+                );
+            }
+            let mut bodies = Vec::with_capacity(items.len());
+            for item in items {
+                let body = match request_from_json(item) {
+                    Ok(request) => match gateway
+                        .execute(
+                            request,
+                            RequestMeta { is_get: false, headers: &headers, traceparent: Some(traceparent(&headers)) },
+                        )
+                        .await
+                    {
+                        Ok(body) => body,
+                        Err(error) => write_errors(&error.into_errors()),
+                    },
+                    Err(error) => write_errors(&error.into_errors()),
+                };
+                bodies.push(body);
+            }
+            let mut out = Vec::new();
+            out.push(b'[');
+            for (i, body) in bodies.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(&body);
+            }
+            out.push(b']');
+            respond(StatusCode::OK, media, out)
+        }
+        other => match request_from_json(other) {
+            Ok(request) => run(&gateway, request, &headers, false, media).await,
+            Err(error) => error_response(error, media),
+        },
+    }
+}
+
+fn not_acceptable() -> Response {
+    let body = write_errors(&[GraphQLError::new(
+        "Accept application/graphql-response+json or application/json",
+        codes::BAD_REQUEST,
+    )]);
+    respond(StatusCode::NOT_ACCEPTABLE, MediaType::Json, body)
+}
+
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"))
+}
+
+async fn get_graphql(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    params: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let params = params.map(|Query(p)| p).unwrap_or_default();
+    if gateway.config.graphiql && wants_html(&headers) && !params.contains_key("query") {
+        return Html(graphiql::GRAPHIQL_HTML).into_response();
+    }
+    let Some(media) = negotiate(&headers) else {
+        return not_acceptable();
+    };
+    let parse_object = |name: &str| -> Result<Option<Map<String, Value>>, RequestError> {
+        match params.get(name) {
+            None => Ok(None),
+            Some(raw) if raw.is_empty() => Ok(None),
+            Some(raw) => match serde_json::from_str::<Value>(raw) {
+                Ok(Value::Object(map)) => Ok(Some(map)),
+                Ok(Value::Null) => Ok(None),
+                _ => Err(RequestError::bad_request(format!("\"{name}\" must be a JSON object"))),
+            },
+        }
+    };
+    let request = (|| {
+        let query = params
+            .get("query")
+            .cloned()
+            .ok_or_else(|| RequestError::bad_request("The request must have a \"query\" parameter"))?;
+        Ok::<_, RequestError>(GraphQLRequest {
+            query,
+            operation_name: params.get("operationName").filter(|n| !n.is_empty()).cloned(),
+            variables: parse_object("variables")?,
+            extensions: parse_object("extensions")?,
+        })
+    })();
+    match request {
+        Ok(request) => run(&gateway, request, &headers, true, media).await,
+        Err(error) => error_response(error, media),
+    }
+}

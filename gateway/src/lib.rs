@@ -1,0 +1,77 @@
+//! The Gatehouse federation gateway: any Federation v2 supergraph in, correct
+//! federated responses out. Plans with `hive-router-query-planner`; executes
+//! with its own executor.
+//!
+//! - [`config`]: flags and `GATEWAY_*` variables, compiled once into runtime settings.
+//! - [`supergraph`]: loading a supergraph (planner, public schema, endpoints, caches); hot reload.
+//! - [`schema`]: the public schema indexed for projection, coercion and introspection.
+//! - [`pipeline`]: the request stages in order: parse, validate, normalize, plan, variables, project.
+//! - [`executor`]: runs plan nodes against subgraphs and merges results (fetch, entities, merge).
+//! - [`introspection`]: `__schema` / `__type` answered from the public schema.
+//! - [`client`]: the pooled keep-alive HTTP client for subgraph requests.
+//! - [`http`]: GraphQL over HTTP, GraphiQL, `/health`, `/ready`, `/metrics`.
+//! - [`error`]: client-facing errors and their stable codes.
+
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod executor;
+pub mod http;
+pub mod introspection;
+pub mod pipeline;
+pub mod schema;
+pub mod supergraph;
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::GatewayConfig;
+pub use pipeline::Gateway;
+
+use config::RuntimeConfig;
+use supergraph::SupergraphStore;
+
+/// A bound, ready-to-serve gateway.
+pub struct Application {
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+}
+
+impl Application {
+    /// Compiles the configuration, loads the supergraph and binds the listener.
+    ///
+    /// A supergraph that cannot be loaded is logged and the gateway starts
+    /// unready (`/ready` answers 503) until a valid file appears.
+    pub async fn build(config: GatewayConfig) -> anyhow::Result<Self> {
+        let runtime = Arc::new(RuntimeConfig::try_from(&config)?);
+        let store = Arc::new(SupergraphStore::default());
+        if let Err(e) = store.reload(runtime.supergraph_path.clone(), runtime.clone()).await {
+            tracing::error!(path = %runtime.supergraph_path.display(), error = %format!("{e:#}"), "the supergraph could not be loaded; serving unready");
+        }
+        let listener = TcpListener::bind(config.listen).await?;
+        let gateway = Arc::new(Gateway { store, config: runtime, client: client::SubgraphClient::new() });
+        Ok(Self { listener, gateway })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The request handling behind the HTTP server (tests use it for plans).
+    pub fn gateway(&self) -> Arc<Gateway> {
+        self.gateway.clone()
+    }
+
+    /// Serves until `shutdown` is cancelled; in-flight requests finish first.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let watcher =
+            tokio::spawn(supergraph::watch(self.gateway.store.clone(), self.gateway.config.clone(), shutdown.clone()));
+        let router = http::router(self.gateway.clone());
+        axum::serve(self.listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await?;
+        shutdown.cancel();
+        let _ = watcher.await;
+        Ok(())
+    }
+}

@@ -1,0 +1,258 @@
+//! Stage 6: write the response. The merged tree is projected onto the client's
+//! (normalised) selection set: its keys, its order, nothing the plan added.
+//! Non-null violations null the nearest nullable ancestor as the specification
+//! says. The JSON is written straight into the output buffer; a subtree that
+//! turns out to be null is cut off by truncating the buffer.
+
+use graphql_tools::static_graphql::schema::Type;
+use hive_router_query_planner::ast::operation::OperationDefinition;
+use hive_router_query_planner::ast::selection_item::SelectionItem;
+use hive_router_query_planner::ast::selection_set::{FieldSelection, SelectionSet};
+use serde_json::{Map, Value};
+
+use crate::error::{codes, GraphQLError, PathSegment};
+use crate::schema::{SchemaIndex, TypeKind};
+
+/// A null reached a non-null position; the nearest nullable ancestor becomes null.
+struct Bubble;
+
+static NULL: Value = Value::Null;
+
+/// Serialises `{"data":..,"errors":[..]}` for an executed operation.
+pub fn write_response(
+    schema: &SchemaIndex,
+    operation: &OperationDefinition,
+    root_type: &str,
+    variables: &Map<String, Value>,
+    data: &Value,
+    mut errors: Vec<GraphQLError>,
+) -> Vec<u8> {
+    let mut projector = Projector {
+        schema,
+        variables,
+        out: Vec::with_capacity(1024),
+        report_nulls: errors.is_empty(),
+        new_errors: Vec::new(),
+        path: Vec::new(),
+    };
+    projector.out.extend_from_slice(b"{\"data\":");
+    let root = match data {
+        Value::Object(map) => map,
+        _ => &Map::new(),
+    };
+    let start = projector.out.len();
+    if projector.selection_set(&[&operation.selection_set], root, root_type).is_err() {
+        projector.out.truncate(start);
+        projector.out.extend_from_slice(b"null");
+    }
+    errors.append(&mut projector.new_errors);
+    let mut out = projector.out;
+    if !errors.is_empty() {
+        out.extend_from_slice(b",\"errors\":");
+        let _ = serde_json::to_writer(&mut out, &errors);
+    }
+    out.push(b'}');
+    out
+}
+
+/// Serialises a response without data (a request error).
+pub fn write_errors(errors: &[GraphQLError]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"{\"errors\":");
+    let _ = serde_json::to_writer(&mut out, errors);
+    out.push(b'}');
+    out
+}
+
+struct Projector<'a> {
+    schema: &'a SchemaIndex,
+    variables: &'a Map<String, Value>,
+    out: Vec<u8>,
+    /// Only report non-null violations when nothing else already explains them
+    /// (a failed or erroring subgraph already produced an error for that place).
+    report_nulls: bool,
+    new_errors: Vec<GraphQLError>,
+    path: Vec<PathSegment>,
+}
+
+/// Whether `@skip`/`@include` conditions let a selection through.
+fn included(variables: &Map<String, Value>, skip_if: &Option<String>, include_if: &Option<String>) -> bool {
+    let var = |name: &String| variables.get(name).and_then(Value::as_bool).unwrap_or(false);
+    !skip_if.as_ref().is_some_and(var) && include_if.as_ref().is_none_or(var)
+}
+
+impl<'a> Projector<'a> {
+    /// Groups the fields that apply to an object of type `typename` by response
+    /// key, in first-occurrence order (the specification's CollectFields).
+    fn collect(&self, sets: &[&'a SelectionSet], typename: &str, groups: &mut Vec<(&'a str, Vec<&'a FieldSelection>)>) {
+        for set in sets {
+            for item in &set.items {
+                match item {
+                    SelectionItem::Field(field) => {
+                        if field.omit_from_response || !included(self.variables, &field.skip_if, &field.include_if) {
+                            continue;
+                        }
+                        let key = field.selection_identifier();
+                        match groups.iter_mut().find(|(k, _)| *k == key) {
+                            Some((_, fields)) => fields.push(field),
+                            None => groups.push((key, vec![field])),
+                        }
+                    }
+                    SelectionItem::InlineFragment(fragment) => {
+                        if included(self.variables, &fragment.skip_if, &fragment.include_if)
+                            && self.schema.type_condition_matches(&fragment.type_condition, typename)
+                        {
+                            self.collect(&[&fragment.selections], typename, groups);
+                        }
+                    }
+                    SelectionItem::FragmentSpread(_) => {}
+                }
+            }
+        }
+    }
+
+    fn write_key(&mut self, key: &str) {
+        let _ = serde_json::to_writer(&mut self.out, key);
+        self.out.push(b':');
+    }
+
+    fn selection_set(
+        &mut self,
+        sets: &[&'a SelectionSet],
+        object: &Map<String, Value>,
+        typename: &str,
+    ) -> Result<(), Bubble> {
+        let mut groups = Vec::new();
+        self.collect(sets, typename, &mut groups);
+        self.out.push(b'{');
+        for (i, (key, fields)) in groups.iter().enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            self.write_key(key);
+            let field = fields[0];
+            if field.name == "__typename" {
+                let _ = serde_json::to_writer(&mut self.out, typename);
+                continue;
+            }
+            let Some(ty) = self.schema.field_type(typename, &field.name) else {
+                self.out.extend_from_slice(b"null");
+                continue;
+            };
+            let sub: Vec<&'a SelectionSet> = fields.iter().map(|f| &f.selections).collect();
+            let value = object.get(*key).unwrap_or(&NULL);
+            self.path.push(PathSegment::Key((*key).to_string()));
+            let result = self.value(value, ty, &sub);
+            self.path.pop();
+            result?;
+        }
+        self.out.push(b'}');
+        Ok(())
+    }
+
+    fn value(&mut self, value: &Value, ty: &Type, sub: &[&'a SelectionSet]) -> Result<(), Bubble> {
+        if let Type::NonNullType(inner) = ty {
+            if value.is_null() {
+                self.non_null_violation();
+                return Err(Bubble);
+            }
+            return self.non_null_value(value, inner, sub);
+        }
+        if value.is_null() {
+            self.out.extend_from_slice(b"null");
+            return Ok(());
+        }
+        let start = self.out.len();
+        if self.non_null_value(value, ty, sub).is_err() {
+            self.out.truncate(start);
+            self.out.extend_from_slice(b"null");
+        }
+        Ok(())
+    }
+
+    /// Writes a value known not to be null (errors mean "treat it as null").
+    fn non_null_value(&mut self, value: &Value, ty: &Type, sub: &[&'a SelectionSet]) -> Result<(), Bubble> {
+        match ty {
+            Type::NonNullType(inner) => self.value(value, inner, sub),
+            Type::ListType(inner) => {
+                let Value::Array(items) = value else {
+                    self.invalid_value("a list");
+                    return Err(Bubble);
+                };
+                self.out.push(b'[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        self.out.push(b',');
+                    }
+                    self.path.push(PathSegment::Index(i));
+                    let result = self.value(item, inner, sub);
+                    self.path.pop();
+                    result?;
+                }
+                self.out.push(b']');
+                Ok(())
+            }
+            Type::NamedType(name) => {
+                let info = self.schema.type_info(name);
+                match info.map(|i| i.kind) {
+                    Some(TypeKind::Object | TypeKind::Interface | TypeKind::Union) => {
+                        let Value::Object(object) = value else {
+                            self.invalid_value("an object");
+                            return Err(Bubble);
+                        };
+                        let typename = match object.get("__typename").and_then(Value::as_str) {
+                            Some(t) => t,
+                            None if info.is_some_and(|i| i.kind == TypeKind::Object) => name.as_str(),
+                            None => {
+                                self.invalid_value("an object with __typename");
+                                return Err(Bubble);
+                            }
+                        };
+                        // Copy out of `object` so the borrow of the tree is not tied to `self`.
+                        let typename = typename.to_string();
+                        self.selection_set(sub, object, &typename)
+                    }
+                    Some(TypeKind::Enum) => {
+                        let valid = value.as_str().is_some_and(|v| info.is_some_and(|i| i.enum_values.contains(v)));
+                        if !valid {
+                            self.invalid_value(&format!("a value of enum {name}"));
+                            return Err(Bubble);
+                        }
+                        let _ = serde_json::to_writer(&mut self.out, value);
+                        Ok(())
+                    }
+                    _ => {
+                        let _ = serde_json::to_writer(&mut self.out, value);
+                        Ok(())
+                    }
+                }
+            }
+        }
+    }
+
+    fn non_null_violation(&mut self) {
+        if self.report_nulls {
+            let field = self.path.iter().rev().find_map(|s| match s {
+                PathSegment::Key(k) => Some(k.as_str()),
+                PathSegment::Index(_) => None,
+            });
+            self.new_errors.push(
+                GraphQLError::new(
+                    format!("Cannot return null for non-nullable field {}", field.unwrap_or("value")),
+                    codes::NON_NULL_VIOLATION,
+                )
+                .with_path(self.path.clone()),
+            );
+        }
+    }
+
+    fn invalid_value(&mut self, expected: &str) {
+        self.new_errors.push(
+            GraphQLError::new(
+                format!("A subgraph returned a value that is not {expected}"),
+                codes::SUBGRAPH_RESPONSE_INVALID,
+            )
+            .with_path(self.path.clone()),
+        );
+    }
+}

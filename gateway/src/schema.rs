@@ -1,0 +1,165 @@
+//! The public (consumer) schema indexed for request-time lookups: field types
+//! for projection and null propagation, possible types for fragments, input
+//! types for variable coercion, and the document itself for introspection.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use graphql_tools::static_graphql::schema::{Definition, Document, Type, TypeDefinition};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TypeKind {
+    Scalar,
+    Object,
+    Interface,
+    Union,
+    Enum,
+    InputObject,
+}
+
+/// An input value (argument or input field) with its declared type.
+#[derive(Debug, Clone)]
+pub struct InputField {
+    pub ty: Type,
+    pub has_default: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct TypeInfo {
+    pub kind: TypeKind,
+    /// Output fields of objects and interfaces, by name.
+    pub fields: HashMap<String, Type>,
+    /// Concrete object types an abstract type may resolve to (itself for objects).
+    pub possible_types: HashSet<String>,
+    pub enum_values: HashSet<String>,
+    pub input_fields: HashMap<String, InputField>,
+}
+
+/// The public schema, indexed once per supergraph load.
+#[derive(Debug)]
+pub struct SchemaIndex {
+    pub document: Arc<Document>,
+    pub query_type: String,
+    pub mutation_type: Option<String>,
+    pub subscription_type: Option<String>,
+    pub types: HashMap<String, TypeInfo>,
+}
+
+/// The innermost named type of a wrapped type.
+pub fn named_type(ty: &Type) -> &str {
+    match ty {
+        Type::NamedType(name) => name,
+        Type::ListType(inner) | Type::NonNullType(inner) => named_type(inner),
+    }
+}
+
+impl SchemaIndex {
+    pub fn new(document: Arc<Document>) -> Self {
+        let mut types: HashMap<String, TypeInfo> = HashMap::new();
+        let mut query_type = None;
+        let mut mutation_type = None;
+        let mut subscription_type = None;
+        let mut implementations: Vec<(String, String)> = Vec::new();
+
+        for scalar in ["String", "Int", "Float", "Boolean", "ID"] {
+            types.insert(scalar.to_string(), TypeInfo::empty(TypeKind::Scalar));
+        }
+
+        for definition in &document.definitions {
+            match definition {
+                Definition::SchemaDefinition(schema) => {
+                    query_type = schema.query.clone();
+                    mutation_type = schema.mutation.clone();
+                    subscription_type = schema.subscription.clone();
+                }
+                Definition::TypeDefinition(def) => {
+                    let (name, info) = match def {
+                        TypeDefinition::Scalar(s) => (s.name.clone(), TypeInfo::empty(TypeKind::Scalar)),
+                        TypeDefinition::Object(o) => {
+                            let mut info = TypeInfo::empty(TypeKind::Object);
+                            info.fields = o.fields.iter().map(|f| (f.name.clone(), f.field_type.clone())).collect();
+                            info.possible_types.insert(o.name.clone());
+                            for interface in &o.implements_interfaces {
+                                implementations.push((interface.clone(), o.name.clone()));
+                            }
+                            (o.name.clone(), info)
+                        }
+                        TypeDefinition::Interface(i) => {
+                            let mut info = TypeInfo::empty(TypeKind::Interface);
+                            info.fields = i.fields.iter().map(|f| (f.name.clone(), f.field_type.clone())).collect();
+                            (i.name.clone(), info)
+                        }
+                        TypeDefinition::Union(u) => {
+                            let mut info = TypeInfo::empty(TypeKind::Union);
+                            info.possible_types = u.types.iter().cloned().collect();
+                            (u.name.clone(), info)
+                        }
+                        TypeDefinition::Enum(e) => {
+                            let mut info = TypeInfo::empty(TypeKind::Enum);
+                            info.enum_values = e.values.iter().map(|v| v.name.clone()).collect();
+                            (e.name.clone(), info)
+                        }
+                        TypeDefinition::InputObject(io) => {
+                            let mut info = TypeInfo::empty(TypeKind::InputObject);
+                            info.input_fields = io
+                                .fields
+                                .iter()
+                                .map(|f| {
+                                    (
+                                        f.name.clone(),
+                                        InputField { ty: f.value_type.clone(), has_default: f.default_value.is_some() },
+                                    )
+                                })
+                                .collect();
+                            (io.name.clone(), info)
+                        }
+                    };
+                    types.insert(name, info);
+                }
+                _ => {}
+            }
+        }
+
+        for (interface, object) in implementations {
+            if let Some(info) = types.get_mut(&interface) {
+                info.possible_types.insert(object);
+            }
+        }
+
+        let query_type = query_type.unwrap_or_else(|| "Query".to_string());
+        let mutation_type = mutation_type.or_else(|| types.contains_key("Mutation").then(|| "Mutation".into()));
+        let subscription_type =
+            subscription_type.or_else(|| types.contains_key("Subscription").then(|| "Subscription".into()));
+
+        Self { document, query_type, mutation_type, subscription_type, types }
+    }
+
+    pub fn type_info(&self, name: &str) -> Option<&TypeInfo> {
+        self.types.get(name)
+    }
+
+    pub fn field_type(&self, parent: &str, field: &str) -> Option<&Type> {
+        self.types.get(parent).and_then(|t| t.fields.get(field))
+    }
+
+    pub fn is_abstract(&self, name: &str) -> bool {
+        matches!(self.types.get(name).map(|t| t.kind), Some(TypeKind::Interface | TypeKind::Union))
+    }
+
+    /// Whether an object of type `object_type` matches a fragment on `condition`.
+    pub fn type_condition_matches(&self, condition: &str, object_type: &str) -> bool {
+        condition == object_type || self.types.get(condition).is_some_and(|t| t.possible_types.contains(object_type))
+    }
+}
+
+impl TypeInfo {
+    fn empty(kind: TypeKind) -> Self {
+        Self {
+            kind,
+            fields: HashMap::new(),
+            possible_types: HashSet::new(),
+            enum_values: HashSet::new(),
+            input_fields: HashMap::new(),
+        }
+    }
+}

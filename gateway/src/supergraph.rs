@@ -1,0 +1,189 @@
+//! Loading a supergraph into everything request code needs (planner, public
+//! schema index, subgraph endpoints, the operation cache), and swapping it on
+//! file change or SIGHUP while requests keep being served by the old one.
+
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use hive_router_query_planner::planner::plan_nodes::QueryPlan;
+use hive_router_query_planner::planner::{Planner, QueryPlannerOptions};
+use hive_router_query_planner::utils::parsing::safe_parse_schema;
+use http::{HeaderName, Uri};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::RuntimeConfig;
+use crate::pipeline::PreparedOperation;
+use crate::schema::SchemaIndex;
+
+/// Where and how to reach one subgraph.
+#[derive(Debug, Clone)]
+pub struct SubgraphEndpoint {
+    pub name: Arc<str>,
+    pub url: Uri,
+    pub timeout: Duration,
+    pub propagate_headers: Vec<HeaderName>,
+}
+
+/// One loaded supergraph. Immutable; a reload builds a new one.
+pub struct Supergraph {
+    pub planner: Planner,
+    pub schema: SchemaIndex,
+    pub subgraphs: HashMap<String, SubgraphEndpoint>,
+    /// Prepared operations keyed by a hash of (document, operation name).
+    /// Lives with the supergraph so that a reload can never serve a stale plan.
+    pub operations: moka::sync::Cache<u64, Arc<PreparedOperation>>,
+    /// Plans keyed by the normalised operation text, shared by every document
+    /// that normalises to the same operation.
+    pub plans: moka::sync::Cache<String, Arc<QueryPlan>>,
+}
+
+impl Supergraph {
+    /// Builds a supergraph from SDL. Planner construction can panic on odd
+    /// input; the panic is contained and reported as an error.
+    pub fn from_sdl(sdl: &str, config: &RuntimeConfig) -> anyhow::Result<Self> {
+        let document = safe_parse_schema(sdl).map_err(|e| anyhow!("supergraph does not parse: {e}"))?;
+        let planner =
+            catch_unwind(AssertUnwindSafe(|| Planner::new_from_supergraph(&document, QueryPlannerOptions::default())))
+                .map_err(|_| anyhow!("the query planner panicked while loading the supergraph"))?
+                .map_err(|e| anyhow!("the query planner rejected the supergraph: {e}"))?;
+
+        let schema = SchemaIndex::new(planner.consumer_schema.document.clone());
+
+        let mut subgraphs = HashMap::new();
+        for (name, url) in &planner.supergraph.subgraph_endpoint_map {
+            let overrides = config.subgraphs.get(name).cloned().unwrap_or_default();
+            let url = overrides.url.as_deref().unwrap_or(url);
+            let uri: Uri = url.parse().with_context(|| format!("subgraph {name} has an invalid URL {url:?}"))?;
+            let mut propagate_headers = config.propagate_headers.clone();
+            propagate_headers.extend(overrides.propagate_headers.iter().cloned());
+            subgraphs.insert(
+                name.clone(),
+                SubgraphEndpoint {
+                    name: Arc::from(name.as_str()),
+                    url: uri,
+                    timeout: overrides.timeout.unwrap_or(config.default_timeout),
+                    propagate_headers,
+                },
+            );
+        }
+        for name in config.subgraphs.keys() {
+            if !subgraphs.contains_key(name) {
+                tracing::warn!(subgraph = %name, "configuration names a subgraph the supergraph does not have");
+            }
+        }
+
+        Ok(Self {
+            planner,
+            schema,
+            subgraphs,
+            operations: moka::sync::Cache::builder().max_capacity(config.plan_cache_size).build(),
+            plans: moka::sync::Cache::builder().max_capacity(config.plan_cache_size).build(),
+        })
+    }
+
+    pub fn from_file(path: &Path, config: &RuntimeConfig) -> anyhow::Result<Self> {
+        let sdl = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        Self::from_sdl(&sdl, config)
+    }
+}
+
+/// The currently served supergraph, swapped atomically on reload.
+#[derive(Default)]
+pub struct SupergraphStore {
+    current: RwLock<Option<Arc<Supergraph>>>,
+}
+
+impl SupergraphStore {
+    pub fn current(&self) -> Option<Arc<Supergraph>> {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn replace(&self, supergraph: Supergraph) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(supergraph));
+    }
+
+    /// Loads the file and swaps it in; on failure the old supergraph stays.
+    pub async fn reload(self: &Arc<Self>, path: PathBuf, config: Arc<RuntimeConfig>) -> anyhow::Result<()> {
+        let loaded = tokio::task::spawn_blocking(move || Supergraph::from_file(&path, &config))
+            .await
+            .map_err(|e| anyhow!("supergraph loading task failed: {e}"))??;
+        self.replace(loaded);
+        metrics::counter!("gateway_supergraph_reloads_total").increment(1);
+        Ok(())
+    }
+}
+
+/// Reloads the supergraph when its file changes or the process gets SIGHUP,
+/// until `shutdown` is cancelled.
+pub async fn watch(store: Arc<SupergraphStore>, config: Arc<RuntimeConfig>, shutdown: CancellationToken) {
+    let path = config.supergraph_path.clone();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
+
+    // The watcher must live as long as this task; editors often replace the file,
+    // so the parent directory is watched and events are filtered by name.
+    let _watcher = if config.watch_supergraph {
+        file_watcher(&path, tx.clone())
+            .inspect_err(|e| tracing::warn!(error = %e, "cannot watch the supergraph file; SIGHUP still reloads"))
+            .ok()
+    } else {
+        None
+    };
+
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+
+    loop {
+        #[cfg(unix)]
+        let hup = async {
+            match hangup.as_mut() {
+                Some(signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let hup = std::future::pending::<()>();
+
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = hup => {},
+            Some(()) = rx.recv() => {
+                // Let a burst of write events settle before reading the file.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                while rx.try_recv().is_ok() {}
+            }
+        }
+        match store.reload(path.clone(), config.clone()).await {
+            Ok(()) => tracing::info!(path = %path.display(), "supergraph reloaded"),
+            Err(e) => {
+                tracing::error!(path = %path.display(), error = %format!("{e:#}"), "supergraph reload failed; keeping the previous one")
+            }
+        }
+    }
+}
+
+fn file_watcher(path: &Path, tx: tokio::sync::mpsc::Sender<()>) -> anyhow::Result<notify::RecommendedWatcher> {
+    use notify::Watcher;
+    let file_name = path.file_name().map(|n| n.to_os_string());
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let Ok(event) = event else { return };
+        if !(event.kind.is_modify() || event.kind.is_create()) {
+            return;
+        }
+        if event.paths.iter().any(|p| p.file_name().map(|n| n.to_os_string()) == file_name) {
+            let _ = tx.try_send(());
+        }
+    })?;
+    watcher.watch(&dir, notify::RecursiveMode::NonRecursive)?;
+    Ok(watcher)
+}

@@ -1,0 +1,254 @@
+//! Shared harness for the gateway's end-to-end tests: builders for test
+//! subgraphs (async-graphql schemas or raw axum handlers on port 0) and a
+//! test gateway pointed at them.
+
+#![allow(dead_code)]
+
+pub mod shop;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_graphql::{ObjectType, Schema, SubscriptionType};
+use axum::body::Bytes;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use gatehouse_gateway::{Application, Gateway, GatewayConfig};
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// What a test subgraph saw: every request body and its headers.
+#[derive(Clone, Default)]
+pub struct Recorder {
+    pub count: Arc<AtomicUsize>,
+    pub bodies: Arc<Mutex<Vec<Value>>>,
+    pub headers: Arc<Mutex<Vec<HeaderMap>>>,
+}
+
+impl Recorder {
+    pub fn requests(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
+    }
+
+    pub fn bodies(&self) -> Vec<Value> {
+        self.bodies.lock().unwrap().clone()
+    }
+
+    fn record(&self, body: &Value, headers: &HeaderMap) {
+        self.count.fetch_add(1, Ordering::SeqCst);
+        self.bodies.lock().unwrap().push(body.clone());
+        self.headers.lock().unwrap().push(headers.clone());
+    }
+}
+
+/// A running test subgraph.
+pub struct TestSubgraph {
+    pub name: String,
+    pub url: String,
+    pub recorder: Recorder,
+    shutdown: CancellationToken,
+}
+
+impl Drop for TestSubgraph {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+async fn serve(router: Router) -> (String, CancellationToken) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let shutdown = CancellationToken::new();
+    let token = shutdown.clone();
+    tokio::spawn(async move {
+        axum::serve(listener, router).with_graceful_shutdown(token.cancelled_owned()).await.unwrap();
+    });
+    (format!("http://127.0.0.1:{port}/graphql"), shutdown)
+}
+
+impl TestSubgraph {
+    /// Serves an async-graphql schema at `/graphql`.
+    pub async fn schema<Q, M, S>(name: &str, schema: Schema<Q, M, S>) -> Self
+    where
+        Q: ObjectType + 'static,
+        M: ObjectType + 'static,
+        S: SubscriptionType + 'static,
+    {
+        let recorder = Recorder::default();
+        let rec = recorder.clone();
+        let router = Router::new().route(
+            "/graphql",
+            post(move |headers: HeaderMap, body: Bytes| {
+                let schema = schema.clone();
+                let rec = rec.clone();
+                async move {
+                    let value: Value = serde_json::from_slice(&body).unwrap();
+                    rec.record(&value, &headers);
+                    let request: async_graphql::Request = serde_json::from_value(value).unwrap();
+                    let response = schema.execute(request).await;
+                    axum::Json(serde_json::to_value(response).unwrap()).into_response()
+                }
+            }),
+        );
+        let (url, shutdown) = serve(router).await;
+        Self { name: name.to_string(), url, recorder, shutdown }
+    }
+
+    /// Serves a raw handler: it gets the request body and returns any response.
+    pub async fn raw<F, Fut>(name: &str, handler: F) -> Self
+    where
+        F: Fn(Value) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Response> + Send + 'static,
+    {
+        let recorder = Recorder::default();
+        let rec = recorder.clone();
+        let router = Router::new().route(
+            "/graphql",
+            post(move |headers: HeaderMap, body: Bytes| {
+                let handler = handler.clone();
+                let rec = rec.clone();
+                async move {
+                    let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    rec.record(&value, &headers);
+                    handler(value).await
+                }
+            }),
+        );
+        let (url, shutdown) = serve(router).await;
+        Self { name: name.to_string(), url, recorder, shutdown }
+    }
+}
+
+pub fn fixture(path: &str) -> String {
+    let full = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(path);
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("cannot read {}: {e}", full.display()))
+}
+
+/// A running gateway over a temporary copy of a supergraph.
+pub struct TestGateway {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub gateway: Arc<Gateway>,
+    pub supergraph_path: PathBuf,
+    shutdown: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for TestGateway {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// A change to the gateway's configuration before it starts.
+type ConfigTweak = Box<dyn FnOnce(&mut GatewayConfig)>;
+
+pub struct GatewayBuilder {
+    sdl: String,
+    subgraphs: Vec<(String, String)>,
+    tweak: Vec<ConfigTweak>,
+}
+
+impl GatewayBuilder {
+    pub fn new(sdl: impl Into<String>) -> Self {
+        Self { sdl: sdl.into(), subgraphs: Vec::new(), tweak: Vec::new() }
+    }
+
+    pub fn subgraph(mut self, subgraph: &TestSubgraph) -> Self {
+        self.subgraphs.push((subgraph.name.clone(), subgraph.url.clone()));
+        self
+    }
+
+    pub fn subgraph_url(mut self, name: &str, url: &str) -> Self {
+        self.subgraphs.push((name.to_string(), url.to_string()));
+        self
+    }
+
+    pub fn config(mut self, f: impl FnOnce(&mut GatewayConfig) + 'static) -> Self {
+        self.tweak.push(Box::new(f));
+        self
+    }
+
+    pub async fn start(self) -> TestGateway {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("supergraph.graphql");
+        std::fs::write(&path, &self.sdl).unwrap();
+        let mut config = GatewayConfig::new(path.clone(), "127.0.0.1:0".parse().unwrap());
+        config.subgraph_urls = self.subgraphs.iter().map(|(n, u)| format!("{n}={u}")).collect();
+        config.subgraph_timeout_ms = 5_000;
+        for tweak in self.tweak {
+            tweak(&mut config);
+        }
+        let app = Application::build(config).await.unwrap();
+        let port = app.port();
+        let gateway = app.gateway();
+        let shutdown = CancellationToken::new();
+        tokio::spawn(app.run_until_stopped(shutdown.clone()));
+        TestGateway {
+            base: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::new(),
+            gateway,
+            supergraph_path: path,
+            shutdown,
+            _dir: dir,
+        }
+    }
+}
+
+impl TestGateway {
+    pub fn graphql_url(&self) -> String {
+        format!("{}/graphql", self.base)
+    }
+
+    /// POSTs a JSON body and returns (status, parsed body).
+    pub async fn post_json(&self, body: Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(self.graphql_url())
+            .header("content-type", "application/json")
+            .header("accept", "application/graphql-response+json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    pub async fn query(&self, query: &str) -> Value {
+        self.post_json(json!({ "query": query })).await.1
+    }
+
+    pub async fn query_vars(&self, query: &str, variables: Value) -> Value {
+        self.post_json(json!({ "query": query, "variables": variables })).await.1
+    }
+
+    /// The response body as raw text, for checking key order.
+    pub async fn query_text(&self, query: &str) -> String {
+        self.http
+            .post(self.graphql_url())
+            .header("content-type", "application/json")
+            .body(json!({ "query": query }).to_string())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// The plan for a document, pretty-printed the way the planner prints it.
+    pub fn plan(&self, query: &str) -> String {
+        match self.gateway.plan_for(query, None) {
+            Ok(Some(plan)) => plan.to_string(),
+            Ok(None) => "no plan".to_string(),
+            Err(e) => format!("error: {:?}", e.into_errors()),
+        }
+    }
+}
