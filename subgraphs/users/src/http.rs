@@ -1,0 +1,76 @@
+//! HTTP: `/graphql` (the schema), `/health`, `/ready`, `/metrics`.
+//!
+//! The caller's identity comes from the gateway in the signed
+//! [`IDENTITY_HEADER`]: verified here and put in the request data. No header
+//! means an anonymous caller; a forged, malformed or stale one refuses the
+//! whole request with 401 and `UNAUTHENTICATED`, before any resolver runs.
+
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use sqlx::PgPool;
+use tower_http::limit::RequestBodyLimitLayer;
+
+use gatehouse_common::http::common_routes;
+use gatehouse_common::identity::{IdentityCodec, IDENTITY_HEADER};
+
+use crate::schema::UsersSchema;
+
+/// Largest request body accepted on `/graphql`.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(Clone)]
+pub struct HttpState {
+    pub schema: UsersSchema,
+    pub codec: IdentityCodec,
+    pub pool: PgPool,
+    pub nats: async_nats::Client,
+}
+
+pub fn router(state: HttpState) -> Router {
+    Router::new()
+        .route("/graphql", post(graphql))
+        .route("/ready", get(ready))
+        .merge(common_routes())
+        // async-graphql reads the body as a stream, past axum's own limit.
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn graphql(State(state): State<HttpState>, headers: HeaderMap, request: GraphQLRequest) -> Response {
+    let mut request = request.into_inner();
+    if let Some(value) = headers.get(IDENTITY_HEADER) {
+        let now = chrono::Utc::now().timestamp();
+        let verified = value
+            .to_str()
+            .map_err(|_| "identity header is malformed".to_owned())
+            .and_then(|header| state.codec.verify(header, now).map_err(|e| e.to_string()));
+        match verified {
+            Ok(identity) => request = request.data(identity),
+            Err(reason) => {
+                tracing::warn!(reason, "refused a forwarded identity");
+                return refuse(&format!("forwarded identity refused: {reason}"));
+            }
+        }
+    }
+    GraphQLResponse::from(state.schema.execute(request).await).into_response()
+}
+
+fn refuse(message: &str) -> Response {
+    let body = serde_json::json!({
+        "data": null,
+        "errors": [{ "message": message, "extensions": { "code": "UNAUTHENTICATED" } }],
+    });
+    (StatusCode::UNAUTHORIZED, Json(body)).into_response()
+}
+
+/// Ready when the database answers and NATS is connected.
+async fn ready(State(state): State<HttpState>) -> Response {
+    let database = sqlx::query("SELECT 1").execute(&state.pool).await.is_ok();
+    let nats = state.nats.connection_state() == async_nats::connection::State::Connected;
+    let status = if database && nats { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(serde_json::json!({ "database": database, "nats": nats }))).into_response()
+}

@@ -1,0 +1,484 @@
+//! The projection: account events from JetStream applied to the users table.
+//!
+//! A durable pull consumer (`users-projection` by default, shared by every
+//! replica) with explicit acks. Each event is applied in one transaction
+//! whose idempotency record is the row's own `version` (and, once an account
+//! is deleted, its tombstone):
+//!
+//! - `version <= current`: a duplicate or an older event; acked, nothing changes.
+//! - `version == current + 1`: applied, `version` moves on, then acked.
+//! - `version > current + 1`: its predecessor has not been applied yet (it was
+//!   redelivered after this one). Nothing is lost: the event is negatively
+//!   acknowledged with a delay and retried until the predecessor lands, or
+//!   dead-lettered after `max_gap_deliveries` (the predecessor must itself have
+//!   been dead-lettered, so the account needs an operator anyway).
+//!
+//! An event that cannot be decoded is dead-lettered at once; one that keeps
+//! failing on its content (a constraint it breaks, an update for an account
+//! that never registered) after `max_deliveries`. Database outages are not the
+//! event's fault: those are retried without limit and never dead-lettered.
+//! Dead letters go to `<prefix>.dlq.users` (stored in the `<stream>_DLQ`
+//! stream) with the error in a header, and the original is terminated, so
+//! one bad event never blocks the others.
+//!
+//! Throughput comes from applying several events at once in lanes keyed by
+//! account id: one account's events stay in delivery order within a lane.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer::pull, context::Publish, AckKind, Message};
+use async_nats::HeaderMap;
+use futures::StreamExt;
+use sqlx::PgPool;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use gatehouse_common::events::{self, AccountChange, AccountEvent};
+use gatehouse_common::settings::SharedSettings;
+
+use crate::UsersConfig;
+
+/// Header of a dead letter: why the event could not be applied.
+pub const DEAD_LETTER_REASON_HEADER: &str = "Gatehouse-Dead-Letter-Reason";
+/// Header of a dead letter: the subject the event was published on.
+pub const DEAD_LETTER_SUBJECT_HEADER: &str = "Gatehouse-Original-Subject";
+/// Header of a dead letter: the event's sequence in the events stream.
+pub const DEAD_LETTER_SEQUENCE_HEADER: &str = "Gatehouse-Original-Sequence";
+
+/// The longest redelivery delay.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
+
+/// How the projection consumes, parsed from [`UsersConfig`].
+#[derive(Debug, Clone)]
+pub struct ProjectionOptions {
+    pub consumer_name: String,
+    pub max_deliveries: i64,
+    pub max_gap_deliveries: i64,
+    pub retry_base: Duration,
+    pub concurrency: usize,
+}
+
+impl From<&UsersConfig> for ProjectionOptions {
+    fn from(config: &UsersConfig) -> Self {
+        Self {
+            consumer_name: config.projection_consumer.clone(),
+            max_deliveries: config.projection_max_deliveries.max(1),
+            max_gap_deliveries: config.projection_max_gap_deliveries.max(1),
+            retry_base: config.projection_retry(),
+            concurrency: config.projection_concurrency.max(1),
+        }
+    }
+}
+
+/// What handling one message did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// No message was waiting.
+    Idle,
+    /// The event changed the users table.
+    Applied,
+    /// A duplicate or older event: acked, nothing changed.
+    Ignored,
+    /// Negatively acknowledged for a later retry (predecessor missing, or a failure).
+    Deferred,
+    /// Sent to the dead-letter subject and terminated.
+    DeadLettered,
+}
+
+/// Why an event was not applied this time.
+#[derive(Debug, thiserror::Error)]
+enum ApplyError {
+    /// A newer version arrived before its predecessor was applied.
+    #[error("version {version} arrived before version {expected}")]
+    Gap { version: i64, expected: i64 },
+    /// The event itself is wrong: retrying cannot help for long.
+    #[error("{0}")]
+    Invalid(String),
+    /// The database failed; the event is fine.
+    #[error("database error: {0}")]
+    Transient(sqlx::Error),
+}
+
+impl From<sqlx::Error> for ApplyError {
+    fn from(error: sqlx::Error) -> Self {
+        match &error {
+            // Class 22 (data exception) and 23 (integrity constraint violation):
+            // the event's data, not the database, is at fault.
+            sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("22") || c.starts_with("23")) => {
+                ApplyError::Invalid(format!("rejected by the database: {}", db.message()))
+            }
+            _ => ApplyError::Transient(error),
+        }
+    }
+}
+
+/// The users projection: one durable consumer, applying events to `pool`.
+#[derive(Clone)]
+pub struct Projection {
+    pool: PgPool,
+    jetstream: jetstream::Context,
+    consumer: jetstream::consumer::Consumer<pull::Config>,
+    dead_letter_subject: String,
+    options: ProjectionOptions,
+}
+
+impl std::fmt::Debug for Projection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Projection").field("options", &self.options).finish_non_exhaustive()
+    }
+}
+
+impl Projection {
+    /// Creates (or updates) the events and dead-letter streams and the durable
+    /// consumer, and returns a projection ready to consume.
+    pub async fn connect(
+        pool: PgPool,
+        client: async_nats::Client,
+        settings: &SharedSettings,
+        options: ProjectionOptions,
+    ) -> anyhow::Result<Self> {
+        let jetstream = jetstream::new(client);
+        events::ensure_stream(&jetstream, settings).await?;
+        events::ensure_dead_letter_stream(&jetstream, settings).await?;
+        let stream = jetstream.get_stream(&settings.events_stream).await?;
+        let config = pull::Config {
+            durable_name: Some(options.consumer_name.clone()),
+            description: Some("users service projection of account events".into()),
+            filter_subject: format!("{}.user.>", settings.events_subject_prefix),
+            ack_policy: jetstream::consumer::AckPolicy::Explicit,
+            ack_wait: Duration::from_secs(30),
+            // Redelivery is bounded by the projection itself (dead letters), so
+            // the server never silently drops an event.
+            max_deliver: -1,
+            max_ack_pending: 20_000,
+            ..Default::default()
+        };
+        let consumer = stream.get_or_create_consumer(&options.consumer_name, config).await?;
+        let dead_letter_subject = events::dead_letter_subject(&settings.events_subject_prefix, "users");
+        Ok(Self { pool, jetstream, consumer, dead_letter_subject, options })
+    }
+
+    /// Fetches at most one waiting message and handles it.
+    pub async fn try_process_next(&self) -> anyhow::Result<Outcome> {
+        let mut batch = self.consumer.fetch().max_messages(1).messages().await?;
+        match batch.next().await {
+            Some(Ok(message)) => {
+                let event = decode(&message);
+                Ok(self.handle(message, event).await)
+            }
+            Some(Err(error)) => Err(anyhow::anyhow!(error)),
+            None => Ok(Outcome::Idle),
+        }
+    }
+
+    /// Consumes until `shutdown` is cancelled, then finishes the events
+    /// already handed to a lane and returns.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let lag_task = tokio::spawn(self.clone().report_lag(shutdown.clone()));
+        let mut lanes = Vec::with_capacity(self.options.concurrency);
+        let mut workers = Vec::with_capacity(self.options.concurrency);
+        for _ in 0..self.options.concurrency {
+            let (sender, receiver) = mpsc::channel::<(Message, Result<AccountEvent, String>)>(256);
+            lanes.push(sender);
+            workers.push(tokio::spawn(self.clone().lane(receiver)));
+        }
+        tracing::info!(consumer = %self.options.consumer_name, "users projection started");
+        let mut backoff = Duration::from_millis(100);
+        'outer: while !shutdown.is_cancelled() {
+            let stream =
+                self.consumer.stream().max_messages_per_batch(1000).heartbeat(Duration::from_secs(5)).messages();
+            let mut messages = match stream.await {
+                Ok(messages) => messages,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot pull from JetStream; retrying");
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(MAX_RETRY_DELAY);
+                    continue;
+                }
+            };
+            backoff = Duration::from_millis(100);
+            loop {
+                let next = tokio::select! {
+                    () = shutdown.cancelled() => break 'outer,
+                    next = messages.next() => next,
+                };
+                match next {
+                    Some(Ok(message)) => {
+                        let event = decode(&message);
+                        let lane = match &event {
+                            Ok(event) => lane_of(event.user_id, lanes.len()),
+                            Err(_) => 0,
+                        };
+                        if lanes[lane].send((message, event)).await.is_err() {
+                            break 'outer;
+                        }
+                    }
+                    // Missed heartbeats and the like: the stream recovers by itself
+                    // once the server is back.
+                    Some(Err(error)) => tracing::debug!(%error, "JetStream pull interrupted"),
+                    None => break,
+                }
+            }
+        }
+        drop(lanes);
+        for worker in workers {
+            let _ = worker.await;
+        }
+        let _ = lag_task.await;
+        tracing::info!("users projection stopped");
+    }
+
+    async fn lane(self, mut receiver: mpsc::Receiver<(Message, Result<AccountEvent, String>)>) {
+        let mut pause = self.options.retry_base;
+        while let Some((message, event)) = receiver.recv().await {
+            let outcome = self.handle(message, event).await;
+            if outcome == Outcome::Deferred {
+                // Give a struggling database (or a missing predecessor) a moment.
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(MAX_RETRY_DELAY);
+            } else {
+                pause = self.options.retry_base;
+            }
+        }
+    }
+
+    /// Applies one delivered event and acks, naks or dead-letters it.
+    #[tracing::instrument(skip_all, fields(subject = %message.subject))]
+    pub async fn handle(&self, message: Message, event: Result<AccountEvent, String>) -> Outcome {
+        let (delivered, pending, sequence) = match message.info() {
+            Ok(info) => (info.delivered, info.pending, info.stream_sequence),
+            Err(_) => (1, 0, 0),
+        };
+        self.record_lag(pending);
+        let event = match event {
+            Ok(event) => event,
+            Err(reason) => return self.dead_letter(message, sequence, &format!("undecodable event: {reason}")).await,
+        };
+        let outcome = match self.apply(&event).await {
+            Ok(changed) => {
+                self.settle(&message, AckKind::Ack).await;
+                if changed {
+                    let delay = (chrono::Utc::now() - event.occurred_at).to_std().unwrap_or_default();
+                    metrics::histogram!("gatehouse_users_projection_delay_seconds").record(delay.as_secs_f64());
+                    Outcome::Applied
+                } else {
+                    Outcome::Ignored
+                }
+            }
+            Err(error @ ApplyError::Gap { .. }) if delivered >= self.options.max_gap_deliveries => {
+                self.dead_letter(message, sequence, &error.to_string()).await
+            }
+            Err(error @ ApplyError::Invalid(_)) if delivered >= self.options.max_deliveries => {
+                self.dead_letter(message, sequence, &error.to_string()).await
+            }
+            Err(error) => {
+                match &error {
+                    ApplyError::Transient(_) => {
+                        tracing::warn!(%error, event_id = %event.event_id, "applying event failed; will retry")
+                    }
+                    _ => tracing::debug!(%error, event_id = %event.event_id, delivered, "event deferred"),
+                }
+                self.settle(&message, AckKind::Nak(Some(self.retry_delay(delivered)))).await;
+                Outcome::Deferred
+            }
+        };
+        let label = match outcome {
+            Outcome::Applied => "applied",
+            Outcome::Ignored => "ignored",
+            Outcome::Deferred => "deferred",
+            Outcome::DeadLettered => "dead_lettered",
+            Outcome::Idle => "idle",
+        };
+        metrics::counter!("gatehouse_users_projection_events_total", "outcome" => label).increment(1);
+        outcome
+    }
+
+    /// Applies `event` in one transaction. `Ok(false)`: already applied (or older).
+    async fn apply(&self, event: &AccountEvent) -> Result<bool, ApplyError> {
+        let mut tx = self.pool.begin().await.map_err(ApplyError::Transient)?;
+        let current: Option<i64> = sqlx::query_scalar("SELECT version FROM users WHERE id = $1 FOR UPDATE")
+            .bind(event.user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(current) = current else {
+            return self.apply_to_missing(tx, event).await;
+        };
+        if event.version <= current {
+            return Ok(false);
+        }
+        if event.version > current + 1 {
+            return Err(ApplyError::Gap { version: event.version, expected: current + 1 });
+        }
+        let (id, version) = (event.user_id, event.version);
+        match &event.change {
+            AccountChange::Registered { .. } => {
+                return Err(ApplyError::Invalid(format!("registration of an existing account at version {version}")));
+            }
+            AccountChange::EmailVerified => {
+                sqlx::query("UPDATE users SET email_verified = true, version = $2, updated_at = now() WHERE id = $1")
+                    .bind(id)
+                    .bind(version)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            AccountChange::RoleChanged { role } => {
+                sqlx::query("UPDATE users SET role = $3, version = $2, updated_at = now() WHERE id = $1")
+                    .bind(id)
+                    .bind(version)
+                    .bind(role)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            AccountChange::ActiveChanged { active } => {
+                sqlx::query("UPDATE users SET active = $3, version = $2, updated_at = now() WHERE id = $1")
+                    .bind(id)
+                    .bind(version)
+                    .bind(active)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            AccountChange::Deleted => {
+                sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                sqlx::query(
+                    "INSERT INTO user_tombstones (user_id, version) VALUES ($1, $2)
+                     ON CONFLICT (user_id) DO UPDATE SET version = GREATEST(user_tombstones.version, EXCLUDED.version)",
+                )
+                .bind(id)
+                .bind(version)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await.map_err(ApplyError::Transient)?;
+        Ok(true)
+    }
+
+    /// An event for an account without a record: a registration, or a
+    /// duplicate for a deleted account, or an event ahead of its registration.
+    async fn apply_to_missing(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+        event: &AccountEvent,
+    ) -> Result<bool, ApplyError> {
+        let tombstone: Option<i64> = sqlx::query_scalar("SELECT version FROM user_tombstones WHERE user_id = $1")
+            .bind(event.user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if let Some(deleted_at_version) = tombstone {
+            if event.version > deleted_at_version {
+                tracing::warn!(event_id = %event.event_id, "event for a deleted account ignored");
+            }
+            return Ok(false);
+        }
+        match (&event.change, event.version) {
+            (AccountChange::Registered { username, email, role, display_name, email_verified, active }, 1) => {
+                // A replica applying the same registration concurrently makes
+                // this a no-op (the primary key), never a second row.
+                let inserted = sqlx::query(
+                    "INSERT INTO users (id, username, email, role, active, email_verified, display_name, version,
+                                        created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, now())
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(event.user_id)
+                .bind(username)
+                .bind(email)
+                .bind(role)
+                .bind(active)
+                .bind(email_verified)
+                .bind(display_name)
+                .bind(event.occurred_at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await.map_err(ApplyError::Transient)?;
+                Ok(inserted == 1)
+            }
+            (_, 1) => {
+                Err(ApplyError::Invalid(format!("version 1 must be a registration, got {}", event.change.type_name())))
+            }
+            (_, version) => Err(ApplyError::Gap { version, expected: 1 }),
+        }
+    }
+
+    async fn settle(&self, message: &Message, kind: AckKind) {
+        // A lost ack means a redelivery, which the version check absorbs.
+        if let Err(error) = message.ack_with(kind).await {
+            tracing::debug!(%error, "acknowledgement not sent");
+        }
+    }
+
+    /// Publishes the event with its error to the dead-letter subject, then
+    /// terminates it. If the dead letter cannot be stored, the event is
+    /// retried later instead, so it is never dropped silently.
+    async fn dead_letter(&self, message: Message, sequence: u64, reason: &str) -> Outcome {
+        tracing::error!(subject = %message.subject, sequence, reason, "dead-lettering event");
+        let mut headers = HeaderMap::new();
+        headers.insert(DEAD_LETTER_REASON_HEADER, reason);
+        headers.insert(DEAD_LETTER_SUBJECT_HEADER, message.subject.as_str());
+        headers.insert(DEAD_LETTER_SEQUENCE_HEADER, sequence.to_string().as_str());
+        // One dead letter per original, even if this is retried.
+        let publish = Publish::build()
+            .payload(message.payload.clone())
+            .headers(headers)
+            .message_id(format!("{}:{sequence}", self.options.consumer_name));
+        let stored = match self.jetstream.send_publish(self.dead_letter_subject.clone(), publish).await {
+            Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
+            Err(error) => Err(error.to_string()),
+        };
+        match stored {
+            Ok(()) => {
+                self.settle(&message, AckKind::Term).await;
+                Outcome::DeadLettered
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot store dead letter; will retry the event");
+                self.settle(&message, AckKind::Nak(Some(MAX_RETRY_DELAY))).await;
+                Outcome::Deferred
+            }
+        }
+    }
+
+    fn retry_delay(&self, delivered: i64) -> Duration {
+        let exponent = u32::try_from(delivered.saturating_sub(1)).unwrap_or(u32::MAX).min(16);
+        (self.options.retry_base * 2u32.pow(exponent)).min(MAX_RETRY_DELAY)
+    }
+
+    fn record_lag(&self, pending: u64) {
+        metrics::gauge!("gatehouse_users_projection_lag_events", "consumer" => self.options.consumer_name.clone())
+            .set(pending as f64);
+    }
+
+    /// Refreshes the lag gauge from the consumer's own counters while idle,
+    /// when no delivery reports it.
+    async fn report_lag(mut self, shutdown: CancellationToken) {
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(Duration::from_secs(5)) => {}
+            }
+            if let Ok(info) = self.consumer.info().await {
+                let lag = info.num_pending + info.num_ack_pending as u64;
+                self.record_lag(lag);
+            }
+        }
+    }
+}
+
+/// Decodes a message into an event; the error is kept as text for the dead letter.
+fn decode(message: &Message) -> Result<AccountEvent, String> {
+    serde_json::from_slice(&message.payload).map_err(|e| e.to_string())
+}
+
+/// The lane an account's events go to: always the same one.
+fn lane_of(user_id: Uuid, lanes: usize) -> usize {
+    let mut hasher = DefaultHasher::new();
+    user_id.hash(&mut hasher);
+    (hasher.finish() % lanes as u64) as usize
+}

@@ -1,0 +1,70 @@
+//! Building and running the users service: the HTTP API and the projection.
+
+use axum::Router;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use gatehouse_common::identity::IdentityCodec;
+use gatehouse_common::{infra, settings::SharedSettings};
+
+use crate::http::{router, HttpState};
+use crate::projection::{Projection, ProjectionOptions};
+use crate::schema::build_schema;
+use crate::UsersConfig;
+
+/// Connects to (and if needed creates) the users database.
+pub async fn connect_database(config: &UsersConfig) -> Result<PgPool, infra::Unreachable> {
+    infra::postgres(&config.database_url, 16).await
+}
+
+/// Applies the users migrations.
+pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    sqlx::migrate!("./migrations").run(pool).await
+}
+
+/// A bound, migrated, ready-to-serve users service with its projection.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    projection: Projection,
+    pool: PgPool,
+}
+
+impl Application {
+    /// Connects, migrates, creates the streams and the durable consumer, and
+    /// binds the listener (port 0 picks a free port).
+    pub async fn build(config: UsersConfig, shared: SharedSettings) -> anyhow::Result<Self> {
+        let pool = connect_database(&config).await?;
+        migrate(&pool).await?;
+        let nats = infra::nats(&shared.nats_url).await?;
+        let projection =
+            Projection::connect(pool.clone(), nats.clone(), &shared, ProjectionOptions::from(&config)).await?;
+        let codec = IdentityCodec::new(&shared.identity_secret, config.identity_max_age_secs);
+        let state = HttpState { schema: build_schema(pool.clone()), codec, pool: pool.clone(), nats };
+        let listener = TcpListener::bind(config.listen).await?;
+        Ok(Self { listener, router: router(state), projection, pool })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The database pool (tests inspect the projection through it).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Serves and consumes until `shutdown` is cancelled; in-flight requests
+    /// and events finish first.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let projection = tokio::spawn(self.projection.run(shutdown.clone()));
+        let served =
+            axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await;
+        // If the server failed on its own, stop the projection too.
+        shutdown.cancel();
+        projection.await?;
+        served?;
+        Ok(())
+    }
+}
