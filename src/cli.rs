@@ -36,11 +36,35 @@ pub enum Command {
     Migrate(StoreArgs),
     /// Create (or keep) the SYS_ADMIN account; in development also demo accounts.
     Seed(StoreArgs),
+    /// Schema tooling: the subgraphs' SDL as the composition script reads it.
+    #[command(subcommand)]
+    Schema(SchemaCommand),
+    /// Print every setting with its variable, default and meaning.
+    Config {
+        /// `env` (a commented .env file) or `markdown` (the README table).
+        #[arg(long, value_enum, default_value = "env")]
+        format: crate::config_doc::Format,
+    },
     /// Exit 0 when `GET <url>` answers 2xx within two seconds (container health checks).
     Probe {
         /// For example http://127.0.0.1:4000/health.
         url: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SchemaCommand {
+    /// Print one subgraph's Federation v2 SDL (with its auth directives).
+    Sdl {
+        #[arg(value_enum)]
+        subgraph: SubgraphName,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SubgraphName {
+    Auth,
+    Users,
 }
 
 #[derive(Debug, clap::Args)]
@@ -75,6 +99,19 @@ impl Cli {
             Command::Users(config) => dev::run_users(&self.shared, config).await,
             Command::Migrate(args) => dev::migrate(&self.shared, &args.auth, &args.users).await,
             Command::Seed(args) => dev::seed(&self.shared, &args.auth).await,
+            Command::Schema(SchemaCommand::Sdl { subgraph }) => {
+                let sdl = match subgraph {
+                    SubgraphName::Auth => gatehouse_auth::schema_sdl(),
+                    SubgraphName::Users => gatehouse_users::schema_sdl(),
+                };
+                print!("{}", sdl.trim_end());
+                println!();
+                Ok(())
+            }
+            Command::Config { format } => {
+                print!("{}", crate::config_doc::render(format));
+                Ok(())
+            }
             Command::Probe { url } => crate::probe::probe(&url).await,
         }
     }
@@ -90,5 +127,25 @@ impl DevArgs {
             args: DevArgs,
         }
         Wrapper::parse_from(["gatehouse"]).args
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        // Catches clashing flag names or ids between the flattened service configs.
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn no_arguments_means_the_development_stack() {
+        let cli = Cli::try_parse_from(["gatehouse"]).unwrap();
+        assert!(cli.command.is_none());
+        let _ = DevArgs::parse_defaults();
     }
 }

@@ -2,6 +2,7 @@
 //! their chores (migrations, seeding, the whole development stack).
 
 mod cli;
+mod config_doc;
 mod dev;
 mod probe;
 

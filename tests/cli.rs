@@ -1,0 +1,190 @@
+//! The `gatehouse` binary as a user runs it: the development stack starts,
+//! answers on every port and stops cleanly; a missing backing service is named.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// A `gatehouse` command isolated from every other test: its own databases,
+/// Redis key prefix, event stream and dev folder, all ports chosen by the OS.
+struct Isolated {
+    id: String,
+    dev_dir: std::path::PathBuf,
+}
+
+impl Isolated {
+    fn new() -> Self {
+        let id = format!("cli_{}", uuid_like());
+        let dev_dir = std::env::temp_dir().join(format!("gatehouse-{id}"));
+        Self { id, dev_dir }
+    }
+
+    fn database_url(&self, service: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:5432/gh_{}_{service}", self.id)
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+        command
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("GATEWAY_LISTEN", "127.0.0.1:0")
+            .env("AUTH_LISTEN", "127.0.0.1:0")
+            .env("USERS_LISTEN", "127.0.0.1:0")
+            .env("AUTH_DATABASE_URL", self.database_url("auth"))
+            .env("USERS_DATABASE_URL", self.database_url("users"))
+            .env("REDIS_KEY_PREFIX", format!("{}:", self.id))
+            .env("GATEHOUSE_EVENTS_STREAM", self.id.to_uppercase())
+            .env("GATEHOUSE_EVENTS_SUBJECT_PREFIX", &self.id)
+            .env("GATEHOUSE_DEV_DIR", &self.dev_dir)
+            .env("RUST_LOG", "warn")
+            .env_remove("GATEHOUSE_ENV")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        command
+    }
+
+    async fn cleanup(&self) {
+        for service in ["auth", "users"] {
+            let _ = gatehouse_common_drop(&self.database_url(service)).await;
+        }
+        if let Ok(client) = async_nats::connect("nats://127.0.0.1:4222").await {
+            let _ = async_nats::jetstream::new(client).delete_stream(self.id.to_uppercase()).await;
+        }
+        let _ = std::fs::remove_dir_all(&self.dev_dir);
+    }
+}
+
+async fn gatehouse_common_drop(url: &str) -> Result<(), sqlx::Error> {
+    gatehouse_common::infra::drop_database(url).await
+}
+
+fn uuid_like() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
+}
+
+/// Reads the banner until the three URLs are known, within a bounded time.
+async fn ports_from_banner(child: &mut Child) -> (u16, u16, u16) {
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut ports = (None, None, None);
+    let read = async {
+        while let Some(line) = lines.next_line().await.expect("stdout is readable") {
+            let port =
+                || line.split("http://localhost:").nth(1).and_then(|rest| rest.split(['/', ' ']).next()?.parse().ok());
+            if line.trim_start().starts_with("Gateway:") {
+                ports.0 = port();
+            } else if line.trim_start().starts_with("Auth:") {
+                ports.1 = port();
+            } else if line.trim_start().starts_with("Users:") {
+                ports.2 = port();
+            }
+            if let (Some(g), Some(a), Some(u)) = ports {
+                return (g, a, u);
+            }
+        }
+        panic!("the banner ended before naming all three ports: {ports:?}");
+    };
+    tokio::time::timeout(Duration::from_secs(120), read).await.expect("the stack printed its banner in time")
+}
+
+#[tokio::test]
+async fn the_dev_stack_answers_health_on_all_three_ports_and_stops_with_status_zero_on_sigterm() {
+    let isolated = Isolated::new();
+    let mut child = isolated.command(&["dev"]).spawn().expect("gatehouse starts");
+    let (gateway, auth, users) = ports_from_banner(&mut child).await;
+
+    let http = reqwest::Client::new();
+    for port in [gateway, auth, users] {
+        let response = http.get(format!("http://127.0.0.1:{port}/health")).send().await.expect("health answers");
+        assert_eq!(response.status(), 200, "GET /health on port {port}");
+    }
+
+    let pid = child.id().expect("still running").to_string();
+    let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .expect("the stack stopped within 15 s of SIGTERM")
+        .expect("exit status is readable");
+    assert!(status.success(), "exit status after SIGTERM: {status:?}");
+    isolated.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_closed_backing_service_port_ends_start_up_with_one_clear_line_per_service() {
+    let isolated = Isolated::new();
+    let output = isolated
+        .command(&["dev"])
+        .env("REDIS_URL", "redis://127.0.0.1:9")
+        .env("NATS_URL", "nats://127.0.0.1:9")
+        .output()
+        .await
+        .expect("gatehouse runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: ")).collect();
+    assert_eq!(errors.len(), 2, "one line per missing service:\n{stderr}");
+    assert!(errors[0].starts_with("error: Redis is not reachable at redis://127.0.0.1:9"), "{stderr}");
+    assert!(errors[0].ends_with("start it with `docker compose up -d redis`"), "{stderr}");
+    assert!(errors[1].starts_with("error: NATS is not reachable at nats://127.0.0.1:9"), "{stderr}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), "{stderr}");
+    isolated.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_database_names_postgres_and_the_url_without_its_password() {
+    let isolated = Isolated::new();
+    let output = isolated
+        .command(&["dev"])
+        .env("AUTH_DATABASE_URL", "postgres://app:hunter2@127.0.0.1:9/gatehouse_auth")
+        .output()
+        .await
+        .expect("gatehouse runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("error: PostgreSQL is not reachable at postgres://app:***@127.0.0.1:9/gatehouse_auth"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    isolated.cleanup().await;
+}
+
+#[tokio::test]
+async fn bad_flags_and_values_are_refused_before_anything_starts() {
+    let isolated = Isolated::new();
+    for args in
+        [&["dev", "--no-such-flag"][..], &["--env", "staging", "dev"], &["gateway", "--listen", "not-an-address"]]
+    {
+        let output = isolated.command(args).output().await.expect("gatehouse runs");
+        assert_eq!(output.status.code(), Some(2), "{args:?} must be a usage error");
+        assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"));
+    }
+    isolated.cleanup().await;
+}
+
+#[tokio::test]
+async fn production_refuses_to_start_without_its_own_secrets() {
+    let isolated = Isolated::new();
+    let output = isolated.command(&["dev"]).env("GATEHOUSE_ENV", "production").output().await.expect("gatehouse runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("GATEHOUSE_IDENTITY_SECRET is required in production"), "{stderr}");
+
+    let output = isolated
+        .command(&["dev"])
+        .env("GATEHOUSE_ENV", "production")
+        .env("GATEHOUSE_IDENTITY_SECRET", "dev-only-this-is-a-development-secret-xxxxxxxx")
+        .output()
+        .await
+        .expect("gatehouse runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("is a development or example secret"), "{stderr}");
+    isolated.cleanup().await;
+}
