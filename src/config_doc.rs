@@ -112,6 +112,18 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_configuration_table_is_current() {
+        let readme = include_str!("../README.md");
+        let start = readme.find("<!-- config:start").expect("README has the config:start marker");
+        let start = start + readme[start..].find("-->\n").expect("the marker closes") + 4;
+        let end = readme.find("<!-- config:end -->").expect("README has the config:end marker");
+        assert!(
+            readme[start..end] == render(Format::Markdown),
+            "the README configuration table is out of date: run `cargo run -- config --format markdown` and paste it"
+        );
+    }
+
+    #[test]
     fn long_help_wraps_without_losing_words() {
         let text = "one two three four five six seven eight nine ten";
         assert_eq!(wrap(text, 10).join(" "), text);
