@@ -46,6 +46,8 @@ impl Application {
     /// unready (`/ready` answers 503) until a valid file appears.
     pub async fn build(config: GatewayConfig) -> anyhow::Result<Self> {
         let runtime = Arc::new(RuntimeConfig::try_from(&config)?);
+        // Install the process-wide Prometheus recorder before anything records.
+        let _ = gatehouse_common::telemetry::metrics_handle();
         let store = Arc::new(SupergraphStore::default());
         if let Err(e) = store.reload(runtime.supergraph_path.clone(), runtime.clone()).await {
             tracing::error!(path = %runtime.supergraph_path.display(), error = %format!("{e:#}"), "the supergraph could not be loaded; serving unready");

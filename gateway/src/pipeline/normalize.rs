@@ -4,7 +4,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use graphql_tools::static_graphql::query::Document;
+use graphql_tools::static_graphql::query::{Definition, Document};
 use hive_router_query_planner::ast::document::NormalizedDocument;
 use hive_router_query_planner::ast::normalization::error::NormalizationError;
 use hive_router_query_planner::ast::normalization::normalize_operation;
@@ -17,6 +17,13 @@ pub fn normalize(
     document: &Document,
     operation_name: Option<&str>,
 ) -> Result<NormalizedDocument, RequestError> {
+    let operations = document.definitions.iter().filter(|d| matches!(d, Definition::Operation(_))).count();
+    if operation_name.is_none() && operations > 1 {
+        return Err(RequestError::BadRequest(GraphQLError::new(
+            "Must provide operation name if query contains multiple operations.",
+            codes::OPERATION_NOT_FOUND,
+        )));
+    }
     let result = catch_unwind(AssertUnwindSafe(|| {
         normalize_operation(&supergraph.planner.supergraph, document, operation_name)
     }));

@@ -29,6 +29,9 @@ pub fn parse(query: &str, limits: &Limits) -> Result<Document, RequestError> {
         .map_err(|e| {
             let message = e.to_string();
             let message = message.trim().replace('\n', " ");
+            if message.contains("Token limit exceeded") || message.contains("Recursion limit exceeded") {
+                return limit_error(format!("The document is too large or too deep: {message}"));
+            }
             RequestError::Parse(GraphQLError::new(format!("Syntax error: {message}"), codes::GRAPHQL_PARSE_FAILED))
         })?
         .into_static();

@@ -1,0 +1,125 @@
+//! Hostile input gets a clear error, never a crash or a hang.
+
+mod common;
+
+use serde_json::json;
+
+#[tokio::test]
+async fn a_deeply_nested_query_is_refused() {
+    let (shop, gateway) = common::shop::shop().await;
+    let query = format!("{}{}", "{ me { reviews { author ".repeat(2_000), "} } }".repeat(2_000));
+    let (status, body) = gateway.post_json(json!({ "query": query })).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["errors"][0]["extensions"]["code"], "LIMIT_EXCEEDED");
+    // Depth within the bracket budget but over the selection limit.
+    let query = format!("{{ me {} id {} }}", "{ reviews { author ".repeat(12), "} } ".repeat(12));
+    let (status, body) = gateway.post_json(json!({ "query": query })).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(shop.requests(), 0);
+}
+
+#[tokio::test]
+async fn a_ten_megabyte_body_is_refused() {
+    let (_shop, gateway) = common::shop::shop().await;
+    let body = format!(r#"{{"query": "{{ me {{ id }} }}", "pad": "{}"}}"#, "x".repeat(10 * 1024 * 1024));
+    let response =
+        gateway.http.post(gateway.graphql_url()).header("content-type", "application/json").body(body).send().await;
+    // The gateway may answer 413 or close the connection mid-upload; both refuse.
+    if let Ok(response) = response {
+        assert_eq!(response.status(), 413);
+    }
+    // And it still serves.
+    assert_eq!(gateway.query("{ __typename }").await, json!({"data": {"__typename": "Query"}}));
+}
+
+#[tokio::test]
+async fn thousands_of_aliases_are_refused() {
+    let (shop, gateway) = common::shop::shop().await;
+    let fields: String = (0..5_000).map(|i| format!("a{i}: __typename ")).collect();
+    let (status, body) = gateway.post_json(json!({ "query": format!("{{ {fields} }}") })).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["errors"][0]["extensions"]["code"], "LIMIT_EXCEEDED");
+    assert_eq!(shop.requests(), 0);
+}
+
+#[tokio::test]
+async fn thousands_of_repeated_fields_stay_within_the_token_limit_or_are_refused() {
+    let (_shop, gateway) = common::shop::shop().await;
+    let fields = "me { id } ".repeat(5_000);
+    let (status, body) = gateway.post_json(json!({ "query": format!("{{ {fields} }}") })).await;
+    assert_eq!(status, 400, "{body}");
+}
+
+#[tokio::test]
+async fn invalid_utf8_is_a_400() {
+    let (_shop, gateway) = common::shop::shop().await;
+    let mut body = br#"{"query": "{ me { id } }", "x": ""#.to_vec();
+    body.extend_from_slice(&[0xff, 0xfe, 0xfd]);
+    body.extend_from_slice(br#""}"#);
+    let response = gateway
+        .http
+        .post(gateway.graphql_url())
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_REQUEST");
+}
+
+#[tokio::test]
+async fn wrong_json_types_are_400s() {
+    let (_shop, gateway) = common::shop::shop().await;
+    for body in [
+        json!({"query": 42}),
+        json!({"query": "{ me { id } }", "variables": [1, 2]}),
+        json!({"query": "{ me { id } }", "operationName": 7}),
+        json!({"query": "{ me { id } }", "extensions": "x"}),
+        json!("just a string"),
+        json!({}),
+    ] {
+        let (status, response) = gateway.post_json(body.clone()).await;
+        assert_eq!(status, 400, "{body} -> {response}");
+        assert_eq!(response["errors"][0]["extensions"]["code"], "BAD_REQUEST");
+    }
+    let response = gateway
+        .http
+        .post(gateway.graphql_url())
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+}
+
+#[tokio::test]
+async fn an_unknown_operation_name_is_a_clear_error() {
+    let (shop, gateway) = common::shop::shop().await;
+    let (status, body) = gateway
+        .post_json(json!({"query": "query A { me { id } } query B { me { name } }", "operationName": "C"}))
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["errors"][0]["extensions"]["code"], "OPERATION_NOT_FOUND");
+    let (status, body) = gateway.post_json(json!({"query": "query A { me { id } } query B { me { name } }"})).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["errors"][0]["extensions"]["code"], "OPERATION_NOT_FOUND");
+    assert_eq!(shop.requests(), 0);
+    let (status, body) = gateway
+        .post_json(json!({"query": "query A { me { id } } query B { me { name } }", "operationName": "B"}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body, json!({"data": {"me": {"name": "Ada"}}}));
+}
+
+#[tokio::test]
+async fn fragment_cycles_are_validation_errors() {
+    let (_shop, gateway) = common::shop::shop().await;
+    let (status, body) = gateway
+        .post_json(json!({"query": "{ me { ...A } } fragment A on User { ...B } fragment B on User { ...A }"}))
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED");
+}
