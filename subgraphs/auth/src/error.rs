@@ -1,0 +1,134 @@
+//! Errors the auth service answers with, and how they reach clients.
+//!
+//! Every client error has a stable code that becomes `extensions.code`.
+//! [`AuthError::Internal`] carries the cause for the logs; clients only ever
+//! see "internal error".
+
+use std::time::Duration;
+
+use async_graphql::ErrorExtensions;
+
+use crate::domain::InvalidInput;
+use crate::rate_limit::Exceeded;
+
+/// A failure answered to the client. Deliberately not `Display`: the only
+/// way out is [`From<AuthError> for async_graphql::Error`], which sets the
+/// code and logs internal causes (async-graphql's blanket conversion for
+/// `Display` types would drop both).
+#[derive(Debug)]
+pub enum AuthError {
+    Unauthenticated,
+    /// The caller's identity lacks a scope the field requires.
+    UnauthorizedField,
+    Forbidden(&'static str),
+    BadInput(InvalidInput),
+    InvalidCredentials,
+    EmailNotVerified,
+    AccountDisabled,
+    InvalidRefreshToken,
+    RefreshTokenReused,
+    RateLimited {
+        retry_after: Duration,
+    },
+    Internal(anyhow::Error),
+}
+
+impl AuthError {
+    /// The message clients see.
+    pub fn message(&self) -> String {
+        match self {
+            AuthError::Unauthenticated => "authentication required".into(),
+            AuthError::UnauthorizedField => "not authorized to access this field".into(),
+            AuthError::Forbidden(why) => (*why).into(),
+            AuthError::BadInput(input) => format!("{}: {}", input.field, input.message),
+            AuthError::InvalidCredentials => "invalid credentials".into(),
+            AuthError::EmailNotVerified => "the email address is not verified".into(),
+            AuthError::AccountDisabled => "the account is disabled".into(),
+            AuthError::InvalidRefreshToken => "invalid refresh token".into(),
+            AuthError::RefreshTokenReused => "refresh token reused; the session has been revoked".into(),
+            AuthError::RateLimited { .. } => "too many attempts; retry later".into(),
+            AuthError::Internal(_) => "internal error".into(),
+        }
+    }
+
+    /// For logs: the message, and for internal errors the whole cause chain.
+    pub fn log_line(&self) -> String {
+        match self {
+            AuthError::Internal(cause) => format!("{cause:#}"),
+            other => other.message(),
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuthError::Unauthenticated => "UNAUTHENTICATED",
+            AuthError::UnauthorizedField => "UNAUTHORIZED_FIELD_OR_TYPE",
+            AuthError::Forbidden(_) => "FORBIDDEN",
+            AuthError::BadInput(_) => "BAD_USER_INPUT",
+            AuthError::InvalidCredentials => "INVALID_CREDENTIALS",
+            AuthError::EmailNotVerified => "EMAIL_NOT_VERIFIED",
+            AuthError::AccountDisabled => "ACCOUNT_DISABLED",
+            AuthError::InvalidRefreshToken => "INVALID_REFRESH_TOKEN",
+            AuthError::RefreshTokenReused => "REFRESH_TOKEN_REUSED",
+            AuthError::RateLimited { .. } => "RATE_LIMITED",
+            AuthError::Internal(_) => "INTERNAL_SERVER_ERROR",
+        }
+    }
+
+    pub fn bad_input(field: &'static str, message: impl Into<String>) -> Self {
+        AuthError::BadInput(InvalidInput::new(field, message))
+    }
+}
+
+impl From<anyhow::Error> for AuthError {
+    fn from(value: anyhow::Error) -> Self {
+        AuthError::Internal(value)
+    }
+}
+
+impl From<InvalidInput> for AuthError {
+    fn from(value: InvalidInput) -> Self {
+        AuthError::BadInput(value)
+    }
+}
+
+impl From<Exceeded> for AuthError {
+    fn from(value: Exceeded) -> Self {
+        AuthError::RateLimited { retry_after: value.retry_after }
+    }
+}
+
+impl From<sqlx::Error> for AuthError {
+    fn from(value: sqlx::Error) -> Self {
+        AuthError::Internal(anyhow::Error::new(value).context("database"))
+    }
+}
+
+impl From<redis::RedisError> for AuthError {
+    fn from(value: redis::RedisError) -> Self {
+        AuthError::Internal(anyhow::Error::new(value).context("redis"))
+    }
+}
+
+impl From<AuthError> for async_graphql::Error {
+    fn from(error: AuthError) -> Self {
+        let code = error.code();
+        if let AuthError::Internal(cause) = &error {
+            tracing::error!(error = %format!("{cause:#}"), "internal error");
+        }
+        async_graphql::Error::new(error.message()).extend_with(|_, extensions| {
+            extensions.set("code", code);
+            match &error {
+                AuthError::BadInput(input) => extensions.set("field", input.field),
+                AuthError::RateLimited { retry_after } => {
+                    // Whole seconds, rounded up, never 0.
+                    let seconds = retry_after.as_millis().div_ceil(1000).max(1) as u64;
+                    extensions.set("retryAfter", seconds);
+                }
+                _ => {}
+            }
+        })
+    }
+}
+
+pub type AuthResult<T> = Result<T, AuthError>;

@@ -1,0 +1,186 @@
+//! HTTP: mounts the schema and serves the JWKS.
+//!
+//! Routes: `POST /graphql`, `GET /.well-known/jwks.json`,
+//! `GET /.well-known/openid-configuration`, `GET /ready`, and the common
+//! `/health` and `/metrics`. This is the only module that reads headers: it
+//! turns the identity header, the refresh cookie, the user agent and the
+//! client address into a [`RequestContext`] for the resolvers.
+
+use std::net::{IpAddr, SocketAddr};
+
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use redis::aio::ConnectionManager;
+
+use gatehouse_common::http::common_routes;
+use gatehouse_common::identity::{Identity, IDENTITY_HEADER};
+
+use crate::schema::AuthSchema;
+use crate::service::{AuthService, RequestContext};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub schema: AuthSchema,
+    pub service: AuthService,
+    pub redis: ConnectionManager,
+}
+
+pub fn router(state: AppState) -> Router {
+    let max_body = state.service.settings().max_body_bytes;
+    Router::new()
+        .route("/graphql", post(graphql))
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/.well-known/openid-configuration", get(openid_configuration))
+        .route("/ready", get(ready))
+        .merge(common_routes())
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
+
+async fn graphql(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    request: GraphQLRequest,
+) -> Response {
+    let settings = state.service.settings();
+    let caller = match caller(&headers, settings) {
+        Ok(caller) => caller,
+        Err(reason) => {
+            tracing::warn!(%reason, "refused a request with a bad identity header");
+            return unauthenticated("invalid identity header");
+        }
+    };
+    let context = RequestContext {
+        caller,
+        client_ip: client_ip(&headers, peer.ip(), settings.trusted_proxy_hops),
+        user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
+        refresh_cookie: cookie(&headers, &settings.tokens.cookie_name),
+    };
+    let response = state.schema.execute(request.into_inner().data(context)).await;
+    GraphQLResponse::from(response).into_response()
+}
+
+/// The forwarded identity: absent means anonymous, present but forged,
+/// malformed or stale means the request is refused.
+fn caller(
+    headers: &HeaderMap,
+    settings: &crate::settings::AuthSettings,
+) -> Result<Option<Identity>, gatehouse_common::identity::IdentityError> {
+    let mut values = headers.get_all(IDENTITY_HEADER).iter();
+    let Some(value) = values.next() else { return Ok(None) };
+    if values.next().is_some() {
+        return Err(gatehouse_common::identity::IdentityError::Malformed);
+    }
+    let value = value.to_str().map_err(|_| gatehouse_common::identity::IdentityError::Malformed)?;
+    settings.identity.verify(value, chrono::Utc::now().timestamp()).map(Some)
+}
+
+fn unauthenticated(message: &str) -> Response {
+    let body = serde_json::json!({
+        "data": null,
+        "errors": [{ "message": message, "extensions": { "code": "UNAUTHENTICATED" } }],
+    });
+    (StatusCode::UNAUTHORIZED, Json(body)).into_response()
+}
+
+/// The client address: the connection's peer, or with `hops` trusted proxies
+/// in front, the `X-Forwarded-For` entry the outermost trusted proxy appended.
+pub fn client_ip(headers: &HeaderMap, peer: IpAddr, hops: usize) -> IpAddr {
+    if hops == 0 {
+        return peer;
+    }
+    let entries: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .collect();
+    entries
+        .len()
+        .checked_sub(hops)
+        .and_then(|index| entries.get(index))
+        .and_then(|entry| entry.parse().ok())
+        .unwrap_or(peer)
+}
+
+/// The value of cookie `name`, if the request carries exactly one.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    let mut found = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .filter(|(key, _)| *key == name)
+        .map(|(_, value)| value.trim().to_owned());
+    let first = found.next()?;
+    // Two cookies of the same name mean someone planted one: trust neither.
+    if found.next().is_some() || first.is_empty() {
+        return None;
+    }
+    Some(first)
+}
+
+async fn jwks(State(state): State<AppState>) -> Response {
+    let ring = state.service.keys().ring();
+    let max_age = state.service.settings().jwks_max_age.as_secs();
+    (
+        [
+            (header::CONTENT_TYPE, "application/json".to_owned()),
+            (header::CACHE_CONTROL, format!("public, max-age={max_age}")),
+        ],
+        ring.jwks_json().to_owned(),
+    )
+        .into_response()
+}
+
+async fn openid_configuration(State(state): State<AppState>) -> Response {
+    let issuer = state.service.settings().tokens.issuer.trim_end_matches('/').to_owned();
+    let body = serde_json::json!({
+        "issuer": issuer,
+        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+        "id_token_signing_alg_values_supported": ["RS256"],
+    });
+    let max_age = state.service.settings().jwks_max_age.as_secs();
+    ([(header::CACHE_CONTROL, format!("public, max-age={max_age}"))], Json(body)).into_response()
+}
+
+/// Ready when PostgreSQL and Redis answer.
+async fn ready(State(state): State<AppState>) -> Response {
+    let db = sqlx::query("SELECT 1").execute(state.service.pool()).await.is_ok();
+    let redis = redis::cmd("PING").query_async::<String>(&mut state.redis.clone()).await.is_ok();
+    let status = if db && redis { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(serde_json::json!({ "postgres": db, "redis": redis }))).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_is_ignored_unless_proxies_are_trusted() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "1.1.1.1, 2.2.2.2".parse().unwrap());
+        let peer: IpAddr = "10.0.0.1".parse().unwrap();
+        assert_eq!(client_ip(&headers, peer, 0), peer);
+        assert_eq!(client_ip(&headers, peer, 1), "2.2.2.2".parse::<IpAddr>().unwrap());
+        assert_eq!(client_ip(&headers, peer, 2), "1.1.1.1".parse::<IpAddr>().unwrap());
+        assert_eq!(client_ip(&headers, peer, 3), peer);
+    }
+
+    #[test]
+    fn a_duplicated_cookie_is_not_trusted() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, "a=1; __Host-r=tok; b=2".parse().unwrap());
+        assert_eq!(cookie(&headers, "__Host-r").as_deref(), Some("tok"));
+        headers.append(header::COOKIE, "__Host-r=other".parse().unwrap());
+        assert_eq!(cookie(&headers, "__Host-r"), None);
+    }
+}

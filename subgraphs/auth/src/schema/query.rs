@@ -1,0 +1,20 @@
+//! The query root: only the federation entry point for `User`.
+
+use async_graphql::{Context, Object, Result, ID};
+
+use crate::service::AuthService;
+
+use super::types::User;
+
+pub struct Query;
+
+#[Object]
+impl Query {
+    /// Resolves `User` references (`_entities`) from other subgraphs.
+    #[graphql(entity)]
+    async fn find_user_by_id(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
+        let Ok(id) = uuid::Uuid::parse_str(&id) else { return Ok(None) };
+        let service = ctx.data::<AuthService>()?;
+        Ok(service.account(id).await?.map(User))
+    }
+}

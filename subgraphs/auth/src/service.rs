@@ -1,0 +1,604 @@
+//! The auth use cases: one method per operation, free of GraphQL and HTTP.
+//!
+//! Resolvers parse nothing and decide nothing: they hand raw input and the
+//! [`RequestContext`] to [`AuthService`] and turn its answer into GraphQL.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use subtle::ConstantTimeEq;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use gatehouse_common::identity::Identity;
+
+use crate::accounts::{self, Account, InsertError, NewAccount};
+use crate::credentials::{Hasher, Verified};
+use crate::domain::{DisplayName, Email, Password, Role, Username};
+use crate::error::{AuthError, AuthResult};
+use crate::keys::Keys;
+use crate::mail::{self, Mail};
+use crate::rate_limit::RateLimiter;
+use crate::sessions::{RevokeReason, Rotation, SessionInfo, SessionStore};
+use crate::settings::AuthSettings;
+use crate::tokens::{issue_access_token, AccessToken, RefreshCodec};
+
+/// What the HTTP layer learned about a request.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    /// The verified identity the gateway forwarded; `None` for anonymous callers.
+    pub caller: Option<Identity>,
+    pub client_ip: IpAddr,
+    pub user_agent: Option<String>,
+    /// The refresh token from the `__Host-` cookie, if the request carried one.
+    pub refresh_cookie: Option<String>,
+}
+
+impl RequestContext {
+    pub fn require_caller(&self) -> AuthResult<&Identity> {
+        self.caller.as_ref().ok_or(AuthError::Unauthenticated)
+    }
+}
+
+/// Tokens issued by a login or a refresh.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub access: AccessToken,
+    pub refresh_token: String,
+    /// Unix time the refresh token expires (the cookie's lifetime).
+    pub refresh_expires_at: i64,
+    pub account: Account,
+}
+
+/// Raw sign-up input.
+#[derive(Debug, Clone)]
+pub struct SignUp {
+    pub email: String,
+    pub username: String,
+    pub password: SecretString,
+    pub display_name: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct AuthService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: PgPool,
+    settings: AuthSettings,
+    hasher: Hasher,
+    keys: Arc<Keys>,
+    sessions: SessionStore,
+    limiter: RateLimiter,
+    refresh: RefreshCodec,
+    code_key: Hmac<Sha256>,
+    mail_wake: Arc<Notify>,
+}
+
+/// The longest login string (an email is at most 254 characters).
+const MAX_LOGIN_LEN: usize = 254;
+
+impl AuthService {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        pool: PgPool,
+        settings: AuthSettings,
+        hasher: Hasher,
+        keys: Arc<Keys>,
+        sessions: SessionStore,
+        limiter: RateLimiter,
+        mail_wake: Arc<Notify>,
+    ) -> Self {
+        let refresh = RefreshCodec::new(&settings.refresh_secret, &settings.tokens.issuer);
+        let code_key = Hmac::<Sha256>::new_from_slice(
+            &[b"gatehouse-verification-code:".as_slice(), settings.refresh_secret.expose_secret().as_bytes()].concat(),
+        )
+        .expect("HMAC accepts keys of any length");
+        Self {
+            inner: Arc::new(Inner { pool, settings, hasher, keys, sessions, limiter, refresh, code_key, mail_wake }),
+        }
+    }
+
+    pub fn settings(&self) -> &AuthSettings {
+        &self.inner.settings
+    }
+
+    pub fn keys(&self) -> &Arc<Keys> {
+        &self.inner.keys
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
+    fn now() -> i64 {
+        chrono::Utc::now().timestamp()
+    }
+
+    // ----- accounts ------------------------------------------------------
+
+    #[tracing::instrument(skip_all)]
+    pub async fn sign_up(&self, input: SignUp, ctx: &RequestContext) -> AuthResult<bool> {
+        let email = Email::parse(&input.email)?;
+        let username = Username::parse(&input.username)?;
+        let display_name = match input.display_name.as_deref() {
+            Some(name) => DisplayName::parse(name)?,
+            None => DisplayName::parse(username.as_str())?,
+        };
+        let password = {
+            let (email, username, display) =
+                (email.as_str().to_owned(), username.as_str().to_owned(), display_name.as_str().to_owned());
+            let raw = input.password;
+            // zxcvbn is CPU work on long inputs: keep it off the runtime threads.
+            tokio::task::spawn_blocking(move || {
+                Password::parse(raw.expose_secret(), &[email.as_str(), username.as_str(), display.as_str()])
+            })
+            .await
+            .map_err(anyhow::Error::from)??
+        };
+        let limits = &self.inner.settings.limits;
+        self.inner
+            .limiter
+            .hit(&[
+                (format!("resend:{email}"), limits.resend_per_email),
+                (format!("mail:ip:{}", ctx.client_ip), limits.mail_per_ip),
+            ])
+            .await??;
+        // Hash before looking anything up, so a taken email costs the same time.
+        let hash = self.inner.hasher.hash(password.into_secret()).await?;
+
+        let mut tx = self.inner.pool.begin().await?;
+        if accounts::by_email(&mut *tx, email.as_str()).await?.is_some() {
+            mail::enqueue(&mut tx, &Mail::sign_up_attempt(&email)).await?;
+            tx.commit().await?;
+            self.inner.mail_wake.notify_one();
+            return Ok(true);
+        }
+        let new = NewAccount {
+            email: email.as_str(),
+            username: username.as_str(),
+            display_name: display_name.as_str(),
+            password_hash: &hash,
+            role: Role::User,
+            email_verified: false,
+        };
+        let account = match accounts::insert(&mut tx, &new).await {
+            Ok(account) => account,
+            Err(InsertError::UsernameTaken) => return Err(AuthError::bad_input("username", "is already taken")),
+            Err(InsertError::EmailTaken) => {
+                // Registered concurrently by someone else: answer as for any taken email.
+                drop(tx);
+                let mut tx = self.inner.pool.begin().await?;
+                mail::enqueue(&mut tx, &Mail::sign_up_attempt(&email)).await?;
+                tx.commit().await?;
+                self.inner.mail_wake.notify_one();
+                return Ok(true);
+            }
+            Err(InsertError::Database(e)) => return Err(e.into()),
+        };
+        self.queue_verification_code(&mut tx, account.id, &email).await?;
+        tx.commit().await?;
+        self.inner.mail_wake.notify_one();
+        tracing::info!(user_id = %account.id, "account registered");
+        Ok(true)
+    }
+
+    async fn queue_verification_code(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        account: Uuid,
+        email: &Email,
+    ) -> AuthResult<()> {
+        let code = format!("{:06}", rand::random_range(0..1_000_000u32));
+        let ttl = self.inner.settings.verification_ttl;
+        accounts::store_verification(conn, account, &self.code_hash(account, &code), ttl.as_secs_f64()).await?;
+        mail::enqueue(conn, &Mail::verification(email, &code, ttl)).await?;
+        Ok(())
+    }
+
+    fn code_hash(&self, account: Uuid, code: &str) -> String {
+        let mut mac = self.inner.code_key.clone();
+        mac.update(account.as_bytes());
+        mac.update(code.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn verify_email(&self, email: &str, code: &str) -> AuthResult<bool> {
+        let email = Email::parse(email)?;
+        let invalid = || AuthError::bad_input("code", "is invalid or has expired");
+        let code = code.trim();
+        if code.is_empty() || code.len() > 32 {
+            return Err(invalid());
+        }
+        self.inner.limiter.hit(&[(format!("verify:{email}"), self.inner.settings.limits.verify_per_email)]).await??;
+        let mut tx = self.inner.pool.begin().await?;
+        // The row lock makes the code single-use under concurrent attempts.
+        let Some(pending) = accounts::pending_verification(&mut tx, email.as_str()).await? else {
+            return Err(invalid());
+        };
+        if pending.expired {
+            accounts::drop_verification(&mut tx, pending.account_id).await?;
+            tx.commit().await?;
+            return Err(invalid());
+        }
+        let expected = pending.code_hash.as_bytes();
+        let actual = self.code_hash(pending.account_id, code);
+        if !bool::from(expected.ct_eq(actual.as_bytes())) {
+            if pending.failed_attempts + 1 >= self.inner.settings.verification_max_attempts {
+                accounts::drop_verification(&mut tx, pending.account_id).await?;
+            } else {
+                accounts::count_failed_verification(&mut tx, pending.account_id).await?;
+            }
+            tx.commit().await?;
+            return Err(invalid());
+        }
+        accounts::drop_verification(&mut tx, pending.account_id).await?;
+        accounts::mark_verified(&mut tx, pending.account_id).await?;
+        tx.commit().await?;
+        tracing::info!(user_id = %pending.account_id, "email verified");
+        Ok(true)
+    }
+
+    /// Always `true` (for unknown and verified emails too), after the rate limit.
+    #[tracing::instrument(skip_all)]
+    pub async fn resend_verification(&self, email: &str, ctx: &RequestContext) -> AuthResult<bool> {
+        let email = Email::parse(email)?;
+        let limits = &self.inner.settings.limits;
+        self.inner
+            .limiter
+            .hit(&[
+                (format!("resend:{email}"), limits.resend_per_email),
+                (format!("mail:ip:{}", ctx.client_ip), limits.mail_per_ip),
+            ])
+            .await??;
+        // The work happens after the answer, so the answer takes the same
+        // time whether or not the account exists.
+        let service = self.clone();
+        tokio::spawn(async move {
+            if let Err(error) = service.resend_in_background(&email).await {
+                tracing::error!(error = %error.log_line(), "resending a verification code failed");
+            }
+        });
+        Ok(true)
+    }
+
+    async fn resend_in_background(&self, email: &Email) -> AuthResult<()> {
+        let mut tx = self.inner.pool.begin().await?;
+        match accounts::by_email(&mut *tx, email.as_str()).await? {
+            Some(account) if !account.email_verified => {
+                self.queue_verification_code(&mut tx, account.id, email).await?;
+                tx.commit().await?;
+                self.inner.mail_wake.notify_one();
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    // ----- login and sessions ---------------------------------------------
+
+    #[tracing::instrument(skip_all)]
+    pub async fn login(&self, login: &str, password: SecretString, ctx: &RequestContext) -> AuthResult<Issued> {
+        let login = login.trim().to_lowercase();
+        if login.is_empty() || login.chars().count() > MAX_LOGIN_LEN {
+            return Err(AuthError::bad_input("login", "must be an email or a username"));
+        }
+        let limits = &self.inner.settings.limits;
+        let account_key = format!("login:account:{login}");
+        self.inner
+            .limiter
+            .hit(&[
+                (account_key.clone(), limits.login_per_account),
+                (format!("login:ip:{}", ctx.client_ip), limits.login_per_ip),
+            ])
+            .await??;
+        let account = if login.contains('@') {
+            match Email::parse(&login) {
+                Ok(email) => accounts::by_email(&self.inner.pool, email.as_str()).await?,
+                Err(_) => None,
+            }
+        } else {
+            accounts::by_username(&self.inner.pool, &login).await?
+        };
+        // No account's password is longer than this, so nothing can match;
+        // skipping the hash here reveals nothing about the account.
+        if password.expose_secret().chars().count() > crate::domain::PASSWORD_MAX_LEN {
+            return Err(AuthError::InvalidCredentials);
+        }
+        let verified = self.inner.hasher.verify(password, account.as_ref().map(|a| a.password_hash.clone())).await?;
+        let account = match (account, &verified) {
+            (Some(account), v) if v.is_ok() => account,
+            _ => return Err(AuthError::InvalidCredentials),
+        };
+        // Only now, with the password proven, may the answer say more.
+        if !account.active {
+            return Err(AuthError::AccountDisabled);
+        }
+        if !account.email_verified {
+            return Err(AuthError::EmailNotVerified);
+        }
+        if let Verified::YesRehashed(new_hash) = verified {
+            accounts::set_password_hash(&self.inner.pool, account.id, &new_hash).await?;
+            tracing::info!(user_id = %account.id, "password re-hashed with the current parameters");
+        }
+        self.inner.limiter.clear(&account_key).await?;
+        let issued = self.start_session(account, ctx).await?;
+        tracing::info!(user_id = %issued.account.id, "logged in");
+        Ok(issued)
+    }
+
+    async fn start_session(&self, account: Account, ctx: &RequestContext) -> AuthResult<Issued> {
+        let tokens = &self.inner.settings.tokens;
+        let now = Self::now();
+        let sid = Uuid::new_v4();
+        let jti = RefreshCodec::random_jti();
+        let absolute_exp = now + tokens.refresh_absolute_ttl.as_secs() as i64;
+        let exp = (now + tokens.refresh_idle_ttl.as_secs() as i64).min(absolute_exp);
+        let user_agent = ctx.user_agent.as_deref().map(|ua| truncate(ua, 256));
+        self.inner.sessions.create(sid, account.id, &jti, now, absolute_exp, user_agent.as_deref()).await?;
+        let refresh_token = self.inner.refresh.sign(account.id, sid, jti, now, exp)?;
+        let access = issue_access_token(&self.inner.keys.ring(), tokens, account.id, sid, account.role(), now)?;
+        Ok(Issued { access, refresh_token, refresh_expires_at: exp, account })
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn refresh(&self, token: &str) -> AuthResult<Issued> {
+        let claims = self.inner.refresh.verify(token).ok_or(AuthError::InvalidRefreshToken)?;
+        let tokens = &self.inner.settings.tokens;
+        let successor = self.inner.refresh.successor_jti(&claims.jti);
+        let now = Self::now();
+        let rotation = self
+            .inner
+            .sessions
+            .rotate(claims.sid, claims.sub, &claims.jti, &successor, now, tokens.refresh_grace)
+            .await?;
+        let (iat, absolute_exp) = match rotation {
+            Rotation::Rotated { iat, absolute_exp } | Rotation::Grace { iat, absolute_exp } => (iat, absolute_exp),
+            Rotation::Reused => {
+                tracing::warn!(sid = %claims.sid, user_id = %claims.sub, "refresh token reused; session revoked");
+                metrics::counter!("gatehouse_auth_refresh_reuse_total").increment(1);
+                return Err(AuthError::RefreshTokenReused);
+            }
+            Rotation::Missing => return Err(AuthError::InvalidRefreshToken),
+        };
+        let account = match accounts::by_id(&self.inner.pool, claims.sub).await? {
+            Some(account) if account.active => account,
+            _ => {
+                self.inner.sessions.revoke(claims.sid, Some(claims.sub), RevokeReason::Deactivated).await?;
+                return Err(AuthError::InvalidRefreshToken);
+            }
+        };
+        let exp = (iat + tokens.refresh_idle_ttl.as_secs() as i64).min(absolute_exp);
+        let refresh_token = self.inner.refresh.sign(claims.sub, claims.sid, successor, iat, exp)?;
+        let access = issue_access_token(&self.inner.keys.ring(), tokens, account.id, claims.sid, account.role(), now)?;
+        Ok(Issued { access, refresh_token, refresh_expires_at: exp, account })
+    }
+
+    /// Ends the session of `token`, or without one the caller's current session.
+    #[tracing::instrument(skip_all)]
+    pub async fn logout(&self, token: Option<&str>, ctx: &RequestContext) -> AuthResult<bool> {
+        if let Some(token) = token {
+            let claims = self.inner.refresh.verify_ignoring_expiry(token).ok_or(AuthError::InvalidRefreshToken)?;
+            self.inner.sessions.revoke(claims.sid, Some(claims.sub), RevokeReason::Logout).await?;
+            return Ok(true);
+        }
+        match &ctx.caller {
+            Some(caller) => {
+                self.inner.sessions.revoke(caller.session_id, Some(caller.user_id), RevokeReason::Logout).await?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    pub async fn logout_all(&self, caller: &Identity) -> AuthResult<i32> {
+        let count = self.inner.sessions.revoke_all(caller.user_id, None, RevokeReason::LogoutAll).await?;
+        Ok(count as i32)
+    }
+
+    pub async fn revoke_session(&self, caller: &Identity, id: &str) -> AuthResult<bool> {
+        let Ok(sid) = Uuid::parse_str(id) else { return Ok(false) };
+        Ok(self.inner.sessions.revoke(sid, Some(caller.user_id), RevokeReason::Revoked).await?)
+    }
+
+    pub async fn sessions(&self, user: Uuid) -> AuthResult<Vec<SessionInfo>> {
+        Ok(self.inner.sessions.list(user).await?)
+    }
+
+    // ----- passwords ------------------------------------------------------
+
+    /// Checks the caller's password (rate limited per account).
+    async fn check_own_password(&self, user: Uuid, password: SecretString) -> AuthResult<Account> {
+        self.inner.limiter.hit(&[(format!("password:{user}"), self.inner.settings.limits.login_per_account)]).await??;
+        let account = accounts::by_id(&self.inner.pool, user).await?;
+        let verified = self.inner.hasher.verify(password, account.as_ref().map(|a| a.password_hash.clone())).await?;
+        match account {
+            Some(account) if verified.is_ok() => Ok(account),
+            _ => Err(AuthError::InvalidCredentials),
+        }
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn change_password(
+        &self,
+        caller: &Identity,
+        current: SecretString,
+        new: SecretString,
+    ) -> AuthResult<bool> {
+        let account = self.check_own_password(caller.user_id, current).await?;
+        let new = Password::parse(new.expose_secret(), &[account.email.as_str(), account.username.as_str()])?;
+        let hash = self.inner.hasher.hash(new.into_secret()).await?;
+        let mut tx = self.inner.pool.begin().await?;
+        accounts::set_password_hash(&mut *tx, account.id, &hash).await?;
+        accounts::drop_resets(&mut tx, account.id).await?;
+        tx.commit().await?;
+        self.inner.sessions.revoke_all(account.id, Some(caller.session_id), RevokeReason::PasswordChanged).await?;
+        Ok(true)
+    }
+
+    /// Always `true` and equally fast: the lookup and the mail happen after the answer.
+    #[tracing::instrument(skip_all)]
+    pub async fn request_password_reset(&self, email: &str, ctx: &RequestContext) -> AuthResult<bool> {
+        let email = Email::parse(email)?;
+        let limits = &self.inner.settings.limits;
+        self.inner
+            .limiter
+            .hit(&[
+                (format!("reset:{email}"), limits.reset_per_email),
+                (format!("mail:ip:{}", ctx.client_ip), limits.mail_per_ip),
+            ])
+            .await??;
+        let service = self.clone();
+        tokio::spawn(async move {
+            if let Err(error) = service.reset_in_background(&email).await {
+                tracing::error!(error = %error.log_line(), "queueing a password reset failed");
+            }
+        });
+        Ok(true)
+    }
+
+    async fn reset_in_background(&self, email: &Email) -> AuthResult<()> {
+        let mut tx = self.inner.pool.begin().await?;
+        let Some(account) = accounts::by_email(&mut *tx, email.as_str()).await? else { return Ok(()) };
+        let mut bytes = [0u8; 32];
+        rand::fill(&mut bytes);
+        let token = URL_SAFE_NO_PAD.encode(bytes);
+        let ttl = self.inner.settings.reset_ttl;
+        accounts::store_reset(&mut tx, account.id, &sha256_hex(&token), ttl.as_secs_f64()).await?;
+        mail::enqueue(&mut tx, &Mail::password_reset(email, &token, ttl)).await?;
+        tx.commit().await?;
+        self.inner.mail_wake.notify_one();
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn reset_password(&self, token: &str, new: SecretString) -> AuthResult<bool> {
+        let invalid = || AuthError::bad_input("token", "is invalid or has expired");
+        let token = token.trim();
+        if token.is_empty() || token.len() > 128 {
+            return Err(invalid());
+        }
+        let token_hash = sha256_hex(token);
+        let owner = accounts::reset_owner(&self.inner.pool, &token_hash).await?.ok_or_else(invalid)?;
+        let account = accounts::by_id(&self.inner.pool, owner).await?.ok_or_else(invalid)?;
+        let new = Password::parse(new.expose_secret(), &[account.email.as_str(), account.username.as_str()])?;
+        let hash = self.inner.hasher.hash(new.into_secret()).await?;
+        let mut tx = self.inner.pool.begin().await?;
+        // Deleting the row is the redemption: of concurrent attempts, one wins.
+        let Some(account_id) = accounts::redeem_reset(&mut tx, &token_hash).await? else {
+            return Err(invalid());
+        };
+        accounts::set_password_hash(&mut *tx, account_id, &hash).await?;
+        accounts::drop_resets(&mut tx, account_id).await?;
+        tx.commit().await?;
+        self.inner.sessions.revoke_all(account_id, None, RevokeReason::PasswordReset).await?;
+        tracing::info!(user_id = %account_id, "password reset");
+        Ok(true)
+    }
+
+    // ----- administration -------------------------------------------------
+
+    fn caller_role(caller: &Identity) -> Role {
+        Role::highest_in(&caller.scopes).unwrap_or(Role::Guest)
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %user))]
+    pub async fn set_user_roles(&self, caller: &Identity, user: Uuid, roles: &[Role]) -> AuthResult<Account> {
+        let caller_role = Self::caller_role(caller);
+        let Some(new_role) = roles.iter().copied().max() else {
+            return Err(AuthError::bad_input("roles", "must name at least one role"));
+        };
+        if new_role == Role::SysAdmin && caller_role != Role::SysAdmin {
+            return Err(AuthError::Forbidden("only a SYS_ADMIN may grant SYS_ADMIN"));
+        }
+        let mut tx = self.inner.pool.begin().await?;
+        accounts::lock_sys_admins(&mut tx).await?;
+        let target = accounts::by_id_for_update(&mut tx, user)
+            .await?
+            .ok_or_else(|| AuthError::bad_input("userId", "no such user"))?;
+        let old_role = target.role();
+        if old_role == Role::SysAdmin && caller_role != Role::SysAdmin {
+            return Err(AuthError::Forbidden("an ADMIN may not change a SYS_ADMIN"));
+        }
+        if old_role == new_role {
+            return Ok(target);
+        }
+        if old_role == Role::SysAdmin && accounts::other_active_sys_admins(&mut tx, target.id).await? == 0 {
+            return Err(AuthError::Forbidden("the last SYS_ADMIN cannot be removed"));
+        }
+        let updated = accounts::set_role(&mut tx, target.id, new_role).await?;
+        tx.commit().await?;
+        if new_role < old_role {
+            // Access tokens carry the old scopes; end the sessions that hold them.
+            self.inner.sessions.revoke_all(target.id, None, RevokeReason::RoleLowered).await?;
+        }
+        tracing::info!(by = %caller.user_id, from = %old_role, to = %new_role, "role changed");
+        Ok(updated)
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %user))]
+    pub async fn set_user_active(&self, caller: &Identity, user: Uuid, active: bool) -> AuthResult<Account> {
+        let caller_role = Self::caller_role(caller);
+        let mut tx = self.inner.pool.begin().await?;
+        accounts::lock_sys_admins(&mut tx).await?;
+        let target = accounts::by_id_for_update(&mut tx, user)
+            .await?
+            .ok_or_else(|| AuthError::bad_input("userId", "no such user"))?;
+        if target.role() == Role::SysAdmin && caller_role != Role::SysAdmin {
+            return Err(AuthError::Forbidden("an ADMIN may not change a SYS_ADMIN"));
+        }
+        if target.active == active {
+            return Ok(target);
+        }
+        if !active
+            && target.role() == Role::SysAdmin
+            && accounts::other_active_sys_admins(&mut tx, target.id).await? == 0
+        {
+            return Err(AuthError::Forbidden("the last SYS_ADMIN cannot be removed"));
+        }
+        let updated = accounts::set_active(&mut tx, target.id, active).await?;
+        tx.commit().await?;
+        if !active {
+            self.inner.sessions.revoke_all(target.id, None, RevokeReason::Deactivated).await?;
+        }
+        tracing::info!(by = %caller.user_id, active, "account activity changed");
+        Ok(updated)
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn delete_account(&self, caller: &Identity, password: SecretString) -> AuthResult<bool> {
+        let account = self.check_own_password(caller.user_id, password).await?;
+        let mut tx = self.inner.pool.begin().await?;
+        accounts::lock_sys_admins(&mut tx).await?;
+        if account.role() == Role::SysAdmin && accounts::other_active_sys_admins(&mut tx, account.id).await? == 0 {
+            return Err(AuthError::Forbidden("the last SYS_ADMIN cannot be removed"));
+        }
+        accounts::delete(&mut tx, account.id).await?;
+        tx.commit().await?;
+        self.inner.sessions.revoke_all(account.id, None, RevokeReason::Deleted).await?;
+        tracing::info!(user_id = %account.id, "account deleted");
+        Ok(true)
+    }
+
+    // ----- reads ----------------------------------------------------------
+
+    pub async fn account(&self, id: Uuid) -> AuthResult<Option<Account>> {
+        Ok(accounts::by_id(&self.inner.pool, id).await?)
+    }
+}
+
+fn sha256_hex(value: &str) -> String {
+    hex::encode(Sha256::digest(value.as_bytes()))
+}
+
+fn truncate(value: &str, max_chars: usize) -> String {
+    value.chars().filter(|c| !c.is_control()).take(max_chars).collect()
+}

@@ -1,0 +1,351 @@
+//! Sessions (refresh-token families) in Redis, and their revocation.
+//!
+//! Keys, all under the shared Redis key prefix `<p>`:
+//!
+//! - `<p>session:<sid>`: a hash with `uid`, `cur` and `prev` (SHA-256 of the
+//!   current and the just-rotated token ids), `rot` (rotation time), `created`,
+//!   `last` (last use), `abs` (absolute expiry) and `ua` (user agent). Its TTL
+//!   is the idle lifetime, capped by the absolute expiry.
+//! - `<p>user-sessions:<uid>`: the set of a user's session ids (stale members
+//!   are dropped when listed).
+//! - `<p>revoked:sid:<sid>`: present (value: the reason) for at least the
+//!   access-token lifetime after a session is revoked. The gateway checks it.
+//!
+//! Every revocation is also announced on NATS Core, subject
+//! `<events subject prefix>.session.revoked`, payload
+//! `{"sid","user_id","reason","revoked_at"}`, so gateways can drop cached
+//! sessions at once instead of polling.
+
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use redis::Script;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::tokens::token_hash;
+
+/// Rotation, atomically: compare the presented token with the current and
+/// previous hashes, then rotate, allow a grace retry, or revoke the family.
+const ROTATE: &str = r#"
+local s = redis.call('HMGET', KEYS[1], 'uid', 'cur', 'prev', 'rot', 'abs')
+if not s[1] or s[1] ~= ARGV[6] then return {'missing'} end
+local now = tonumber(ARGV[3])
+local abs = tonumber(s[5])
+if now >= abs then
+  redis.call('DEL', KEYS[1])
+  return {'missing'}
+end
+if s[2] == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'prev', s[2], 'cur', ARGV[2], 'rot', now, 'last', now)
+  redis.call('EXPIRE', KEYS[1], math.min(tonumber(ARGV[4]), abs - now))
+  return {'rotated', tostring(now), s[5]}
+end
+if s[3] and s[3] == ARGV[1] and s[2] == ARGV[2] and now - tonumber(s[4]) <= tonumber(ARGV[5]) then
+  return {'grace', s[4], s[5]}
+end
+redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[2], 'reuse', 'EX', ARGV[7])
+return {'reused'}
+"#;
+
+/// Deletes a session and leaves the revocation record, atomically; answers
+/// whether the session existed (and belonged to `ARGV[1]` when given).
+const REVOKE: &str = r#"
+local uid = redis.call('HGET', KEYS[1], 'uid')
+if not uid then return 0 end
+if ARGV[1] ~= '' and uid ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+return 1
+"#;
+
+/// What a rotation attempt found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// The presented token was current; its successor is now current.
+    Rotated { iat: i64, absolute_exp: i64 },
+    /// The presented token was rotated away moments ago: its successor (the
+    /// current token, issued at `iat`) is answered again.
+    Grace { iat: i64, absolute_exp: i64 },
+    /// The presented token was rotated away long ago: the family is revoked.
+    Reused,
+    /// No such session (expired, revoked, or never existed).
+    Missing,
+}
+
+/// A session as listed to its owner.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    pub id: Uuid,
+    pub created_at: i64,
+    pub last_used_at: i64,
+    pub expires_at: i64,
+    pub user_agent: Option<String>,
+}
+
+/// Why a session was revoked, as written to the record and the notice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevokeReason {
+    Logout,
+    LogoutAll,
+    Revoked,
+    PasswordChanged,
+    PasswordReset,
+    Deactivated,
+    RoleLowered,
+    Deleted,
+    Reuse,
+}
+
+impl RevokeReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            RevokeReason::Logout => "logout",
+            RevokeReason::LogoutAll => "logout_all",
+            RevokeReason::Revoked => "revoked",
+            RevokeReason::PasswordChanged => "password_changed",
+            RevokeReason::PasswordReset => "password_reset",
+            RevokeReason::Deactivated => "deactivated",
+            RevokeReason::RoleLowered => "role_lowered",
+            RevokeReason::Deleted => "deleted",
+            RevokeReason::Reuse => "reuse",
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct RevocationNotice<'a> {
+    sid: Uuid,
+    user_id: Uuid,
+    reason: &'a str,
+    revoked_at: i64,
+}
+
+/// Session state in Redis plus the revocation notices on NATS.
+#[derive(Clone)]
+pub struct SessionStore {
+    redis: ConnectionManager,
+    nats: async_nats::Client,
+    prefix: String,
+    subject: String,
+    idle_ttl: Duration,
+    /// How long a revocation record lives: the access-token lifetime plus a minute.
+    revocation_ttl: Duration,
+    rotate: std::sync::Arc<Script>,
+    revoke: std::sync::Arc<Script>,
+}
+
+impl SessionStore {
+    pub fn new(
+        redis: ConnectionManager,
+        nats: async_nats::Client,
+        prefix: String,
+        subject: String,
+        idle_ttl: Duration,
+        access_ttl: Duration,
+    ) -> Self {
+        Self {
+            redis,
+            nats,
+            prefix,
+            subject,
+            idle_ttl,
+            revocation_ttl: access_ttl + Duration::from_secs(60),
+            rotate: std::sync::Arc::new(Script::new(ROTATE)),
+            revoke: std::sync::Arc::new(Script::new(REVOKE)),
+        }
+    }
+
+    fn session_key(&self, sid: Uuid) -> String {
+        format!("{}session:{sid}", self.prefix)
+    }
+
+    fn user_key(&self, uid: Uuid) -> String {
+        format!("{}user-sessions:{uid}", self.prefix)
+    }
+
+    /// The key the gateway checks: `<p>revoked:sid:<sid>`.
+    pub fn revoked_key(&self, sid: Uuid) -> String {
+        format!("{}revoked:sid:{sid}", self.prefix)
+    }
+
+    /// Records a new session whose current token id is `jti`.
+    pub async fn create(
+        &self,
+        sid: Uuid,
+        uid: Uuid,
+        jti: &str,
+        now: i64,
+        absolute_exp: i64,
+        user_agent: Option<&str>,
+    ) -> redis::RedisResult<()> {
+        let ttl = (self.idle_ttl.as_secs() as i64).min(absolute_exp - now).max(1);
+        let key = self.session_key(sid);
+        let user_key = self.user_key(uid);
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .hset_multiple(
+                &key,
+                &[
+                    ("uid", uid.to_string()),
+                    ("cur", token_hash(jti)),
+                    ("rot", now.to_string()),
+                    ("created", now.to_string()),
+                    ("last", now.to_string()),
+                    ("abs", absolute_exp.to_string()),
+                    ("ua", user_agent.unwrap_or_default().to_owned()),
+                ],
+            )
+            .ignore()
+            .expire(&key, ttl)
+            .ignore()
+            .sadd(&user_key, sid.to_string())
+            .ignore()
+            .expire(&user_key, absolute_exp - now)
+            .ignore();
+        pipe.query_async::<()>(&mut self.redis.clone()).await
+    }
+
+    /// Rotates session `sid` of `uid` from token `jti` to `successor_jti`.
+    pub async fn rotate(
+        &self,
+        sid: Uuid,
+        uid: Uuid,
+        jti: &str,
+        successor_jti: &str,
+        now: i64,
+        grace: Duration,
+    ) -> redis::RedisResult<Rotation> {
+        let reply: Vec<String> = self
+            .rotate
+            .key(self.session_key(sid))
+            .key(self.revoked_key(sid))
+            .arg(token_hash(jti))
+            .arg(token_hash(successor_jti))
+            .arg(now)
+            .arg(self.idle_ttl.as_secs())
+            .arg(grace.as_secs())
+            .arg(uid.to_string())
+            .arg(self.revocation_ttl.as_secs())
+            .invoke_async(&mut self.redis.clone())
+            .await?;
+        let number = |i: usize| reply.get(i).and_then(|v| v.parse::<i64>().ok()).unwrap_or_default();
+        Ok(match reply.first().map(String::as_str) {
+            Some("rotated") => Rotation::Rotated { iat: number(1), absolute_exp: number(2) },
+            Some("grace") => Rotation::Grace { iat: number(1), absolute_exp: number(2) },
+            Some("reused") => {
+                self.announce(sid, uid, RevokeReason::Reuse).await;
+                Rotation::Reused
+            }
+            _ => Rotation::Missing,
+        })
+    }
+
+    /// Revokes one session; with `owner`, only if it belongs to that user.
+    /// Answers whether a session was revoked.
+    pub async fn revoke(&self, sid: Uuid, owner: Option<Uuid>, reason: RevokeReason) -> redis::RedisResult<bool> {
+        let done: i64 = self
+            .revoke
+            .key(self.session_key(sid))
+            .key(self.revoked_key(sid))
+            .arg(owner.map(|u| u.to_string()).unwrap_or_default())
+            .arg(reason.as_str())
+            .arg(self.revocation_ttl.as_secs())
+            .invoke_async(&mut self.redis.clone())
+            .await?;
+        if done == 1 {
+            if let Some(uid) = owner {
+                let _: redis::RedisResult<()> = redis::cmd("SREM")
+                    .arg(self.user_key(uid))
+                    .arg(sid.to_string())
+                    .query_async(&mut self.redis.clone())
+                    .await;
+                self.announce(sid, uid, reason).await;
+            } else {
+                self.announce(sid, Uuid::nil(), reason).await;
+            }
+        }
+        Ok(done == 1)
+    }
+
+    /// Revokes every session of `uid` except `keep`; answers how many.
+    pub async fn revoke_all(&self, uid: Uuid, keep: Option<Uuid>, reason: RevokeReason) -> redis::RedisResult<usize> {
+        let members: Vec<String> =
+            redis::cmd("SMEMBERS").arg(self.user_key(uid)).query_async(&mut self.redis.clone()).await?;
+        let mut count = 0;
+        for sid in members.iter().filter_map(|s| Uuid::parse_str(s).ok()) {
+            if Some(sid) == keep {
+                continue;
+            }
+            if self.revoke(sid, Some(uid), reason).await? {
+                count += 1;
+            } else {
+                let _: () = redis::cmd("SREM")
+                    .arg(self.user_key(uid))
+                    .arg(sid.to_string())
+                    .query_async(&mut self.redis.clone())
+                    .await?;
+            }
+        }
+        Ok(count)
+    }
+
+    /// The owner of a live session, if any.
+    pub async fn owner(&self, sid: Uuid) -> redis::RedisResult<Option<Uuid>> {
+        let uid: Option<String> =
+            redis::cmd("HGET").arg(self.session_key(sid)).arg("uid").query_async(&mut self.redis.clone()).await?;
+        Ok(uid.and_then(|u| Uuid::parse_str(&u).ok()))
+    }
+
+    /// The live sessions of `uid`, oldest first.
+    pub async fn list(&self, uid: Uuid) -> redis::RedisResult<Vec<SessionInfo>> {
+        let mut conn = self.redis.clone();
+        let members: Vec<String> = redis::cmd("SMEMBERS").arg(self.user_key(uid)).query_async(&mut conn).await?;
+        let sids: Vec<Uuid> = members.iter().filter_map(|s| Uuid::parse_str(s).ok()).collect();
+        if sids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for sid in &sids {
+            pipe.cmd("HMGET").arg(self.session_key(*sid)).arg(&["uid", "created", "last", "abs", "ua"]);
+        }
+        let rows: Vec<Vec<Option<String>>> = pipe.query_async(&mut conn).await?;
+        let idle = self.idle_ttl.as_secs() as i64;
+        let mut sessions = Vec::new();
+        let mut stale = Vec::new();
+        for (sid, row) in sids.into_iter().zip(rows) {
+            let field = |i: usize| row.get(i).cloned().flatten();
+            let number = |i: usize| field(i).and_then(|v| v.parse::<i64>().ok()).unwrap_or_default();
+            if field(0).as_deref() != Some(uid.to_string().as_str()) {
+                stale.push(sid.to_string());
+                continue;
+            }
+            let last = number(2);
+            sessions.push(SessionInfo {
+                id: sid,
+                created_at: number(1),
+                last_used_at: last,
+                expires_at: (last + idle).min(number(3)),
+                user_agent: field(4).filter(|ua| !ua.is_empty()),
+            });
+        }
+        if !stale.is_empty() {
+            let _: () = redis::cmd("SREM").arg(self.user_key(uid)).arg(stale).query_async(&mut conn).await?;
+        }
+        sessions.sort_by_key(|s| (s.created_at, s.id));
+        Ok(sessions)
+    }
+
+    /// Publishes a revocation notice. Best effort: the Redis record is the
+    /// source of truth, the notice only makes gateways learn sooner.
+    async fn announce(&self, sid: Uuid, user_id: Uuid, reason: RevokeReason) {
+        let notice =
+            RevocationNotice { sid, user_id, reason: reason.as_str(), revoked_at: chrono::Utc::now().timestamp() };
+        let payload = serde_json::to_vec(&notice).expect("notice serialises");
+        if let Err(error) = self.nats.publish(self.subject.clone(), payload.into()).await {
+            tracing::warn!(%sid, error = %error, "could not publish the revocation notice");
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! What the auth service runs with: [`AuthConfig`] resolved once at start-up.
+//!
+//! Request code reads only these types; it never looks at raw configuration.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use gatehouse_common::dev_secrets;
+use gatehouse_common::identity::IdentityCodec;
+use gatehouse_common::settings::{require_strong_secret, Environment, SharedSettings};
+
+use crate::config::AuthConfig;
+use crate::credentials::HashParams;
+
+/// Token and session lifetimes.
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl: Duration,
+    pub refresh_idle_ttl: Duration,
+    pub refresh_absolute_ttl: Duration,
+    pub refresh_grace: Duration,
+    pub cookie_name: String,
+}
+
+/// One fixed-window limit: at most `max` events per `window`.
+#[derive(Debug, Clone, Copy)]
+pub struct Limit {
+    pub max: u64,
+    pub window: Duration,
+}
+
+/// Every rate limit the service applies.
+#[derive(Debug, Clone)]
+pub struct RateLimits {
+    pub login_per_account: Limit,
+    pub login_per_ip: Limit,
+    pub verify_per_email: Limit,
+    pub resend_per_email: Limit,
+    pub reset_per_email: Limit,
+    pub mail_per_ip: Limit,
+}
+
+/// Where outgoing mail goes.
+#[derive(Debug, Clone)]
+pub enum MailTransportKind {
+    Smtp(String),
+    Folder(PathBuf),
+}
+
+/// The auth service's runtime settings.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    pub environment: Environment,
+    pub tokens: TokenSettings,
+    pub refresh_secret: SecretString,
+    pub identity: IdentityCodec,
+    pub hash: HashParams,
+    pub hash_concurrency: usize,
+    pub verification_ttl: Duration,
+    pub verification_max_attempts: i32,
+    pub reset_ttl: Duration,
+    pub limits: RateLimits,
+    pub trusted_proxy_hops: usize,
+    pub mail: MailTransportKind,
+    pub mail_from: String,
+    pub mail_poll: Duration,
+    pub jwks_max_age: Duration,
+    pub max_body_bytes: usize,
+    pub redis_key_prefix: String,
+    /// NATS Core subject of session-revocation notices.
+    pub revocation_subject: String,
+}
+
+impl AuthSettings {
+    /// Resolves the configuration, generating development secrets and
+    /// refusing what production must not run with.
+    pub fn resolve(config: &AuthConfig, shared: &SharedSettings) -> anyhow::Result<Self> {
+        let production = shared.environment == Environment::Production;
+        let refresh_secret = match (&config.refresh_secret, production) {
+            (Some(secret), true) => {
+                require_strong_secret("AUTH_REFRESH_SECRET", secret)?;
+                secret.clone()
+            }
+            (Some(secret), false) => secret.clone(),
+            (None, true) => anyhow::bail!("AUTH_REFRESH_SECRET is required in production"),
+            (None, false) => dev_secrets::load_or_create(&shared.dev_dir, "refresh-secret")?,
+        };
+        if !config.refresh_cookie_name.starts_with("__Host-") {
+            anyhow::bail!("AUTH_REFRESH_COOKIE_NAME must start with __Host-");
+        }
+        if config.access_token_ttl_secs == 0
+            || config.refresh_idle_ttl_secs == 0
+            || config.refresh_absolute_ttl_secs == 0
+        {
+            anyhow::bail!("token lifetimes must be positive");
+        }
+        let hash = HashParams {
+            memory_kib: config.argon2_memory_kib,
+            iterations: config.argon2_iterations,
+            parallelism: config.argon2_parallelism,
+        };
+        if production && !hash.meets_owasp_minimum() {
+            anyhow::bail!(
+                "argon2id parameters below the OWASP minimum (m=19456 KiB, t=2, p=1) are refused in production"
+            );
+        }
+        let mail = match (&config.smtp_url, production) {
+            (Some(url), _) => MailTransportKind::Smtp(url.clone()),
+            (None, true) => anyhow::bail!("SMTP_URL is required in production"),
+            (None, false) => {
+                MailTransportKind::Folder(config.mail_dir.clone().unwrap_or_else(|| shared.dev_dir.join("mail")))
+            }
+        };
+        let window = Duration::from_secs(config.rate_window_secs.max(1));
+        let limit = |max| Limit { max, window };
+        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        Ok(Self {
+            environment: shared.environment,
+            tokens: TokenSettings {
+                issuer: config.issuer.clone(),
+                audience: config.audience.clone(),
+                access_ttl: Duration::from_secs(config.access_token_ttl_secs),
+                refresh_idle_ttl: Duration::from_secs(config.refresh_idle_ttl_secs),
+                refresh_absolute_ttl: Duration::from_secs(config.refresh_absolute_ttl_secs),
+                refresh_grace: Duration::from_secs(config.refresh_grace_secs),
+                cookie_name: config.refresh_cookie_name.clone(),
+            },
+            refresh_secret,
+            identity: IdentityCodec::new(&shared.identity_secret, config.identity_max_age_secs),
+            hash,
+            hash_concurrency: config.hash_concurrency.unwrap_or(cpus).max(1),
+            verification_ttl: Duration::from_secs(config.verification_ttl_secs),
+            verification_max_attempts: config.verification_max_attempts.max(1),
+            reset_ttl: Duration::from_secs(config.reset_ttl_secs),
+            limits: RateLimits {
+                login_per_account: limit(config.login_limit_per_account),
+                login_per_ip: limit(config.login_limit_per_ip),
+                verify_per_email: limit(config.verify_limit),
+                resend_per_email: limit(config.resend_limit),
+                reset_per_email: limit(config.reset_limit),
+                mail_per_ip: limit(config.mail_limit_per_ip),
+            },
+            trusted_proxy_hops: config.trusted_proxy_hops,
+            mail,
+            mail_from: config.mail_from.clone(),
+            mail_poll: Duration::from_secs(config.mail_poll_secs.max(1)),
+            jwks_max_age: Duration::from_secs(config.jwks_max_age_secs),
+            max_body_bytes: config.max_body_bytes,
+            redis_key_prefix: shared.redis_key_prefix.clone(),
+            revocation_subject: revocation_subject(shared),
+        })
+    }
+}
+
+/// `<events subject prefix>.session.revoked`: outside the events stream's
+/// `<prefix>.user.>` subjects, so notices stay on NATS Core.
+pub fn revocation_subject(shared: &SharedSettings) -> String {
+    format!("{}.session.revoked", shared.events_subject_prefix)
+}

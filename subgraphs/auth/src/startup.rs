@@ -1,0 +1,121 @@
+//! Building and running the auth service.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use gatehouse_common::{infra, settings::SharedSettings};
+
+use crate::credentials::Hasher;
+use crate::http::{self, AppState};
+use crate::keys::Keys;
+use crate::mail::MailSender;
+use crate::rate_limit::RateLimiter;
+use crate::schema::{self, AuthSchema};
+use crate::service::AuthService;
+use crate::sessions::SessionStore;
+use crate::settings::AuthSettings;
+use crate::AuthConfig;
+
+/// Connects to (and if needed creates) the auth database.
+pub async fn connect_database(config: &AuthConfig) -> Result<PgPool, infra::Unreachable> {
+    infra::postgres(&config.database_url, config.database_max_connections.max(2)).await
+}
+
+/// Applies the auth migrations.
+pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    sqlx::migrate!("./migrations").run(pool).await
+}
+
+/// A bound, migrated, ready-to-serve auth service.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    service: AuthService,
+    schema: AuthSchema,
+    mail: MailSender,
+    keys: Arc<Keys>,
+    keys_reload: std::time::Duration,
+}
+
+impl Application {
+    /// Connects to PostgreSQL, Redis and NATS, migrates, loads (in development
+    /// generates) the signing keys and binds the listener (port 0 works).
+    pub async fn build(config: AuthConfig, shared: SharedSettings) -> anyhow::Result<Self> {
+        let settings = AuthSettings::resolve(&config, &shared)?;
+        let pool = connect_database(&config).await?;
+        migrate(&pool).await?;
+        let redis = infra::redis(&shared.redis_url).await?;
+        let nats = infra::nats(&shared.nats_url).await?;
+        let keys = {
+            let (config, shared) = (config.clone(), shared.clone());
+            // RSA key generation takes seconds: not on a runtime thread.
+            Arc::new(tokio::task::spawn_blocking(move || Keys::load(&config, &shared)).await??)
+        };
+        let hasher = Hasher::new(settings.hash, settings.hash_concurrency).await?;
+        let sessions = SessionStore::new(
+            redis.clone(),
+            nats,
+            settings.redis_key_prefix.clone(),
+            settings.revocation_subject.clone(),
+            settings.tokens.refresh_idle_ttl,
+            settings.tokens.access_ttl,
+        );
+        let limiter = RateLimiter::new(redis.clone(), settings.redis_key_prefix.clone());
+        let mail = MailSender::new(pool.clone(), &settings.mail, &settings.mail_from, settings.mail_poll)?;
+        let service = AuthService::new(pool, settings, hasher, keys.clone(), sessions, limiter, mail.wake.clone());
+        let schema = schema::build(service.clone());
+        let router = http::router(AppState { schema: schema.clone(), service: service.clone(), redis });
+        let listener = TcpListener::bind(config.listen).await?;
+        Ok(Self {
+            listener,
+            router,
+            service,
+            schema,
+            mail,
+            keys,
+            keys_reload: std::time::Duration::from_secs(config.keys_reload_secs),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The use cases, for tests and tools that skip HTTP.
+    pub fn service(&self) -> &AuthService {
+        &self.service
+    }
+
+    pub fn schema(&self) -> &AuthSchema {
+        &self.schema
+    }
+
+    /// The mail sender; tests may call [`MailSender::try_send_next`] directly.
+    pub fn mail_sender(&self) -> &MailSender {
+        &self.mail
+    }
+
+    pub fn keys(&self) -> &Arc<Keys> {
+        &self.keys
+    }
+
+    /// Serves until `shutdown` is cancelled, then finishes in-flight requests
+    /// and stops the mail sender and the key watcher.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let background = shutdown.child_token();
+        let mail = tokio::spawn(self.mail.clone().run(background.clone()));
+        let keys = tokio::spawn(self.keys.clone().watch(self.keys_reload, background.clone()));
+        let served = axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await;
+        background.cancel();
+        let _ = tokio::join!(mail, keys);
+        served?;
+        Ok(())
+    }
+}
