@@ -1,0 +1,63 @@
+//! `__schema` and `__type` come from the gateway's public schema.
+
+mod common;
+
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn type_introspection_hides_inaccessible_fields() {
+    let (shop, gateway) = common::shop::shop().await;
+    let response =
+        gateway.query(r#"{ __type(name: "User") { name kind fields { name type { kind ofType { name } } } } }"#).await;
+    let fields: Vec<&str> =
+        response["data"]["__type"]["fields"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(response["data"]["__type"]["name"], "User");
+    assert_eq!(response["data"]["__type"]["kind"], "OBJECT");
+    assert!(fields.contains(&"email") && fields.contains(&"reviews"), "{fields:?}");
+    assert!(!fields.contains(&"secret"), "inaccessible field leaked: {fields:?}");
+    assert_eq!(response["data"]["__type"]["fields"][0]["type"], json!({"kind": "NON_NULL", "ofType": {"name": "ID"}}));
+    assert_eq!(shop.requests(), 0);
+}
+
+#[tokio::test]
+async fn the_full_graphiql_introspection_query_works() {
+    let (_shop, gateway) = common::shop::shop().await;
+    let query = include_str!("fixtures/introspection_query.graphql");
+    let (status, response) = gateway.post_json(json!({ "query": query })).await;
+    assert_eq!(status, 200, "{response}");
+    assert!(response.get("errors").is_none(), "{response}");
+    let schema = &response["data"]["__schema"];
+    assert_eq!(schema["queryType"], json!({"name": "Query"}));
+    assert_eq!(schema["mutationType"], json!({"name": "Mutation"}));
+    let types: Vec<&str> = schema["types"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    for expected in ["Query", "User", "Product", "SearchResult", "__Schema", "String"] {
+        assert!(types.contains(&expected), "{expected} missing from {types:?}");
+    }
+    for internal in ["join__Graph", "link__Purpose", "_Any", "_Entity"] {
+        assert!(!types.contains(&internal), "{internal} leaked");
+    }
+    let union = schema["types"].as_array().unwrap().iter().find(|t| t["name"] == "SearchResult").unwrap();
+    let members: Vec<&Value> = union["possibleTypes"].as_array().unwrap().iter().map(|t| &t["name"]).collect();
+    assert_eq!(members, vec![&json!("Book"), &json!("Product")]);
+    let directives: Vec<&str> =
+        schema["directives"].as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap()).collect();
+    assert!(directives.contains(&"skip") && directives.contains(&"include"), "{directives:?}");
+}
+
+#[tokio::test]
+async fn introspection_mixes_with_subgraph_fields() {
+    let (_shop, gateway) = common::shop::shop().await;
+    let text = gateway.query_text(r#"{ me { id } t: __type(name: "Book") { name } __typename }"#).await;
+    assert_eq!(text, r#"{"data":{"me":{"id":"u1"},"t":{"name":"Book"},"__typename":"Query"}}"#);
+}
+
+#[tokio::test]
+async fn introspection_can_be_switched_off() {
+    let shop = common::shop::Shop::start().await;
+    let gateway = shop.gateway().config(|c| c.introspection = false).start().await;
+    let (status, body) = gateway.post_json(json!({"query": "{ __schema { types { name } } }"})).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["errors"][0]["extensions"]["code"], "INTROSPECTION_DISABLED");
+    // __typename is not introspection of the schema and keeps working.
+    assert_eq!(gateway.query("{ __typename }").await, json!({"data": {"__typename": "Query"}}));
+}

@@ -1,0 +1,124 @@
+//! One failing subgraph yields partial data plus errors, not a failed request.
+
+mod common;
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde_json::json;
+
+async fn closed_port_url() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}/graphql")
+}
+
+#[tokio::test]
+async fn an_unreachable_subgraph_leaves_the_rest_of_the_data() {
+    let shop = common::shop::Shop::start().await;
+    let gateway = common::GatewayBuilder::new(common::fixture("shop/supergraph.graphql"))
+        .subgraph(&shop.accounts)
+        .subgraph(&shop.products)
+        .subgraph_url("inventory", &closed_port_url().await)
+        .subgraph(&shop.reviews)
+        .start()
+        .await;
+    let (status, body) = gateway.post_json(json!({"query": "{ topProducts(first: 2) { name inStock } }"})).await;
+    assert_eq!(status, 200);
+    // `inStock: Boolean!` nulls each product, `[Product!]!` nulls the list, and
+    // the non-null root field nulls `data` itself.
+    assert_eq!(body["data"], json!(null));
+    let error = &body["errors"][0];
+    assert_eq!(error["extensions"]["code"], "SUBGRAPH_REQUEST_FAILED");
+    assert_eq!(error["extensions"]["serviceName"], "inventory");
+}
+
+#[tokio::test]
+async fn nullable_fields_from_a_failed_subgraph_are_null_and_siblings_survive() {
+    let shop = common::shop::Shop::start().await;
+    let gateway = common::GatewayBuilder::new(common::fixture("shop/supergraph.graphql"))
+        .subgraph_url("accounts", &closed_port_url().await)
+        .subgraph(&shop.products)
+        .subgraph(&shop.inventory)
+        .subgraph(&shop.reviews)
+        .start()
+        .await;
+    let body = gateway.query("{ topReviews(first: 2) { body author { name } } topProducts(first: 1) { name } }").await;
+    assert_eq!(
+        body["data"],
+        json!({
+            "topReviews": [{"body": "Great table", "author": {"name": null}}, {"body": "Wobbly", "author": {"name": null}}],
+            "topProducts": [{"name": "Table"}]
+        })
+    );
+    assert_eq!(body["errors"].as_array().unwrap().len(), 1);
+    assert_eq!(body["errors"][0]["extensions"]["code"], "SUBGRAPH_REQUEST_FAILED");
+    assert!(!body["errors"][0]["message"].as_str().unwrap().contains("127.0.0.1"), "internal details leaked");
+}
+
+#[tokio::test]
+async fn a_subgraph_answering_500_or_junk_is_reported_per_subgraph() {
+    let shop = common::shop::Shop::start().await;
+    let broken = common::TestSubgraph::raw("inventory", |_| async {
+        (StatusCode::INTERNAL_SERVER_ERROR, "boom").into_response()
+    })
+    .await;
+    let junk = common::TestSubgraph::raw("accounts", |_| async { "not json at all".into_response() }).await;
+    let gateway = common::GatewayBuilder::new(common::fixture("shop/supergraph.graphql"))
+        .subgraph(&junk)
+        .subgraph(&shop.products)
+        .subgraph(&broken)
+        .subgraph(&shop.reviews)
+        .start()
+        .await;
+    let body = gateway.query("{ me { id } topProducts(first: 1) { name } }").await;
+    assert_eq!(body["data"], json!({"me": null, "topProducts": [{"name": "Table"}]}));
+    assert_eq!(body["errors"][0]["extensions"]["code"], "SUBGRAPH_RESPONSE_INVALID");
+
+    let body = gateway.query("{ product(upc: \"p1\") { name shippingEstimate } }").await;
+    assert_eq!(body["data"], json!({"product": null}));
+    assert_eq!(body["errors"][0]["extensions"]["code"], "SUBGRAPH_REQUEST_FAILED");
+}
+
+#[tokio::test]
+async fn a_slow_subgraph_times_out_by_its_own_timeout() {
+    let shop = common::shop::Shop::start().await;
+    let slow = common::TestSubgraph::raw("accounts", |_| async {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        "never".into_response()
+    })
+    .await;
+    let gateway = common::GatewayBuilder::new(common::fixture("shop/supergraph.graphql"))
+        .subgraph(&slow)
+        .subgraph(&shop.products)
+        .subgraph(&shop.inventory)
+        .subgraph(&shop.reviews)
+        .config(|c| c.subgraph_timeouts = vec!["accounts=100".into()])
+        .start()
+        .await;
+    let body = gateway.query("{ me { id } topProducts(first: 1) { upc } }").await;
+    assert_eq!(body["data"], json!({"me": null, "topProducts": [{"upc": "p1"}]}));
+    assert_eq!(body["errors"][0]["extensions"]["code"], "SUBGRAPH_TIMEOUT");
+}
+
+#[tokio::test]
+async fn a_null_for_a_non_null_root_field_nulls_data_with_an_error() {
+    let broken = common::TestSubgraph::raw("products", |_| async {
+        axum::Json(json!({"data": {"topProducts": null}})).into_response()
+    })
+    .await;
+    let shop = common::shop::Shop::start().await;
+    let gateway = common::GatewayBuilder::new(common::fixture("shop/supergraph.graphql"))
+        .subgraph(&shop.accounts)
+        .subgraph(&broken)
+        .subgraph(&shop.inventory)
+        .subgraph(&shop.reviews)
+        .start()
+        .await;
+    let body = gateway.query("{ topProducts { upc } }").await;
+    assert_eq!(body["data"], json!(null));
+    assert_eq!(body["errors"][0]["path"], json!(["topProducts"]));
+    assert_eq!(body["errors"][0]["extensions"]["code"], "NON_NULL_VIOLATION");
+}
