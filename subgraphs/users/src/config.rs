@@ -12,7 +12,8 @@ pub struct UsersConfig {
 
     /// The users database (created if missing). Default: postgres://postgres@127.0.0.1:5432/gatehouse_users.
     #[arg(
-        id = "users-database-url", long = "users-database-url",
+        id = "users-database-url",
+        long = "users-database-url",
         env = "USERS_DATABASE_URL",
         default_value = "postgres://postgres@127.0.0.1:5432/gatehouse_users"
     )]
@@ -20,18 +21,29 @@ pub struct UsersConfig {
 
     /// Name of the durable JetStream consumer that feeds the users table.
     /// Replicas share it (each event goes to one of them). Default: users-projection.
-    #[arg(id = "users-projection-consumer", long = "users-projection-consumer", env = "USERS_PROJECTION_CONSUMER", default_value = "users-projection")]
+    #[arg(
+        id = "users-projection-consumer",
+        long = "users-projection-consumer",
+        env = "USERS_PROJECTION_CONSUMER",
+        default_value = "users-projection"
+    )]
     pub projection_consumer: String,
 
     /// Deliveries after which an event that keeps failing on its content is
     /// dead-lettered to `<prefix>.dlq.users`. Default: 5.
-    #[arg(id = "users-projection-max-deliveries", long = "users-projection-max-deliveries", env = "USERS_PROJECTION_MAX_DELIVERIES", default_value_t = 5)]
+    #[arg(
+        id = "users-projection-max-deliveries",
+        long = "users-projection-max-deliveries",
+        env = "USERS_PROJECTION_MAX_DELIVERIES",
+        default_value_t = 5
+    )]
     pub projection_max_deliveries: i64,
 
     /// Deliveries an event may wait for its predecessor (a newer version that
     /// arrived first) before it is dead-lettered. Default: 30 (about two minutes).
     #[arg(
-        id = "users-projection-max-gap-deliveries", long = "users-projection-max-gap-deliveries",
+        id = "users-projection-max-gap-deliveries",
+        long = "users-projection-max-gap-deliveries",
         env = "USERS_PROJECTION_MAX_GAP_DELIVERIES",
         default_value_t = 30
     )]
@@ -39,17 +51,38 @@ pub struct UsersConfig {
 
     /// First redelivery delay after a failure, doubled per delivery up to
     /// 5 s. Default: 100 (milliseconds).
-    #[arg(id = "users-projection-retry-ms", long = "users-projection-retry-ms", env = "USERS_PROJECTION_RETRY_MS", default_value_t = 100)]
+    #[arg(
+        id = "users-projection-retry-ms",
+        long = "users-projection-retry-ms",
+        env = "USERS_PROJECTION_RETRY_MS",
+        default_value_t = 100
+    )]
     pub projection_retry_ms: u64,
 
     /// Events applied concurrently (each account's events stay in order).
     /// Default: 16.
-    #[arg(id = "users-projection-concurrency", long = "users-projection-concurrency", env = "USERS_PROJECTION_CONCURRENCY", default_value_t = 16)]
+    #[arg(
+        id = "users-projection-concurrency",
+        long = "users-projection-concurrency",
+        env = "USERS_PROJECTION_CONCURRENCY",
+        default_value_t = 16
+    )]
     pub projection_concurrency: usize,
+
+    /// How long JetStream waits for the projection to acknowledge an event
+    /// before delivering it again (after a crash, say). Only applies when the
+    /// consumer is created. Default: 30 (seconds).
+    #[arg(long = "users-projection-ack-wait-secs", env = "USERS_PROJECTION_ACK_WAIT_SECS", default_value_t = 30)]
+    pub projection_ack_wait_secs: u64,
 
     /// How old (or how far ahead, for clock skew) a forwarded identity header
     /// may be before it is refused as stale. Default: 30 (seconds).
-    #[arg(id = "users-identity-max-age-secs", long = "users-identity-max-age-secs", env = "USERS_IDENTITY_MAX_AGE_SECS", default_value_t = 30)]
+    #[arg(
+        id = "users-identity-max-age-secs",
+        long = "users-identity-max-age-secs",
+        env = "USERS_IDENTITY_MAX_AGE_SECS",
+        default_value_t = 30
+    )]
     pub identity_max_age_secs: i64,
 }
 
@@ -65,6 +98,7 @@ impl UsersConfig {
             projection_max_gap_deliveries: 30,
             projection_retry_ms: 20,
             projection_concurrency: 16,
+            projection_ack_wait_secs: 3,
             identity_max_age_secs: 30,
         }
     }

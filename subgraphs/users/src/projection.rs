@@ -59,6 +59,7 @@ pub struct ProjectionOptions {
     pub max_gap_deliveries: i64,
     pub retry_base: Duration,
     pub concurrency: usize,
+    pub ack_wait: Duration,
 }
 
 impl From<&UsersConfig> for ProjectionOptions {
@@ -69,6 +70,7 @@ impl From<&UsersConfig> for ProjectionOptions {
             max_gap_deliveries: config.projection_max_gap_deliveries.max(1),
             retry_base: config.projection_retry(),
             concurrency: config.projection_concurrency.max(1),
+            ack_wait: Duration::from_secs(config.projection_ack_wait_secs.max(1)),
         }
     }
 }
@@ -149,7 +151,7 @@ impl Projection {
             description: Some("users service projection of account events".into()),
             filter_subject: format!("{}.user.>", settings.events_subject_prefix),
             ack_policy: jetstream::consumer::AckPolicy::Explicit,
-            ack_wait: Duration::from_secs(30),
+            ack_wait: options.ack_wait,
             // Redelivery is bounded by the projection itself (dead letters), so
             // the server never silently drops an event.
             max_deliver: -1,

@@ -325,6 +325,11 @@ impl NatsServer {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
+    /// The server's log, for a failing test's message.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.store.with_extension("log")).unwrap_or_default()
+    }
+
     /// Kills the server at once (SIGKILL), as a crash would.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -340,7 +345,7 @@ impl NatsServer {
             .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
             .arg(&self.store)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(self.store.with_extension("log")).map(Stdio::from).unwrap_or(Stdio::null()))
             .spawn()
             .expect("nats-server starts");
         self.child = Some(child);
@@ -349,7 +354,9 @@ impl NatsServer {
             let url = url.clone();
             async move {
                 let client = async_nats::connect(&url).await.ok()?;
-                jetstream::new(client).query_account().await.ok().map(|_| ())
+                // JetStream answers its API once it has recovered its store.
+                let reply = client.request("$JS.API.INFO", "".into()).await.ok()?;
+                (!reply.payload.is_empty()).then_some(())
             }
         })
         .await;
