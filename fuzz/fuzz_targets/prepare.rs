@@ -1,0 +1,39 @@
+//! Fuzzes the request pipeline up to planning: any UTF-8 input is parsed,
+//! validated, normalised and planned against the shop test supergraph. The
+//! pipeline must return a result or an error, never panic, hang or overflow.
+//!
+//! Run with `cargo +nightly fuzz run prepare` from this folder. The same
+//! inputs run on stable, bounded, in `gateway/tests/fuzz_smoke.rs`.
+
+#![no_main]
+
+use std::sync::OnceLock;
+
+use gatehouse_gateway::config::RuntimeConfig;
+use gatehouse_gateway::pipeline::prepare;
+use gatehouse_gateway::supergraph::Supergraph;
+use gatehouse_gateway::GatewayConfig;
+use libfuzzer_sys::fuzz_target;
+
+const SUPERGRAPH: &str = include_str!("../../gateway/tests/fixtures/shop/supergraph.graphql");
+
+fn setup() -> &'static (Supergraph, RuntimeConfig) {
+    static STATE: OnceLock<(Supergraph, RuntimeConfig)> = OnceLock::new();
+    STATE.get_or_init(|| {
+        let config = GatewayConfig::new("unused".into(), "127.0.0.1:0".parse().unwrap());
+        let runtime = RuntimeConfig::try_from(&config).unwrap();
+        let supergraph = Supergraph::from_sdl(SUPERGRAPH, &runtime).unwrap();
+        (supergraph, runtime)
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let (supergraph, config) = setup();
+    // An optional operation name after a NUL byte.
+    let (query, name) = match text.split_once('\0') {
+        Some((query, name)) => (query, Some(name)),
+        None => (text, None),
+    };
+    let _ = prepare(supergraph, config, query, name);
+});
