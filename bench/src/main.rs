@@ -82,6 +82,10 @@ struct RunArgs {
     /// Our gateway's de-duplication flag; it gets `=true` or `=false` per variant.
     #[arg(long)]
     ours_dedup_flag: Option<String>,
+    /// Record a perf profile of our gateway during its first measured run
+    /// (bench/results/run-*/perf-<variant>.txt).
+    #[arg(long)]
+    profile_ours: bool,
     /// An extra argument for every run of our gateway (repeatable).
     #[arg(long = "ours-arg", allow_hyphen_values = true)]
     ours_args: Vec<String>,
@@ -129,6 +133,7 @@ impl RunArgs {
         settings.gatehouse_bin = self.gatehouse_bin;
         settings.ours.dedup_flag = self.ours_dedup_flag;
         settings.ours.extra_args = self.ours_args;
+        settings.profile_ours = self.profile_ours;
         Ok(settings)
     }
 }

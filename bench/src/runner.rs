@@ -43,6 +43,9 @@ pub struct Settings {
     pub ours: OursOptions,
     /// Use this gateway binary instead of building one.
     pub gatehouse_bin: Option<PathBuf>,
+    /// Record a `perf` profile of our gateway during its first measured run
+    /// and write `perf-<variant>.txt` (a flat report) next to the results.
+    pub profile_ours: bool,
 }
 
 impl Settings {
@@ -64,6 +67,7 @@ impl Settings {
             write_markdown: true,
             ours: OursOptions::default(),
             gatehouse_bin: None,
+            profile_ours: false,
         }
     }
 
@@ -327,11 +331,17 @@ fn measure(
 
     let warmup = load::run(&spec(settings.connections, settings.warmup, true), work_dir)?;
     let mut runs: Vec<(LoadResult, f64, f64)> = Vec::new();
-    for _ in 0..settings.repeats.max(1) {
+    for repeat in 0..settings.repeats.max(1) {
+        let profiler = (settings.profile_ours && gateway == Gateway::Ours && repeat == 0)
+            .then(|| Profiler::start(pid, &work_dir.join(format!("perf-{variant}.data"))))
+            .flatten();
         let ticks_before = procstat::tree_cpu_ticks(pid);
         let counters_before = counters(client, counters_url)?;
         let result = load::run(&spec(settings.connections, settings.duration, false), work_dir)?;
         let counters_after = counters(client, counters_url)?;
+        if let Some(profiler) = profiler {
+            profiler.finish(&work_dir.join(format!("perf-{variant}.txt")));
+        }
         let ticks = procstat::tree_cpu_ticks(pid).saturating_sub(ticks_before) as f64;
         let subgraph_requests = (counters_after.total_requests() - counters_before.total_requests()) as f64;
         runs.push((result, ticks, subgraph_requests));
@@ -372,6 +382,45 @@ fn measure(
         repeats: runs.len(),
     };
     Ok(Outcome::Measured { steady, ramp })
+}
+
+/// `perf record` attached to a running gateway, with call graphs.
+struct Profiler {
+    child: Child,
+    data: PathBuf,
+}
+
+impl Profiler {
+    fn start(pid: u32, data: &Path) -> Option<Profiler> {
+        let child = Command::new("perf")
+            .args(["record", "-F", "499", "-g", "-o"])
+            .arg(data)
+            .args(["-p", &pid.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| say(&format!("perf is not available, no profile: {e}")))
+            .ok()?;
+        Some(Profiler { child, data: data.to_path_buf() })
+    }
+
+    /// Stops recording (SIGINT lets perf write its file) and writes a flat
+    /// report of the hottest functions, callers folded in.
+    fn finish(mut self, report: &Path) {
+        let _ = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+        let output = Command::new("perf")
+            .args(["report", "--stdio", "--no-children", "--percent-limit", "1", "-g", "none", "-i"])
+            .arg(&self.data)
+            .output();
+        match output {
+            Ok(output) => {
+                let _ = std::fs::write(report, &output.stdout);
+                say(&format!("profile: {}", report.display()));
+            }
+            Err(e) => say(&format!("perf report failed: {e}")),
+        }
+    }
 }
 
 fn counters(client: &HttpClient, url: &str) -> anyhow::Result<CounterSnapshot> {
