@@ -172,7 +172,7 @@ pub async fn set_password_hash(db: impl PgExecutor<'_>, id: Uuid, hash: &str) ->
 /// Serialises every transaction that might remove a SYS_ADMIN, so two of them
 /// cannot each believe the other SYS_ADMIN remains.
 pub async fn lock_sys_admins(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_advisory_xact_lock(7_104_251_001)").execute(conn).await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(7104251001)").execute(conn).await?;
     Ok(())
 }
 

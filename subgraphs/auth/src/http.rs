@@ -9,7 +9,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
-use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -37,7 +37,8 @@ pub fn router(state: AppState) -> Router {
         .route("/.well-known/openid-configuration", get(openid_configuration))
         .route("/ready", get(ready))
         .merge(common_routes())
-        .layer(DefaultBodyLimit::max(max_body))
+        // async-graphql-axum streams the body itself, past axum's DefaultBodyLimit.
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(max_body))
         .with_state(state)
 }
 

@@ -1,0 +1,121 @@
+//! Federation, JWKS and key rotation, and mail delivery through an outage.
+
+use serde_json::json;
+
+use crate::helpers::{jwt_header, TestApp, PASSWORD};
+
+#[tokio::test]
+async fn the_service_sdl_carries_the_directives_and_entities_resolve_users() {
+    let app = TestApp::spawn().await;
+    let response = app.gql("{ _service { sdl } }", json!({})).await;
+    response.ok();
+    let sdl = response.body["data"]["_service"]["sdl"].as_str().unwrap();
+    assert_eq!(sdl, gatehouse_auth::schema_sdl());
+    assert!(sdl.contains("logoutAll: Int! @authenticated"));
+    assert!(sdl.contains("type User @key(fields: \"id\")"));
+    // An aliased request is annotated too.
+    let aliased = app.gql("{ s: _service { text: sdl } }", json!({})).await;
+    assert!(aliased.body["data"]["s"]["text"].as_str().unwrap().contains("@authenticated"));
+
+    let user = app.verified_user("sara").await;
+    let entity = app.user_entity(None, user.id, "id username emailVerified roles active createdAt").await;
+    entity.ok();
+    let found = &entity.body["data"]["_entities"][0];
+    assert_eq!(found["username"], "sara");
+    assert_eq!(found["roles"], json!(["GUEST", "USER"]));
+    let missing = app.user_entity(None, uuid::Uuid::new_v4(), "id").await;
+    assert!(missing.body["data"]["_entities"][0].is_null(), "{:#}", missing.body);
+}
+
+#[tokio::test]
+async fn email_is_readable_by_its_owner_and_by_admins_only() {
+    let app = TestApp::spawn().await;
+    app.seeded_sys_admin().await;
+    let owner = app.verified_user("tom").await;
+    app.verified_user("ursula").await;
+    let own = app.login_body("tom", PASSWORD).await.access;
+    let stranger = app.login_body("ursula", PASSWORD).await.access;
+    let admin = app.login_body("demo_admin", "gatehouse-admin-demo-dev").await.access;
+
+    let mine = app.user_entity(Some(&own), owner.id, "email").await;
+    assert_eq!(mine.ok().body["data"]["_entities"][0]["email"], owner.email);
+    let by_admin = app.user_entity(Some(&admin), owner.id, "email").await;
+    assert_eq!(by_admin.ok().body["data"]["_entities"][0]["email"], owner.email);
+    app.user_entity(Some(&stranger), owner.id, "email").await.expect_code("FORBIDDEN");
+    app.user_entity(None, owner.id, "email").await.expect_code("FORBIDDEN");
+}
+
+#[tokio::test]
+async fn jwks_publishes_next_before_it_signs_and_keeps_previous_after_rotation() {
+    let app = TestApp::spawn().await;
+    app.verified_user("vic").await;
+    let jwks = |app: &TestApp| {
+        let request = app.client.get(format!("{}/.well-known/jwks.json", app.address));
+        async move { request.send().await.unwrap() }
+    };
+    let response = jwks(&app).await;
+    let cache = response.headers()["cache-control"].to_str().unwrap().to_owned();
+    assert!(cache.contains("max-age=300"), "{cache}");
+    let before: serde_json::Value = response.json().await.unwrap();
+    let kids = |set: &serde_json::Value| -> Vec<String> {
+        set["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_owned()).collect()
+    };
+    let before = kids(&before);
+    assert_eq!(before.len(), 2, "current and next");
+    let old_token = app.login_body("vic", PASSWORD).await.access;
+    assert_eq!(jwt_header(&old_token)["kid"], before[0]);
+
+    gatehouse_auth::keys::rotate(&app.config, &app.shared).await.unwrap();
+    assert!(app.service.keys().reload_if_changed());
+    let after = kids(&jwks(&app).await.json().await.unwrap());
+    assert_eq!(after.len(), 3);
+    assert_eq!(after[0], before[1], "the next key now signs");
+    assert_eq!(after[2], before[0], "the old key stays published as previous");
+    let new_token = app.login_body("vic", PASSWORD).await.access;
+    assert_eq!(jwt_header(&new_token)["kid"], before[1]);
+
+    let discovery: serde_json::Value = app
+        .client
+        .get(format!("{}/.well-known/openid-configuration", app.address))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(discovery["jwks_uri"].as_str().unwrap().ends_with("/.well-known/jwks.json"));
+}
+
+#[tokio::test]
+async fn an_smtp_outage_delays_mail_without_losing_it() {
+    let app = TestApp::spawn().await;
+    app.smtp.set_failing(true);
+    app.sign_up("walt@example.com", "walt", PASSWORD).await.ok();
+    // Wait until the sender has tried and deferred the mail.
+    loop {
+        let attempts: Option<i32> =
+            sqlx::query_scalar("SELECT attempts FROM mail_queue").fetch_optional(&app.pool).await.unwrap();
+        if attempts.unwrap_or(0) >= 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(app.smtp.messages().is_empty());
+    app.smtp.set_failing(false);
+    sqlx::query("UPDATE mail_queue SET next_attempt_at = now()").execute(&app.pool).await.unwrap();
+    app.mail.wake.notify_one();
+    let mail = app.smtp.wait_for("walt@example.com", "Code: ", 1).await;
+    let code = mail.line_value("Code").unwrap();
+    app.verify_email("walt@example.com", &code).await.ok();
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM mail_queue").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(left, 0);
+}
+
+#[tokio::test]
+async fn health_ready_and_metrics_answer() {
+    let app = TestApp::spawn().await;
+    for path in ["/health", "/ready", "/metrics"] {
+        let response = app.client.get(format!("{}{path}", app.address)).send().await.unwrap();
+        assert!(response.status().is_success(), "{path}: {}", response.status());
+    }
+}

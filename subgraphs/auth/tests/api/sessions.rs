@@ -1,0 +1,137 @@
+//! Logout, session listing and revocation, and the identity header.
+
+use futures::StreamExt;
+use serde_json::json;
+
+use gatehouse_common::identity::{Identity, IdentityCodec, IDENTITY_HEADER};
+
+use crate::helpers::{access_claims, TestApp, COOKIE, PASSWORD};
+
+fn sid_of(access: &str) -> String {
+    access_claims(access)["sid"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn logout_revokes_the_session_leaves_a_record_and_announces_it_on_nats() {
+    let app = TestApp::spawn().await;
+    let user = app.verified_user("abel").await;
+    let tokens = app.login_body("abel", PASSWORD).await;
+    let subject = format!("{}.session.revoked", app.shared.events_subject_prefix);
+    let mut notices = app.nats.subscribe(subject).await.unwrap();
+    app.nats.flush().await.unwrap();
+
+    assert_eq!(app.logout(&tokens.refresh).await.ok().data("logout"), &json!(true));
+    let sid = sid_of(&tokens.access);
+    let key = format!("{}revoked:sid:{sid}", app.shared.redis_key_prefix);
+    assert!(app.redis_exists(&key).await);
+    let ttl: i64 = redis::cmd("TTL").arg(&key).query_async(&mut app.redis.clone()).await.unwrap();
+    assert!(ttl >= 900, "the record outlives every access token of the session: {ttl}");
+
+    let notice = tokio::time::timeout(std::time::Duration::from_secs(10), notices.next()).await.unwrap().unwrap();
+    let notice: serde_json::Value = serde_json::from_slice(&notice.payload).unwrap();
+    assert_eq!(notice["sid"], sid);
+    assert_eq!(notice["user_id"], user.id.to_string());
+    assert_eq!(notice["reason"], "logout");
+
+    app.refresh_session(&tokens.refresh).await.expect_code("INVALID_REFRESH_TOKEN");
+    // Logging out twice is harmless; a forged token is refused.
+    app.logout(&tokens.refresh).await.ok();
+    app.logout("not-a-token").await.expect_code("INVALID_REFRESH_TOKEN");
+}
+
+#[tokio::test]
+async fn logout_with_the_cookie_ends_the_session_and_clears_the_cookie() {
+    let app = TestApp::spawn().await;
+    app.verified_user("bria").await;
+    let cookie = app.login("bria", PASSWORD, "COOKIE").await.cookie(COOKIE).unwrap();
+    let response = app.logout_with_cookie(&cookie).await;
+    response.ok();
+    let cleared = response.set_cookies.iter().find(|c| c.starts_with(COOKIE)).unwrap();
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    app.refresh_session_with_cookie(&cookie).await.expect_code("INVALID_REFRESH_TOKEN");
+}
+
+#[tokio::test]
+async fn logout_all_ends_every_session_of_the_caller_and_no_one_else() {
+    let app = TestApp::spawn().await;
+    app.verified_user("cody").await;
+    app.verified_user("dina").await;
+    let a = app.login_body("cody", PASSWORD).await;
+    let b = app.login_body("cody", PASSWORD).await;
+    let other = app.login_body("dina", PASSWORD).await;
+    assert_eq!(app.logout_all(&a.access).await.ok().data("logoutAll"), &json!(2));
+    app.refresh_session(&a.refresh).await.expect_code("INVALID_REFRESH_TOKEN");
+    app.refresh_session(&b.refresh).await.expect_code("INVALID_REFRESH_TOKEN");
+    app.refresh_session(&other.refresh).await.ok();
+}
+
+#[tokio::test]
+async fn users_list_and_revoke_only_their_own_sessions() {
+    let app = TestApp::spawn().await;
+    let eve = app.verified_user("eve").await;
+    let fred = app.verified_user("fred").await;
+    let first = app.login_body("eve", PASSWORD).await;
+    let second = app.login_body("eve", PASSWORD).await;
+    let freds = app.login_body("fred", PASSWORD).await;
+
+    let listed = app.user_entity(Some(&first.access), eve.id, "sessions { id current expiresAt }").await;
+    listed.ok();
+    let sessions = listed.body["data"]["_entities"][0]["sessions"].as_array().unwrap().clone();
+    assert_eq!(sessions.len(), 2);
+    let current: Vec<&serde_json::Value> = sessions.iter().filter(|s| s["current"] == json!(true)).collect();
+    assert_eq!(current.len(), 1);
+    assert_eq!(current[0]["id"], sid_of(&first.access));
+
+    // Someone else's sessions are not listed and cannot be revoked.
+    app.user_entity(Some(&first.access), fred.id, "sessions { id }").await.expect_code("FORBIDDEN");
+    assert_eq!(
+        app.revoke_session(&first.access, &sid_of(&freds.access)).await.ok().data("revokeSession"),
+        &json!(false)
+    );
+    app.refresh_session(&freds.refresh).await.ok();
+
+    assert_eq!(
+        app.revoke_session(&first.access, &sid_of(&second.access)).await.ok().data("revokeSession"),
+        &json!(true)
+    );
+    app.refresh_session(&second.refresh).await.expect_code("INVALID_REFRESH_TOKEN");
+    app.revoke_session(&first.access, "not-a-uuid").await.ok();
+}
+
+#[tokio::test]
+async fn guarded_operations_refuse_anonymous_callers() {
+    let app = TestApp::spawn().await;
+    let id = uuid::Uuid::new_v4();
+    for query in [
+        "mutation { logoutAll }".to_owned(),
+        format!("mutation {{ revokeSession(id: \"{id}\") }}"),
+        "mutation { changePassword(currentPassword: \"a\", newPassword: \"b\") }".to_owned(),
+        "mutation { deleteAccount(password: \"a\") }".to_owned(),
+        format!("mutation {{ setUserRoles(userId: \"{id}\", roles: [ADMIN]) {{ id }} }}"),
+        format!("mutation {{ setUserActive(userId: \"{id}\", active: false) {{ id }} }}"),
+    ] {
+        app.gql(&query, json!({})).await.expect_code("UNAUTHENTICATED");
+    }
+}
+
+#[tokio::test]
+async fn forged_malformed_and_stale_identity_headers_are_refused() {
+    let app = TestApp::spawn().await;
+    let identity = Identity {
+        user_id: uuid::Uuid::new_v4(),
+        session_id: uuid::Uuid::new_v4(),
+        scopes: vec!["guest".into(), "user".into(), "admin".into(), "sys_admin".into()],
+    };
+    let now = chrono::Utc::now().timestamp();
+    let forger = IdentityCodec::new(&secrecy::SecretString::from("not-the-gateway-secret-at-all-000".to_owned()), 30);
+    for header in [
+        forger.sign(&identity, now),
+        app.codec.sign(&identity, now - 3600),
+        "v1.e30.AAAA".to_owned(),
+        "garbage".to_owned(),
+    ] {
+        let response = app.post("mutation { logoutAll }", json!({}), &[(IDENTITY_HEADER, header)]).await;
+        assert_eq!(response.status, reqwest::StatusCode::UNAUTHORIZED);
+        response.expect_code("UNAUTHENTICATED");
+    }
+}
