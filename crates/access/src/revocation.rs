@@ -22,7 +22,7 @@ use uuid::Uuid;
 pub struct RevocationConfig {
     /// Key prefix, e.g. `gatehouse:`; the key is `<prefix>revoked:sid:<sid>`.
     pub key_prefix: String,
-    /// Subject of revocation notices (payload: the session id).
+    /// Subject of revocation notices (payload: the session id, or a JSON object with `sid`).
     pub notice_subject: String,
     /// How long a "not revoked" answer from Redis is trusted. Default 1 s.
     pub recheck: Duration,
@@ -115,12 +115,41 @@ impl Revocations {
                 () = shutdown.cancelled() => return Ok(()),
                 message = subscription.next() => {
                     let Some(message) = message else { return Ok(()) };
-                    match std::str::from_utf8(&message.payload).ok().and_then(|s| Uuid::parse_str(s.trim()).ok()) {
+                    match notice_sid(&message.payload) {
                         Some(sid) => self.mark_revoked(sid),
                         None => tracing::warn!("ignoring a malformed revocation notice"),
                     }
                 }
             }
+        }
+    }
+}
+
+/// The session id of a notice: a JSON object with `sid` (what the auth service
+/// sends) or a bare id.
+fn notice_sid(payload: &[u8]) -> Option<Uuid> {
+    #[derive(serde::Deserialize)]
+    struct Notice {
+        sid: Uuid,
+    }
+    if let Ok(notice) = serde_json::from_slice::<Notice>(payload) {
+        return Some(notice.sid);
+    }
+    std::str::from_utf8(payload).ok().and_then(|s| Uuid::parse_str(s.trim()).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notices_carry_the_session_id_as_json_or_bare() {
+        let sid = Uuid::new_v4();
+        let json = format!(r#"{{"sid":"{sid}","user_id":"{}","reason":"logout","revoked_at":1}}"#, Uuid::new_v4());
+        assert_eq!(notice_sid(json.as_bytes()), Some(sid));
+        assert_eq!(notice_sid(sid.to_string().as_bytes()), Some(sid));
+        for junk in [&b""[..], b"{}", b"{\"sid\": 3}", b"not-a-uuid", b"\xff"] {
+            assert_eq!(notice_sid(junk), None);
         }
     }
 }

@@ -1,9 +1,13 @@
-//! Access-token verification for the gateway.
+//! Access control for the gateway: who is calling, and what they may select.
 //!
 //! - [`jwks`]: reading a JWKS document (tolerant of bad keys) and its `Cache-Control`.
 //! - [`verifier`]: [`Verifier`], which keeps the last good key set fresh and
 //!   verifies RS256 access tokens against it (algorithm, `typ`, `iss`, `aud`,
 //!   `exp`, `nbf` pinned).
+//! - [`gatekeeper`]: [`Gatekeeper`], one request's `Authorization` header to
+//!   a verified, unrevoked [`gatehouse_common::identity::Identity`] (or a 401).
+//! - [`csrf`]: refusing simple (unpreflighted) browser requests.
+//! - [`cors`]: the origin allowlist; credentials only for listed origins.
 //! - [`guards`]: `@authenticated` / `@requiresScopes` read from the supergraph
 //!   and applied to an operation before planning.
 //! - [`revocation`]: [`Revocations`], which answers "was this session revoked?"
@@ -12,10 +16,14 @@
 //! Only the gateway depends on this crate; subgraphs trust the gateway's
 //! signed identity instead of reading tokens.
 
+pub mod cors;
+pub mod csrf;
+pub mod gatekeeper;
 pub mod guards;
 pub mod jwks;
 pub mod revocation;
 pub mod verifier;
 
+pub use gatekeeper::{Authenticated, Gatekeeper, Rejection};
 pub use revocation::{RevocationConfig, RevocationError, Revocations};
 pub use verifier::{AccessClaims, KeySource, Verifier, VerifierConfig, VerifyError};

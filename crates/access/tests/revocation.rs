@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use gatehouse_verifier::revocation::revoked_key;
-use gatehouse_verifier::{RevocationConfig, Revocations};
+use gatehouse_access::revocation::revoked_key;
+use gatehouse_access::{RevocationConfig, Revocations};
 
 fn unique() -> String {
     Uuid::new_v4().simple().to_string()

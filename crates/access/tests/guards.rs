@@ -3,7 +3,7 @@
 use graphql_tools::parser::{parse_query, parse_schema};
 use graphql_tools::static_graphql::{query, schema};
 
-use gatehouse_verifier::guards::{authorize, Caller, Denial, DeniedField, GuardError, GuardIndex};
+use gatehouse_access::guards::{authorize, Caller, Denial, DeniedField, GuardError, GuardIndex};
 
 const SCHEMA: &str = r#"
 schema

@@ -1,0 +1,145 @@
+//! Authenticating one request: `Authorization: Bearer` → verified claims →
+//! revocation check → the [`Identity`] forwarded to subgraphs.
+
+use std::sync::Arc;
+
+use http::header::AUTHORIZATION;
+use http::{HeaderMap, HeaderValue};
+
+use gatehouse_common::identity::{Identity, IdentityCodec};
+
+use crate::guards::Caller;
+use crate::revocation::Revocations;
+use crate::verifier::{Verifier, VerifyError};
+
+/// Why a request with credentials was refused. Each maps to a 401 with a
+/// `WWW-Authenticate` challenge, except [`Rejection::Unavailable`] (503).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Rejection {
+    #[error("the Authorization header must be `Bearer <token>`")]
+    BadHeader,
+    #[error("{0}")]
+    Invalid(VerifyError),
+    #[error("the session of this access token was ended")]
+    Revoked,
+    #[error("the session state cannot be checked right now; try again shortly")]
+    Unavailable,
+}
+
+impl Rejection {
+    /// The HTTP status: 401 for bad credentials, 503 when revocation state is unreachable.
+    pub fn status(&self) -> u16 {
+        match self {
+            Rejection::Unavailable => 503,
+            _ => 401,
+        }
+    }
+
+    /// The `WWW-Authenticate` challenge (RFC 6750), when the status is 401.
+    pub fn challenge(&self) -> Option<HeaderValue> {
+        let (error, description) = match self {
+            Rejection::BadHeader => ("invalid_request", self.to_string()),
+            Rejection::Invalid(_) | Rejection::Revoked => ("invalid_token", self.to_string()),
+            Rejection::Unavailable => return None,
+        };
+        let value = format!(
+            r#"Bearer realm="gatehouse", error="{error}", error_description="{}""#,
+            description.replace('"', "'")
+        );
+        HeaderValue::from_str(&value).ok()
+    }
+
+    /// The stable GraphQL error code for the response body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Rejection::Unavailable => "SERVICE_UNAVAILABLE",
+            _ => "UNAUTHENTICATED",
+        }
+    }
+}
+
+/// Who a request comes from, once authenticated.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub identity: Identity,
+}
+
+impl Authenticated {
+    /// The caller as the directive guards see it.
+    pub fn caller(&self) -> Caller {
+        Caller::with_scopes(self.identity.scopes.iter().map(String::as_str))
+    }
+}
+
+/// Verifies access tokens and signs the identity forwarded to subgraphs.
+#[derive(Clone)]
+pub struct Gatekeeper {
+    verifier: Arc<Verifier>,
+    revocations: Option<Revocations>,
+    codec: IdentityCodec,
+}
+
+impl Gatekeeper {
+    /// `revocations: None` skips the revocation check (tokens then live to
+    /// their expiry); the gateway always configures it.
+    pub fn new(verifier: Arc<Verifier>, revocations: Option<Revocations>, codec: IdentityCodec) -> Self {
+        Self { verifier, revocations, codec }
+    }
+
+    pub fn verifier(&self) -> &Arc<Verifier> {
+        &self.verifier
+    }
+
+    /// No `Authorization` header: `Ok(None)`, an anonymous caller. A header
+    /// that is present but not a valid, live bearer token: a [`Rejection`].
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Option<Authenticated>, Rejection> {
+        let Some(value) = headers.get(AUTHORIZATION) else { return Ok(None) };
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(Rejection::BadHeader)?;
+        let claims = self.verifier.verify(token).await.map_err(Rejection::Invalid)?;
+        if let Some(revocations) = &self.revocations {
+            match revocations.is_revoked(claims.sid).await {
+                Ok(false) => {}
+                Ok(true) => return Err(Rejection::Revoked),
+                Err(_) => return Err(Rejection::Unavailable),
+            }
+        }
+        let identity = Identity {
+            user_id: claims.sub,
+            session_id: claims.sid,
+            scopes: claims.scopes().map(str::to_owned).collect(),
+        };
+        Ok(Some(Authenticated { identity }))
+    }
+
+    /// The value of the identity header for one subgraph request.
+    pub fn identity_header(&self, identity: &Identity) -> HeaderValue {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or_default();
+        HeaderValue::from_str(&self.codec.sign(identity, now)).expect("the signed identity is ASCII")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejections_carry_a_challenge_and_a_stable_code() {
+        let r = Rejection::Invalid(VerifyError::Expired);
+        assert_eq!(r.status(), 401);
+        assert_eq!(r.code(), "UNAUTHENTICATED");
+        let challenge = r.challenge().unwrap();
+        assert!(challenge.to_str().unwrap().starts_with(r#"Bearer realm="gatehouse", error="invalid_token""#));
+        assert!(Rejection::BadHeader.challenge().unwrap().to_str().unwrap().contains("invalid_request"));
+        assert_eq!(Rejection::Unavailable.status(), 503);
+        assert!(Rejection::Unavailable.challenge().is_none());
+    }
+}
