@@ -4,9 +4,11 @@
 //! counters of one check move together in one Lua call, and a window never
 //! grows with more attempts, so a limit can delay an account but never lock it.
 //!
-//! Keys: `<p>rl:<kind>:<subject>`, e.g. `<p>rl:login:account:alice`,
+//! Keys: `<p>rl:<kind>:<subject>`, e.g. `<p>rl:login:account:<account id>` (or
+//! `<p>rl:login:account:<login>` when no account matches),
 //! `<p>rl:login:ip:203.0.113.9`, `<p>rl:verify:<email>`, `<p>rl:resend:<email>`,
-//! `<p>rl:reset:<email>`, `<p>rl:mail:ip:<ip>`.
+//! `<p>rl:reset:<email>`, `<p>rl:mail:ip:<ip>`, `<p>rl:password:<account id>`
+//! (current-password checks of `changePassword` and `deleteAccount`).
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -291,15 +291,6 @@ impl AuthService {
         if login.is_empty() || login.chars().count() > MAX_LOGIN_LEN {
             return Err(AuthError::bad_input("login", "must be an email or a username"));
         }
-        let limits = &self.inner.settings.limits;
-        let account_key = format!("login:account:{login}");
-        self.inner
-            .limiter
-            .hit(&[
-                (account_key.clone(), limits.login_per_account),
-                (format!("login:ip:{}", ctx.client_ip), limits.login_per_ip),
-            ])
-            .await??;
         let account = if login.contains('@') {
             match Email::parse(&login) {
                 Ok(email) => accounts::by_email(&self.inner.pool, email.as_str()).await?,
@@ -308,6 +299,20 @@ impl AuthService {
         } else {
             accounts::by_username(&self.inner.pool, &login).await?
         };
+        // Counted per account, not per spelling: the email and the username
+        // of one account share one budget.
+        let account_key = match &account {
+            Some(account) => format!("login:account:{}", account.id),
+            None => format!("login:account:{login}"),
+        };
+        let limits = &self.inner.settings.limits;
+        self.inner
+            .limiter
+            .hit(&[
+                (account_key.clone(), limits.login_per_account),
+                (format!("login:ip:{}", ctx.client_ip), limits.login_per_ip),
+            ])
+            .await??;
         // No account's password is longer than this, so nothing can match;
         // skipping the hash here reveals nothing about the account.
         if password.expose_secret().chars().count() > crate::domain::PASSWORD_MAX_LEN {
@@ -407,6 +412,12 @@ impl AuthService {
     pub async fn revoke_session(&self, caller: &Identity, id: &str) -> AuthResult<bool> {
         let Ok(sid) = Uuid::parse_str(id) else { return Ok(false) };
         Ok(self.inner.sessions.revoke(sid, Some(caller.user_id), RevokeReason::Revoked).await?)
+    }
+
+    /// True when the caller's session was revoked: the gateway should have
+    /// refused the access token already; this is the subgraph's own check.
+    pub async fn is_session_revoked(&self, caller: &Identity) -> AuthResult<bool> {
+        Ok(self.inner.sessions.is_revoked(caller.session_id).await?)
     }
 
     pub async fn sessions(&self, user: Uuid) -> AuthResult<Vec<SessionInfo>> {

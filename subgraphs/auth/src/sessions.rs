@@ -292,6 +292,12 @@ impl SessionStore {
         Ok(count)
     }
 
+    /// Whether `sid` has a revocation record.
+    pub async fn is_revoked(&self, sid: Uuid) -> redis::RedisResult<bool> {
+        let exists: i64 = redis::cmd("EXISTS").arg(self.revoked_key(sid)).query_async(&mut self.redis.clone()).await?;
+        Ok(exists == 1)
+    }
+
     /// The owner of a live session, if any.
     pub async fn owner(&self, sid: Uuid) -> redis::RedisResult<Option<Uuid>> {
         let uid: Option<String> =

@@ -8,7 +8,7 @@
 use async_graphql::{Context, Guard, Result};
 
 use crate::error::AuthError;
-use crate::service::RequestContext;
+use crate::service::{AuthService, RequestContext};
 
 /// `@authenticated` or `@requiresScopes(scopes: [[..]])` (outer list OR, inner list AND).
 #[derive(Debug, Clone, Copy)]
@@ -56,6 +56,14 @@ impl Rule {
 impl Guard for Rule {
     async fn check(&self, ctx: &Context<'_>) -> Result<()> {
         let request = ctx.data::<RequestContext>()?;
-        self.check_request(request).map_err(Into::into)
+        self.check_request(request)?;
+        // Defence in depth: a revoked session's access token may still be
+        // inside its lifetime; guarded operations refuse it here as well.
+        if let Some(caller) = &request.caller {
+            if ctx.data::<AuthService>()?.is_session_revoked(caller).await? {
+                return Err(AuthError::Unauthenticated.into());
+            }
+        }
+        Ok(())
     }
 }

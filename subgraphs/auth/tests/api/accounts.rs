@@ -297,3 +297,14 @@ async fn a_hash_with_weaker_parameters_is_upgraded_at_login() {
     let claims = access_claims(&app.login_body(&user.username, PASSWORD).await.access);
     assert_eq!(claims["sub"], user.id.to_string());
 }
+
+#[tokio::test]
+async fn the_email_and_the_username_of_an_account_share_one_login_budget() {
+    let app = TestApp::spawn_with(|c| c.login_limit_per_account = 4).await;
+    let user = app.verified_user("quincy").await;
+    for login in [user.email.as_str(), "quincy", "QUINCY", user.email.as_str()] {
+        app.login(login, "not-the-password-at-all", "BODY").await.expect_code("INVALID_CREDENTIALS");
+    }
+    app.login("quincy", PASSWORD, "BODY").await.expect_code("RATE_LIMITED");
+    app.login(&user.email, PASSWORD, "BODY").await.expect_code("RATE_LIMITED");
+}

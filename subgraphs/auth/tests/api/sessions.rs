@@ -135,3 +135,14 @@ async fn forged_malformed_and_stale_identity_headers_are_refused() {
         response.expect_code("UNAUTHENTICATED");
     }
 }
+
+#[tokio::test]
+async fn guarded_operations_refuse_an_access_token_of_a_revoked_session() {
+    let app = TestApp::spawn().await;
+    app.verified_user("gwen").await;
+    let tokens = app.login_body("gwen", PASSWORD).await;
+    app.logout(&tokens.refresh).await.ok();
+    // The gateway would refuse this token; the subgraph refuses it too.
+    app.logout_all(&tokens.access).await.expect_code("UNAUTHENTICATED");
+    app.change_password(&tokens.access, PASSWORD, "fresh-Orchard-63-beacon").await.expect_code("UNAUTHENTICATED");
+}
