@@ -278,14 +278,28 @@ impl Relay {
     /// Locks up to a batch of eligible rows: pending, and the lowest pending
     /// version of their account. Rows locked by another relay are skipped, and
     /// so are their successors (their predecessor is still pending).
+    ///
+    /// The order check is a correlated `min()` rather than `NOT EXISTS` on
+    /// purpose: PostgreSQL cannot turn it into a join over every pending row,
+    /// so the plan stays "walk the pending index in arrival order, probe each
+    /// account's index, stop at the batch size", however large the backlog.
     async fn claim(&self, tx: &mut Transaction<'_, Postgres>) -> Result<Vec<Pending>, sqlx::Error> {
+        // A queue table's statistics are usually stale (taken when it was
+        // nearly empty), and then the planner sorts every pending row to take
+        // the first few hundred: a claim costs O(backlog) and a backlog drains
+        // in O(n²). Without sorting it must walk the pending index in order.
+        // The same stale estimates can price the query high enough for JIT
+        // compilation, which costs more than the whole claim.
+        sqlx::query("SELECT set_config('enable_sort', 'off', true), set_config('jit', 'off', true)")
+            .execute(&mut **tx)
+            .await?;
         let rows: Vec<(Uuid, String, String)> = sqlx::query_as(
             "SELECT o.id, o.event_type, o.payload::text
              FROM outbox o
              WHERE o.published_at IS NULL
-               AND NOT EXISTS (
-                   SELECT 1 FROM outbox p
-                   WHERE p.user_id = o.user_id AND p.published_at IS NULL AND p.version < o.version)
+               AND o.version = (
+                   SELECT min(p.version) FROM outbox p
+                   WHERE p.user_id = o.user_id AND p.published_at IS NULL)
              ORDER BY o.created_at
              LIMIT $1
              FOR UPDATE OF o SKIP LOCKED",

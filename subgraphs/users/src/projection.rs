@@ -31,7 +31,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, consumer::pull, context::Publish, AckKind, Message};
 use async_nats::HeaderMap;
 use futures::StreamExt;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -47,6 +47,9 @@ pub const DEAD_LETTER_REASON_HEADER: &str = "Gatehouse-Dead-Letter-Reason";
 pub const DEAD_LETTER_SUBJECT_HEADER: &str = "Gatehouse-Original-Subject";
 /// Header of a dead letter: the event's sequence in the events stream.
 pub const DEAD_LETTER_SEQUENCE_HEADER: &str = "Gatehouse-Original-Sequence";
+
+/// Most events a lane applies in one transaction.
+const LANE_BATCH: usize = 64;
 
 /// The longest redelivery delay.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
@@ -99,9 +102,20 @@ enum ApplyError {
     /// The event itself is wrong: retrying cannot help for long.
     #[error("{0}")]
     Invalid(String),
+    /// The database refused the event's data (a constraint it breaks); the
+    /// transaction it ran in is aborted.
+    #[error("rejected by the database: {0}")]
+    Rejected(String),
     /// The database failed; the event is fine.
     #[error("database error: {0}")]
     Transient(sqlx::Error),
+}
+
+impl ApplyError {
+    /// Whether the transaction the event ran in can no longer be used.
+    fn aborts_transaction(&self) -> bool {
+        matches!(self, ApplyError::Transient(_) | ApplyError::Rejected(_))
+    }
 }
 
 impl From<sqlx::Error> for ApplyError {
@@ -110,7 +124,7 @@ impl From<sqlx::Error> for ApplyError {
             // Class 22 (data exception) and 23 (integrity constraint violation):
             // the event's data, not the database, is at fault.
             sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("22") || c.starts_with("23")) => {
-                ApplyError::Invalid(format!("rejected by the database: {}", db.message()))
+                ApplyError::Rejected(db.message().to_owned())
             }
             _ => ApplyError::Transient(error),
         }
@@ -176,6 +190,22 @@ impl Projection {
         }
     }
 
+    /// Fetches up to `max` waiting messages and applies them as one batch,
+    /// the way a lane of [`Self::run`] does; returns each message's outcome.
+    pub async fn try_process_batch(&self, max: usize) -> anyhow::Result<Vec<Outcome>> {
+        let mut fetched = self.consumer.fetch().max_messages(max).messages().await?;
+        let mut batch = Vec::new();
+        while let Some(message) = fetched.next().await {
+            let message = message.map_err(|e| anyhow::anyhow!(e))?;
+            let event = decode(&message);
+            batch.push((message, event));
+        }
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self.handle_batch(batch).await.0)
+    }
+
     /// Consumes until `shutdown` is cancelled, then finishes the events
     /// already handed to a lane and returns.
     pub async fn run(self, shutdown: CancellationToken) {
@@ -238,10 +268,11 @@ impl Projection {
 
     async fn lane(self, mut receiver: mpsc::Receiver<(Message, Result<AccountEvent, String>)>) {
         let mut pause = self.options.retry_base;
-        while let Some((message, event)) = receiver.recv().await {
-            let outcome = self.handle(message, event).await;
-            if outcome == Outcome::Deferred {
-                // Give a struggling database (or a missing predecessor) a moment.
+        let mut batch = Vec::with_capacity(LANE_BATCH);
+        while receiver.recv_many(&mut batch, LANE_BATCH).await > 0 {
+            let (_, database_trouble) = self.handle_batch(std::mem::take(&mut batch)).await;
+            if database_trouble {
+                // Give a struggling database a moment before the next batch.
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(MAX_RETRY_DELAY);
             } else {
@@ -250,19 +281,92 @@ impl Projection {
         }
     }
 
-    /// Applies one delivered event and acks, naks or dead-letters it.
-    #[tracing::instrument(skip_all, fields(subject = %message.subject))]
+    /// Applies a lane's waiting events in one transaction (one commit instead
+    /// of one per event), then settles each. Each event is still atomic with
+    /// its version update; nothing is acked before the commit. If the
+    /// transaction fails, every event is handled on its own instead, so one
+    /// bad event costs its neighbours only a retry. Returns each message's
+    /// outcome and whether the database failed.
+    async fn handle_batch(&self, batch: Vec<(Message, Result<AccountEvent, String>)>) -> (Vec<Outcome>, bool) {
+        if batch.len() == 1 {
+            let (message, event) = batch.into_iter().next().expect("one item");
+            let (outcome, trouble) = self.handle_one(message, event).await;
+            return (vec![outcome], trouble);
+        }
+        let mut results = Vec::with_capacity(batch.len());
+        let mut failed = false;
+        match self.pool.begin().await {
+            Ok(mut tx) => {
+                for (_, event) in &batch {
+                    let Ok(event) = event else { continue };
+                    let result = self.apply_in(&mut tx, event).await;
+                    if result.as_ref().is_err_and(ApplyError::aborts_transaction) {
+                        failed = true;
+                        break;
+                    }
+                    results.push(result);
+                }
+                if !failed && tx.commit().await.is_err() {
+                    failed = true;
+                }
+            }
+            Err(_) => failed = true,
+        }
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut database_trouble = false;
+        if failed {
+            for (message, event) in batch {
+                let (outcome, trouble) = self.handle_one(message, event).await;
+                outcomes.push(outcome);
+                database_trouble |= trouble;
+            }
+            return (outcomes, database_trouble);
+        }
+        let mut results = results.into_iter();
+        for (message, event) in batch {
+            let outcome = match event {
+                Ok(event) => {
+                    let result = results.next().expect("one result per decoded event");
+                    self.settle_result(message, &event, result).await
+                }
+                Err(reason) => self.handle_one(message, Err(reason)).await.0,
+            };
+            outcomes.push(outcome);
+        }
+        (outcomes, false)
+    }
+
+    /// Applies one delivered event in its own transaction and acks, naks or
+    /// dead-letters it.
     pub async fn handle(&self, message: Message, event: Result<AccountEvent, String>) -> Outcome {
+        self.handle_one(message, event).await.0
+    }
+
+    /// [`Self::handle`], also saying whether the database failed.
+    async fn handle_one(&self, message: Message, event: Result<AccountEvent, String>) -> (Outcome, bool) {
+        let event = match event {
+            Ok(event) => event,
+            Err(reason) => {
+                let sequence = message.info().map(|i| i.stream_sequence).unwrap_or(0);
+                let outcome = self.dead_letter(message, sequence, &format!("undecodable event: {reason}")).await;
+                count(outcome);
+                return (outcome, false);
+            }
+        };
+        let result = self.apply(&event).await;
+        let transient = matches!(result, Err(ApplyError::Transient(_)));
+        (self.settle_result(message, &event, result).await, transient)
+    }
+
+    /// Acks, naks or dead-letters a message according to what applying it did.
+    #[tracing::instrument(skip_all, fields(subject = %message.subject, event_id = %event.event_id))]
+    async fn settle_result(&self, message: Message, event: &AccountEvent, result: Result<bool, ApplyError>) -> Outcome {
         let (delivered, pending, sequence) = match message.info() {
             Ok(info) => (info.delivered, info.pending, info.stream_sequence),
             Err(_) => (1, 0, 0),
         };
         self.record_lag(pending);
-        let event = match event {
-            Ok(event) => event,
-            Err(reason) => return self.dead_letter(message, sequence, &format!("undecodable event: {reason}")).await,
-        };
-        let outcome = match self.apply(&event).await {
+        let outcome = match result {
             Ok(changed) => {
                 self.settle(&message, AckKind::Ack).await;
                 if changed {
@@ -276,34 +380,37 @@ impl Projection {
             Err(error @ ApplyError::Gap { .. }) if delivered >= self.options.max_gap_deliveries => {
                 self.dead_letter(message, sequence, &error.to_string()).await
             }
-            Err(error @ ApplyError::Invalid(_)) if delivered >= self.options.max_deliveries => {
+            Err(error @ (ApplyError::Invalid(_) | ApplyError::Rejected(_)))
+                if delivered >= self.options.max_deliveries =>
+            {
                 self.dead_letter(message, sequence, &error.to_string()).await
             }
             Err(error) => {
                 match &error {
-                    ApplyError::Transient(_) => {
-                        tracing::warn!(%error, event_id = %event.event_id, "applying event failed; will retry")
-                    }
-                    _ => tracing::debug!(%error, event_id = %event.event_id, delivered, "event deferred"),
+                    ApplyError::Transient(_) => tracing::warn!(%error, "applying event failed; will retry"),
+                    _ => tracing::debug!(%error, delivered, "event deferred"),
                 }
                 self.settle(&message, AckKind::Nak(Some(self.retry_delay(delivered)))).await;
                 Outcome::Deferred
             }
         };
-        let label = match outcome {
-            Outcome::Applied => "applied",
-            Outcome::Ignored => "ignored",
-            Outcome::Deferred => "deferred",
-            Outcome::DeadLettered => "dead_lettered",
-            Outcome::Idle => "idle",
-        };
-        metrics::counter!("gatehouse_users_projection_events_total", "outcome" => label).increment(1);
+        count(outcome);
         outcome
     }
 
-    /// Applies `event` in one transaction. `Ok(false)`: already applied (or older).
+    /// Applies `event` in its own transaction. `Ok(false)`: already applied (or older).
     async fn apply(&self, event: &AccountEvent) -> Result<bool, ApplyError> {
         let mut tx = self.pool.begin().await.map_err(ApplyError::Transient)?;
+        let changed = self.apply_in(&mut tx, event).await?;
+        if changed {
+            tx.commit().await.map_err(ApplyError::Transient)?;
+        }
+        Ok(changed)
+    }
+
+    /// Applies `event` inside the caller's transaction: the change and the
+    /// version that makes it idempotent are written together.
+    async fn apply_in(&self, tx: &mut PgConnection, event: &AccountEvent) -> Result<bool, ApplyError> {
         let current: Option<i64> = sqlx::query_scalar("SELECT version FROM users WHERE id = $1 FOR UPDATE")
             .bind(event.user_id)
             .fetch_optional(&mut *tx)
@@ -357,17 +464,12 @@ impl Projection {
                 .await?;
             }
         }
-        tx.commit().await.map_err(ApplyError::Transient)?;
         Ok(true)
     }
 
     /// An event for an account without a record: a registration, or a
     /// duplicate for a deleted account, or an event ahead of its registration.
-    async fn apply_to_missing(
-        &self,
-        mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
-        event: &AccountEvent,
-    ) -> Result<bool, ApplyError> {
+    async fn apply_to_missing(&self, tx: &mut PgConnection, event: &AccountEvent) -> Result<bool, ApplyError> {
         let tombstone: Option<i64> = sqlx::query_scalar("SELECT version FROM user_tombstones WHERE user_id = $1")
             .bind(event.user_id)
             .fetch_optional(&mut *tx)
@@ -399,7 +501,6 @@ impl Projection {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-                tx.commit().await.map_err(ApplyError::Transient)?;
                 Ok(inserted == 1)
             }
             (_, 1) => {
@@ -471,6 +572,17 @@ impl Projection {
             }
         }
     }
+}
+
+fn count(outcome: Outcome) {
+    let label = match outcome {
+        Outcome::Applied => "applied",
+        Outcome::Ignored => "ignored",
+        Outcome::Deferred => "deferred",
+        Outcome::DeadLettered => "dead_lettered",
+        Outcome::Idle => "idle",
+    };
+    metrics::counter!("gatehouse_users_projection_events_total", "outcome" => label).increment(1);
 }
 
 /// Decodes a message into an event; the error is kept as text for the dead letter.

@@ -151,3 +151,59 @@ async fn the_projection_can_be_stepped_one_message_at_a_time() {
     assert_eq!(projection.try_process_next().await.unwrap(), Outcome::Idle);
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_batch_with_a_rejected_event_falls_back_to_one_transaction_per_event() {
+    use gatehouse_users::projection::{Outcome, Projection, ProjectionOptions};
+    use gatehouse_users::UsersConfig;
+    let settings = support::test_settings();
+    let url = format!("postgres://postgres@127.0.0.1:5432/{}", support::unique("gh_users_"));
+    let pool = gatehouse_common::infra::postgres(&url, 4).await.unwrap();
+    gatehouse_users::migrate(&pool).await.unwrap();
+    let nats = gatehouse_common::infra::nats(&settings.nats_url).await.unwrap();
+    let options = ProjectionOptions::from(&UsersConfig::for_tests(&url, "stepped"));
+    let projection = Projection::connect(pool.clone(), nats.clone(), &settings, options).await.unwrap();
+    let js = async_nats::jetstream::new(nats);
+    let publish = |event: gatehouse_common::events::AccountEvent| {
+        let js = js.clone();
+        let subject = events::event_subject(&settings.events_subject_prefix, event.change.type_name());
+        async move { js.publish(subject, serde_json::to_vec(&event).unwrap().into()).await.unwrap().await.unwrap() }
+    };
+    let (ada, bob) = (Uuid::now_v7(), Uuid::now_v7());
+    publish(registered(ada, "ada", "Ada", "USER")).await;
+    publish(registered(Uuid::now_v7(), "nero", "Nero", "EMPEROR")).await;
+    publish(registered(bob, "bob", "Bob", "USER")).await;
+    publish(event(bob, 2, AccountChange::EmailVerified)).await;
+
+    let outcomes = projection.try_process_batch(10).await.unwrap();
+    assert_eq!(outcomes, [Outcome::Applied, Outcome::Deferred, Outcome::Applied, Outcome::Applied]);
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM users ORDER BY username").fetch_all(&pool).await.unwrap();
+    assert_eq!(versions, [1, 2]);
+
+    // The rejected event comes back until its deliveries run out, then is dead-lettered.
+    let start = std::time::Instant::now();
+    loop {
+        let outcomes = projection.try_process_batch(10).await.unwrap();
+        if outcomes == [Outcome::DeadLettered] {
+            break;
+        }
+        assert!(outcomes.iter().all(|o| *o == Outcome::Deferred), "{outcomes:?}");
+        assert!(start.elapsed() < support::DEADLINE, "never dead-lettered");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(dead_letter_count(&js, &settings).await, 1);
+
+    let _ = js.delete_stream(&settings.events_stream).await;
+    let _ = js.delete_stream(events::dead_letter_stream(&settings)).await;
+    pool.close().await;
+    gatehouse_common::infra::drop_database(&url).await.unwrap();
+}
+
+async fn dead_letter_count(
+    js: &async_nats::jetstream::Context,
+    settings: &gatehouse_common::settings::SharedSettings,
+) -> u64 {
+    let mut stream = js.get_stream(events::dead_letter_stream(settings)).await.unwrap();
+    stream.info().await.unwrap().state.messages
+}
