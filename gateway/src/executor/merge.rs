@@ -252,3 +252,119 @@ fn project_requires_value(
         other => Some(other.clone()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use hive_router_query_planner::planner::plan_nodes::{FlattenNodePath, KeyRenamer, ValueSetter};
+    use hive_router_query_planner::utils::parsing::parse_schema;
+    use serde_json::json;
+
+    use super::*;
+
+    fn schema() -> SchemaIndex {
+        let document = parse_schema(
+            "interface Media { id: ID! } type Book implements Media { id: ID! } type Admin { id: ID! } type Query { m: Media }",
+        );
+        SchemaIndex::new(Arc::new(document))
+    }
+
+    #[test]
+    fn deep_merge_keeps_a_concrete_typename_over_an_interface_name() {
+        let schema = schema();
+        let mut target = json!({"__typename": "Book", "id": "1"});
+        deep_merge(&mut target, json!({"__typename": "Media", "rating": 5}), &schema);
+        assert_eq!(target, json!({"__typename": "Book", "id": "1", "rating": 5}));
+
+        let mut target = json!({"__typename": "Media", "id": "1"});
+        deep_merge(&mut target, json!({"__typename": "Book"}), &schema);
+        assert_eq!(target["__typename"], "Book");
+    }
+
+    #[test]
+    fn deep_merge_combines_lists_element_by_element_and_keeps_values_over_null() {
+        let schema = schema();
+        let mut target = json!({"a": [{"x": 1}, {"x": 2}], "b": "kept"});
+        deep_merge(&mut target, json!({"a": [{"y": 1}, {"y": 2}], "b": null}), &schema);
+        assert_eq!(target, json!({"a": [{"x": 1, "y": 1}, {"x": 2, "y": 2}], "b": "kept"}));
+    }
+
+    #[test]
+    fn key_renames_follow_typename_conditions_through_lists() {
+        let schema = schema();
+        let mut data = json!({"accounts": [
+            {"__typename": "Book", "_internal_qp_alias_0": "b"},
+            {"__typename": "Admin", "_internal_qp_alias_0": "a"}
+        ]});
+        let rewrite = FetchRewrite::KeyRenamer(KeyRenamer {
+            path: vec![
+                FetchNodePathSegment::Key("accounts".into()),
+                FetchNodePathSegment::TypenameEquals(["Admin".to_string()].into()),
+                FetchNodePathSegment::Key("_internal_qp_alias_0".into()),
+            ],
+            rename_key_to: "name".into(),
+        });
+        apply_rewrites(&mut data, &[rewrite], &schema);
+        assert_eq!(
+            data,
+            json!({"accounts": [
+                {"__typename": "Book", "_internal_qp_alias_0": "b"},
+                {"__typename": "Admin", "name": "a"}
+            ]})
+        );
+    }
+
+    #[test]
+    fn value_setters_rewrite_the_typename_of_matching_representations() {
+        let schema = schema();
+        let mut rep = json!({"__typename": "Book", "id": "1"});
+        let rewrite = FetchRewrite::ValueSetter(ValueSetter {
+            path: vec![
+                FetchNodePathSegment::TypenameEquals(["Book".to_string()].into()),
+                FetchNodePathSegment::Key("__typename".into()),
+            ],
+            set_value_to: "Media".into(),
+        });
+        apply_rewrites(&mut rep, &[rewrite], &schema);
+        assert_eq!(rep, json!({"__typename": "Media", "id": "1"}));
+    }
+
+    #[test]
+    fn flatten_paths_skip_nulls_and_filter_by_type() {
+        let schema = schema();
+        let data = json!({"list": [{"__typename": "Book", "id": "1"}, null, {"__typename": "Admin", "id": "2"}, [{"__typename": "Book", "id": "3"}]]});
+        let path: FlattenNodePath = serde_json::from_value(json!([
+            {"Field": "list"}, "@", {"TypeCondition": ["Book"]}
+        ]))
+        .unwrap();
+        let mut out = Vec::new();
+        collect_targets(&data, path.as_slice(), &schema, &mut Vec::new(), &mut out);
+        let paths: Vec<_> = out.iter().map(|(p, _)| p.clone()).collect();
+        assert_eq!(
+            paths,
+            vec![
+                vec![PathSegment::Key("list".into()), PathSegment::Index(0)],
+                vec![PathSegment::Key("list".into()), PathSegment::Index(3), PathSegment::Index(0)],
+            ]
+        );
+    }
+
+    #[test]
+    fn a_representation_without_a_required_field_is_not_sent() {
+        let schema = schema();
+        let document = graphql_tools::parser::parse_query::<String>("{ ... on Book { __typename id } }").unwrap();
+        let requires = match document.definitions.into_iter().next() {
+            Some(graphql_tools::parser::query::Definition::Operation(
+                graphql_tools::parser::query::OperationDefinition::SelectionSet(set),
+            )) => hive_router_query_planner::ast::selection_set::SelectionSet::from(set),
+            _ => unreachable!(),
+        };
+        assert_eq!(
+            representation(&json!({"__typename": "Book", "id": "1", "extra": true}), &requires, &schema),
+            Some(json!({"__typename": "Book", "id": "1"}))
+        );
+        assert_eq!(representation(&json!({"__typename": "Book"}), &requires, &schema), None);
+        assert_eq!(representation(&json!({"__typename": "Admin", "id": "2"}), &requires, &schema), None);
+    }
+}

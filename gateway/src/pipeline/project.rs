@@ -31,7 +31,7 @@ pub fn write_response(
         schema,
         variables,
         out: Vec::with_capacity(1024),
-        report_nulls: errors.is_empty(),
+        explained: errors.iter().map(|e| e.path.as_deref()).collect(),
         new_errors: Vec::new(),
         path: Vec::new(),
     };
@@ -45,8 +45,8 @@ pub fn write_response(
         projector.out.truncate(start);
         projector.out.extend_from_slice(b"null");
     }
-    errors.append(&mut projector.new_errors);
-    let mut out = projector.out;
+    let Projector { mut out, new_errors, .. } = projector;
+    errors.extend(new_errors);
     if !errors.is_empty() {
         out.extend_from_slice(b",\"errors\":");
         let _ = serde_json::to_writer(&mut out, &errors);
@@ -68,11 +68,36 @@ struct Projector<'a> {
     schema: &'a SchemaIndex,
     variables: &'a Map<String, Value>,
     out: Vec<u8>,
-    /// Only report non-null violations when nothing else already explains them
-    /// (a failed or erroring subgraph already produced an error for that place).
-    report_nulls: bool,
+    /// Paths of the errors already in the response (`None`: an error without
+    /// a path, such as a failed fetch). A non-null violation is reported only
+    /// when none of them explains it.
+    explained: Vec<Option<&'a [PathSegment]>>,
     new_errors: Vec<GraphQLError>,
-    path: Vec<PathSegment>,
+    /// Borrowed from the operation; made owned only when an error needs it.
+    path: Vec<PathRef<'a>>,
+}
+
+#[derive(Clone, Copy)]
+enum PathRef<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+impl PathRef<'_> {
+    fn owned(self) -> PathSegment {
+        match self {
+            PathRef::Key(k) => PathSegment::Key(k.to_string()),
+            PathRef::Index(i) => PathSegment::Index(i),
+        }
+    }
+
+    fn matches(self, other: &PathSegment) -> bool {
+        match (self, other) {
+            (PathRef::Key(a), PathSegment::Key(b)) => a == b,
+            (PathRef::Index(a), PathSegment::Index(b)) => a == *b,
+            _ => false,
+        }
+    }
 }
 
 /// Whether `@skip`/`@include` conditions let a selection through.
@@ -141,7 +166,7 @@ impl<'a> Projector<'a> {
             };
             let sub: Vec<&'a SelectionSet> = fields.iter().map(|f| &f.selections).collect();
             let value = object.get(*key).unwrap_or(&NULL);
-            self.path.push(PathSegment::Key((*key).to_string()));
+            self.path.push(PathRef::Key(key));
             let result = self.value(value, ty, &sub);
             self.path.pop();
             result?;
@@ -184,7 +209,7 @@ impl<'a> Projector<'a> {
                     if i > 0 {
                         self.out.push(b',');
                     }
-                    self.path.push(PathSegment::Index(i));
+                    self.path.push(PathRef::Index(i));
                     let result = self.value(item, inner, sub);
                     self.path.pop();
                     result?;
@@ -230,18 +255,31 @@ impl<'a> Projector<'a> {
         }
     }
 
+    fn owned_path(&self) -> Vec<PathSegment> {
+        self.path.iter().map(|p| p.owned()).collect()
+    }
+
+    /// Whether an error already in the response covers the current path
+    /// (the same place, an ancestor, or a descendant), or has no path at all.
+    fn already_explained(&self) -> bool {
+        self.explained.iter().any(|path| match path {
+            None => true,
+            Some(path) => path.iter().zip(&self.path).all(|(theirs, ours)| ours.matches(theirs)),
+        })
+    }
+
     fn non_null_violation(&mut self) {
-        if self.report_nulls {
+        if !self.already_explained() {
             let field = self.path.iter().rev().find_map(|s| match s {
-                PathSegment::Key(k) => Some(k.as_str()),
-                PathSegment::Index(_) => None,
+                PathRef::Key(k) => Some(*k),
+                PathRef::Index(_) => None,
             });
             self.new_errors.push(
                 GraphQLError::new(
                     format!("Cannot return null for non-nullable field {}", field.unwrap_or("value")),
                     codes::NON_NULL_VIOLATION,
                 )
-                .with_path(self.path.clone()),
+                .with_path(self.owned_path()),
             );
         }
     }
@@ -252,7 +290,7 @@ impl<'a> Projector<'a> {
                 format!("A subgraph returned a value that is not {expected}"),
                 codes::SUBGRAPH_RESPONSE_INVALID,
             )
-            .with_path(self.path.clone()),
+            .with_path(self.owned_path()),
         );
     }
 }
