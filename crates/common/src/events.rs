@@ -2,7 +2,18 @@
 //!
 //! One shape for both sides: the auth service serialises an [`AccountEvent`]
 //! into its outbox in the same transaction as the change; the users service
-//! deserialises the same type from JetStream.
+//! deserialises the same type from JetStream. On the wire (and in the outbox's
+//! `payload`) an event is JSON:
+//!
+//! ```json
+//! {"event_id": "…", "user_id": "…", "version": 2, "occurred_at": "2026-11-27T17:00:00Z",
+//!  "type": "role_changed", "data": {"role": "ADMIN"}}
+//! ```
+//!
+//! `version` orders one account's events: 1 is the registration, every later
+//! event is the previous version plus one, with no gaps. Consumers apply
+//! version `n` only after `n - 1`, so a skipped version blocks the account.
+//! Adding a variant or an optional field is compatible; renaming is not.
 
 use std::time::Duration;
 
@@ -115,4 +126,41 @@ async fn create_or_update(js: &jetstream::Context, config: stream::Config) -> an
         Err(_) => js.create_stream(config).await?.cached_info().clone(),
     };
     Ok(info)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wire_format_is_pinned() {
+        let event = AccountEvent {
+            event_id: Uuid::nil(),
+            user_id: Uuid::max(),
+            version: 2,
+            occurred_at: "2026-11-27T17:00:00Z".parse().unwrap(),
+            change: AccountChange::RoleChanged { role: "ADMIN".into() },
+        };
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "event_id": "00000000-0000-0000-0000-000000000000",
+                "user_id": "ffffffff-ffff-ffff-ffff-ffffffffffff",
+                "version": 2,
+                "occurred_at": "2026-11-27T17:00:00Z",
+                "type": "role_changed",
+                "data": { "role": "ADMIN" },
+            })
+        );
+        assert_eq!(serde_json::from_value::<AccountEvent>(json).unwrap(), event);
+        let unit = serde_json::to_value(AccountChange::Deleted).unwrap();
+        assert_eq!(unit, serde_json::json!({ "type": "deleted" }));
+    }
+
+    #[test]
+    fn subjects_follow_the_prefix() {
+        assert_eq!(event_subject("auth", AccountChange::EmailVerified.type_name()), "auth.user.email_verified");
+        assert_eq!(dead_letter_subject("auth", "users"), "auth.dlq.users");
+    }
 }

@@ -251,3 +251,98 @@ async fn a_running_relay_wakes_on_notify_without_waiting_for_its_poll_interval()
     running.await.unwrap();
     fx.cleanup().await;
 }
+
+/// A private nats-server on a random port with its own store, for fault tests.
+struct PrivateNats {
+    port: u16,
+    store: std::path::PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateNats {
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let store = std::env::temp_dir().join(unique("gh-nats-"));
+        let mut server = Self { port, store, child: None };
+        server.restart().await;
+        server
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    async fn restart(&mut self) {
+        self.kill();
+        let binary = std::env::var("NATS_SERVER_BIN").unwrap_or_else(|_| "/usr/sbin/nats-server".into());
+        let child = std::process::Command::new(binary)
+            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
+            .arg(&self.store)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nats-server starts");
+        self.child = Some(child);
+        let start = Instant::now();
+        loop {
+            if let Ok(client) = async_nats::connect(self.url()).await {
+                if client.request("$JS.API.INFO", "".into()).await.is_ok() {
+                    return;
+                }
+            }
+            assert!(start.elapsed() < Duration::from_secs(60), "private nats-server never answered");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for PrivateNats {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.store);
+    }
+}
+
+#[tokio::test]
+async fn while_nats_is_down_the_relay_reports_the_broker_keeps_rows_pending_and_resumes_after() {
+    let mut nats = PrivateNats::start().await;
+    let mut fx = Fixture::new().await;
+    // Move the fixture to the private server (and leave nothing on the shared one).
+    fx.js.delete_stream(&fx.settings.events_stream).await.unwrap();
+    fx.settings.nats_url = nats.url();
+    fx.js = jetstream::new(infra::nats(&fx.settings.nats_url).await.unwrap());
+    events::ensure_stream(&fx.js, &fx.settings).await.unwrap();
+    let options = RelayOptions { publish_timeout: Duration::from_secs(1), ..RelayOptions::default() };
+    let relay = fx.relay(options).await;
+
+    fx.enqueue(Uuid::now_v7(), 1, registration("before")).await;
+    assert_eq!(drain(&relay).await.len(), 1);
+    nats.kill();
+    fx.enqueue(Uuid::now_v7(), 1, registration("during")).await;
+    let start = Instant::now();
+    loop {
+        // Either the client already knows it is disconnected, or the publish times out.
+        match relay.try_process_next().await {
+            Err(gatehouse_common::outbox::RelayError::Broker(_)) => break,
+            other => assert!(start.elapsed() < Duration::from_secs(60), "relay did not notice: {other:?}"),
+        }
+    }
+    assert_eq!(fx.pending().await, 1, "nothing is marked while the broker is down");
+
+    nats.restart().await;
+    let start = Instant::now();
+    while fx.pending().await > 0 {
+        let _ = relay.try_process_next().await;
+        assert!(start.elapsed() < Duration::from_secs(60), "relay never resumed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(fx.published().await.len(), 2, "published once each, across the restart");
+    fx.cleanup().await;
+}

@@ -35,6 +35,9 @@ impl Application {
     /// Connects, migrates, creates the streams and the durable consumer, and
     /// binds the listener (port 0 picks a free port).
     pub async fn build(config: UsersConfig, shared: SharedSettings) -> anyhow::Result<Self> {
+        // Install the metrics recorder before anything records (the
+        // projection's lag gauge), not on the first scrape.
+        gatehouse_common::telemetry::metrics_handle();
         let pool = connect_database(&config).await?;
         migrate(&pool).await?;
         let nats = infra::nats(&shared.nats_url).await?;

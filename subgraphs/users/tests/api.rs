@@ -274,3 +274,22 @@ async fn health_and_readiness_answer() {
     assert_eq!(ready.status(), 200);
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn the_running_subgraph_serves_the_same_sdl_as_the_composition_script() {
+    let app = TestApp::spawn().await;
+    let body = app.graphql("{ _service { sdl } }", json!({}), None).await;
+    assert_eq!(body["data"]["_service"]["sdl"].as_str().unwrap(), gatehouse_users::schema_sdl());
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn metrics_expose_the_projection_lag_and_outcomes() {
+    let app = TestApp::spawn().await;
+    app.register("ada", "Ada", "USER").await;
+    let metrics = app.http.get(format!("{}/metrics", app.address)).send().await.unwrap().text().await.unwrap();
+    let lag = format!("gatehouse_users_projection_lag_events{{consumer=\"{}\"}}", app.config.projection_consumer);
+    assert!(metrics.contains(&lag), "{metrics}");
+    assert!(metrics.contains("gatehouse_users_projection_events_total{outcome=\"applied\"}"), "{metrics}");
+    app.cleanup().await;
+}

@@ -13,12 +13,13 @@ pub mod types;
 use std::sync::Arc;
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextRequest, NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextRequest, NextResolve,
+    NextValidation, ResolveInfo,
 };
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{
     EmptySubscription, Response, SDLExportOptions, Schema, SchemaBuilder, ServerError, ServerResult, ValidationResult,
-    Variables,
+    Value, Variables,
 };
 use sqlx::PgPool;
 
@@ -44,7 +45,7 @@ fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
 /// The schema, serving from `pool`. Resolvers find the caller's
 /// [`Identity`](gatehouse_common::identity::Identity) in the request data.
 pub fn build_schema(pool: PgPool) -> UsersSchema {
-    builder().data(pool).finish()
+    builder().extension(ServiceSdl(Arc::new(schema_sdl()))).data(pool).finish()
 }
 
 /// The federation SDL for composition, with the access-control directives.
@@ -67,6 +68,32 @@ pub fn with_auth_directives(sdl: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n")
         + "\n"
+}
+
+/// Answers `_service { sdl }` with [`schema_sdl`], so a gateway or tool that
+/// reads the SDL from the running subgraph sees the same directives as the
+/// composition script (async-graphql's own answer lacks `@authenticated`).
+struct ServiceSdl(Arc<String>);
+
+impl ExtensionFactory for ServiceSdl {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ServiceSdl(self.0.clone()))
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for ServiceSdl {
+    async fn resolve(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        info: ResolveInfo<'_>,
+        next: NextResolve<'_>,
+    ) -> ServerResult<Option<Value>> {
+        if info.parent_type == "_Service" && info.name == "sdl" {
+            return Ok(Some(Value::String(self.0.as_str().to_owned())));
+        }
+        next.run(ctx, info).await
+    }
 }
 
 /// Gives every error a stable `extensions.code`: parse and validation
