@@ -84,6 +84,9 @@ pub struct Report {
     /// A sentence on durations, connections and repeats.
     pub settings: String,
     pub rows: Vec<Row>,
+    /// The subgraphs loaded directly, without a gateway.
+    #[serde(default)]
+    pub baseline: Vec<SystemLine>,
     pub system: Vec<SystemLine>,
 }
 
@@ -214,6 +217,13 @@ impl Report {
             }
         }
 
+        if !self.baseline.is_empty() {
+            md.push_str("\n### The subgraphs alone (no gateway)\n\n| Load | Result |\n|---|---|\n");
+            for line in &self.baseline {
+                let _ = writeln!(md, "| {} | {} |", line.name, cell(&line.result));
+            }
+        }
+
         if !self.system.is_empty() {
             md.push_str("\n### The system's own numbers\n\n| Measure | Result |\n|---|---|\n");
             for line in &self.system {
@@ -285,6 +295,7 @@ mod tests {
                     outcome: Outcome::Skipped("no | dedup".into()),
                 },
             ],
+            baseline: vec![SystemLine { name: "reviews".into(), result: "9000 RPS".into() }],
             system: vec![SystemLine { name: "login".into(), result: "not measured yet".into() }],
         }
     }

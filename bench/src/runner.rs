@@ -148,10 +148,12 @@ pub fn run(settings: &Settings) -> anyhow::Result<Report> {
 
     let client = HttpClient::new()?;
     let mut subgraphs = start_subgraphs(settings, &run_dir)?;
+    let mut baseline = Vec::new();
     let counters_url = format!("http://127.0.0.1:{}/counters", settings.subgraph_base_port);
     let result = (|| -> anyhow::Result<Vec<Row>> {
         wait_until(Duration::from_secs(20), || client.get(&counters_url).is_ok_and(|a| a.status == 200))
             .context("the benchmark subgraphs did not start")?;
+        baseline = subgraph_baseline(settings, &run_dir);
         let mut rows = Vec::new();
         for &gateway in &settings.gateways {
             let unavailable = if gateway == Gateway::Ours {
@@ -177,7 +179,8 @@ pub fn run(settings: &Settings) -> anyhow::Result<Report> {
     stop(&mut subgraphs);
     let rows = result?;
 
-    let report = Report { date: utc_now(), machine, settings: settings.describe(), rows, system: system_numbers() };
+    let report =
+        Report { date: utc_now(), machine, settings: settings.describe(), rows, baseline, system: system_numbers() };
     let markdown = report.markdown();
     println!("\n{markdown}");
     std::fs::write(run_dir.join("report.json"), serde_json::to_string_pretty(&report)?)?;
@@ -421,6 +424,46 @@ impl Profiler {
             Err(e) => say(&format!("perf report failed: {e}")),
         }
     }
+}
+
+/// The heaviest subgraph call of the TestQuery plan (reviews' `_entities`
+/// for products, with authors and their reviews), straight at the subgraph:
+/// shows how much headroom the subgraphs leave the gateways.
+pub const BASELINE_QUERY: &str = "query($representations:[_Any!]!){_entities(representations:$representations){\
+    ...on Product{reviews{id body author{__typename id username reviews{id body product{__typename upc}}}}}}}";
+
+fn subgraph_baseline(settings: &Settings, run_dir: &Path) -> Vec<SystemLine> {
+    let representations: Vec<serde_json::Value> =
+        (1..=5).map(|upc| serde_json::json!({"__typename": "Product", "upc": upc.to_string()})).collect();
+    let body = serde_json::json!({"query": BASELINE_QUERY, "variables": {"representations": representations}});
+    let body_file = run_dir.join("baseline.json");
+    if let Err(e) = std::fs::write(&body_file, body.to_string()) {
+        return vec![SystemLine { name: "reviews subgraph alone".into(), result: format!("not run: {e}") }];
+    }
+    let spec = LoadSpec {
+        url: format!("http://127.0.0.1:{}/graphql", settings.subgraph_base_port + 3),
+        connections: settings.connections,
+        duration: settings.warmup.max(Duration::from_secs(2)),
+        body_file,
+        unique_authorization: false,
+        count_graphql_errors: true,
+    };
+    let result = match load::run(&spec, run_dir) {
+        Ok(r) => format!(
+            "{:.0} RPS, p50 {:.2} ms, p99 {:.2} ms, {} GraphQL errors, {} failed",
+            r.rps(),
+            r.p50_us as f64 / 1000.0,
+            r.p99_us as f64 / 1000.0,
+            r.graphql_errors.unwrap_or(0),
+            r.non2xx + r.socket_errors
+        ),
+        Err(e) => format!("failed: {e:#}"),
+    };
+    say(&format!("reviews subgraph alone: {result}"));
+    vec![SystemLine {
+        name: format!("reviews `_entities` (5 products, nested), {} connections", settings.connections),
+        result,
+    }]
 }
 
 fn counters(client: &HttpClient, url: &str) -> anyhow::Result<CounterSnapshot> {

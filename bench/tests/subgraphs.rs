@@ -171,3 +171,14 @@ async fn the_servers_answer_over_http_and_count_requests() {
     assert_eq!(snapshot.total_requests(), 1);
     task.abort();
 }
+
+#[test]
+fn the_runners_baseline_query_runs_cleanly_on_reviews() {
+    let representations: Vec<Value> =
+        (1..=5).map(|upc| json!({"__typename": "Product", "upc": upc.to_string()})).collect();
+    let answer =
+        run(Subgraph::Reviews, gatehouse_bench::runner::BASELINE_QUERY, json!({"representations": representations}));
+    assert!(answer.get("errors").is_none(), "{answer}");
+    assert_eq!(answer["data"]["_entities"].as_array().map(Vec::len), Some(5));
+    assert_eq!(answer["data"]["_entities"][0]["reviews"][0]["author"]["reviews"][0]["product"]["upc"], "1");
+}
