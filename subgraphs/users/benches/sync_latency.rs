@@ -147,29 +147,32 @@ async fn main() {
     let (users, users_pool) = bench.start_users().await;
     let started: Arc<Mutex<HashMap<Uuid, Instant>>> = Arc::default();
     let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
-    let watcher_stop = CancellationToken::new();
+    // A row becomes visible when its transaction commits, which is exactly
+    // when PostgreSQL delivers a NOTIFY sent from a trigger on the insert.
+    // The trigger exists only in this benchmark's own database.
+    sqlx::raw_sql(
+        "CREATE FUNCTION bench_visible() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN PERFORM pg_notify('bench_visible', NEW.id::text); RETURN NULL; END; $$;
+         CREATE TRIGGER bench_visible AFTER INSERT ON users FOR EACH ROW EXECUTE FUNCTION bench_visible();",
+    )
+    .execute(&users_pool)
+    .await
+    .unwrap();
+    let mut listener = sqlx::postgres::PgListener::connect_with(&users_pool).await.unwrap();
+    listener.listen("bench_visible").await.unwrap();
     let watcher = {
-        let (started, latencies, pool, stop) =
-            (started.clone(), latencies.clone(), users_pool.clone(), watcher_stop.clone());
+        let (started, latencies) = (started.clone(), latencies.clone());
         tokio::spawn(async move {
-            while !stop.is_cancelled() {
-                let ids: Vec<Uuid> = started.lock().await.keys().copied().collect();
-                if !ids.is_empty() {
-                    let seen: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM users WHERE id = ANY($1)")
-                        .bind(&ids)
-                        .fetch_all(&pool)
-                        .await
-                        .unwrap();
-                    let now = Instant::now();
-                    let mut started = started.lock().await;
-                    let mut latencies = latencies.lock().await;
-                    for id in seen {
-                        if let Some(at) = started.remove(&id) {
-                            latencies.push(now - at);
-                        }
-                    }
+            let mut seen = 0;
+            while seen < signups {
+                let notification = listener.recv().await.unwrap();
+                let now = Instant::now();
+                let id: Uuid = notification.payload().parse().unwrap();
+                // The sign-up task records its start before committing, so it is there.
+                if let Some(at) = started.lock().await.remove(&id) {
+                    latencies.lock().await.push(now - at);
+                    seen += 1;
                 }
-                tokio::time::sleep(Duration::from_millis(1)).await;
             }
         })
     };
@@ -187,8 +190,6 @@ async fn main() {
             tx.commit().await.unwrap();
         });
     }
-    wait_until("every sign-up to be visible", async || latencies.lock().await.len() == signups).await;
-    watcher_stop.cancel();
     watcher.await.unwrap();
     let mut latencies = latencies.lock().await.clone();
     latencies.sort();

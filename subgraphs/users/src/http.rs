@@ -5,7 +5,8 @@
 //! means an anonymous caller; a forged, malformed or stale one refuses the
 //! whole request with 401 and `UNAUTHENTICATED`, before any resolver runs.
 
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use async_graphql::ParseRequestError;
+use async_graphql_axum::{rejection::GraphQLRejection, GraphQLRequest, GraphQLResponse};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -40,8 +41,20 @@ pub fn router(state: HttpState) -> Router {
         .with_state(state)
 }
 
-async fn graphql(State(state): State<HttpState>, headers: HeaderMap, request: GraphQLRequest) -> Response {
-    let mut request = request.into_inner();
+async fn graphql(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    request: Result<GraphQLRequest, GraphQLRejection>,
+) -> Response {
+    let mut request = match request {
+        Ok(request) => request.into_inner(),
+        Err(GraphQLRejection(ParseRequestError::PayloadTooLarge)) => {
+            return error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large", "BAD_REQUEST");
+        }
+        Err(GraphQLRejection(rejection)) => {
+            return error(StatusCode::BAD_REQUEST, &format!("not a GraphQL request: {rejection}"), "BAD_REQUEST");
+        }
+    };
     if let Some(value) = headers.get(IDENTITY_HEADER) {
         let now = chrono::Utc::now().timestamp();
         let verified = value
@@ -52,19 +65,21 @@ async fn graphql(State(state): State<HttpState>, headers: HeaderMap, request: Gr
             Ok(identity) => request = request.data(identity),
             Err(reason) => {
                 tracing::warn!(reason, "refused a forwarded identity");
-                return refuse(&format!("forwarded identity refused: {reason}"));
+                let message = format!("forwarded identity refused: {reason}");
+                return error(StatusCode::UNAUTHORIZED, &message, "UNAUTHENTICATED");
             }
         }
     }
     GraphQLResponse::from(state.schema.execute(request).await).into_response()
 }
 
-fn refuse(message: &str) -> Response {
+/// A request refused before execution, still in the GraphQL response shape.
+fn error(status: StatusCode, message: &str, code: &str) -> Response {
     let body = serde_json::json!({
         "data": null,
-        "errors": [{ "message": message, "extensions": { "code": "UNAUTHENTICATED" } }],
+        "errors": [{ "message": message, "extensions": { "code": code } }],
     });
-    (StatusCode::UNAUTHORIZED, Json(body)).into_response()
+    (status, Json(body)).into_response()
 }
 
 /// Ready when the database answers and NATS is connected.

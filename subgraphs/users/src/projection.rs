@@ -137,6 +137,10 @@ pub struct Projection {
     pool: PgPool,
     jetstream: jetstream::Context,
     consumer: jetstream::consumer::Consumer<pull::Config>,
+    /// Kept to re-create the consumer if it disappears (deleted by an operator,
+    /// or lost with a broker's store).
+    stream: jetstream::stream::Stream,
+    config: pull::Config,
     dead_letter_subject: String,
     options: ProjectionOptions,
 }
@@ -172,9 +176,9 @@ impl Projection {
             max_ack_pending: 20_000,
             ..Default::default()
         };
-        let consumer = stream.get_or_create_consumer(&options.consumer_name, config).await?;
+        let consumer = stream.get_or_create_consumer(&options.consumer_name, config.clone()).await?;
         let dead_letter_subject = events::dead_letter_subject(&settings.events_subject_prefix, "users");
-        Ok(Self { pool, jetstream, consumer, dead_letter_subject, options })
+        Ok(Self { pool, jetstream, consumer, stream, config, dead_letter_subject, options })
     }
 
     /// Fetches at most one waiting message and handles it.
@@ -187,6 +191,16 @@ impl Projection {
             }
             Some(Err(error)) => Err(anyhow::anyhow!(error)),
             None => Ok(Outcome::Idle),
+        }
+    }
+
+    async fn recreate_consumer(&self) -> Option<jetstream::consumer::Consumer<pull::Config>> {
+        match self.stream.get_or_create_consumer(&self.options.consumer_name, self.config.clone()).await {
+            Ok(consumer) => Some(consumer),
+            Err(error) => {
+                tracing::warn!(%error, "cannot re-create the projection's consumer");
+                None
+            }
         }
     }
 
@@ -219,9 +233,9 @@ impl Projection {
         }
         tracing::info!(consumer = %self.options.consumer_name, "users projection started");
         let mut backoff = Duration::from_millis(100);
+        let mut consumer = self.consumer.clone();
         'outer: while !shutdown.is_cancelled() {
-            let stream =
-                self.consumer.stream().max_messages_per_batch(1000).heartbeat(Duration::from_secs(5)).messages();
+            let stream = consumer.stream().max_messages_per_batch(1000).heartbeat(Duration::from_secs(5)).messages();
             let mut messages = match stream.await {
                 Ok(messages) => messages,
                 Err(error) => {
@@ -231,6 +245,7 @@ impl Projection {
                         () = tokio::time::sleep(backoff) => {}
                     }
                     backoff = (backoff * 2).min(MAX_RETRY_DELAY);
+                    consumer = self.recreate_consumer().await.unwrap_or(consumer);
                     continue;
                 }
             };
@@ -250,6 +265,11 @@ impl Projection {
                         if lanes[lane].send((message, event)).await.is_err() {
                             break 'outer;
                         }
+                    }
+                    Some(Err(error)) if error.kind() == pull::MessagesErrorKind::ConsumerDeleted => {
+                        tracing::warn!("the projection's consumer was deleted; re-creating it");
+                        consumer = self.recreate_consumer().await.unwrap_or(consumer);
+                        break;
                     }
                     // Missed heartbeats and the like: the stream recovers by itself
                     // once the server is back.

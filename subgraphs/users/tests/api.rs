@@ -223,6 +223,18 @@ async fn hostile_requests_get_stable_error_codes() {
     let (_, body) = app.post(json!({ "query": format!("{{ {wide} }}") }), Some(&header)).await;
     assert_eq!(code(&body), "GRAPHQL_VALIDATION_FAILED", "{}", &body.to_string()[..200.min(body.to_string().len())]);
 
+    let response = app
+        .http
+        .post(format!("{}/graphql", app.address))
+        .header("content-type", "application/json")
+        .body("{ not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(code(&body), "BAD_REQUEST", "{body}");
+
     let huge = json!({ "query": format!("{{ me {{ id }} }} #{}", "x".repeat(100_000)) });
     let (status, _) = app.post(huge, Some(&header)).await;
     assert_eq!(status, 413);

@@ -207,3 +207,23 @@ async fn dead_letter_count(
     let mut stream = js.get_stream(events::dead_letter_stream(settings)).await.unwrap();
     stream.info().await.unwrap().state.messages
 }
+
+#[tokio::test]
+async fn a_deleted_consumer_is_recreated_and_its_replay_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("ada", "Ada", "USER").await;
+    app.apply(ada, 2, AccountChange::EmailVerified).await;
+    app.wait_until_drained().await;
+    let before = row(&app, ada).await.unwrap();
+
+    let stream = app.jetstream.get_stream(&app.settings.events_stream).await.unwrap();
+    stream.delete_consumer(&app.config.projection_consumer).await.unwrap();
+    // The projection notices, re-creates its consumer, replays from the start
+    // (all duplicates) and carries on with new events.
+    let bob = Uuid::now_v7();
+    app.publish(&registered(bob, "bob", "Bob", "USER")).await;
+    app.wait_for_version(bob, 1).await;
+    app.wait_until_drained().await;
+    assert_eq!(row(&app, ada).await.unwrap(), before);
+    app.cleanup().await;
+}
