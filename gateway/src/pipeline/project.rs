@@ -147,32 +147,73 @@ impl<'a> Projector<'a> {
         object: &Map<String, Value>,
         typename: &str,
     ) -> Result<(), Bubble> {
+        self.out.push(b'{');
+        // Fast path: one selection set of unconditional fields, which is what
+        // normalisation leaves at every object position (its fields are
+        // already merged by response key), so no grouping is needed.
+        if let [set] = sets {
+            let plain = set
+                .items
+                .iter()
+                .all(|item| matches!(item, SelectionItem::Field(f) if f.skip_if.is_none() && f.include_if.is_none()));
+            if plain {
+                let mut first = true;
+                for item in &set.items {
+                    let SelectionItem::Field(field) = item else { continue };
+                    if field.omit_from_response {
+                        continue;
+                    }
+                    if !std::mem::take(&mut first) {
+                        self.out.push(b',');
+                    }
+                    self.field(
+                        field.selection_identifier(),
+                        field,
+                        std::slice::from_ref(&&field.selections),
+                        object,
+                        typename,
+                    )?;
+                }
+                self.out.push(b'}');
+                return Ok(());
+            }
+        }
         let mut groups = Vec::new();
         self.collect(sets, typename, &mut groups);
-        self.out.push(b'{');
         for (i, (key, fields)) in groups.iter().enumerate() {
             if i > 0 {
                 self.out.push(b',');
             }
-            self.write_key(key);
-            let field = fields[0];
-            if field.name == "__typename" {
-                let _ = serde_json::to_writer(&mut self.out, typename);
-                continue;
-            }
-            let Some(ty) = self.schema.field_type(typename, &field.name) else {
-                self.out.extend_from_slice(b"null");
-                continue;
-            };
             let sub: Vec<&'a SelectionSet> = fields.iter().map(|f| &f.selections).collect();
-            let value = object.get(*key).unwrap_or(&NULL);
-            self.path.push(PathRef::Key(key));
-            let result = self.value(value, ty, &sub);
-            self.path.pop();
-            result?;
+            self.field(key, fields[0], &sub, object, typename)?;
         }
         self.out.push(b'}');
         Ok(())
+    }
+
+    /// Writes `"key":value` for one response key.
+    fn field(
+        &mut self,
+        key: &'a str,
+        field: &'a FieldSelection,
+        sub: &[&'a SelectionSet],
+        object: &Map<String, Value>,
+        typename: &str,
+    ) -> Result<(), Bubble> {
+        self.write_key(key);
+        if field.name == "__typename" {
+            let _ = serde_json::to_writer(&mut self.out, typename);
+            return Ok(());
+        }
+        let Some(ty) = self.schema.field_type(typename, &field.name) else {
+            self.out.extend_from_slice(b"null");
+            return Ok(());
+        };
+        let value = object.get(key).unwrap_or(&NULL);
+        self.path.push(PathRef::Key(key));
+        let result = self.value(value, ty, sub);
+        self.path.pop();
+        result
     }
 
     fn value(&mut self, value: &Value, ty: &Type, sub: &[&'a SelectionSet]) -> Result<(), Bubble> {

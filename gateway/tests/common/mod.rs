@@ -202,6 +202,11 @@ impl GatewayBuilder {
 }
 
 impl TestGateway {
+    /// Asks the gateway to stop, as the CLI does on Ctrl-C.
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
     pub fn graphql_url(&self) -> String {
         format!("{}/graphql", self.base)
     }
