@@ -21,8 +21,11 @@
 //! stream) with the error in a header, and the original is terminated, so
 //! one bad event never blocks the others.
 //!
-//! Throughput comes from applying several events at once in lanes keyed by
-//! account id: one account's events stay in delivery order within a lane.
+//! Throughput comes from lanes keyed by account id (one account's events stay
+//! in delivery order within its lane, lanes run concurrently) and from each
+//! lane applying the events waiting for it in one transaction: every event
+//! is still atomic with its version update, nothing is acked before the
+//! commit, and a batch that fails is redone one event per transaction.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -542,8 +545,11 @@ impl Projection {
     /// retried later instead, so it is never dropped silently.
     async fn dead_letter(&self, message: Message, sequence: u64, reason: &str) -> Outcome {
         tracing::error!(subject = %message.subject, sequence, reason, "dead-lettering event");
+        // Header values must be one line; keep the reason readable and bounded.
+        let reason: String =
+            reason.chars().map(|c| if c.is_control() { ' ' } else { c }).take(1_000).collect::<String>();
         let mut headers = HeaderMap::new();
-        headers.insert(DEAD_LETTER_REASON_HEADER, reason);
+        headers.insert(DEAD_LETTER_REASON_HEADER, reason.as_str());
         headers.insert(DEAD_LETTER_SUBJECT_HEADER, message.subject.as_str());
         headers.insert(DEAD_LETTER_SEQUENCE_HEADER, sequence.to_string().as_str());
         // One dead letter per original, even if this is retried.
