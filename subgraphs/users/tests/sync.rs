@@ -201,3 +201,34 @@ async fn a_consumer_that_was_down_catches_up_on_what_accumulated() {
     auth.cleanup().await;
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn two_users_replicas_sharing_the_consumer_apply_every_event_once_and_in_order() {
+    let first = TestApp::spawn().await;
+    let second = TestApp::spawn_with(first.config.clone(), first.settings.clone()).await;
+    let auth = AuthSide::create().await;
+    let (stop_relay, relay) = auth.spawn_relay(&first.settings).await;
+
+    let ids = sign_up_burst(&auth, "replica", 400).await;
+    for id in &ids[..100] {
+        auth.change(*id, 2, AccountChange::RoleChanged { role: "ADMIN".into() }).await;
+        auth.change(*id, 3, AccountChange::ActiveChanged { active: false }).await;
+        auth.change(*id, 4, AccountChange::RoleChanged { role: "GUEST".into() }).await;
+    }
+    wait_for_users(&first, 400).await;
+    for id in &ids[..100] {
+        first.wait_for_version(*id, 4).await;
+    }
+    first.wait_until_drained().await;
+    let wrong: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE version = 4 AND (role <> 'GUEST' OR active)")
+        .fetch_one(&first.pool)
+        .await
+        .unwrap();
+    assert_eq!(wrong, 0, "the last change of every account won");
+
+    stop_relay.cancel();
+    relay.await.unwrap();
+    auth.cleanup().await;
+    second.stop().await;
+    first.cleanup().await;
+}
