@@ -32,6 +32,9 @@ use crate::settings::SharedSettings;
 /// The `LISTEN/NOTIFY` channel the outbox trigger notifies on every insert.
 pub const NOTIFY_CHANNEL: &str = "gatehouse_outbox";
 
+/// How often a running relay refreshes its backlog gauges.
+const LAG_GAUGE_INTERVAL: Duration = Duration::from_secs(5);
+
 /// Records an event in the outbox inside the caller's transaction, so the event
 /// exists if and only if the change it describes was committed. `version` is
 /// the account's new version, bumped by the caller in the same transaction:
@@ -239,6 +242,7 @@ impl Relay {
         backoff.reset();
         let mut listener = self.listen().await;
         let mut last_prune: Option<Instant> = None;
+        let mut last_gauge: Option<Instant> = None;
         tracing::info!(stream = %self.settings.events_stream, "outbox relay started");
         while !shutdown.is_cancelled() {
             if last_prune.is_none_or(|at| at.elapsed() >= self.options.prune_interval) {
@@ -248,6 +252,10 @@ impl Relay {
                     Ok(pruned) => tracing::info!(pruned, "pruned published outbox rows"),
                     Err(error) => tracing::warn!(%error, "pruning the outbox failed"),
                 }
+            }
+            if last_gauge.is_none_or(|at| at.elapsed() >= LAG_GAUGE_INTERVAL) {
+                last_gauge = Some(Instant::now());
+                self.record_backlog().await;
             }
             match self.try_process_next().await {
                 Ok(Outcome::Published { failed: 0, .. }) => backoff.reset(),
@@ -266,6 +274,20 @@ impl Relay {
             }
         }
         tracing::info!("outbox relay stopped");
+    }
+
+    /// Sets the backlog gauges: pending events and the age of the oldest.
+    async fn record_backlog(&self) {
+        let backlog: Result<(i64, Option<f64>), _> = sqlx::query_as(
+            "SELECT count(*), EXTRACT(EPOCH FROM now() - min(created_at))::float8
+             FROM outbox WHERE published_at IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await;
+        if let Ok((pending, oldest)) = backlog {
+            metrics::gauge!("gatehouse_outbox_pending_events").set(pending as f64);
+            metrics::gauge!("gatehouse_outbox_oldest_pending_seconds").set(oldest.unwrap_or(0.0));
+        }
     }
 
     fn ensure_connected(&self) -> Result<(), RelayError> {
