@@ -1,6 +1,14 @@
-//! The pooled keep-alive HTTP client every subgraph request goes through.
+//! The pooled keep-alive HTTP client every subgraph request goes through,
+//! with optional in-flight de-duplication: identical query requests to the
+//! same subgraph (same URL, headers and body) that overlap in time share one
+//! HTTP exchange.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use futures::future::{BoxFuture, Shared};
+use futures::FutureExt;
 
 use bytes::Bytes;
 use http::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
@@ -15,7 +23,7 @@ use crate::supergraph::SubgraphEndpoint;
 /// Subgraph responses larger than this are refused rather than buffered.
 const MAX_SUBGRAPH_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum FetchError {
     #[error("the request timed out after {0:?}")]
     Timeout(Duration),
@@ -25,10 +33,21 @@ pub enum FetchError {
     Status(u16),
 }
 
+/// What makes two subgraph requests identical.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct InflightKey {
+    url: String,
+    headers: Vec<(String, Vec<u8>)>,
+    body: Bytes,
+}
+
+type InflightFetch = Shared<BoxFuture<'static, Result<Bytes, FetchError>>>;
+
 /// Shared by all requests and all supergraph reloads, so connections are reused.
 #[derive(Clone)]
 pub struct SubgraphClient {
     inner: Client<HttpConnector, Full<Bytes>>,
+    inflight: Arc<Mutex<HashMap<InflightKey, InflightFetch>>>,
 }
 
 impl Default for SubgraphClient {
@@ -47,18 +66,79 @@ impl SubgraphClient {
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(512)
             .build(connector);
-        Self { inner }
+        Self { inner, inflight: Arc::default() }
     }
 
-    /// POSTs a GraphQL request body and returns the response body.
+    /// POSTs a GraphQL request body and returns the response body. With
+    /// `dedupe`, an identical request already in flight is joined instead of
+    /// sent again; only pass it for queries.
     pub async fn post(
         &self,
         endpoint: &SubgraphEndpoint,
         body: Vec<u8>,
         headers: &HeaderMap,
+        dedupe: bool,
+    ) -> Result<Bytes, FetchError> {
+        let body = Bytes::from(body);
+        if !dedupe {
+            return self.exchange(endpoint, body, headers).await;
+        }
+        let key = InflightKey {
+            url: endpoint.url.to_string(),
+            // Trace context differs per request by design; the shared request
+            // carries the first caller's.
+            headers: headers
+                .iter()
+                .filter(|(n, _)| !matches!(n.as_str(), "traceparent" | "tracestate"))
+                .map(|(n, v)| (n.as_str().to_string(), v.as_bytes().to_vec()))
+                .collect(),
+            body: body.clone(),
+        };
+        let shared = {
+            let mut inflight = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+            match inflight.get(&key) {
+                Some(existing) => {
+                    metrics::counter!("gateway_subgraph_requests_deduplicated_total").increment(1);
+                    existing.clone()
+                }
+                None => {
+                    let (client, endpoint, headers) = (self.clone(), endpoint.clone(), headers.clone());
+                    let map = self.inflight.clone();
+                    let owned_key = key.clone();
+                    // The entry is removed by the exchange itself when it ends,
+                    // so it never outlives the request even if every waiter
+                    // went away.
+                    let fetch = async move {
+                        let result = client.exchange(&endpoint, body, &headers).await;
+                        map.lock().unwrap_or_else(|e| e.into_inner()).remove(&owned_key);
+                        result
+                    }
+                    .boxed()
+                    .shared();
+                    inflight.insert(key, fetch.clone());
+                    fetch
+                }
+            }
+        };
+        shared.await
+    }
+
+    /// How many callers are waiting on shared in-flight requests (for tests
+    /// and diagnostics).
+    pub fn in_flight_waiters(&self) -> usize {
+        let inflight = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+        // Each entry holds one clone itself; the rest belong to waiters.
+        inflight.values().map(|f| f.strong_count().unwrap_or(1).saturating_sub(1)).sum()
+    }
+
+    async fn exchange(
+        &self,
+        endpoint: &SubgraphEndpoint,
+        body: Bytes,
+        headers: &HeaderMap,
     ) -> Result<Bytes, FetchError> {
         let mut request = Request::post(endpoint.url.clone())
-            .body(Full::new(Bytes::from(body)))
+            .body(Full::new(body))
             .map_err(|e| FetchError::Transport(e.to_string()))?;
         let request_headers = request.headers_mut();
         for (name, value) in headers {

@@ -94,6 +94,11 @@ pub struct GatewayConfig {
     #[arg(long = "planning-timeout-ms", env = "GATEWAY_PLANNING_TIMEOUT_MS", default_value_t = 10_000)]
     pub planning_timeout_ms: u64,
 
+    /// Whether identical query requests to a subgraph that are in flight at the
+    /// same time share one HTTP exchange. Mutations are never shared. Default true.
+    #[arg(long = "dedupe-subgraph-requests", env = "GATEWAY_DEDUPE_SUBGRAPH_REQUESTS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub dedupe_subgraph_requests: bool,
+
     /// Whether the supergraph file is watched for changes. Default true.
     #[arg(long = "watch-supergraph", env = "GATEWAY_WATCH_SUPERGRAPH", default_value_t = true, action = clap::ArgAction::Set)]
     pub watch_supergraph: bool,
@@ -121,6 +126,7 @@ impl GatewayConfig {
             max_batch_size: 10,
             plan_cache_size: 1024,
             planning_timeout_ms: 10_000,
+            dedupe_subgraph_requests: true,
             watch_supergraph: true,
         }
     }
@@ -156,6 +162,7 @@ pub struct RuntimeConfig {
     pub plan_cache_size: u64,
     pub planning_timeout: Duration,
     pub watch_supergraph: bool,
+    pub dedupe_subgraph_requests: bool,
     pub default_timeout: Duration,
     pub propagate_headers: Vec<HeaderName>,
     /// Keyed by subgraph name.
@@ -218,6 +225,7 @@ impl TryFrom<&GatewayConfig> for RuntimeConfig {
             plan_cache_size: config.plan_cache_size.max(1),
             planning_timeout: Duration::from_millis(config.planning_timeout_ms.max(1)),
             watch_supergraph: config.watch_supergraph,
+            dedupe_subgraph_requests: config.dedupe_subgraph_requests,
             default_timeout: Duration::from_millis(config.subgraph_timeout_ms.max(1)),
             propagate_headers,
             subgraphs,

@@ -137,7 +137,7 @@ impl Execution<'_> {
             fetch.variable_usages.as_ref(),
             &[("representations", &job.representations)],
         );
-        let response = match self.send(&fetch.service_name, body).await {
+        let response = match self.send(&fetch.service_name, body, true).await {
             Ok(response) => response,
             Err(error) => {
                 self.push_error(error);
@@ -174,7 +174,7 @@ impl Execution<'_> {
             .map(|(alias, job)| (alias.representations_variable_name.as_str(), job.representations.as_slice()))
             .collect();
         let body = request_body(&batch.operation.document_str, self.variables, batch.variable_usages.as_ref(), &extra);
-        let response = match self.send(&batch.service_name, body).await {
+        let response = match self.send(&batch.service_name, body, true).await {
             Ok(response) => response,
             Err(error) => {
                 self.push_error(error);

@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 use std::time::Instant;
 
 use hive_router_query_planner::planner::plan_nodes::FetchNode;
+use hive_router_query_planner::state::supergraph_state::OperationKind;
 use http::{HeaderMap, HeaderName};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -103,7 +104,12 @@ impl Execution<'_> {
 
     /// Sends `body` to `service`. Transport failures come back as one client
     /// error; the cause is logged.
-    pub(super) async fn send(&self, service: &str, body: Vec<u8>) -> Result<SubgraphResponse, GraphQLError> {
+    pub(super) async fn send(
+        &self,
+        service: &str,
+        body: Vec<u8>,
+        is_query: bool,
+    ) -> Result<SubgraphResponse, GraphQLError> {
         let Some(endpoint) = self.supergraph.subgraphs.get(service) else {
             tracing::error!(subgraph = service, "the plan names a subgraph the supergraph does not define");
             return Err(GraphQLError::internal());
@@ -111,7 +117,8 @@ impl Execution<'_> {
         let headers = self.subgraph_headers(service);
         let started = Instant::now();
         let span = tracing::info_span!("subgraph_fetch", subgraph = service, url = %endpoint.url);
-        let result = self.client.post(endpoint, body, &headers).instrument(span).await;
+        let dedupe = is_query && self.dedupe;
+        let result = self.client.post(endpoint, body, &headers, dedupe).instrument(span).await;
         let outcome = match &result {
             Ok(_) => "ok",
             Err(FetchError::Timeout(_)) => "timeout",
@@ -150,7 +157,8 @@ impl Execution<'_> {
     /// A fetch at the root of the operation: its data merges into the root.
     pub(super) async fn root_fetch(&self, fetch: &FetchNode) {
         let body = request_body(&fetch.operation.document_str, self.variables, fetch.variable_usages.as_ref(), &[]);
-        let response = match self.send(&fetch.service_name, body).await {
+        let is_query = !matches!(fetch.operation_kind, Some(OperationKind::Mutation));
+        let response = match self.send(&fetch.service_name, body, is_query).await {
             Ok(response) => response,
             Err(error) => {
                 self.push_error(error);

@@ -30,6 +30,8 @@ pub struct Execution<'a> {
     pub client_headers: &'a HeaderMap,
     /// The W3C `traceparent` sent to subgraphs.
     pub traceparent: Option<http::HeaderValue>,
+    /// Whether identical in-flight query fetches are shared.
+    pub dedupe: bool,
     data: Mutex<Value>,
     errors: Mutex<Vec<GraphQLError>>,
 }
@@ -41,6 +43,7 @@ impl<'a> Execution<'a> {
         variables: &'a Map<String, Value>,
         client_headers: &'a HeaderMap,
         traceparent: Option<http::HeaderValue>,
+        dedupe: bool,
     ) -> Self {
         Self {
             supergraph,
@@ -48,6 +51,7 @@ impl<'a> Execution<'a> {
             variables,
             client_headers,
             traceparent,
+            dedupe,
             data: Mutex::new(Value::Object(Map::new())),
             errors: Mutex::new(Vec::new()),
         }

@@ -216,7 +216,14 @@ impl Gateway {
         }
         let variables = variables::coerce(&supergraph.schema, &prepared.variables, request.variables)?;
 
-        let execution = Execution::new(&supergraph, &self.client, &variables, meta.headers, meta.traceparent);
+        let execution = Execution::new(
+            &supergraph,
+            &self.client,
+            &variables,
+            meta.headers,
+            meta.traceparent,
+            self.config.dedupe_subgraph_requests,
+        );
         if let Some(plan) = &prepared.plan {
             execution.run(plan).await;
         }
