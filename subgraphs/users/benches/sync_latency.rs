@@ -140,6 +140,7 @@ async fn main() {
     let settings = SharedSettings::for_tests(&unique("bench:"), &unique("BENCH_"), &unique("bench"));
     let mut users_config = UsersConfig::for_tests(&users_url, "users-projection");
     users_config.projection_ack_wait_secs = 30;
+    users_config.projection_concurrency = 16;
     let bench = Bench { auth, auth_url, settings, users_config };
 
     // 1. Latency at a steady rate, everything running.

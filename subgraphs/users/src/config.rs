@@ -88,7 +88,7 @@ pub struct UsersConfig {
 
 impl UsersConfig {
     /// Settings for tests: port 0, the given database, the given consumer name,
-    /// short retry delays.
+    /// short retry delays, and fewer lanes (tests share one PostgreSQL).
     pub fn for_tests(database_url: &str, projection_consumer: &str) -> Self {
         Self {
             listen: "127.0.0.1:0".parse().expect("valid address"),
@@ -97,7 +97,7 @@ impl UsersConfig {
             projection_max_deliveries: 3,
             projection_max_gap_deliveries: 30,
             projection_retry_ms: 20,
-            projection_concurrency: 16,
+            projection_concurrency: 8,
             projection_ack_wait_secs: 3,
             identity_max_age_secs: 30,
         }

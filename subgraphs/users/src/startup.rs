@@ -13,9 +13,14 @@ use crate::projection::{Projection, ProjectionOptions};
 use crate::schema::build_schema;
 use crate::UsersConfig;
 
+/// Connections kept for the HTTP API on top of one per projection lane, so
+/// draining a backlog never starves requests of connections.
+const API_CONNECTIONS: usize = 8;
+
 /// Connects to (and if needed creates) the users database.
 pub async fn connect_database(config: &UsersConfig) -> Result<PgPool, infra::Unreachable> {
-    infra::postgres(&config.database_url, 16).await
+    let connections = config.projection_concurrency.max(1) + API_CONNECTIONS;
+    infra::postgres(&config.database_url, u32::try_from(connections).unwrap_or(u32::MAX)).await
 }
 
 /// Applies the users migrations.
