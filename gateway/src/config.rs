@@ -18,89 +18,134 @@ pub struct GatewayConfig {
     /// The Federation v2 supergraph SDL to serve. Default `schema/supergraph.graphql`.
     /// The file is watched: a change (or SIGHUP) reloads it, and a supergraph that
     /// fails to load leaves the previous one serving.
-    #[arg(long = "supergraph", env = "GATEWAY_SUPERGRAPH", default_value = "schema/supergraph.graphql")]
+    #[arg(
+        id = "gateway-supergraph",
+        long = "supergraph",
+        env = "GATEWAY_SUPERGRAPH",
+        default_value = "schema/supergraph.graphql"
+    )]
     pub supergraph: PathBuf,
 
     /// Address to listen on (port 0 picks a free port). Default `127.0.0.1:4000`.
-    #[arg(long = "listen", env = "GATEWAY_LISTEN", default_value = "127.0.0.1:4000")]
+    #[arg(id = "gateway-listen", long = "listen", env = "GATEWAY_LISTEN", default_value = "127.0.0.1:4000")]
     pub listen: SocketAddr,
 
     /// Subgraph URL overrides as `NAME=URL`, repeatable (comma-separated in the
     /// environment). Default: the URLs written in the supergraph.
-    #[arg(long = "subgraph-url", env = "GATEWAY_SUBGRAPH_URLS", value_delimiter = ',')]
+    #[arg(id = "gateway-subgraph-url", long = "subgraph-url", env = "GATEWAY_SUBGRAPH_URLS", value_delimiter = ',')]
     pub subgraph_urls: Vec<String>,
 
     /// Timeout for one subgraph request, in milliseconds. Default 30000.
-    #[arg(long = "subgraph-timeout-ms", env = "GATEWAY_SUBGRAPH_TIMEOUT_MS", default_value_t = 30_000)]
+    #[arg(
+        id = "gateway-subgraph-timeout-ms",
+        long = "subgraph-timeout-ms",
+        env = "GATEWAY_SUBGRAPH_TIMEOUT_MS",
+        default_value_t = 30_000
+    )]
     pub subgraph_timeout_ms: u64,
 
     /// Per-subgraph timeout overrides as `NAME=MILLISECONDS`, repeatable
     /// (comma-separated in the environment). Default: none.
-    #[arg(long = "subgraph-timeout", env = "GATEWAY_SUBGRAPH_TIMEOUTS", value_delimiter = ',')]
+    #[arg(
+        id = "gateway-subgraph-timeout",
+        long = "subgraph-timeout",
+        env = "GATEWAY_SUBGRAPH_TIMEOUTS",
+        value_delimiter = ','
+    )]
     pub subgraph_timeouts: Vec<String>,
 
     /// Client request headers forwarded to every subgraph, repeatable
     /// (comma-separated in the environment). Default: none.
-    #[arg(long = "propagate-header", env = "GATEWAY_PROPAGATE_HEADERS", value_delimiter = ',')]
+    #[arg(
+        id = "gateway-propagate-header",
+        long = "propagate-header",
+        env = "GATEWAY_PROPAGATE_HEADERS",
+        value_delimiter = ','
+    )]
     pub propagate_headers: Vec<String>,
 
     /// Client request headers forwarded to one subgraph, as `NAME=HEADER`,
     /// repeatable (comma-separated in the environment). Default: none.
-    #[arg(long = "subgraph-propagate-header", env = "GATEWAY_SUBGRAPH_PROPAGATE_HEADERS", value_delimiter = ',')]
+    #[arg(
+        id = "gateway-subgraph-propagate-header",
+        long = "subgraph-propagate-header",
+        env = "GATEWAY_SUBGRAPH_PROPAGATE_HEADERS",
+        value_delimiter = ','
+    )]
     pub subgraph_propagate_headers: Vec<String>,
 
     /// Largest accepted request body, in bytes. Default 2097152 (2 MiB).
-    #[arg(long = "max-body-bytes", env = "GATEWAY_MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024)]
+    #[arg(id = "gateway-max-body-bytes", long = "max-body-bytes", env = "GATEWAY_MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024)]
     pub max_body_bytes: usize,
 
     /// Deepest selection nesting an operation may have (fragments followed). Default 32.
-    #[arg(long = "max-depth", env = "GATEWAY_MAX_DEPTH", default_value_t = 32)]
+    #[arg(id = "gateway-max-depth", long = "max-depth", env = "GATEWAY_MAX_DEPTH", default_value_t = 32)]
     pub max_depth: usize,
 
     /// Most aliased fields an operation may have. Default 256.
-    #[arg(long = "max-aliases", env = "GATEWAY_MAX_ALIASES", default_value_t = 256)]
+    #[arg(id = "gateway-max-aliases", long = "max-aliases", env = "GATEWAY_MAX_ALIASES", default_value_t = 256)]
     pub max_aliases: usize,
 
     /// Most fields an operation may select at its root. Default 64.
-    #[arg(long = "max-root-fields", env = "GATEWAY_MAX_ROOT_FIELDS", default_value_t = 64)]
+    #[arg(
+        id = "gateway-max-root-fields",
+        long = "max-root-fields",
+        env = "GATEWAY_MAX_ROOT_FIELDS",
+        default_value_t = 64
+    )]
     pub max_root_fields: usize,
 
     /// Most lexical tokens a document may have. Default 15000.
-    #[arg(long = "max-tokens", env = "GATEWAY_MAX_TOKENS", default_value_t = 15_000)]
+    #[arg(id = "gateway-max-tokens", long = "max-tokens", env = "GATEWAY_MAX_TOKENS", default_value_t = 15_000)]
     pub max_tokens: usize,
 
     /// Whether `__schema` and `__type` are answered. Default true.
-    #[arg(long = "introspection", env = "GATEWAY_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(id = "gateway-introspection", long = "introspection", env = "GATEWAY_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub introspection: bool,
 
     /// Whether browsers get GraphiQL at `GET /graphql`. Default true (development);
     /// set to false in production.
-    #[arg(long = "graphiql", env = "GATEWAY_GRAPHIQL", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(id = "gateway-graphiql", long = "graphiql", env = "GATEWAY_GRAPHIQL", default_value_t = true, action = clap::ArgAction::Set)]
     pub graphiql: bool,
 
     /// Whether a JSON array of requests is accepted in one POST. Default false.
-    #[arg(long = "batching", env = "GATEWAY_BATCHING", default_value_t = false, action = clap::ArgAction::Set)]
+    #[arg(id = "gateway-batching", long = "batching", env = "GATEWAY_BATCHING", default_value_t = false, action = clap::ArgAction::Set)]
     pub batching: bool,
 
     /// Most requests in one batch, when batching is on. Default 10.
-    #[arg(long = "max-batch-size", env = "GATEWAY_MAX_BATCH_SIZE", default_value_t = 10)]
+    #[arg(
+        id = "gateway-max-batch-size",
+        long = "max-batch-size",
+        env = "GATEWAY_MAX_BATCH_SIZE",
+        default_value_t = 10
+    )]
     pub max_batch_size: usize,
 
     /// How many prepared operations (parsed, validated, planned) are cached. Default 1024.
-    #[arg(long = "plan-cache-size", env = "GATEWAY_PLAN_CACHE_SIZE", default_value_t = 1024)]
+    #[arg(
+        id = "gateway-plan-cache-size",
+        long = "plan-cache-size",
+        env = "GATEWAY_PLAN_CACHE_SIZE",
+        default_value_t = 1024
+    )]
     pub plan_cache_size: u64,
 
     /// Longest time planning one operation may take, in milliseconds. Default 10000.
-    #[arg(long = "planning-timeout-ms", env = "GATEWAY_PLANNING_TIMEOUT_MS", default_value_t = 10_000)]
+    #[arg(
+        id = "gateway-planning-timeout-ms",
+        long = "planning-timeout-ms",
+        env = "GATEWAY_PLANNING_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
     pub planning_timeout_ms: u64,
 
     /// Whether identical query requests to a subgraph that are in flight at the
     /// same time share one HTTP exchange. Mutations are never shared. Default true.
-    #[arg(long = "dedupe-subgraph-requests", env = "GATEWAY_DEDUPE_SUBGRAPH_REQUESTS", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(id = "gateway-dedupe-subgraph-requests", long = "dedupe-subgraph-requests", env = "GATEWAY_DEDUPE_SUBGRAPH_REQUESTS", default_value_t = true, action = clap::ArgAction::Set)]
     pub dedupe_subgraph_requests: bool,
 
     /// Whether the supergraph file is watched for changes. Default true.
-    #[arg(long = "watch-supergraph", env = "GATEWAY_WATCH_SUPERGRAPH", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(id = "gateway-watch-supergraph", long = "watch-supergraph", env = "GATEWAY_WATCH_SUPERGRAPH", default_value_t = true, action = clap::ArgAction::Set)]
     pub watch_supergraph: bool,
 }
 
@@ -230,5 +275,58 @@ impl TryFrom<&GatewayConfig> for RuntimeConfig {
             propagate_headers,
             subgraphs,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        gateway: GatewayConfig,
+    }
+
+    #[test]
+    fn the_flags_are_consistent_and_their_defaults_match_new() {
+        Cli::command().debug_assert();
+        let parsed = Cli::try_parse_from(["gateway"]).unwrap().gateway;
+        let built = GatewayConfig::new("schema/supergraph.graphql".into(), "127.0.0.1:4000".parse().unwrap());
+        assert_eq!(format!("{parsed:?}"), format!("{built:?}"));
+    }
+
+    #[test]
+    fn per_subgraph_settings_are_compiled_once() {
+        let parsed = Cli::try_parse_from([
+            "gateway",
+            "--subgraph-url",
+            "accounts=http://127.0.0.1:9/graphql",
+            "--subgraph-timeout",
+            "accounts=250",
+            "--subgraph-propagate-header",
+            "accounts=X-Tenant",
+            "--introspection",
+            "false",
+        ])
+        .unwrap()
+        .gateway;
+        let runtime = RuntimeConfig::try_from(&parsed).unwrap();
+        let accounts = &runtime.subgraphs["accounts"];
+        assert_eq!(accounts.url.as_deref(), Some("http://127.0.0.1:9/graphql"));
+        assert_eq!(accounts.timeout, Some(Duration::from_millis(250)));
+        assert_eq!(accounts.propagate_headers[0].as_str(), "x-tenant");
+        assert!(!runtime.introspection);
+    }
+
+    #[test]
+    fn malformed_pairs_are_refused_at_start_up() {
+        let mut config = GatewayConfig::new("x".into(), "127.0.0.1:0".parse().unwrap());
+        config.subgraph_timeouts = vec!["accounts".into()];
+        assert!(RuntimeConfig::try_from(&config).is_err());
+        config.subgraph_timeouts = vec!["accounts=soon".into()];
+        assert!(RuntimeConfig::try_from(&config).is_err());
     }
 }
