@@ -227,3 +227,42 @@ async fn a_deleted_consumer_is_recreated_and_its_replay_changes_nothing() {
     assert_eq!(row(&app, ada).await.unwrap(), before);
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn an_event_whose_predecessor_never_arrives_is_dead_lettered_after_the_gap_limit() {
+    use gatehouse_users::projection::{Outcome, Projection, ProjectionOptions};
+    use gatehouse_users::UsersConfig;
+    let settings = support::test_settings();
+    let url = format!("postgres://postgres@127.0.0.1:5432/{}", support::unique("gh_users_"));
+    let pool = gatehouse_common::infra::postgres(&url, 4).await.unwrap();
+    gatehouse_users::migrate(&pool).await.unwrap();
+    let nats = gatehouse_common::infra::nats(&settings.nats_url).await.unwrap();
+    let mut options = ProjectionOptions::from(&UsersConfig::for_tests(&url, "stepped"));
+    options.max_gap_deliveries = 2;
+    let projection = Projection::connect(pool.clone(), nats.clone(), &settings, options).await.unwrap();
+    let js = async_nats::jetstream::new(nats);
+    let orphan = event(Uuid::now_v7(), 2, AccountChange::EmailVerified);
+    let subject = events::event_subject(&settings.events_subject_prefix, orphan.change.type_name());
+    js.publish(subject, serde_json::to_vec(&orphan).unwrap().into()).await.unwrap().await.unwrap();
+
+    assert_eq!(projection.try_process_next().await.unwrap(), Outcome::Deferred);
+    let start = std::time::Instant::now();
+    loop {
+        match projection.try_process_next().await.unwrap() {
+            Outcome::DeadLettered => break,
+            Outcome::Idle => {}
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(start.elapsed() < support::DEADLINE, "never dead-lettered");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let stream = js.get_stream(events::dead_letter_stream(&settings)).await.unwrap();
+    let letter = stream.get_raw_message(1).await.unwrap();
+    let reason = letter.headers.get(DEAD_LETTER_REASON_HEADER).unwrap().as_str().to_owned();
+    assert_eq!(reason, "version 2 arrived before version 1");
+
+    let _ = js.delete_stream(&settings.events_stream).await;
+    let _ = js.delete_stream(events::dead_letter_stream(&settings)).await;
+    pool.close().await;
+    gatehouse_common::infra::drop_database(&url).await.unwrap();
+}
