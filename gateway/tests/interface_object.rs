@@ -64,3 +64,15 @@ async fn a_shareable_root_field_is_fetched_once() {
     assert!(name == "catalog" || name == "ratings");
     assert_eq!(media.catalog.recorder.requests() + media.ratings.recorder.requests(), 1);
 }
+
+#[tokio::test]
+async fn interface_object_plan_snapshots() {
+    let media = common::media::Media::start().await;
+    let gateway = media.gateway().start().await;
+    for (name, query) in [
+        ("interface_object_from_implementations", "{ media { title rating } }"),
+        ("interface_object_root", "{ topRated { rating ... on Movie { director } } }"),
+    ] {
+        insta::assert_snapshot!(name, gateway.plan(query), query);
+    }
+}
