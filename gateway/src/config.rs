@@ -103,10 +103,10 @@ pub struct GatewayConfig {
     #[arg(id = "gateway-introspection", long = "introspection", env = "GATEWAY_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub introspection: bool,
 
-    /// Whether browsers get GraphiQL at `GET /graphql`. Default true (development);
-    /// set to false in production.
-    #[arg(id = "gateway-graphiql", long = "graphiql", env = "GATEWAY_GRAPHIQL", default_value_t = true, action = clap::ArgAction::Set)]
-    pub graphiql: bool,
+    /// Whether browsers get GraphiQL at `GET /graphql`. Default: on in
+    /// development, off when `GATEHOUSE_ENV=production`.
+    #[arg(id = "gateway-graphiql", long = "graphiql", env = "GATEWAY_GRAPHIQL", action = clap::ArgAction::Set)]
+    pub graphiql: Option<bool>,
 
     /// Whether a JSON array of requests is accepted in one POST. Default false.
     #[arg(id = "gateway-batching", long = "batching", env = "GATEWAY_BATCHING", default_value_t = false, action = clap::ArgAction::Set)]
@@ -166,7 +166,7 @@ impl GatewayConfig {
             max_root_fields: 64,
             max_tokens: 15_000,
             introspection: true,
-            graphiql: true,
+            graphiql: None,
             batching: false,
             max_batch_size: 10,
             plan_cache_size: 1024,
@@ -264,7 +264,9 @@ impl TryFrom<&GatewayConfig> for RuntimeConfig {
             },
             max_body_bytes: config.max_body_bytes,
             introspection: config.introspection,
-            graphiql: config.graphiql,
+            graphiql: config.graphiql.unwrap_or_else(|| {
+                std::env::var("GATEHOUSE_ENV").map(|e| !e.eq_ignore_ascii_case("production")).unwrap_or(true)
+            }),
             batching: config.batching,
             max_batch_size: config.max_batch_size.max(1),
             plan_cache_size: config.plan_cache_size.max(1),

@@ -153,7 +153,7 @@ async fn graphiql_is_served_to_browsers_and_can_be_switched_off() {
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("graphiql"));
 
-    let off = shop.gateway().config(|c| c.graphiql = false).start().await;
+    let off = shop.gateway().config(|c| c.graphiql = Some(false)).start().await;
     let page = off.http.get(off.graphql_url()).header("accept", "text/html").send().await.unwrap();
     assert_ne!(page.status(), 200);
 }
