@@ -310,3 +310,21 @@ impl Default for AuthConfig {
         Wrapper::parse_from(["auth"]).config
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        shared: gatehouse_common::settings::SharedConfig,
+        #[command(flatten)]
+        auth: super::AuthConfig,
+    }
+
+    #[test]
+    fn the_flags_are_well_formed_next_to_the_shared_ones() {
+        Cli::command().debug_assert();
+    }
+}

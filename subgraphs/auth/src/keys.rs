@@ -403,6 +403,20 @@ mod tests {
     }
 
     #[test]
+    fn production_never_generates_keys_and_refuses_development_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut shared = SharedSettings::for_tests("p:", "S", "s");
+        shared.environment = Environment::Production;
+        let config = AuthConfig { keys_dir: Some(dir.path().to_owned()), ..AuthConfig::default() };
+        assert!(Keys::load(&config, &shared).is_err(), "an empty folder is not generated into");
+        assert!(!dir.path().join(CURRENT).exists());
+        ensure_dev_keys(dir.path(), 2048).unwrap();
+        assert!(Keys::load(&config, &shared).is_err(), "development keys are refused");
+        let unset = AuthConfig { keys_dir: None, ..AuthConfig::default() };
+        assert!(Keys::load(&unset, &shared).is_err(), "production must name its keys");
+    }
+
+    #[test]
     fn production_refuses_a_development_folder() {
         let dir = tempfile::tempdir().unwrap();
         ensure_dev_keys(dir.path(), 2048).unwrap();

@@ -161,3 +161,55 @@ impl AuthSettings {
 pub fn revocation_subject(shared: &SharedSettings) -> String {
     format!("{}.session.revoked", shared.events_subject_prefix)
 }
+
+#[cfg(test)]
+mod tests {
+    use secrecy::SecretString;
+
+    use super::*;
+
+    fn production() -> SharedSettings {
+        let mut shared = SharedSettings::for_tests("p:", "S", "s");
+        shared.environment = Environment::Production;
+        shared
+    }
+
+    fn strong(value: &str) -> Option<SecretString> {
+        Some(SecretString::from(value.to_owned()))
+    }
+
+    fn production_config() -> AuthConfig {
+        AuthConfig {
+            refresh_secret: strong("Zq8vJ3kP0wX7nR2mL5tY9cB4hG6dF1sA-refresh"),
+            smtp_url: Some("smtp://mail.example.com:25".into()),
+            ..AuthConfig::default()
+        }
+    }
+
+    #[test]
+    fn production_accepts_its_own_secrets_and_an_smtp_server() {
+        assert!(AuthSettings::resolve(&production_config(), &production()).is_ok());
+    }
+
+    #[test]
+    fn production_refuses_missing_development_and_short_refresh_secrets() {
+        for secret in [None, strong("dev-only-0123456789012345678901234567890123"), strong("short")] {
+            let config = AuthConfig { refresh_secret: secret, ..production_config() };
+            assert!(AuthSettings::resolve(&config, &production()).is_err());
+        }
+    }
+
+    #[test]
+    fn production_refuses_weak_argon2_parameters_and_a_missing_smtp_server() {
+        let weak = AuthConfig { argon2_memory_kib: 4096, ..production_config() };
+        assert!(AuthSettings::resolve(&weak, &production()).is_err());
+        let no_smtp = AuthConfig { smtp_url: None, ..production_config() };
+        assert!(AuthSettings::resolve(&no_smtp, &production()).is_err());
+    }
+
+    #[test]
+    fn the_refresh_cookie_must_be_a_host_cookie() {
+        let config = AuthConfig { refresh_cookie_name: "refresh".into(), ..production_config() };
+        assert!(AuthSettings::resolve(&config, &production()).is_err());
+    }
+}
