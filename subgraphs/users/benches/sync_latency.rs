@@ -118,6 +118,15 @@ async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
     }
 }
 
+fn unix_nanos() -> i128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i128
+}
+
+/// A wall-clock difference; clock steps could make it negative, shown as zero.
+fn nanos(value: i128) -> Duration {
+    Duration::from_nanos(value.max(0) as u64)
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[index]
@@ -147,6 +156,9 @@ async fn main() {
     let relay = bench.start_relay().await;
     let (users, users_pool) = bench.start_users().await;
     let started: Arc<Mutex<HashMap<Uuid, Instant>>> = Arc::default();
+    // Wall-clock times (Unix nanoseconds) of each sign-up's commit and visibility, to
+    // split the latency at JetStream's own timestamp of the stored message.
+    let walls: Arc<Mutex<HashMap<Uuid, (i128, i128)>>> = Arc::default();
     let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
     // A row becomes visible when its transaction commits, which is exactly
     // when PostgreSQL delivers a NOTIFY sent from a trigger on the insert.
@@ -162,7 +174,7 @@ async fn main() {
     let mut listener = sqlx::postgres::PgListener::connect_with(&users_pool).await.unwrap();
     listener.listen("bench_visible").await.unwrap();
     let watcher = {
-        let (started, latencies) = (started.clone(), latencies.clone());
+        let (started, latencies, walls) = (started.clone(), latencies.clone(), walls.clone());
         tokio::spawn(async move {
             let mut seen = 0;
             while seen < signups {
@@ -172,6 +184,9 @@ async fn main() {
                 // The sign-up task records its start before committing, so it is there.
                 if let Some(at) = started.lock().await.remove(&id) {
                     latencies.lock().await.push(now - at);
+                    if let Some(wall) = walls.lock().await.get_mut(&id) {
+                        wall.1 = unix_nanos();
+                    }
                     seen += 1;
                 }
             }
@@ -182,11 +197,12 @@ async fn main() {
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     for i in 0..signups {
         ticker.tick().await;
-        let (pool, started) = (bench.auth.clone(), started.clone());
+        let (pool, started, walls) = (bench.auth.clone(), started.clone(), walls.clone());
         tokio::spawn(async move {
             let id = Uuid::now_v7();
             let mut tx = pool.begin().await.unwrap();
             enqueue(&mut tx, id, 1, registration(i)).await.unwrap();
+            walls.lock().await.insert(id, (unix_nanos(), 0));
             started.lock().await.insert(id, Instant::now());
             tx.commit().await.unwrap();
         });
@@ -194,6 +210,23 @@ async fn main() {
     watcher.await.unwrap();
     let mut latencies = latencies.lock().await.clone();
     latencies.sort();
+    let (mut to_stream, mut from_stream) = (Vec::new(), Vec::new());
+    {
+        let js = async_nats::jetstream::new(infra::nats(&bench.settings.nats_url).await.unwrap());
+        let stream = js.get_stream(&bench.settings.events_stream).await.unwrap();
+        let walls = walls.lock().await;
+        for sequence in 1..=signups as u64 {
+            let message = stream.get_raw_message(sequence).await.unwrap();
+            let event: gatehouse_common::events::AccountEvent = serde_json::from_slice(&message.payload).unwrap();
+            if let Some((committed, visible)) = walls.get(&event.user_id) {
+                let stored = message.time.unix_timestamp_nanos();
+                to_stream.push(nanos(stored - committed));
+                from_stream.push(nanos(visible - stored));
+            }
+        }
+    }
+    to_stream.sort();
+    from_stream.sort();
 
     // 2. Relay alone: a backlog in the outbox, the consumer stopped.
     users.stop().await;
@@ -234,6 +267,16 @@ async fn main() {
     println!("| sign-up → visible p90 | {} |", ms(percentile(&latencies, 0.90)));
     println!("| sign-up → visible p99 | {} |", ms(percentile(&latencies, 0.99)));
     println!("| sign-up → visible max | {} |", ms(*latencies.last().unwrap()));
+    println!(
+        "| of which commit → stored in JetStream (relay) p50 / p99 | {} / {} |",
+        ms(percentile(&to_stream, 0.5)),
+        ms(percentile(&to_stream, 0.99))
+    );
+    println!(
+        "| of which stored → visible in users (projection) p50 / p99 | {} / {} |",
+        ms(percentile(&from_stream, 0.5)),
+        ms(percentile(&from_stream, 0.99))
+    );
     println!("| relay drain, {backlog} events | {relay_rate:.0} events/s |");
     println!("| projection drain, {backlog} events | {projection_rate:.0} events/s |");
     println!("| relay + projection drain, {backlog} events | {pipeline_rate:.0} events/s |");
