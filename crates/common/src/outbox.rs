@@ -339,8 +339,12 @@ impl Relay {
         let mut failure = None;
         for row in rows {
             let subject = events::event_subject(&self.settings.events_subject_prefix, &row.event_type);
-            let publish =
-                Publish::build().payload(row.payload.clone().into_bytes().into()).message_id(row.id.to_string());
+            // `expected_stream`: an acknowledgement from any other stream that
+            // happens to capture the subject is refused, not taken as stored.
+            let publish = Publish::build()
+                .payload(row.payload.clone().into_bytes().into())
+                .message_id(row.id.to_string())
+                .expected_stream(&self.settings.events_stream);
             match self.jetstream.send_publish(subject, publish).await {
                 Ok(ack) => pending_acks.push((row.id, ack)),
                 Err(error) => {
