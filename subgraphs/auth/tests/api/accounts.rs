@@ -308,3 +308,17 @@ async fn the_email_and_the_username_of_an_account_share_one_login_budget() {
     app.login("quincy", PASSWORD, "BODY").await.expect_code("RATE_LIMITED");
     app.login(&user.email, PASSWORD, "BODY").await.expect_code("RATE_LIMITED");
 }
+
+#[tokio::test]
+async fn concurrent_sign_ups_with_one_email_create_exactly_one_account() {
+    let app = TestApp::spawn_with(|c| c.resend_limit = 100).await;
+    let usernames: Vec<String> = (0..6).map(|i| format!("rosa_{i}")).collect();
+    let attempts = usernames.iter().map(|name| app.sign_up("rosa@example.com", name, PASSWORD));
+    for response in futures::future::join_all(attempts).await {
+        assert_eq!(response.ok().data("signUp"), &json!(true));
+    }
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM accounts").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(count, 1);
+    app.smtp.wait_for("rosa@example.com", "Code: ", 1).await;
+    app.smtp.wait_for("rosa@example.com", "tried to create", 5).await;
+}

@@ -146,3 +146,16 @@ async fn guarded_operations_refuse_an_access_token_of_a_revoked_session() {
     app.logout_all(&tokens.access).await.expect_code("UNAUTHENTICATED");
     app.change_password(&tokens.access, PASSWORD, "fresh-Orchard-63-beacon").await.expect_code("UNAUTHENTICATED");
 }
+
+#[tokio::test]
+async fn logout_without_a_token_ends_the_callers_current_session_only() {
+    let app = TestApp::spawn().await;
+    app.verified_user("hana").await;
+    let here = app.login_body("hana", PASSWORD).await;
+    let elsewhere = app.login_body("hana", PASSWORD).await;
+    assert_eq!(app.gql_as(&here.access, "mutation { logout }", json!({})).await.ok().data("logout"), &json!(true));
+    app.refresh_session(&here.refresh).await.expect_code("INVALID_REFRESH_TOKEN");
+    app.refresh_session(&elsewhere.refresh).await.ok();
+    // Anonymous and tokenless: nothing to end.
+    assert_eq!(app.gql("mutation { logout }", json!({})).await.ok().data("logout"), &json!(false));
+}
