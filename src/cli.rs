@@ -25,11 +25,11 @@ pub struct Cli {
 pub enum Command {
     /// Run the whole stack in one process: databases, migrations, stream, keys,
     /// seeded admin, then gateway :4000, auth :4001 and users :4002.
-    Dev(DevArgs),
+    Dev(Box<DevArgs>),
     /// Run the federation gateway alone.
-    Gateway(GatewayConfig),
+    Gateway(Box<GatewayConfig>),
     /// Run the auth subgraph alone.
-    Auth(AuthConfig),
+    Auth(Box<AuthConfig>),
     /// Run the users subgraph alone.
     Users(UsersConfig),
     /// Create the databases if missing and apply all migrations.
@@ -90,12 +90,12 @@ impl Cli {
         let command = match self.command {
             Some(command) => command,
             // `cargo run` with no arguments: the development stack with its defaults.
-            None => Command::Dev(DevArgs::parse_defaults()),
+            None => Command::Dev(Box::new(DevArgs::parse_defaults())),
         };
         match command {
-            Command::Dev(args) => dev::run_stack(&self.shared, args).await,
-            Command::Gateway(config) => dev::run_gateway(config).await,
-            Command::Auth(config) => dev::run_auth(&self.shared, config).await,
+            Command::Dev(args) => dev::run_stack(&self.shared, *args).await,
+            Command::Gateway(config) => dev::run_gateway(&self.shared, *config).await,
+            Command::Auth(config) => dev::run_auth(&self.shared, *config).await,
             Command::Users(config) => dev::run_users(&self.shared, config).await,
             Command::Migrate(args) => dev::migrate(&self.shared, &args.auth, &args.users).await,
             Command::Seed(args) => dev::seed(&self.shared, &args.auth).await,

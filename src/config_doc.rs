@@ -29,7 +29,7 @@ fn settings() -> Vec<Setting> {
     let mut seen = std::collections::HashSet::new();
     root.get_arguments()
         .chain(dev.get_arguments())
-        .filter_map(|arg| setting(arg))
+        .filter_map(setting)
         .filter(|s| seen.insert(s.env.clone()))
         .collect()
 }

@@ -75,8 +75,9 @@ pub async fn seed(shared: &SharedConfig, auth: &AuthConfig) -> anyhow::Result<()
     Ok(())
 }
 
-pub async fn run_gateway(config: GatewayConfig) -> anyhow::Result<()> {
-    let app = gatehouse_gateway::Application::build(config).await?;
+pub async fn run_gateway(shared: &SharedConfig, config: GatewayConfig) -> anyhow::Result<()> {
+    let settings = shared.resolve()?;
+    let app = gatehouse_gateway::Application::build_with(config, Some(settings)).await?;
     tracing::info!(port = app.port(), "gateway listening");
     serve_until_signal(app.run_until_stopped(shutdown::on_signal())).await
 }
@@ -111,10 +112,13 @@ pub async fn run_stack(shared: &SharedConfig, args: DevArgs) -> anyhow::Result<(
     let seeded = gatehouse_auth::seed::seed(&auth_pool, &args.auth, &settings).await?;
     auth_pool.close().await;
 
-    // Subgraphs first, so the gateway finds them when it starts.
+    // Subgraphs first, so the gateway can be pointed at the ports they got.
+    let (issuer, audience) = (args.auth.issuer.clone(), args.auth.audience.clone());
     let auth = gatehouse_auth::Application::build(args.auth, settings.clone()).await?;
     let users = gatehouse_users::Application::build(args.users, settings.clone()).await?;
-    let gateway = gatehouse_gateway::Application::build(args.gateway).await?;
+    let mut gateway_config = args.gateway;
+    wire_gateway_to_local_subgraphs(&mut gateway_config, auth.port(), users.port(), issuer, audience);
+    let gateway = gatehouse_gateway::Application::build_with(gateway_config, Some(settings.clone())).await?;
 
     let gateway_port = gateway.port();
     println!();
@@ -141,6 +145,27 @@ pub async fn run_stack(shared: &SharedConfig, args: DevArgs) -> anyhow::Result<(
     results.2?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// In one process the gateway talks to the subgraphs it started: their real
+/// ports (even when chosen by the OS) unless the operator named other URLs,
+/// their JWKS, and their token issuer and audience.
+fn wire_gateway_to_local_subgraphs(
+    config: &mut GatewayConfig,
+    auth_port: u16,
+    users_port: u16,
+    issuer: String,
+    audience: String,
+) {
+    for (name, port) in [("auth", auth_port), ("users", users_port)] {
+        let named = config.subgraph_urls.iter().any(|pair| pair.split('=').next().map(str::trim) == Some(name));
+        if !named {
+            config.subgraph_urls.push(format!("{name}=http://127.0.0.1:{port}/graphql"));
+        }
+    }
+    config.security.jwks_url = format!("http://127.0.0.1:{auth_port}/.well-known/jwks.json");
+    config.security.token_issuer = issuer;
+    config.security.token_audience = audience;
 }
 
 /// Runs one service; when it ends (failure included) the others stop too, so

@@ -11,7 +11,7 @@ use futures::future::{BoxFuture, Shared};
 use futures::FutureExt;
 
 use bytes::Bytes;
-use http::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
+use http::header::{HeaderValue, ACCEPT, CONTENT_TYPE, SET_COOKIE};
 use http::{HeaderMap, Request};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -41,7 +41,14 @@ struct InflightKey {
     body: Bytes,
 }
 
-type InflightFetch = Shared<BoxFuture<'static, Result<Bytes, FetchError>>>;
+type InflightFetch = Shared<BoxFuture<'static, Result<SubgraphReply, FetchError>>>;
+
+/// One subgraph answer: its body and the cookies it asked to set.
+#[derive(Debug, Clone)]
+pub struct SubgraphReply {
+    pub body: Bytes,
+    pub set_cookies: Vec<HeaderValue>,
+}
 
 /// Shared by all requests and all supergraph reloads, so connections are reused.
 #[derive(Clone)]
@@ -69,7 +76,9 @@ impl SubgraphClient {
         Self { inner, inflight: Arc::default() }
     }
 
-    /// POSTs a GraphQL request body and returns the response body. With
+    /// POSTs a GraphQL request body and returns the response body and its
+    /// `Set-Cookie` headers (the executor decides which subgraphs may set
+    /// cookies). With
     /// `dedupe`, an identical request already in flight is joined instead of
     /// sent again; only pass it for queries.
     pub async fn post(
@@ -78,7 +87,7 @@ impl SubgraphClient {
         body: Vec<u8>,
         headers: &HeaderMap,
         dedupe: bool,
-    ) -> Result<Bytes, FetchError> {
+    ) -> Result<SubgraphReply, FetchError> {
         let body = Bytes::from(body);
         if !dedupe {
             return self.exchange(endpoint, body, headers).await;
@@ -136,7 +145,7 @@ impl SubgraphClient {
         endpoint: &SubgraphEndpoint,
         body: Bytes,
         headers: &HeaderMap,
-    ) -> Result<Bytes, FetchError> {
+    ) -> Result<SubgraphReply, FetchError> {
         let mut request = Request::post(endpoint.url.clone())
             .body(Full::new(body))
             .map_err(|e| FetchError::Transport(e.to_string()))?;
@@ -151,6 +160,7 @@ impl SubgraphClient {
         let exchange = async {
             let response = self.inner.request(request).await.map_err(|e| FetchError::Transport(e.to_string()))?;
             let status = response.status();
+            let set_cookies: Vec<HeaderValue> = response.headers().get_all(SET_COOKIE).iter().cloned().collect();
             let body = Limited::new(response.into_body(), MAX_SUBGRAPH_RESPONSE_BYTES)
                 .collect()
                 .await
@@ -161,7 +171,7 @@ impl SubgraphClient {
             if !(status.is_success() || graphql_error_body) {
                 return Err(FetchError::Status(status.as_u16()));
             }
-            Ok(body)
+            Ok(SubgraphReply { body, set_cookies })
         };
         match tokio::time::timeout(endpoint.timeout, exchange).await {
             Ok(result) => result,

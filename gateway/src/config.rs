@@ -147,6 +147,10 @@ pub struct GatewayConfig {
     /// Whether the supergraph file is watched for changes. Default true.
     #[arg(id = "gateway-watch-supergraph", long = "watch-supergraph", env = "GATEWAY_WATCH_SUPERGRAPH", default_value_t = true, action = clap::ArgAction::Set)]
     pub watch_supergraph: bool,
+
+    /// Authentication, authorization and browser-safety settings.
+    #[command(flatten)]
+    pub security: crate::security::SecurityConfig,
 }
 
 impl GatewayConfig {
@@ -173,6 +177,7 @@ impl GatewayConfig {
             planning_timeout_ms: 10_000,
             dedupe_subgraph_requests: true,
             watch_supergraph: true,
+            security: crate::security::SecurityConfig::off(),
         }
     }
 }

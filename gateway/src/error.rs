@@ -25,6 +25,10 @@ pub mod codes {
     pub const DOWNSTREAM_SERVICE_ERROR: &str = "DOWNSTREAM_SERVICE_ERROR";
     pub const NON_NULL_VIOLATION: &str = "NON_NULL_VIOLATION";
     pub const INTROSPECTION_DISABLED: &str = "INTROSPECTION_DISABLED";
+    pub const UNAUTHORIZED_FIELD_OR_TYPE: &str = "UNAUTHORIZED_FIELD_OR_TYPE";
+    pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
+    pub const FORBIDDEN: &str = "FORBIDDEN";
+    pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
 }
 
 /// One step of a response path: an object key or a list index.
@@ -115,6 +119,9 @@ pub enum RequestError {
     MethodNotAllowed(GraphQLError),
     /// No supergraph is loaded yet.
     NotReady(GraphQLError),
+    /// The operation selects what the caller may not see, and the gateway
+    /// is configured to refuse such operations whole.
+    Forbidden(Vec<GraphQLError>),
     /// The gateway failed; details were logged.
     Internal(GraphQLError),
 }
@@ -124,6 +131,7 @@ impl RequestError {
         match self {
             Self::BadRequest(_) | Self::Parse(_) | Self::Validation(_) | Self::Variables(_) => 400,
             Self::MethodNotAllowed(_) => 405,
+            Self::Forbidden(_) => 403,
             Self::NotReady(_) => 503,
             Self::Internal(_) => 500,
         }
@@ -136,7 +144,7 @@ impl RequestError {
             | Self::MethodNotAllowed(e)
             | Self::NotReady(e)
             | Self::Internal(e) => vec![e],
-            Self::Validation(v) | Self::Variables(v) => v,
+            Self::Validation(v) | Self::Variables(v) | Self::Forbidden(v) => v,
         }
     }
 

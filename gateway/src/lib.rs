@@ -10,6 +10,7 @@
 //! - [`introspection`]: `__schema` / `__type` answered from the public schema.
 //! - [`client`]: the pooled keep-alive HTTP client for subgraph requests.
 //! - [`http`]: GraphQL over HTTP, GraphiQL, `/health`, `/ready`, `/metrics`.
+//! - [`security`]: token verification, directive guards, CSRF, CORS, cookies and the identity sent to subgraphs.
 //! - [`error`]: client-facing errors and their stable codes.
 
 pub mod client;
@@ -20,6 +21,7 @@ pub mod http;
 pub mod introspection;
 pub mod pipeline;
 pub mod schema;
+pub mod security;
 pub mod supergraph;
 
 use std::sync::Arc;
@@ -31,12 +33,16 @@ pub use config::GatewayConfig;
 pub use pipeline::Gateway;
 
 use config::RuntimeConfig;
+use gatehouse_common::settings::SharedSettings;
+use security::Security;
 use supergraph::SupergraphStore;
 
 /// A bound, ready-to-serve gateway.
 pub struct Application {
     listener: TcpListener,
     gateway: Arc<Gateway>,
+    /// Stops the JWKS refresher and the revocation listener with the server.
+    background: CancellationToken,
 }
 
 impl Application {
@@ -45,6 +51,14 @@ impl Application {
     /// A supergraph that cannot be loaded is logged and the gateway starts
     /// unready (`/ready` answers 503) until a valid file appears.
     pub async fn build(config: GatewayConfig) -> anyhow::Result<Self> {
+        Self::build_with(config, None).await
+    }
+
+    /// As [`Application::build`], with the shared settings authentication
+    /// needs (identity secret, Redis, NATS). Required when `security.auth` is on.
+    pub async fn build_with(config: GatewayConfig, shared: Option<SharedSettings>) -> anyhow::Result<Self> {
+        let background = CancellationToken::new();
+        let security = Arc::new(Security::build(&config.security, shared.as_ref(), &background).await?);
         let runtime = Arc::new(RuntimeConfig::try_from(&config)?);
         // Install the process-wide Prometheus recorder before anything records.
         let _ = gatehouse_common::telemetry::metrics_handle();
@@ -53,8 +67,8 @@ impl Application {
             tracing::error!(path = %runtime.supergraph_path.display(), error = %format!("{e:#}"), "the supergraph could not be loaded; serving unready");
         }
         let listener = TcpListener::bind(config.listen).await?;
-        let gateway = Arc::new(Gateway { store, config: runtime, client: client::SubgraphClient::new() });
-        Ok(Self { listener, gateway })
+        let gateway = Arc::new(Gateway { store, config: runtime, client: client::SubgraphClient::new(), security });
+        Ok(Self { listener, gateway, background })
     }
 
     pub fn port(&self) -> u16 {
@@ -73,6 +87,7 @@ impl Application {
         let router = http::router(self.gateway.clone());
         axum::serve(self.listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await?;
         shutdown.cancel();
+        self.background.cancel();
         let _ = watcher.await;
         Ok(())
     }

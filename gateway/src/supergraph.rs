@@ -39,6 +39,8 @@ pub struct Supergraph {
     /// Plans keyed by the normalised operation text, shared by every document
     /// that normalises to the same operation.
     pub plans: moka::sync::Cache<String, Arc<QueryPlan>>,
+    /// `@authenticated` / `@requiresScopes` of this supergraph.
+    pub guards: gatehouse_access::guards::GuardIndex,
 }
 
 impl Supergraph {
@@ -46,6 +48,7 @@ impl Supergraph {
     /// input; the panic is contained and reported as an error.
     pub fn from_sdl(sdl: &str, config: &RuntimeConfig) -> anyhow::Result<Self> {
         let document = safe_parse_schema(sdl).map_err(|e| anyhow!("supergraph does not parse: {e}"))?;
+        let guards = gatehouse_access::guards::GuardIndex::from_schema(&document);
         let planner =
             catch_unwind(AssertUnwindSafe(|| Planner::new_from_supergraph(&document, QueryPlannerOptions::default())))
                 .map_err(|_| anyhow!("the query planner panicked while loading the supergraph"))?
@@ -82,6 +85,7 @@ impl Supergraph {
             subgraphs,
             operations: moka::sync::Cache::builder().max_capacity(config.plan_cache_size).build(),
             plans: moka::sync::Cache::builder().max_capacity(config.plan_cache_size).build(),
+            guards,
         })
     }
 

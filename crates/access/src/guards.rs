@@ -323,9 +323,14 @@ pub fn authorize(
     };
     let mut walker = Walker { index, caller, fragments, budget: MAX_INLINED_SELECTIONS, denied: Vec::new() };
     let mut path = Vec::new();
-    let selection_set = walker.filter(selection_set_of(operation), root_type, &mut path, &mut Vec::new())?;
+    let mut selection_set = walker.filter(selection_set_of(operation), root_type, &mut path, &mut Vec::new())?;
     if walker.denied.is_empty() {
         return Ok(GuardOutcome { filtered: None, denied: Vec::new() });
+    }
+    if selection_set.items.is_empty() {
+        // Every root field was denied: `__typename` keeps the operation valid
+        // and needs no subgraph.
+        selection_set.items.push(typename_selection(selection_set.span.0));
     }
     let mut filtered_operation = operation.clone();
     *selection_set_mut(&mut filtered_operation) = selection_set;

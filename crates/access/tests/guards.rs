@@ -164,6 +164,12 @@ fn unauthorised_mutation_fields_are_removed_before_any_subgraph_sees_them() {
 }
 
 #[test]
+fn an_operation_whose_every_root_field_is_denied_still_plans_without_subgraphs() {
+    let printed = filtered("{ me { id } users { id } }", &Caller::anonymous());
+    assert!(printed.contains("__typename") && !printed.contains("me") && !printed.contains("users"), "{printed}");
+}
+
+#[test]
 fn introspection_and_typename_are_never_guarded() {
     assert!(denied("{ __typename __schema { queryType { name } } }", &Caller::anonymous()).is_empty());
 }

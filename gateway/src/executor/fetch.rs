@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use hive_router_query_planner::planner::plan_nodes::FetchNode;
 use hive_router_query_planner::state::supergraph_state::OperationKind;
+use http::header::COOKIE;
 use http::{HeaderMap, HeaderName};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -25,6 +26,7 @@ pub(super) struct SubgraphResponse {
 }
 
 static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+static IDENTITY: HeaderName = HeaderName::from_static(gatehouse_common::identity::IDENTITY_HEADER);
 
 /// Writes a `{"query":..,"variables":{..}}` body. Only variables the fetch
 /// uses are sent; `extra` appends further variables (representations).
@@ -99,6 +101,16 @@ impl Execution<'_> {
         if let Some(traceparent) = &self.traceparent {
             headers.insert(TRACEPARENT.clone(), traceparent.clone());
         }
+        if self.cookie_subgraphs.contains(service) {
+            for value in self.client_headers.get_all(COOKIE) {
+                headers.append(COOKIE, value.clone());
+            }
+        }
+        // Always set by the gateway, replacing anything a client tried to send.
+        headers.remove(IDENTITY.clone());
+        if let Some(identity) = &self.identity_header {
+            headers.insert(IDENTITY.clone(), identity.clone());
+        }
         headers
     }
 
@@ -134,7 +146,12 @@ impl Execution<'_> {
                 .with_extension("serviceName", Value::String(service.to_string()))
         };
         let bytes = match result {
-            Ok(bytes) => bytes,
+            Ok(reply) => {
+                if !reply.set_cookies.is_empty() && self.cookie_subgraphs.contains(service) {
+                    self.set_cookies.lock().unwrap_or_else(|e| e.into_inner()).extend(reply.set_cookies);
+                }
+                reply.body
+            }
             Err(FetchError::Timeout(t)) => {
                 tracing::warn!(subgraph = service, timeout = ?t, "subgraph request timed out");
                 return Err(failed(codes::SUBGRAPH_TIMEOUT, "timed out".into()));

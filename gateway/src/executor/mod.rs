@@ -9,6 +9,7 @@ mod entities;
 mod fetch;
 pub mod merge;
 
+use std::collections::HashSet;
 use std::sync::Mutex;
 
 use futures::future::{join_all, BoxFuture};
@@ -21,6 +22,11 @@ use crate::client::SubgraphClient;
 use crate::error::{codes, GraphQLError};
 use crate::supergraph::Supergraph;
 
+fn no_cookie_subgraphs() -> &'static HashSet<String> {
+    static NONE: std::sync::OnceLock<HashSet<String>> = std::sync::OnceLock::new();
+    NONE.get_or_init(HashSet::new)
+}
+
 /// Per-request state while a plan runs.
 pub struct Execution<'a> {
     pub supergraph: &'a Supergraph,
@@ -32,6 +38,12 @@ pub struct Execution<'a> {
     pub traceparent: Option<http::HeaderValue>,
     /// Whether identical in-flight query fetches are shared.
     pub dedupe: bool,
+    /// The signed caller identity sent to every subgraph (none: anonymous).
+    pub identity_header: Option<http::HeaderValue>,
+    /// Subgraphs that get the client's `Cookie` and may set cookies.
+    pub cookie_subgraphs: &'a HashSet<String>,
+    /// `Set-Cookie` values from those subgraphs, for the client response.
+    set_cookies: Mutex<Vec<http::HeaderValue>>,
     data: Mutex<Value>,
     errors: Mutex<Vec<GraphQLError>>,
 }
@@ -52,6 +64,9 @@ impl<'a> Execution<'a> {
             client_headers,
             traceparent,
             dedupe,
+            identity_header: None,
+            cookie_subgraphs: no_cookie_subgraphs(),
+            set_cookies: Mutex::new(Vec::new()),
             data: Mutex::new(Value::Object(Map::new())),
             errors: Mutex::new(Vec::new()),
         }
@@ -63,11 +78,31 @@ impl<'a> Execution<'a> {
         }
     }
 
+    /// Sends `identity` (the signed header value) to every subgraph.
+    pub fn with_identity(mut self, identity: Option<http::HeaderValue>) -> Self {
+        self.identity_header = identity;
+        self
+    }
+
+    /// Forwards the client's cookies to these subgraphs and keeps their `Set-Cookie`.
+    pub fn with_cookie_subgraphs(mut self, subgraphs: &'a HashSet<String>) -> Self {
+        self.cookie_subgraphs = subgraphs;
+        self
+    }
+
     /// The response tree and the errors collected while building it.
     pub fn finish(self) -> (Value, Vec<GraphQLError>) {
+        self.finish_with_cookies().0
+    }
+
+    /// As [`Execution::finish`], plus the `Set-Cookie` values to pass on.
+    pub fn finish_with_cookies(self) -> ((Value, Vec<GraphQLError>), Vec<http::HeaderValue>) {
         (
-            self.data.into_inner().unwrap_or_else(|e| e.into_inner()),
-            self.errors.into_inner().unwrap_or_else(|e| e.into_inner()),
+            (
+                self.data.into_inner().unwrap_or_else(|e| e.into_inner()),
+                self.errors.into_inner().unwrap_or_else(|e| e.into_inner()),
+            ),
+            self.set_cookies.into_inner().unwrap_or_else(|e| e.into_inner()),
         )
     }
 

@@ -21,6 +21,7 @@ use tracing::Instrument;
 use crate::error::{codes, GraphQLError, RequestError};
 use crate::pipeline::project::write_errors;
 use crate::pipeline::{Gateway, GraphQLRequest, RequestMeta};
+use gatehouse_access::guards::Caller;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const APPLICATION_JSON: &str = "application/json";
@@ -66,8 +67,9 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .route("/graphql", get(get_graphql).post(post_graphql))
         .route("/ready", get(ready))
-        .with_state(gateway)
+        .with_state(gateway.clone())
         .merge(gatehouse_common::http::common_routes())
+        .layer(gateway.security.cors.layer())
 }
 
 async fn ready(State(gateway): State<Arc<Gateway>>) -> Response {
@@ -141,14 +143,57 @@ async fn run(
         operation_name = request.operation_name.as_deref().unwrap_or(""),
         trace_id = %trace_id,
     );
-    let meta = RequestMeta { is_get, headers, traceparent: Some(traceparent) };
+    let (caller, identity_header) = match admit(gateway, headers, media).await {
+        Ok(admitted) => admitted,
+        Err(refused) => return refused,
+    };
+    let meta = RequestMeta { is_get, headers, traceparent: Some(traceparent), caller, identity_header };
     let result = gateway.execute(request, meta).instrument(span).await;
     let response = match result {
-        Ok(body) => respond(StatusCode::OK, media, body),
+        Ok(answer) => with_cookies(respond(StatusCode::OK, media, answer.body), answer.set_cookies),
         Err(error) => error_response(error, media),
     };
     metrics::counter!("gateway_requests_total", "status" => response.status().as_u16().to_string()).increment(1);
     metrics::histogram!("gateway_request_duration_seconds").record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// The security checks before any GraphQL work: the CSRF rule, then the
+/// bearer token. Returns the caller for the guards (`None` when
+/// authentication is off) and the signed identity for subgraphs.
+async fn admit(
+    gateway: &Gateway,
+    headers: &HeaderMap,
+    media: MediaType,
+) -> Result<(Option<Caller>, Option<HeaderValue>), Response> {
+    let security = &gateway.security;
+    if let Err(rejected) = security.csrf.check(headers) {
+        metrics::counter!("gateway_csrf_refused_total").increment(1);
+        let error = GraphQLError::new(rejected.to_string(), codes::BAD_REQUEST);
+        return Err(respond(StatusCode::BAD_REQUEST, media, write_errors(&[error])));
+    }
+    let Some(gatekeeper) = &security.gatekeeper else { return Ok((None, None)) };
+    match gatekeeper.authenticate(headers).await {
+        Ok(None) => Ok((Some(Caller::anonymous()), None)),
+        Ok(Some(who)) => Ok((Some(who.caller()), Some(gatekeeper.identity_header(&who.identity)))),
+        Err(rejection) => {
+            metrics::counter!("gateway_auth_refused_total", "status" => rejection.status().to_string()).increment(1);
+            tracing::info!(reason = %rejection, "request refused before any subgraph call");
+            let status = StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+            let error = GraphQLError::new(rejection.to_string(), rejection.code());
+            let mut response = respond(status, media, write_errors(&[error]));
+            if let Some(challenge) = rejection.challenge() {
+                response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
+            }
+            Err(response)
+        }
+    }
+}
+
+fn with_cookies(mut response: Response, cookies: Vec<HeaderValue>) -> Response {
+    for cookie in cookies {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
     response
 }
 
@@ -237,17 +282,26 @@ async fn post_graphql(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, b
                     media,
                 );
             }
+            let (caller, identity_header) = match admit(&gateway, &headers, media).await {
+                Ok(admitted) => admitted,
+                Err(refused) => return refused,
+            };
             let mut bodies = Vec::with_capacity(items.len());
+            let mut cookies = Vec::new();
             for item in items {
+                let meta = RequestMeta {
+                    is_get: false,
+                    headers: &headers,
+                    traceparent: Some(traceparent(&headers)),
+                    caller: caller.clone(),
+                    identity_header: identity_header.clone(),
+                };
                 let body = match request_from_json(item) {
-                    Ok(request) => match gateway
-                        .execute(
-                            request,
-                            RequestMeta { is_get: false, headers: &headers, traceparent: Some(traceparent(&headers)) },
-                        )
-                        .await
-                    {
-                        Ok(body) => body,
+                    Ok(request) => match gateway.execute(request, meta).await {
+                        Ok(answer) => {
+                            cookies.extend(answer.set_cookies);
+                            answer.body
+                        }
                         Err(error) => write_errors(&error.into_errors()),
                     },
                     Err(error) => write_errors(&error.into_errors()),
@@ -263,7 +317,7 @@ async fn post_graphql(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, b
                 out.extend_from_slice(&body);
             }
             out.push(b']');
-            respond(StatusCode::OK, media, out)
+            with_cookies(respond(StatusCode::OK, media, out), cookies)
         }
         other => match request_from_json(other) {
             Ok(request) => run(&gateway, request, &headers, false, media).await,

@@ -2,7 +2,10 @@
 //!
 //! 1. [`parse`]: text to AST under size, token and depth limits.
 //! 2. [`validate`]: all specification rules against the public schema.
-//! 3. (issue 6 inserts authorization here: it edits the validated document.)
+//! 3. authorization: `@authenticated` / `@requiresScopes` remove what the
+//!    caller may not select ([`gatehouse_access::guards`]); the plan is made
+//!    from what remains, the projection from the client's whole operation, so
+//!    removed fields come back as `null` with an error each.
 //! 4. [`normalize`]: operation selected and normalised by the planner's normaliser.
 //! 5. [`plan`]: query plan, cached per supergraph by normalised operation.
 //! 6. [`variables`]: coercion of the client's variables (per request, never cached).
@@ -34,7 +37,9 @@ use crate::client::SubgraphClient;
 use crate::config::RuntimeConfig;
 use crate::error::{codes, GraphQLError, RequestError};
 use crate::executor::Execution;
+use crate::security::AuthorizationMode;
 use crate::supergraph::{Supergraph, SupergraphStore};
+use gatehouse_access::guards::{self, Caller, Denial, DeniedField};
 use variables::VariableSpec;
 
 /// One GraphQL request as the client sent it.
@@ -50,6 +55,10 @@ pub struct GraphQLRequest {
 pub struct PreparedOperation {
     query: String,
     operation_name: Option<String>,
+    /// The access profile the operation was authorized for (see [`access_key`]).
+    access: u64,
+    /// Fields removed by the guards, answered with `null` and an error each.
+    pub denied: Vec<DeniedField>,
     pub kind: OperationKind,
     pub root_type: String,
     /// The normalised operation: projection walks it.
@@ -60,10 +69,29 @@ pub struct PreparedOperation {
     pub has_introspection: bool,
 }
 
-fn cache_key(query: &str, operation_name: Option<&str>) -> u64 {
+fn cache_key(query: &str, operation_name: Option<&str>, access: u64) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     query.hash(&mut hasher);
     operation_name.hash(&mut hasher);
+    access.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// What the guards' decision depends on: whether guards apply at all,
+/// whether the caller is authenticated, and the caller's scopes. Operations
+/// are cached per access profile; there are few (one per role, in practice).
+pub fn access_key(caller: Option<&Caller>) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    match caller {
+        None => 0u8.hash(&mut hasher),
+        Some(caller) => {
+            1u8.hash(&mut hasher);
+            caller.authenticated.hash(&mut hasher);
+            let mut scopes: Vec<&String> = caller.scopes.iter().collect();
+            scopes.sort_unstable();
+            scopes.hash(&mut hasher);
+        }
+    }
     hasher.finish()
 }
 
@@ -104,15 +132,28 @@ fn variable_specs(op: &AstOperation) -> Vec<VariableSpec> {
         .collect()
 }
 
-/// Stages 1-5 for one document.
+/// Stages 1-5 with the guards off (authentication disabled).
 pub fn prepare(
     supergraph: &Supergraph,
     config: &RuntimeConfig,
     query: &str,
     operation_name: Option<&str>,
 ) -> Result<PreparedOperation, RequestError> {
+    prepare_authorized(supergraph, config, query, operation_name, None, AuthorizationMode::Filter)
+}
+
+/// Stages 1-5 for one caller; `caller: None` means guards are off.
+pub fn prepare_authorized(
+    supergraph: &Supergraph,
+    config: &RuntimeConfig,
+    query: &str,
+    operation_name: Option<&str>,
+    caller: Option<&Caller>,
+    mode: AuthorizationMode,
+) -> Result<PreparedOperation, RequestError> {
     let document = parse::parse(query, &config.limits)?;
     validate::validate(&supergraph.schema, &document)?;
+    let (filtered, denied) = authorize(supergraph, &document, operation_name, caller, mode)?;
     let normalized = normalize::normalize(supergraph, &document, operation_name)?;
     let operation = normalized.operation;
     let kind = operation.operation_kind.clone().unwrap_or(OperationKind::Query);
@@ -142,10 +183,18 @@ pub fn prepare(
     let specs = selected_operation(&document, normalized.operation_name.as_deref().or(operation_name))
         .map(variable_specs)
         .unwrap_or_default();
-    let plan = plan::plan(supergraph, &operation, config.planning_timeout)?;
+    let plan = match &filtered {
+        None => plan::plan(supergraph, &operation, config.planning_timeout)?,
+        Some(filtered) => {
+            let allowed = normalize::normalize(supergraph, filtered, operation_name)?.operation;
+            plan::plan(supergraph, &allowed, config.planning_timeout)?
+        }
+    };
     Ok(PreparedOperation {
         query: query.to_string(),
         operation_name: operation_name.map(str::to_string),
+        access: access_key(caller),
+        denied,
         kind,
         root_type,
         operation,
@@ -155,11 +204,52 @@ pub fn prepare(
     })
 }
 
+/// Stage 3: the guards. Returns the document to plan when something was
+/// removed, and what was removed.
+fn authorize(
+    supergraph: &Supergraph,
+    document: &Document,
+    operation_name: Option<&str>,
+    caller: Option<&Caller>,
+    mode: AuthorizationMode,
+) -> Result<(Option<Document>, Vec<DeniedField>), RequestError> {
+    let Some(caller) = caller else { return Ok((None, Vec::new())) };
+    if supergraph.guards.is_empty() {
+        return Ok((None, Vec::new()));
+    }
+    let outcome = match guards::authorize(&supergraph.guards, document, operation_name, caller) {
+        Ok(outcome) => outcome,
+        // Normalisation reports unknown operations with the right message.
+        Err(guards::GuardError::UnknownOperation) => return Ok((None, Vec::new())),
+        Err(guards::GuardError::TooLarge) => {
+            return Err(RequestError::Parse(GraphQLError::new(
+                "The operation is too large once its fragments are expanded",
+                codes::LIMIT_EXCEEDED,
+            )))
+        }
+    };
+    if mode == AuthorizationMode::Reject && !outcome.denied.is_empty() {
+        return Err(RequestError::Forbidden(outcome.denied.iter().map(denied_error).collect()));
+    }
+    Ok((outcome.filtered, outcome.denied))
+}
+
+/// The client error for one removed field.
+pub fn denied_error(denied: &DeniedField) -> GraphQLError {
+    let message = match denied.denial {
+        Denial::Unauthenticated => "Unauthorized field or type: authentication is required",
+        Denial::MissingScopes => "Unauthorized field or type: the required scopes are missing",
+    };
+    GraphQLError::new(message, codes::UNAUTHORIZED_FIELD_OR_TYPE)
+        .with_path(denied.path.iter().map(|key| crate::error::PathSegment::Key(key.clone())).collect())
+}
+
 /// The gateway's request handling, independent of HTTP.
 pub struct Gateway {
     pub store: Arc<SupergraphStore>,
     pub config: Arc<RuntimeConfig>,
     pub client: SubgraphClient,
+    pub security: Arc<crate::security::Security>,
 }
 
 /// What the HTTP layer needs to know about a request it is answering.
@@ -168,6 +258,17 @@ pub struct RequestMeta<'a> {
     pub is_get: bool,
     pub headers: &'a HeaderMap,
     pub traceparent: Option<http::HeaderValue>,
+    /// Who is calling, once authenticated; `None` when authentication is off
+    /// (then no guard applies and no identity is forwarded).
+    pub caller: Option<Caller>,
+    /// The signed identity header for subgraphs (authenticated callers only).
+    pub identity_header: Option<http::HeaderValue>,
+}
+
+/// A successful answer: the serialised response and the cookies to set.
+pub struct Answer {
+    pub body: Vec<u8>,
+    pub set_cookies: Vec<http::HeaderValue>,
 }
 
 impl Gateway {
@@ -177,10 +278,12 @@ impl Gateway {
         &self,
         supergraph: &Arc<Supergraph>,
         request: &GraphQLRequest,
+        caller: Option<&Caller>,
     ) -> Result<Arc<PreparedOperation>, RequestError> {
-        let key = cache_key(&request.query, request.operation_name.as_deref());
+        let access = access_key(caller);
+        let key = cache_key(&request.query, request.operation_name.as_deref(), access);
         if let Some(hit) = supergraph.operations.get(&key) {
-            if hit.query == request.query && hit.operation_name == request.operation_name {
+            if hit.query == request.query && hit.operation_name == request.operation_name && hit.access == access {
                 metrics::counter!("gateway_operation_cache_hits_total").increment(1);
                 return Ok(hit);
             }
@@ -188,26 +291,29 @@ impl Gateway {
         metrics::counter!("gateway_operation_cache_misses_total").increment(1);
         let (sg, config) = (supergraph.clone(), self.config.clone());
         let (query, name) = (request.query.clone(), request.operation_name.clone());
-        let prepared = tokio::task::spawn_blocking(move || prepare(&sg, &config, &query, name.as_deref()))
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "operation preparation task failed");
-                RequestError::Internal(GraphQLError::internal())
-            })??;
+        let (caller, mode) = (caller.cloned(), self.security.mode);
+        let prepared = tokio::task::spawn_blocking(move || {
+            prepare_authorized(&sg, &config, &query, name.as_deref(), caller.as_ref(), mode)
+        })
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "operation preparation task failed");
+            RequestError::Internal(GraphQLError::internal())
+        })??;
         let prepared = Arc::new(prepared);
         supergraph.operations.insert(key, prepared.clone());
         Ok(prepared)
     }
 
     /// Runs one request to a serialised GraphQL response body.
-    pub async fn execute(&self, request: GraphQLRequest, meta: RequestMeta<'_>) -> Result<Vec<u8>, RequestError> {
+    pub async fn execute(&self, request: GraphQLRequest, meta: RequestMeta<'_>) -> Result<Answer, RequestError> {
         let Some(supergraph) = self.store.current() else {
             return Err(RequestError::NotReady(GraphQLError::new(
                 "The gateway has no supergraph loaded yet",
                 codes::SUPERGRAPH_NOT_READY,
             )));
         };
-        let prepared = self.prepared(&supergraph, &request).await?;
+        let prepared = self.prepared(&supergraph, &request, meta.caller.as_ref()).await?;
         if meta.is_get && !matches!(prepared.kind, OperationKind::Query) {
             return Err(RequestError::MethodNotAllowed(GraphQLError::new(
                 "Only queries may be sent with GET; use POST",
@@ -223,11 +329,14 @@ impl Gateway {
             meta.headers,
             meta.traceparent,
             self.config.dedupe_subgraph_requests,
-        );
+        )
+        .with_identity(meta.identity_header)
+        .with_cookie_subgraphs(&self.security.cookie_subgraphs);
         if let Some(plan) = &prepared.plan {
             execution.run(plan).await;
         }
-        let (mut data, errors) = execution.finish();
+        let ((mut data, mut errors), set_cookies) = execution.finish_with_cookies();
+        errors.extend(prepared.denied.iter().map(denied_error));
         if prepared.has_introspection {
             crate::introspection::resolve_root(
                 &supergraph.schema,
@@ -236,14 +345,15 @@ impl Gateway {
                 &mut data,
             );
         }
-        Ok(project::write_response(
+        let body = project::write_response(
             &supergraph.schema,
             &prepared.operation,
             &prepared.root_type,
             &variables,
             &data,
             errors,
-        ))
+        );
+        Ok(Answer { body, set_cookies })
     }
 
     /// The plan the gateway would run for a document (for tests and tooling).

@@ -153,11 +153,12 @@ pub struct GatewayBuilder {
     sdl: String,
     subgraphs: Vec<(String, String)>,
     tweak: Vec<ConfigTweak>,
+    shared: Option<gatehouse_common::settings::SharedSettings>,
 }
 
 impl GatewayBuilder {
     pub fn new(sdl: impl Into<String>) -> Self {
-        Self { sdl: sdl.into(), subgraphs: Vec::new(), tweak: Vec::new() }
+        Self { sdl: sdl.into(), subgraphs: Vec::new(), tweak: Vec::new(), shared: None }
     }
 
     pub fn subgraph(mut self, subgraph: &TestSubgraph) -> Self {
@@ -167,6 +168,12 @@ impl GatewayBuilder {
 
     pub fn subgraph_url(mut self, name: &str, url: &str) -> Self {
         self.subgraphs.push((name.to_string(), url.to_string()));
+        self
+    }
+
+    /// The shared settings authentication needs (identity secret, Redis, NATS).
+    pub fn shared(mut self, shared: gatehouse_common::settings::SharedSettings) -> Self {
+        self.shared = Some(shared);
         self
     }
 
@@ -185,7 +192,7 @@ impl GatewayBuilder {
         for tweak in self.tweak {
             tweak(&mut config);
         }
-        let app = Application::build(config).await.unwrap();
+        let app = Application::build_with(config, self.shared).await.unwrap();
         let port = app.port();
         let gateway = app.gateway();
         let shutdown = CancellationToken::new();
