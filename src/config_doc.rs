@@ -27,11 +27,7 @@ fn settings() -> Vec<Setting> {
     let root: Command = Cli::command();
     let dev = root.find_subcommand("dev").expect("the dev subcommand exists").clone();
     let mut seen = std::collections::HashSet::new();
-    root.get_arguments()
-        .chain(dev.get_arguments())
-        .filter_map(setting)
-        .filter(|s| seen.insert(s.env.clone()))
-        .collect()
+    root.get_arguments().chain(dev.get_arguments()).filter_map(setting).filter(|s| seen.insert(s.env.clone())).collect()
 }
 
 fn setting(arg: &Arg) -> Option<Setting> {

@@ -177,7 +177,7 @@ impl GatewayConfig {
             planning_timeout_ms: 10_000,
             dedupe_subgraph_requests: true,
             watch_supergraph: true,
-            security: crate::security::SecurityConfig::off(),
+            security: crate::security::SecurityConfig::default(),
         }
     }
 }

@@ -107,6 +107,23 @@ pub struct SecurityConfig {
     pub cookie_subgraphs: Vec<String>,
 }
 
+impl Default for SecurityConfig {
+    /// The same values as the flags' defaults (a config test checks they agree).
+    fn default() -> Self {
+        Self {
+            auth: true,
+            jwks_url: "http://127.0.0.1:4001/.well-known/jwks.json".into(),
+            oidc_issuer: None,
+            token_issuer: "http://127.0.0.1:4001".into(),
+            token_audience: "gatehouse".into(),
+            csrf: true,
+            csrf_required_headers: DEFAULT_REQUIRED_HEADERS.map(String::from).to_vec(),
+            cookie_subgraphs: vec!["auth".into()],
+            ..Self::off()
+        }
+    }
+}
+
 impl SecurityConfig {
     /// Everything off: for gateways in front of subgraphs that do their own
     /// authentication, and for tests of the federation engine alone.

@@ -187,6 +187,9 @@ impl GatewayBuilder {
         let path = dir.path().join("supergraph.graphql");
         std::fs::write(&path, &self.sdl).unwrap();
         let mut config = GatewayConfig::new(path.clone(), "127.0.0.1:0".parse().unwrap());
+        // The federation tests run without authentication; the security tests
+        // turn it on (and pass the shared settings it needs).
+        config.security = gatehouse_gateway::security::SecurityConfig::off();
         config.subgraph_urls = self.subgraphs.iter().map(|(n, u)| format!("{n}={u}")).collect();
         config.subgraph_timeout_ms = 5_000;
         for tweak in self.tweak {
