@@ -2,7 +2,8 @@
 //! validated, normalised and planned against the shop test supergraph. The
 //! pipeline must return a result or an error, never panic, hang or overflow.
 //!
-//! Run with `cargo +nightly fuzz run prepare` from this folder. The same
+//! Run with `cargo +nightly fuzz run prepare corpus/prepare seeds/prepare`
+//! from this folder (the seeds are checked in, the corpus is not). The same
 //! inputs run on stable, bounded, in `gateway/tests/fuzz_smoke.rs`.
 
 #![no_main]
