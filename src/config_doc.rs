@@ -101,10 +101,7 @@ mod tests {
     #[test]
     fn the_checked_in_env_example_is_current() {
         let checked_in = include_str!("../.env.example");
-        assert!(
-            checked_in == render(Format::Env),
-            ".env.example is out of date: run `cargo run -- config > .env.example`"
-        );
+        assert!(checked_in == render(Format::Env), ".env.example is out of date: run scripts/update-docs.sh");
     }
 
     #[test]
@@ -115,7 +112,7 @@ mod tests {
         let end = readme.find("<!-- config:end -->").expect("README has the config:end marker");
         assert!(
             readme[start..end] == render(Format::Markdown),
-            "the README configuration table is out of date: run `cargo run -- config --format markdown` and paste it"
+            "the README configuration table is out of date: run scripts/update-docs.sh"
         );
     }
 

@@ -131,6 +131,9 @@ pub async fn run_stack(shared: &SharedConfig, args: DevArgs) -> anyhow::Result<(
         Some(password) => println!("  SYS_ADMIN:   {} / {password}", seeded.admin_email),
         None => println!("  SYS_ADMIN:   {} (password from GATEHOUSE_ADMIN_PASSWORD)", seeded.admin_email),
     }
+    for demo in &seeded.demo_accounts {
+        println!("  {:<13}{} / {}", format!("Demo {}:", demo.role), demo.email, demo.password);
+    }
     println!("  Stop with Ctrl-C.");
     println!();
 

@@ -93,7 +93,7 @@ async fn ports_from_banner(child: &mut Child) -> (u16, u16, u16) {
 }
 
 #[tokio::test]
-async fn the_dev_stack_answers_health_on_all_three_ports_and_stops_with_status_zero_on_sigterm() {
+async fn the_dev_stack_serves_a_federated_login_and_stops_with_status_zero_on_sigterm() {
     let isolated = Isolated::new();
     let mut child = isolated.command(&["dev"]).spawn().expect("gatehouse starts");
     let (gateway, auth, users) = ports_from_banner(&mut child).await;
@@ -103,6 +103,29 @@ async fn the_dev_stack_answers_health_on_all_three_ports_and_stops_with_status_z
         let response = http.get(format!("http://127.0.0.1:{port}/health")).send().await.expect("health answers");
         assert_eq!(response.status(), 200, "GET /health on port {port}");
     }
+
+    // The whole path works: log in through the gateway (auth), then a query
+    // whose fields come from both subgraphs, once the account has been synced
+    // to users through the outbox.
+    let graphql = format!("http://127.0.0.1:{gateway}/graphql");
+    let login =
+        r#"mutation { login(login: "admin", password: "gatehouse-admin-dev", refreshTokenIn: BODY) { accessToken } }"#;
+    let body: serde_json::Value =
+        http.post(&graphql).json(&serde_json::json!({ "query": login })).send().await.unwrap().json().await.unwrap();
+    let token =
+        body["data"]["login"]["accessToken"].as_str().unwrap_or_else(|| panic!("login failed: {body}")).to_owned();
+    let me = serde_json::json!({ "query": "{ me { username roles displayName } }" });
+    let mut answer = serde_json::Value::Null;
+    for _ in 0..100 {
+        answer = http.post(&graphql).bearer_auth(&token).json(&me).send().await.unwrap().json().await.unwrap();
+        if !answer["data"]["me"].is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(answer["data"]["me"]["username"], "admin", "{answer}");
+    assert_eq!(answer["data"]["me"]["displayName"], "admin", "{answer}");
+    assert_eq!(answer["data"]["me"]["roles"], serde_json::json!(["GUEST", "USER", "ADMIN", "SYS_ADMIN"]));
 
     let pid = child.id().expect("still running").to_string();
     let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");

@@ -8,7 +8,8 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use gatehouse_common::{infra, settings::SharedSettings};
+use gatehouse_common::outbox::Relay;
+use gatehouse_common::{events, infra, settings::SharedSettings};
 
 use crate::credentials::Hasher;
 use crate::http::{self, AppState};
@@ -38,6 +39,8 @@ pub struct Application {
     service: AuthService,
     schema: AuthSchema,
     mail: MailSender,
+    /// Publishes account events from the outbox to JetStream.
+    relay: Relay,
     keys: Arc<Keys>,
     keys_reload: std::time::Duration,
 }
@@ -51,6 +54,10 @@ impl Application {
         migrate(&pool).await?;
         let redis = infra::redis(&shared.redis_url).await?;
         let nats = infra::nats(&shared.nats_url).await?;
+        // The stream the outbox relay publishes to: created or updated here so
+        // `gatehouse auth` alone is enough, not only `gatehouse migrate`.
+        events::ensure_stream(&async_nats::jetstream::new(nats.clone()), &shared).await?;
+        let relay = Relay::new(pool.clone(), nats.clone(), &shared);
         let keys = {
             let (config, shared) = (config.clone(), shared.clone());
             // RSA key generation takes seconds: not on a runtime thread.
@@ -77,6 +84,7 @@ impl Application {
             service,
             schema,
             mail,
+            relay,
             keys,
             keys_reload: std::time::Duration::from_secs(config.keys_reload_secs),
         })
@@ -105,16 +113,17 @@ impl Application {
     }
 
     /// Serves until `shutdown` is cancelled, then finishes in-flight requests
-    /// and stops the mail sender and the key watcher.
+    /// and stops the mail sender, the outbox relay and the key watcher.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let background = shutdown.child_token();
         let mail = tokio::spawn(self.mail.clone().run(background.clone()));
+        let relay = tokio::spawn(self.relay.clone().run(background.clone()));
         let keys = tokio::spawn(self.keys.clone().watch(self.keys_reload, background.clone()));
         let served = axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await;
         background.cancel();
-        let _ = tokio::join!(mail, keys);
+        let _ = tokio::join!(mail, relay, keys);
         served?;
         Ok(())
     }
