@@ -5,7 +5,8 @@ use std::future::Future;
 use tokio_util::sync::CancellationToken;
 
 use gatehouse_auth::AuthConfig;
-use gatehouse_common::{events, infra, settings::SharedConfig, shutdown};
+use gatehouse_common::settings::{Environment, SharedConfig, SharedSettings};
+use gatehouse_common::{events, infra, shutdown};
 use gatehouse_gateway::GatewayConfig;
 use gatehouse_users::UsersConfig;
 
@@ -75,8 +76,23 @@ pub async fn seed(shared: &SharedConfig, auth: &AuthConfig) -> anyhow::Result<()
     Ok(())
 }
 
+/// What production demands of the gateway beyond its own rules: browser
+/// origins over HTTPS only (GraphiQL's production default is the gateway's).
+fn apply_environment(config: &GatewayConfig, settings: &SharedSettings) -> anyhow::Result<()> {
+    if settings.environment != Environment::Production {
+        return Ok(());
+    }
+    if let Some(origin) =
+        config.security.cors_origins.iter().find(|o| !o.trim().is_empty() && !o.starts_with("https://"))
+    {
+        anyhow::bail!("GATEWAY_CORS_ORIGINS must list https:// origins in production, not {origin:?}");
+    }
+    Ok(())
+}
+
 pub async fn run_gateway(shared: &SharedConfig, config: GatewayConfig) -> anyhow::Result<()> {
     let settings = shared.resolve()?;
+    apply_environment(&config, &settings)?;
     let app = gatehouse_gateway::Application::build_with(config, Some(settings)).await?;
     tracing::info!(port = app.port(), "gateway listening");
     serve_until_signal(app.run_until_stopped(shutdown::on_signal())).await
@@ -117,6 +133,7 @@ pub async fn run_stack(shared: &SharedConfig, args: DevArgs) -> anyhow::Result<(
     let auth = gatehouse_auth::Application::build(args.auth, settings.clone()).await?;
     let users = gatehouse_users::Application::build(args.users, settings.clone()).await?;
     let mut gateway_config = args.gateway;
+    apply_environment(&gateway_config, &settings)?;
     wire_gateway_to_local_subgraphs(&mut gateway_config, auth.port(), users.port(), issuer, audience);
     let gateway = gatehouse_gateway::Application::build_with(gateway_config, Some(settings.clone())).await?;
 

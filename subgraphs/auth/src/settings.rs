@@ -89,6 +89,11 @@ impl AuthSettings {
             (None, true) => anyhow::bail!("AUTH_REFRESH_SECRET is required in production"),
             (None, false) => dev_secrets::load_or_create(&shared.dev_dir, "refresh-secret")?,
         };
+        // The issuer is public: it is in every token and names the discovery
+        // document, so production serves it over HTTPS only.
+        if production && !config.issuer.starts_with("https://") {
+            anyhow::bail!("AUTH_ISSUER must be an https:// URL in production");
+        }
         if !config.refresh_cookie_name.starts_with("__Host-") {
             anyhow::bail!("AUTH_REFRESH_COOKIE_NAME must start with __Host-");
         }
@@ -180,6 +185,7 @@ mod tests {
 
     fn production_config() -> AuthConfig {
         AuthConfig {
+            issuer: "https://auth.example.com".into(),
             refresh_secret: strong("Zq8vJ3kP0wX7nR2mL5tY9cB4hG6dF1sA-refresh"),
             smtp_url: Some("smtp://mail.example.com:25".into()),
             ..AuthConfig::default()
@@ -189,6 +195,13 @@ mod tests {
     #[test]
     fn production_accepts_its_own_secrets_and_an_smtp_server() {
         assert!(AuthSettings::resolve(&production_config(), &production()).is_ok());
+    }
+
+    #[test]
+    fn production_refuses_a_plain_http_issuer() {
+        let config = AuthConfig { issuer: "http://auth.example.com".into(), ..production_config() };
+        let error = AuthSettings::resolve(&config, &production()).unwrap_err().to_string();
+        assert!(error.contains("AUTH_ISSUER must be an https:// URL"), "{error}");
     }
 
     #[test]

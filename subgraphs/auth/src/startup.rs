@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use gatehouse_common::outbox::Relay;
-use gatehouse_common::{events, infra, settings::SharedSettings};
+use gatehouse_common::{infra, settings::SharedSettings};
 
 use crate::credentials::Hasher;
 use crate::http::{self, AppState};
@@ -54,9 +54,7 @@ impl Application {
         migrate(&pool).await?;
         let redis = infra::redis(&shared.redis_url).await?;
         let nats = infra::nats(&shared.nats_url).await?;
-        // The stream the outbox relay publishes to: created or updated here so
-        // `gatehouse auth` alone is enough, not only `gatehouse migrate`.
-        events::ensure_stream(&async_nats::jetstream::new(nats.clone()), &shared).await?;
+        // The relay creates or updates the event stream when it starts.
         let relay = Relay::new(pool.clone(), nats.clone(), &shared);
         let keys = {
             let (config, shared) = (config.clone(), shared.clone());
