@@ -82,13 +82,23 @@ impl Paths {
     }
 }
 
-/// How ours expresses de-duplication, until its flag settles: the runner's
-/// `--ours-dedup-flag NAME` makes ours run with `NAME=true` / `NAME=false`.
-#[derive(Debug, Clone, Default)]
+/// Our gateway's de-duplication option (`gatehouse gateway --help`).
+pub const OURS_DEDUP_FLAG: &str = "--dedupe-subgraph-requests";
+
+/// How ours is configured per variant: with a de-duplication flag it runs
+/// with `FLAG=true` / `FLAG=false`; without one (`None`, for an older build)
+/// it runs at its default and the `dedup-on` variant is skipped.
+#[derive(Debug, Clone)]
 pub struct OursOptions {
     pub dedup_flag: Option<String>,
     /// Extra arguments for every run of ours.
     pub extra_args: Vec<String>,
+}
+
+impl Default for OursOptions {
+    fn default() -> Self {
+        OursOptions { dedup_flag: Some(OURS_DEDUP_FLAG.to_owned()), extra_args: Vec::new() }
+    }
 }
 
 /// A started command for one gateway and variant.
@@ -353,7 +363,7 @@ mod tests {
             let launch = Gateway::Ours.launch(&paths, variant, 4200, ours)?;
             Ok(launch.command.get_args().map(|a| a.to_string_lossy().into_owned()).collect())
         };
-        let without = OursOptions::default();
+        let without = OursOptions { dedup_flag: None, extra_args: Vec::new() };
         assert!(args(Variant::DedupOn, &without).is_err(), "no dedup option: the variant is skipped");
         assert!(!args(Variant::DedupOff, &without).unwrap().iter().any(|a| a.contains("dedup")));
         let auth = args(Variant::UniqueAuth, &without).unwrap();
@@ -361,6 +371,8 @@ mod tests {
 
         let with = OursOptions { dedup_flag: Some("--dedup".into()), extra_args: vec!["--x".into()] };
         assert!(args(Variant::DedupOn, &with).unwrap().contains(&"--dedup=true".to_owned()));
+        let default = args(Variant::DedupOff, &OursOptions::default()).unwrap();
+        assert!(default.contains(&"--dedupe-subgraph-requests=false".to_owned()), "{default:?}");
         let off = args(Variant::DedupOff, &with).unwrap();
         assert!(off.contains(&"--dedup=false".to_owned()) && off.contains(&"--x".to_owned()));
     }

@@ -79,7 +79,8 @@ struct RunArgs {
     /// Our gateway's binary (default: $CARGO_TARGET_DIR/bench-release/gatehouse).
     #[arg(long)]
     gatehouse_bin: Option<std::path::PathBuf>,
-    /// Our gateway's de-duplication flag; it gets `=true` or `=false` per variant.
+    /// Our gateway's de-duplication flag; it gets `=true` or `=false` per
+    /// variant. Default --dedupe-subgraph-requests; `none` for a build without one.
     #[arg(long)]
     ours_dedup_flag: Option<String>,
     /// Record a perf profile of our gateway during its first measured run
@@ -131,7 +132,11 @@ impl RunArgs {
         settings.build = !self.no_build;
         settings.write_markdown = !self.no_write;
         settings.gatehouse_bin = self.gatehouse_bin;
-        settings.ours.dedup_flag = self.ours_dedup_flag;
+        match self.ours_dedup_flag.as_deref() {
+            Some("none") => settings.ours.dedup_flag = None,
+            Some(flag) => settings.ours.dedup_flag = Some(flag.to_owned()),
+            None => {}
+        }
         settings.ours.extra_args = self.ours_args;
         settings.profile_ours = self.profile_ours;
         Ok(settings)
