@@ -150,7 +150,7 @@ fn a_field_on_an_interface_is_guarded_when_any_implementation_guards_it() {
 #[test]
 fn an_object_whose_every_field_is_denied_keeps_only_its_typename() {
     let printed = filtered("{ me { email } }", &Caller { authenticated: false, ..Default::default() });
-    assert!(!printed.contains("me"), "me itself is denied for anonymous callers: {printed}");
+    assert!(!printed.contains("me {"), "me itself is denied for anonymous callers: {printed}");
     let printed = filtered("{ me { secret } }", &Caller::with_scopes(["user"]));
     assert!(printed.contains("__typename") && !printed.contains("secret"), "{printed}");
 }
@@ -166,7 +166,7 @@ fn unauthorised_mutation_fields_are_removed_before_any_subgraph_sees_them() {
 #[test]
 fn an_operation_whose_every_root_field_is_denied_still_plans_without_subgraphs() {
     let printed = filtered("{ me { id } users { id } }", &Caller::anonymous());
-    assert!(printed.contains("__typename") && !printed.contains("me") && !printed.contains("users"), "{printed}");
+    assert!(printed.contains("__typename") && !printed.contains("me {") && !printed.contains("users"), "{printed}");
 }
 
 #[test]
