@@ -3,6 +3,7 @@
 //! - [`identity`]: the caller identity the gateway forwards to subgraphs, signed with HMAC.
 //! - [`events`]: the account events the auth service publishes and the users service consumes.
 //! - [`outbox`]: writing account events in the caller's transaction, and relaying them.
+//! - [`profile`]: profile values both subgraphs parse the same way (`DisplayName`).
 //! - [`infra`]: connecting to PostgreSQL, Redis and NATS with one clear line when one is missing.
 //! - [`settings`]: the settings every service shares (environment, secrets, infrastructure URLs).
 //! - [`dev_secrets`]: development-only secrets generated once and kept under `.dev/`.
@@ -16,6 +17,7 @@ pub mod http;
 pub mod identity;
 pub mod infra;
 pub mod outbox;
+pub mod profile;
 pub mod settings;
 pub mod shutdown;
 pub mod telemetry;

@@ -3,51 +3,12 @@
 
 use url::Url;
 
-/// Why a profile value was refused; `field` is the input field's GraphQL name.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct InvalidInput {
-    pub field: &'static str,
-    pub message: String,
-}
-
-impl InvalidInput {
-    fn new(field: &'static str, message: impl Into<String>) -> Self {
-        Self { field, message: message.into() }
-    }
-}
+pub use gatehouse_common::profile::{DisplayName, InvalidInput};
 
 /// Control characters other than line breaks and tabs are refused everywhere:
 /// they break logs and terminals and never belong in a profile.
 fn has_forbidden_control(value: &str, allow_newlines: bool) -> bool {
     value.chars().any(|c| c.is_control() && !(allow_newlines && matches!(c, '\n' | '\t' | '\r')))
-}
-
-/// A display name: 1 to 64 characters after trimming, no control characters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DisplayName(String);
-
-impl DisplayName {
-    pub const MAX_CHARS: usize = 64;
-
-    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
-        let value = raw.trim();
-        let chars = value.chars().count();
-        if chars == 0 {
-            return Err(InvalidInput::new("displayName", "must not be empty"));
-        }
-        if chars > Self::MAX_CHARS {
-            return Err(InvalidInput::new("displayName", format!("must be at most {} characters", Self::MAX_CHARS)));
-        }
-        if has_forbidden_control(value, false) {
-            return Err(InvalidInput::new("displayName", "must not contain control characters"));
-        }
-        Ok(Self(value.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 /// A biography: at most 500 characters; line breaks allowed. Empty clears it.

@@ -12,23 +12,7 @@ mod username;
 pub use email::Email;
 pub use password::{Password, MAX_LEN as PASSWORD_MAX_LEN};
 pub use role::Role;
-pub use username::{DisplayName, Username};
+pub use username::Username;
 
-/// Why an input was refused: which field, and a message for the client.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct InvalidInput {
-    pub field: &'static str,
-    pub message: String,
-}
-
-impl InvalidInput {
-    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
-        Self { field, message: message.into() }
-    }
-}
-
-/// True for characters that must never reach a header, a log line or a mail.
-fn is_forbidden_char(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}')
-}
+// The profile rules shared with the users subgraph.
+pub use gatehouse_common::profile::{DisplayName, InvalidInput};

@@ -1,6 +1,6 @@
 use std::fmt;
 
-use super::{is_forbidden_char, InvalidInput};
+use super::InvalidInput;
 
 /// A username: 3 to 32 characters of `[a-z0-9_]`, stored lower-case.
 ///
@@ -32,31 +32,10 @@ impl fmt::Display for Username {
     }
 }
 
-/// The name shown to people: 1 to 64 characters, no control characters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DisplayName(String);
-
-impl DisplayName {
-    pub fn parse(input: &str) -> Result<Self, InvalidInput> {
-        let value = input.trim();
-        let length = value.chars().count();
-        if !(1..=64).contains(&length) {
-            return Err(InvalidInput::new("displayName", "must be 1 to 64 characters long"));
-        }
-        if value.chars().any(is_forbidden_char) {
-            return Err(InvalidInput::new("displayName", "must not contain control characters"));
-        }
-        Ok(Self(value.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::DisplayName;
 
     #[test]
     fn usernames_are_lower_cased_and_checked() {
