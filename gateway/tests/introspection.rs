@@ -61,3 +61,28 @@ async fn introspection_can_be_switched_off() {
     // __typename is not introspection of the schema and keeps working.
     assert_eq!(gateway.query("{ __typename }").await, json!({"data": {"__typename": "Query"}}));
 }
+
+#[tokio::test]
+async fn inline_fragments_without_a_type_condition_work_inside_introspection() {
+    let (_shop, gateway) = common::shop::shop().await;
+    let (status, body) =
+        gateway.post_json(json!({"query": "{ __schema { ... { queryType { name } } } me { ... { id } } }"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"data": {"__schema": {"queryType": {"name": "Query"}}, "me": {"id": "u1"}}}));
+}
+
+#[tokio::test]
+async fn unknown_double_underscore_fields_are_validation_errors() {
+    let (shop, gateway) = common::shop::shop().await;
+    // Found by the fuzzer: this used to reach the planner's normaliser.
+    for query in [
+        r#"{ __eschm{ search(te: "x") {_ta9e  ...{on types { n ok } } } } }"#,
+        "{ __nope }",
+        "{ me { __schema { queryType { name } } } }",
+    ] {
+        let (status, body) = gateway.post_json(json!({ "query": query })).await;
+        assert_eq!(status, 400, "{query} -> {body}");
+        assert_eq!(body["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED");
+    }
+    assert_eq!(shop.requests(), 0);
+}

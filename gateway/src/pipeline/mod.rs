@@ -151,8 +151,9 @@ pub fn prepare_authorized(
     caller: Option<&Caller>,
     mode: AuthorizationMode,
 ) -> Result<PreparedOperation, RequestError> {
-    let document = parse::parse(query, &config.limits)?;
+    let mut document = parse::parse(query, &config.limits)?;
     validate::validate(&supergraph.schema, &document)?;
+    validate::complete_and_check(&supergraph.schema, &mut document)?;
     let (filtered, denied) = authorize(supergraph, &document, operation_name, caller, mode)?;
     let normalized = normalize::normalize(supergraph, &document, operation_name)?;
     let operation = normalized.operation;

@@ -33,3 +33,88 @@ pub fn validate(schema: &SchemaIndex, document: &Document) -> Result<(), Request
             .collect(),
     ))
 }
+
+/// Checks the spec rules graphql-tools leaves out for `__` fields (only
+/// `__typename` everywhere, and `__schema`/`__type` on the query root, exist),
+/// and gives every inline fragment without a type condition its enclosing
+/// type, which the planner's normaliser expects.
+pub fn complete_and_check(schema: &SchemaIndex, document: &mut Document) -> Result<(), RequestError> {
+    use graphql_tools::static_graphql::query::{Definition, OperationDefinition};
+
+    let mut errors = Vec::new();
+    for definition in &mut document.definitions {
+        let (parent, selection_set) = match definition {
+            Definition::Operation(op) => match op {
+                OperationDefinition::SelectionSet(s) => (schema.query_type.clone(), s),
+                OperationDefinition::Query(q) => (schema.query_type.clone(), &mut q.selection_set),
+                OperationDefinition::Mutation(m) => {
+                    (schema.mutation_type.clone().unwrap_or_default(), &mut m.selection_set)
+                }
+                OperationDefinition::Subscription(s) => {
+                    (schema.subscription_type.clone().unwrap_or_default(), &mut s.selection_set)
+                }
+            },
+            Definition::Fragment(f) => {
+                let graphql_tools::static_graphql::query::TypeCondition::On(name) = &f.type_condition;
+                (name.clone(), &mut f.selection_set)
+            }
+        };
+        walk(schema, &parent, selection_set, &mut errors, 0);
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(RequestError::Validation(errors))
+    }
+}
+
+fn walk(
+    schema: &SchemaIndex,
+    parent: &str,
+    selection_set: &mut graphql_tools::static_graphql::query::SelectionSet,
+    errors: &mut Vec<GraphQLError>,
+    depth: usize,
+) {
+    use graphql_tools::static_graphql::query::{Selection, TypeCondition};
+
+    // Depth is already limited by the parse stage; this only guards recursion.
+    if depth > 256 {
+        return;
+    }
+    for item in &mut selection_set.items {
+        match item {
+            Selection::Field(field) => {
+                let name = field.name.as_str();
+                if name == "__typename" {
+                    continue;
+                }
+                let allowed_meta = matches!(name, "__schema" | "__type") && parent == schema.query_type;
+                if name.starts_with("__") && !allowed_meta {
+                    errors.push(
+                        GraphQLError::new(
+                            format!("Cannot query field \"{name}\" on type \"{parent}\"."),
+                            codes::GRAPHQL_VALIDATION_FAILED,
+                        )
+                        .with_location(field.position.line, field.position.column),
+                    );
+                    continue;
+                }
+                if let Some(ty) = schema.field_type(parent, name) {
+                    let child = crate::schema::named_type(ty).to_string();
+                    walk(schema, &child, &mut field.selection_set, errors, depth + 1);
+                }
+            }
+            Selection::InlineFragment(fragment) => {
+                let condition = match &fragment.type_condition {
+                    Some(TypeCondition::On(name)) => name.clone(),
+                    None => {
+                        fragment.type_condition = Some(TypeCondition::On(parent.to_string()));
+                        parent.to_string()
+                    }
+                };
+                walk(schema, &condition, &mut fragment.selection_set, errors, depth + 1);
+            }
+            Selection::FragmentSpread(_) => {}
+        }
+    }
+}
