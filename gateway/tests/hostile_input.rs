@@ -123,3 +123,15 @@ async fn fragment_cycles_are_validation_errors() {
     assert_eq!(status, 400);
     assert_eq!(body["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED");
 }
+
+#[tokio::test]
+async fn a_self_spreading_fragment_found_by_the_fuzzer_is_refused() {
+    let (_shop, gateway) = common::shop::shop().await;
+    let query = include_str!("../../fuzz/seeds/prepare/regression-fragment-cycle-stack-overflow.graphql");
+    let (status, body) = gateway.post_json(json!({ "query": query })).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) =
+        gateway.post_json(json!({"query": "{ me { ...F } } fragment F on User { reviews { author { ...F } } }"})).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED");
+}

@@ -80,8 +80,68 @@ fn max_bracket_nesting(text: &str) -> usize {
     max
 }
 
+/// Fragment spreads found in a selection set (not following spreads).
+fn spreads<'d>(selection_set: &'d SelectionSet, out: &mut Vec<&'d str>) {
+    for item in &selection_set.items {
+        match item {
+            Selection::Field(f) => spreads(&f.selection_set, out),
+            Selection::InlineFragment(f) => spreads(&f.selection_set, out),
+            Selection::FragmentSpread(s) => out.push(s.fragment_name.as_str()),
+        }
+    }
+}
+
+/// The name of a fragment that spreads itself (directly or through others).
+///
+/// Checked before validation on purpose: one of graphql-tools' rules recurses
+/// through fragment cycles without bound and overflows the stack (found by
+/// cargo-fuzz), so a cyclic document must never reach it.
+fn fragment_cycle(document: &Document) -> Option<String> {
+    let mut edges: HashMap<&str, Vec<&str>> = HashMap::new();
+    for definition in &document.definitions {
+        if let Definition::Fragment(f) = definition {
+            let mut out = Vec::new();
+            spreads(&f.selection_set, &mut out);
+            edges.entry(f.name.as_str()).or_default().extend(out);
+        }
+    }
+    // Iterative depth-first search: 0 unvisited, 1 on the stack, 2 done.
+    let mut state: HashMap<&str, u8> = HashMap::new();
+    for &start in edges.keys() {
+        if state.get(start).copied().unwrap_or(0) != 0 {
+            continue;
+        }
+        let mut stack: Vec<(&str, usize)> = vec![(start, 0)];
+        state.insert(start, 1);
+        while let Some((node, next)) = stack.last_mut() {
+            let children = edges.get(*node).map(Vec::as_slice).unwrap_or_default();
+            if let Some(&child) = children.get(*next) {
+                *next += 1;
+                match state.get(child).copied().unwrap_or(0) {
+                    1 => return Some(child.to_string()),
+                    0 if edges.contains_key(child) => {
+                        state.insert(child, 1);
+                        stack.push((child, 0));
+                    }
+                    _ => {}
+                }
+            } else {
+                state.insert(*node, 2);
+                stack.pop();
+            }
+        }
+    }
+    None
+}
+
 /// Selection depth (fragments followed), alias count and root field count.
 fn check_limits(document: &Document, limits: &Limits) -> Result<(), RequestError> {
+    if let Some(name) = fragment_cycle(document) {
+        return Err(RequestError::Validation(vec![GraphQLError::new(
+            format!("Cannot spread fragment \"{name}\" within itself."),
+            codes::GRAPHQL_VALIDATION_FAILED,
+        )]));
+    }
     let fragments: HashMap<&str, &SelectionSet> = document
         .definitions
         .iter()
@@ -236,8 +296,15 @@ mod tests {
     }
 
     #[test]
-    fn cyclic_fragments_do_not_hang_the_limit_check() {
-        parse("{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }", &limits()).unwrap();
+    fn cyclic_fragments_are_refused_before_validation() {
+        for doc in [
+            "{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }",
+            "{ a { ...F } } fragment F on A { b { ...F } }",
+        ] {
+            let err = parse(doc, &limits()).unwrap_err();
+            assert_eq!(err.into_errors()[0].code(), codes::GRAPHQL_VALIDATION_FAILED);
+        }
+        parse("{ ...A ...B } fragment A on Query { ...B } fragment B on Query { x }", &limits()).unwrap();
     }
 
     #[test]
