@@ -76,12 +76,14 @@ pub async fn seed(shared: &SharedConfig, auth: &AuthConfig) -> anyhow::Result<()
     Ok(())
 }
 
-/// What production demands of the gateway beyond its own rules: browser
-/// origins over HTTPS only (GraphiQL's production default is the gateway's).
-fn apply_environment(config: &GatewayConfig, settings: &SharedSettings) -> anyhow::Result<()> {
+/// What production demands of the gateway: no GraphiQL unless asked for
+/// (also when production came from `--env`, not the variable), and browser
+/// origins over HTTPS only.
+fn apply_environment(config: &mut GatewayConfig, settings: &SharedSettings) -> anyhow::Result<()> {
     if settings.environment != Environment::Production {
         return Ok(());
     }
+    config.graphiql.get_or_insert(false);
     if let Some(origin) =
         config.security.cors_origins.iter().find(|o| !o.trim().is_empty() && !o.starts_with("https://"))
     {
@@ -90,9 +92,9 @@ fn apply_environment(config: &GatewayConfig, settings: &SharedSettings) -> anyho
     Ok(())
 }
 
-pub async fn run_gateway(shared: &SharedConfig, config: GatewayConfig) -> anyhow::Result<()> {
+pub async fn run_gateway(shared: &SharedConfig, mut config: GatewayConfig) -> anyhow::Result<()> {
     let settings = shared.resolve()?;
-    apply_environment(&config, &settings)?;
+    apply_environment(&mut config, &settings)?;
     let app = gatehouse_gateway::Application::build_with(config, Some(settings)).await?;
     tracing::info!(port = app.port(), "gateway listening");
     serve_until_signal(app.run_until_stopped(shutdown::on_signal())).await
@@ -133,7 +135,7 @@ pub async fn run_stack(shared: &SharedConfig, args: DevArgs) -> anyhow::Result<(
     let auth = gatehouse_auth::Application::build(args.auth, settings.clone()).await?;
     let users = gatehouse_users::Application::build(args.users, settings.clone()).await?;
     let mut gateway_config = args.gateway;
-    apply_environment(&gateway_config, &settings)?;
+    apply_environment(&mut gateway_config, &settings)?;
     wire_gateway_to_local_subgraphs(&mut gateway_config, auth.port(), users.port(), issuer, audience);
     let gateway = gatehouse_gateway::Application::build_with(gateway_config, Some(settings.clone())).await?;
 
