@@ -124,15 +124,14 @@ async fn serve_until_signal(server: impl Future<Output = anyhow::Result<()>>) ->
 pub async fn run_stack(shared: &SharedConfig, args: DevArgs) -> anyhow::Result<()> {
     let settings = shared.resolve()?;
     preflight(shared, &[&args.auth.database_url, &args.users.database_url]).await?;
-    migrate(shared, &args.auth, &args.users).await?;
-
-    let auth_pool = gatehouse_auth::connect_database(&args.auth).await?;
-    let seeded = gatehouse_auth::seed::seed(&auth_pool, &args.auth, &settings).await?;
-    auth_pool.close().await;
 
     // Subgraphs first, so the gateway can be pointed at the ports they got.
+    // Each build creates its database if missing and migrates it; the relay
+    // and the projection create or update the event stream.
     let (issuer, audience) = (args.auth.issuer.clone(), args.auth.audience.clone());
+    let seed_config = args.auth.clone();
     let auth = gatehouse_auth::Application::build(args.auth, settings.clone()).await?;
+    let seeded = gatehouse_auth::seed::seed(auth.service().pool(), &seed_config, &settings).await?;
     let users = gatehouse_users::Application::build(args.users, settings.clone()).await?;
     let mut gateway_config = args.gateway;
     apply_environment(&mut gateway_config, &settings)?;

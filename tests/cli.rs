@@ -50,17 +50,13 @@ impl Isolated {
 
     async fn cleanup(&self) {
         for service in ["auth", "users"] {
-            let _ = gatehouse_common_drop(&self.database_url(service)).await;
+            let _ = gatehouse_common::infra::drop_database(&self.database_url(service)).await;
         }
         if let Ok(client) = async_nats::connect("nats://127.0.0.1:4222").await {
             let _ = async_nats::jetstream::new(client).delete_stream(self.id.to_uppercase()).await;
         }
         let _ = std::fs::remove_dir_all(&self.dev_dir);
     }
-}
-
-async fn gatehouse_common_drop(url: &str) -> Result<(), sqlx::Error> {
-    gatehouse_common::infra::drop_database(url).await
 }
 
 fn uuid_like() -> String {
