@@ -138,22 +138,10 @@ pub async fn run_stack(shared: &SharedConfig, args: DevArgs) -> anyhow::Result<(
     wire_gateway_to_local_subgraphs(&mut gateway_config, auth.port(), users.port(), issuer, audience);
     let gateway = gatehouse_gateway::Application::build_with(gateway_config, Some(settings.clone())).await?;
 
-    let gateway_port = gateway.port();
-    println!();
-    println!("  Gatehouse is running ({:?})", settings.environment);
-    println!("  Playground:  http://localhost:{gateway_port}/graphql");
-    println!("  Gateway:     http://localhost:{gateway_port}   (health /health, ready /ready, metrics /metrics)");
-    println!("  Auth:        http://localhost:{}/graphql", auth.port());
-    println!("  Users:       http://localhost:{}/graphql", users.port());
-    match &seeded.dev_password {
-        Some(password) => println!("  SYS_ADMIN:   {} / {password}", seeded.admin_email),
-        None => println!("  SYS_ADMIN:   {} (password from GATEHOUSE_ADMIN_PASSWORD)", seeded.admin_email),
-    }
-    for demo in &seeded.demo_accounts {
-        println!("  {:<13}{} / {}", format!("Demo {}:", demo.role), demo.email, demo.password);
-    }
-    println!("  Stop with Ctrl-C.");
-    println!();
+    let banner = banner(&settings, gateway.port(), auth.port(), users.port(), &seeded);
+    // One write, and a closed stdout (a pipe whose reader went away) must not
+    // take the running stack down with it, so the error is deliberately dropped.
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), banner.as_bytes());
 
     let stop = shutdown::on_signal();
     let results = tokio::join!(
@@ -198,4 +186,33 @@ async fn run_with_siblings(
     let result = service.await;
     stop.cancel();
     result
+}
+
+/// The start-up banner: where everything listens and how to sign in.
+fn banner(
+    settings: &SharedSettings,
+    gateway_port: u16,
+    auth_port: u16,
+    users_port: u16,
+    seeded: &gatehouse_auth::seed::SeedReport,
+) -> String {
+    let mut lines = vec![
+        String::new(),
+        format!("  Gatehouse is running ({:?})", settings.environment),
+        format!("  Playground:  http://localhost:{gateway_port}/graphql"),
+        format!("  Gateway:     http://localhost:{gateway_port}   (health /health, ready /ready, metrics /metrics)"),
+        format!("  Auth:        http://localhost:{auth_port}/graphql"),
+        format!("  Users:       http://localhost:{users_port}/graphql"),
+    ];
+    lines.push(match &seeded.dev_password {
+        Some(password) => format!("  SYS_ADMIN:   {} / {password}", seeded.admin_email),
+        None => format!("  SYS_ADMIN:   {} (password from GATEHOUSE_ADMIN_PASSWORD)", seeded.admin_email),
+    });
+    for demo in &seeded.demo_accounts {
+        lines.push(format!("  {:<13}{} / {}", format!("Demo {}:", demo.role), demo.email, demo.password));
+    }
+    lines.push("  Stop with Ctrl-C.".to_owned());
+    lines.push(String::new());
+    lines.push(String::new());
+    lines.join("\n")
 }

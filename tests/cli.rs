@@ -85,6 +85,9 @@ async fn ports_from_banner(child: &mut Child) -> (u16, u16, u16) {
         }
         panic!("the banner ended before naming all three ports: {ports:?}");
     };
+    // The reader is dropped on return, closing the pipe: the stack must keep
+    // serving when nobody reads its output any more (it once panicked on the
+    // next banner line).
     tokio::time::timeout(Duration::from_secs(120), read).await.expect("the stack printed its banner in time")
 }
 
