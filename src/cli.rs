@@ -75,6 +75,8 @@ pub struct DevArgs {
     pub auth: AuthConfig,
     #[command(flatten)]
     pub users: UsersConfig,
+    #[command(flatten)]
+    pub app: crate::dev_app::AppArgs,
 }
 
 #[derive(Debug, clap::Args)]

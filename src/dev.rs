@@ -4,6 +4,7 @@ use std::future::Future;
 
 use tokio_util::sync::CancellationToken;
 
+use gatehouse_auth::settings::MailTransportKind;
 use gatehouse_auth::AuthConfig;
 use gatehouse_common::settings::{Environment, SharedConfig, SharedSettings};
 use gatehouse_common::{events, infra, shutdown};
@@ -11,6 +12,7 @@ use gatehouse_gateway::GatewayConfig;
 use gatehouse_users::UsersConfig;
 
 use crate::cli::DevArgs;
+use crate::dev_app::DevApp;
 
 /// Every backing service that did not answer at start-up, reported together.
 #[derive(Debug, thiserror::Error)]
@@ -133,21 +135,38 @@ pub async fn run_stack(shared: &SharedConfig, args: DevArgs) -> anyhow::Result<(
     let auth = gatehouse_auth::Application::build(args.auth, settings.clone()).await?;
     let seeded = gatehouse_auth::seed::seed(auth.service().pool(), &seed_config, &settings).await?;
     let users = gatehouse_users::Application::build(args.users, settings.clone()).await?;
+    let app = DevApp::bind(&args.app).await?;
     let mut gateway_config = args.gateway;
     apply_environment(&mut gateway_config, &settings)?;
     wire_gateway_to_local_subgraphs(&mut gateway_config, auth.port(), users.port(), issuer, audience);
+    if let Some(app) = &app {
+        allow_origin(&mut gateway_config, app.origin());
+    }
     let gateway = gatehouse_gateway::Application::build_with(gateway_config, Some(settings.clone())).await?;
 
-    let banner = banner(&settings, gateway.port(), auth.port(), users.port(), &seeded);
+    let ports =
+        Ports { gateway: gateway.port(), auth: auth.port(), users: users.port(), app: app.as_ref().map(DevApp::port) };
+    let mail = match &auth.service().settings().mail {
+        MailTransportKind::Folder(folder) => folder.display().to_string(),
+        MailTransportKind::Smtp(_) => "sent over SMTP_URL".to_owned(),
+    };
+    let banner = banner(&settings, &ports, &mail, &seeded);
     // One write, and a closed stdout (a pipe whose reader went away) must not
     // take the running stack down with it, so the error is deliberately dropped.
     let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), banner.as_bytes());
 
     let stop = shutdown::on_signal();
+    let app = async {
+        match app {
+            Some(app) => app.run_until_stopped(format!("http://localhost:{}", ports.gateway), stop.child_token()).await,
+            None => Ok(()),
+        }
+    };
     let results = tokio::join!(
         run_with_siblings(gateway.run_until_stopped(stop.child_token()), stop.clone()),
         run_with_siblings(auth.run_until_stopped(stop.child_token()), stop.clone()),
         run_with_siblings(users.run_until_stopped(stop.child_token()), stop.clone()),
+        app,
     );
     results.0?;
     results.1?;
@@ -188,22 +207,36 @@ async fn run_with_siblings(
     result
 }
 
+/// Adds a browser origin to the gateway's CORS allowlist unless listed.
+fn allow_origin(config: &mut GatewayConfig, origin: String) {
+    if !config.security.cors_origins.contains(&origin) {
+        config.security.cors_origins.push(origin);
+    }
+}
+
+/// Where the stack's servers ended up listening.
+struct Ports {
+    gateway: u16,
+    auth: u16,
+    users: u16,
+    app: Option<u16>,
+}
+
 /// The start-up banner: where everything listens and how to sign in.
-fn banner(
-    settings: &SharedSettings,
-    gateway_port: u16,
-    auth_port: u16,
-    users_port: u16,
-    seeded: &gatehouse_auth::seed::SeedReport,
-) -> String {
+fn banner(settings: &SharedSettings, ports: &Ports, mail: &str, seeded: &gatehouse_auth::seed::SeedReport) -> String {
+    let Ports { gateway, auth, users, app } = ports;
     let mut lines = vec![
         String::new(),
         format!("  Gatehouse is running ({:?})", settings.environment),
-        format!("  Playground:  http://localhost:{gateway_port}/graphql"),
-        format!("  Gateway:     http://localhost:{gateway_port}   (health /health, ready /ready, metrics /metrics)"),
-        format!("  Auth:        http://localhost:{auth_port}/graphql"),
-        format!("  Users:       http://localhost:{users_port}/graphql"),
+        format!("  Playground:  http://localhost:{gateway}/graphql"),
+        format!("  Gateway:     http://localhost:{gateway}   (health /health, ready /ready, metrics /metrics)"),
+        format!("  Auth:        http://localhost:{auth}/graphql"),
+        format!("  Users:       http://localhost:{users}/graphql"),
     ];
+    if let Some(app) = app {
+        lines.push(format!("  App:         http://localhost:{app}/   (the example single-page app)"));
+    }
+    lines.push(format!("  Mail:        {mail}"));
     lines.push(match &seeded.dev_password {
         Some(password) => format!("  SYS_ADMIN:   {} / {password}", seeded.admin_email),
         None => format!("  SYS_ADMIN:   {} (password from GATEHOUSE_ADMIN_PASSWORD)", seeded.admin_email),

@@ -4,6 +4,7 @@
 mod cli;
 mod config_doc;
 mod dev;
+mod dev_app;
 mod probe;
 
 use std::process::ExitCode;

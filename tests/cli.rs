@@ -63,45 +63,66 @@ fn uuid_like() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
 }
 
-/// Reads the banner until the three URLs are known, within a bounded time.
-async fn ports_from_banner(child: &mut Child) -> (u16, u16, u16) {
+/// The banner's `Label: http://localhost:PORT` lines, read until its last line
+/// within a bounded time.
+async fn ports_from_banner(child: &mut Child) -> std::collections::HashMap<String, u16> {
     let stdout = child.stdout.take().expect("stdout is piped");
     let mut lines = BufReader::new(stdout).lines();
-    let mut ports = (None, None, None);
+    let mut ports = std::collections::HashMap::new();
     let read = async {
         while let Some(line) = lines.next_line().await.expect("stdout is readable") {
-            let port =
-                || line.split("http://localhost:").nth(1).and_then(|rest| rest.split(['/', ' ']).next()?.parse().ok());
-            if line.trim_start().starts_with("Gateway:") {
-                ports.0 = port();
-            } else if line.trim_start().starts_with("Auth:") {
-                ports.1 = port();
-            } else if line.trim_start().starts_with("Users:") {
-                ports.2 = port();
+            if line.trim() == "Stop with Ctrl-C." {
+                return;
             }
-            if let (Some(g), Some(a), Some(u)) = ports {
-                return (g, a, u);
+            let Some((label, rest)) = line.trim_start().split_once(':') else { continue };
+            let port =
+                rest.split("http://localhost:").nth(1).and_then(|rest| rest.split(['/', ' ']).next()?.parse().ok());
+            if let Some(port) = port {
+                ports.insert(label.to_owned(), port);
             }
         }
-        panic!("the banner ended before naming all three ports: {ports:?}");
+        panic!("the banner ended early: {ports:?}");
     };
     // The reader is dropped on return, closing the pipe: the stack must keep
     // serving when nobody reads its output any more (it once panicked on the
     // next banner line).
-    tokio::time::timeout(Duration::from_secs(120), read).await.expect("the stack printed its banner in time")
+    tokio::time::timeout(Duration::from_secs(120), read).await.expect("the stack printed its banner in time");
+    ports
 }
 
 #[tokio::test]
 async fn the_dev_stack_serves_a_federated_login_and_stops_with_status_zero_on_sigterm() {
     let isolated = Isolated::new();
     let mut child = isolated.command(&["dev"]).spawn().expect("gatehouse starts");
-    let (gateway, auth, users) = ports_from_banner(&mut child).await;
+    let ports = ports_from_banner(&mut child).await;
+    let [gateway, auth, users, app] = ["Gateway", "Auth", "Users", "App"]
+        .map(|label| *ports.get(label).unwrap_or_else(|| panic!("{label} in {ports:?}")));
 
     let http = reqwest::Client::new();
     for port in [gateway, auth, users] {
         let response = http.get(format!("http://127.0.0.1:{port}/health")).send().await.expect("health answers");
         assert_eq!(response.status(), 200, "GET /health on port {port}");
     }
+
+    // The example app is served on its own origin, knows where the gateway
+    // is, and the gateway lets that origin send credentials.
+    let config: serde_json::Value =
+        http.get(format!("http://127.0.0.1:{app}/config.json")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(config["graphqlUrl"], format!("http://localhost:{gateway}/graphql"));
+    let page = http.get(format!("http://127.0.0.1:{app}/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("script-src 'self'"));
+    let origin = format!("http://localhost:{app}");
+    let preflight = http
+        .request(reqwest::Method::OPTIONS, format!("http://127.0.0.1:{gateway}/graphql"))
+        .header("origin", &origin)
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.headers()["access-control-allow-origin"], origin.as_str());
+    assert_eq!(preflight.headers()["access-control-allow-credentials"], "true");
 
     // The whole path works: log in through the gateway (auth), then a query
     // whose fields come from both subgraphs, once the account has been synced
