@@ -15,4 +15,9 @@ for name in auth users; do
     fi
 done
 node compose.mjs --check --sdl-dir="$fresh" || status=1
+cargo run --quiet -- schema --supergraph supergraph.graphql > "$fresh/public.graphql" || status=1
+if ! diff -u public.graphql "$fresh/public.graphql"; then
+    echo "schema/public.graphql is out of date: run schema/compose.sh and commit the result" >&2
+    status=1
+fi
 exit $status

@@ -37,8 +37,7 @@ pub enum Command {
     /// Create (or keep) the SYS_ADMIN account; in development also demo accounts.
     Seed(StoreArgs),
     /// Schema tooling: the subgraphs' SDL as the composition script reads it.
-    #[command(subcommand)]
-    Schema(SchemaCommand),
+    Schema(SchemaArgs),
     /// Print every setting with its variable, default and meaning.
     Config {
         /// `env` (a commented .env file) or `markdown` (the README table).
@@ -50,6 +49,18 @@ pub enum Command {
         /// For example http://127.0.0.1:4000/health.
         url: String,
     },
+}
+
+/// Without a subcommand: load a supergraph exactly as the gateway would
+/// (composition, planner) and print its public API schema.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SchemaArgs {
+    #[command(subcommand)]
+    pub command: Option<SchemaCommand>,
+    /// The supergraph to check and print.
+    #[arg(long, default_value = "schema/supergraph.graphql")]
+    pub supergraph: std::path::PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -101,13 +112,13 @@ impl Cli {
             Command::Users(config) => dev::run_users(&self.shared, config).await,
             Command::Migrate(args) => dev::migrate(&self.shared, &args.auth, &args.users).await,
             Command::Seed(args) => dev::seed(&self.shared, &args.auth).await,
-            Command::Schema(SchemaCommand::Sdl { subgraph }) => {
-                let sdl = match subgraph {
-                    SubgraphName::Auth => gatehouse_auth::schema_sdl(),
-                    SubgraphName::Users => gatehouse_users::schema_sdl(),
+            Command::Schema(args) => {
+                let sdl = match args.command {
+                    Some(SchemaCommand::Sdl { subgraph: SubgraphName::Auth }) => gatehouse_auth::schema_sdl(),
+                    Some(SchemaCommand::Sdl { subgraph: SubgraphName::Users }) => gatehouse_users::schema_sdl(),
+                    None => public_schema(&args.supergraph)?,
                 };
-                print!("{}", sdl.trim_end());
-                println!();
+                println!("{}", sdl.trim_end());
                 Ok(())
             }
             Command::Config { format } => {
@@ -117,6 +128,15 @@ impl Cli {
             Command::Probe { url } => crate::probe::probe(&url).await,
         }
     }
+}
+
+/// The public API schema of a supergraph file, loaded as the gateway loads it.
+fn public_schema(path: &std::path::Path) -> anyhow::Result<String> {
+    let config = gatehouse_gateway::GatewayConfig::new(path.to_owned(), ([127, 0, 0, 1], 0).into());
+    let runtime = gatehouse_gateway::config::RuntimeConfig::try_from(&config)?;
+    let supergraph = gatehouse_gateway::supergraph::Supergraph::from_file(path, &runtime)
+        .map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?;
+    Ok(supergraph.public_sdl())
 }
 
 impl DevArgs {

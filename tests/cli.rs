@@ -231,3 +231,68 @@ async fn production_refuses_to_start_without_its_own_secrets() {
     assert!(stderr.contains("is a development or example secret"), "{stderr}");
     isolated.cleanup().await;
 }
+
+#[tokio::test]
+async fn the_printed_public_schema_is_the_checked_in_one_and_bad_supergraphs_are_named() {
+    let isolated = Isolated::new();
+    let output = isolated.command(&["schema"]).output().await.expect("gatehouse runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let printed = String::from_utf8(output.stdout).unwrap();
+    let checked_in = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema/public.graphql")).unwrap();
+    assert_eq!(printed, checked_in, "schema/public.graphql is out of date: run schema/compose.sh");
+    // What clients see, and only that.
+    assert!(printed.contains("type Query {") && printed.contains("refreshSession("));
+    for internal in ["join__", "link__", "@inaccessible", "__schema", "type __Type", "directive @skip", "scalar String"]
+    {
+        assert!(!printed.contains(internal), "{internal} leaked into the public schema");
+    }
+
+    let junk = isolated.dev_dir.join("junk.graphql");
+    std::fs::create_dir_all(&isolated.dev_dir).unwrap();
+    std::fs::write(&junk, "type Query { ").unwrap();
+    let missing = isolated.dev_dir.join("missing.graphql");
+    for (path, expected) in [(&junk, "does not parse"), (&missing, "cannot read")] {
+        let output = isolated.command(&["schema", "--supergraph", path.to_str().unwrap()]).output().await.unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.starts_with("error: ") && stderr.contains(expected), "{stderr}");
+        assert!(stderr.contains(path.to_str().unwrap()) && !stderr.contains("panicked"), "{stderr}");
+    }
+    isolated.cleanup().await;
+}
+
+/// A standard tool (GraphQL Code Generator, from npm) reads the schema once by
+/// introspecting the running gateway and once from `schema/public.graphql`, and
+/// prints the same schema both times.
+#[tokio::test]
+async fn graphql_codegen_gets_the_same_schema_from_the_gateway_as_from_the_schema_folder() {
+    let schema_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema");
+    if !schema_dir.join("node_modules/.bin/graphql-codegen").exists() {
+        let installed = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--silent"])
+            .current_dir(&schema_dir)
+            .status()
+            .await
+            .expect("npm runs (Node.js is needed for the schema tooling)");
+        assert!(installed.success(), "npm ci in schema/ failed");
+    }
+    let isolated = Isolated::new();
+    let mut child = isolated.command(&["dev"]).spawn().expect("gatehouse starts");
+    let gateway = ports_from_banner(&mut child).await["Gateway"];
+    let out = isolated.dev_dir.join("codegen");
+    let output = Command::new(schema_dir.join("node_modules/.bin/graphql-codegen"))
+        .args(["--config", "codegen.yml"])
+        .current_dir(&schema_dir)
+        .env("CODEGEN_OUT", &out)
+        .env("GATEWAY_GRAPHQL_URL", format!("http://127.0.0.1:{gateway}/graphql"))
+        .output()
+        .await
+        .expect("graphql-codegen runs");
+    assert!(output.status.success(), "graphql-codegen failed: {}", String::from_utf8_lossy(&output.stderr));
+    let from_gateway = std::fs::read_to_string(out.join("from-gateway.graphql")).unwrap();
+    let from_schema = std::fs::read_to_string(out.join("from-schema.graphql")).unwrap();
+    assert!(from_gateway.contains("type Mutation {") && from_gateway.contains("\"\"\""), "{from_gateway}");
+    assert_eq!(from_gateway, from_schema);
+    child.kill().await.unwrap();
+    isolated.cleanup().await;
+}

@@ -61,7 +61,7 @@ impl SchemaIndex {
         let mut subscription_type = None;
         let mut implementations: Vec<(String, String)> = Vec::new();
 
-        for scalar in ["String", "Int", "Float", "Boolean", "ID"] {
+        for scalar in SPECIFIED_SCALARS {
             types.insert(scalar.to_string(), TypeInfo::empty(TypeKind::Scalar));
         }
 
@@ -161,5 +161,48 @@ impl TypeInfo {
             enum_values: HashSet::new(),
             input_fields: HashMap::new(),
         }
+    }
+}
+
+/// Directives every GraphQL schema has; printers leave them out.
+const SPECIFIED_DIRECTIVES: [&str; 5] = ["skip", "include", "deprecated", "specifiedBy", "oneOf"];
+const SPECIFIED_SCALARS: [&str; 5] = ["String", "Int", "Float", "Boolean", "ID"];
+
+/// The public schema as a schema file shows it: without the introspection
+/// types and root fields (`__schema`, `__type`) the consumer document carries
+/// for the gateway's own use, and without the built-in scalars and directives.
+pub fn printable(document: &Document) -> Document {
+    let definitions = document
+        .definitions
+        .iter()
+        .filter_map(|definition| match definition {
+            Definition::TypeDefinition(ty) => {
+                let name = type_definition_name(ty);
+                if name.starts_with("__") || SPECIFIED_SCALARS.contains(&name.as_str()) {
+                    return None;
+                }
+                let mut ty = ty.clone();
+                if let TypeDefinition::Object(object) = &mut ty {
+                    object.fields.retain(|field| !field.name.starts_with("__"));
+                }
+                Some(Definition::TypeDefinition(ty))
+            }
+            Definition::DirectiveDefinition(directive) if SPECIFIED_DIRECTIVES.contains(&directive.name.as_str()) => {
+                None
+            }
+            other => Some(other.clone()),
+        })
+        .collect();
+    Document { definitions }
+}
+
+fn type_definition_name(definition: &TypeDefinition) -> &String {
+    match definition {
+        TypeDefinition::Scalar(t) => &t.name,
+        TypeDefinition::Object(t) => &t.name,
+        TypeDefinition::Interface(t) => &t.name,
+        TypeDefinition::Union(t) => &t.name,
+        TypeDefinition::Enum(t) => &t.name,
+        TypeDefinition::InputObject(t) => &t.name,
     }
 }

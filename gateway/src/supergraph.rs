@@ -93,6 +93,12 @@ impl Supergraph {
         let sdl = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
         Self::from_sdl(&sdl, config)
     }
+
+    /// The public API schema as SDL: what clients see and introspect, with no
+    /// federation machinery and nothing `@inaccessible`.
+    pub fn public_sdl(&self) -> String {
+        crate::schema::printable(&self.schema.document).to_string()
+    }
 }
 
 /// The currently served supergraph, swapped atomically on reload.
