@@ -1,0 +1,320 @@
+// The example app's screens. Everything about tokens and sessions is in
+// gatehouse-client.js; this file only renders and calls `client.request`.
+
+import { GatehouseClient } from './gatehouse-client.js';
+
+const ME = `query Me { me {
+  id username email emailVerified roles active createdAt
+  displayName bio avatarUrl updatedAt
+} }`;
+const SESSIONS = 'query Sessions { me { id sessions { id createdAt lastUsedAt expiresAt userAgent current } } }';
+const SIGN_UP = 'mutation SignUp($input: SignUpInput!) { signUp(input: $input) }';
+const VERIFY = 'mutation Verify($email: String!, $code: String!) { verifyEmail(email: $email, code: $code) }';
+const RESEND = 'mutation Resend($email: String!) { resendVerificationEmail(email: $email) }';
+const UPDATE_PROFILE = `mutation UpdateProfile($input: UpdateProfileInput!) {
+  updateProfile(input: $input) { id displayName bio avatarUrl updatedAt }
+}`;
+const REVOKE = 'mutation Revoke($id: ID!) { revokeSession(id: $id) }';
+const USERS = `query Users($first: Int, $after: String, $search: String) {
+  users(first: $first, after: $after, search: $search) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges { node { id username email displayName roles active } }
+  }
+}`;
+const SET_ROLES = 'mutation SetRoles($userId: ID!, $roles: [Role!]!) { setUserRoles(userId: $userId, roles: $roles) { id roles } }';
+const ROLES = ['GUEST', 'USER', 'ADMIN', 'SYS_ADMIN'];
+
+// What each error code means to a person; the code itself is shown too.
+const EXPLAIN = {
+  INVALID_CREDENTIALS: 'Wrong email, username or password.',
+  EMAIL_NOT_VERIFIED: 'Verify your email first, with the code we mailed you.',
+  ACCOUNT_DISABLED: 'This account is disabled.',
+  RATE_LIMITED: 'Too many attempts. Wait a few minutes, then try again.',
+  UNAUTHENTICATED: 'Your session has ended. Log in again.',
+  INVALID_REFRESH_TOKEN: 'Your session has ended. Log in again.',
+  REFRESH_TOKEN_REUSED: 'Your session was ended for safety (a refresh token was used twice). Log in again.',
+  FORBIDDEN: 'You are not allowed to do that.',
+  UNAUTHORIZED_FIELD_OR_TYPE: 'You are not allowed to see that.',
+  NETWORK_ERROR: 'Cannot reach the gateway.',
+};
+
+const $ = (selector) => document.querySelector(selector);
+
+/** Builds an element; children are nodes or text (never parsed as HTML). */
+function h(tag, attributes = {}, ...children) {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (name.startsWith('on')) element.addEventListener(name.slice(2), value);
+    else if (value !== false && value != null) element.setAttribute(name, value === true ? '' : value);
+  }
+  element.append(...children.filter((c) => c != null));
+  return element;
+}
+
+function showError(error) {
+  const code = error.code ?? 'ERROR';
+  // BAD_USER_INPUT messages name the field and the rule: show them as they are.
+  const text = code === 'BAD_USER_INPUT' ? error.message : (EXPLAIN[code] ?? error.message);
+  $('#alert-code').textContent = code;
+  $('#alert-message').textContent = text;
+  $('#alert').hidden = false;
+  $('#notice').hidden = true;
+}
+
+function showNotice(text) {
+  $('#notice').textContent = text;
+  $('#notice').hidden = false;
+  $('#alert').hidden = true;
+}
+
+function clearMessages() {
+  $('#alert').hidden = true;
+  $('#notice').hidden = true;
+}
+
+const when = (iso) => (iso ? new Date(iso).toLocaleString() : '—');
+
+/** Runs a form or button action with its button disabled and errors shown. */
+async function act(button, action) {
+  button.disabled = true;
+  try {
+    await action();
+  } catch (error) {
+    showError(error);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function showState(state) {
+  document.body.dataset.state = state;
+  $('#loading').hidden = state !== 'loading';
+  $('#signed-out').hidden = state !== 'signed-out';
+  $('#signed-in').hidden = state !== 'signed-in';
+  $('#whoami').hidden = state !== 'signed-in';
+}
+
+function showTab(name) {
+  for (const panel of document.querySelectorAll('[data-panel]')) panel.hidden = panel.dataset.panel !== name;
+  for (const tab of document.querySelectorAll('[data-tab]')) tab.setAttribute('aria-selected', tab.dataset.tab === name);
+}
+
+function formValues(form) {
+  return Object.fromEntries(new FormData(form).entries());
+}
+
+// ---- signed in -------------------------------------------------------------
+
+async function loadMe(client) {
+  // Right after sign-up the users subgraph may not have the account yet
+  // (it arrives through the outbox within moments): `me` is null until then.
+  for (let attempt = 0; ; attempt++) {
+    const { me } = await client.request(ME);
+    if (me || attempt === 40) return me;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+function renderMe(me) {
+  const fields = (dl, pairs) =>
+    dl.replaceChildren(...pairs.flatMap(([label, value, key]) => [h('dt', {}, label), h('dd', { 'data-field': key }, value)]));
+  fields($('#account-fields'), [
+    ['Username', me.username, 'username'],
+    ['Email', me.email ?? '—', 'email'],
+    ['Verified', me.emailVerified ? 'yes' : 'no', 'emailVerified'],
+    ['Roles', me.roles.join(', '), 'roles'],
+    ['Member since', when(me.createdAt), 'createdAt'],
+  ]);
+  fields($('#profile-fields'), [
+    ['Display name', me.displayName, 'displayName'],
+    ['Bio', me.bio ?? '—', 'bio'],
+    ['Avatar', me.avatarUrl ? h('img', { class: 'avatar', src: me.avatarUrl, alt: '', referrerpolicy: 'no-referrer' }) : '—', 'avatarUrl'],
+    ['Updated', when(me.updatedAt), 'updatedAt'],
+  ]);
+  $('#whoami-name').textContent = `${me.displayName} (@${me.username})`;
+  const form = $('#profile-form');
+  form.elements.displayName.value = me.displayName;
+  form.elements.bio.value = me.bio ?? '';
+  form.elements.avatarUrl.value = me.avatarUrl ?? '';
+  $('#profile').dataset.loaded = 'true';
+  $('#admin').hidden = !me.roles.includes('ADMIN');
+}
+
+async function loadSessions(client) {
+  const { me } = await client.request(SESSIONS);
+  const rows = (me?.sessions ?? []).map((session) =>
+    h(
+      'tr',
+      { 'data-session-id': session.id, 'data-current': String(session.current) },
+      h('td', {}, session.userAgent ?? 'unknown device'),
+      h('td', {}, when(session.createdAt)),
+      h('td', {}, when(session.lastUsedAt)),
+      h(
+        'td',
+        {},
+        session.current
+          ? h('span', { class: 'badge current' }, 'this browser')
+          : h('button', { type: 'button', class: 'revoke', onclick: (event) => revoke(client, session.id, event.target) }, 'Revoke'),
+      ),
+    ),
+  );
+  $('#session-rows').replaceChildren(...rows);
+}
+
+async function revoke(client, id, button) {
+  await act(button, async () => {
+    const { revokeSession } = await client.request(REVOKE, { id });
+    showNotice(revokeSession ? 'Session revoked: that device is signed out.' : 'That session had already ended.');
+    await loadSessions(client);
+  });
+}
+
+let usersPage = { search: '', after: null };
+
+async function loadUsers(client, { more = false } = {}) {
+  const { users } = await client.request(USERS, {
+    first: 20,
+    after: more ? usersPage.after : null,
+    search: usersPage.search || null,
+  });
+  usersPage.after = users.pageInfo.endCursor;
+  $('#more-users').hidden = !users.pageInfo.hasNextPage;
+  $('#user-count').textContent = `${users.totalCount} user${users.totalCount === 1 ? '' : 's'}`;
+  const rows = users.edges.map(({ node }) => userRow(client, node));
+  if (more) $('#user-rows').append(...rows);
+  else $('#user-rows').replaceChildren(...rows);
+}
+
+function userRow(client, user) {
+  const highest = ROLES.filter((role) => user.roles.includes(role)).pop() ?? 'GUEST';
+  const select = h('select', { 'aria-label': `Role of ${user.username}` }, ...ROLES.map((r) => h('option', { value: r, selected: r === highest }, r)));
+  const rolesCell = h('td', { class: 'roles' }, user.roles.join(', '));
+  const save = h('button', { type: 'button', class: 'save-role' }, 'Set role');
+  save.addEventListener('click', () =>
+    act(save, async () => {
+      // The highest role counts; the ones below it are implied.
+      const { setUserRoles } = await client.request(SET_ROLES, { userId: user.id, roles: [select.value] });
+      rolesCell.textContent = setUserRoles.roles.join(', ');
+      showNotice(`${user.username} is now ${select.value}.`);
+    }),
+  );
+  return h(
+    'tr',
+    { 'data-username': user.username },
+    h('td', {}, user.username),
+    h('td', {}, user.email ?? '—'),
+    h('td', {}, user.displayName),
+    rolesCell,
+    h('td', {}, select, save),
+  );
+}
+
+async function enterSignedIn(client) {
+  showState('signed-in');
+  const me = await loadMe(client);
+  if (!me) throw Object.assign(new Error('Your profile is not available yet; reload in a moment.'), { code: 'NOT_READY' });
+  renderMe(me);
+  await loadSessions(client);
+  if (me.roles.includes('ADMIN')) await loadUsers(client);
+}
+
+// ---- start -----------------------------------------------------------------
+
+async function main() {
+  // The app server says where the gateway is (another origin, same site).
+  const config = await (await fetch('/config.json')).json();
+  const client = new GatehouseClient({ graphqlUrl: config.graphqlUrl });
+  window.gatehouse = client; // for the browser console and the tests
+
+  client.addEventListener('signed-in', () => enterSignedIn(client).catch(showError));
+  client.addEventListener('signed-out', ({ detail }) => {
+    $('#profile').dataset.loaded = 'false';
+    $('#user-rows').replaceChildren();
+    $('#session-rows').replaceChildren();
+    showState('signed-out');
+    showTab('login');
+    if (detail.reason === 'logout') showNotice(detail.fromOtherTab ? 'You logged out in another tab.' : 'You are logged out.');
+    else showError({ code: detail.reason, message: 'Your session has ended.' });
+  });
+
+  for (const tab of document.querySelectorAll('[data-tab]')) {
+    tab.addEventListener('click', () => {
+      clearMessages();
+      showTab(tab.dataset.tab);
+    });
+  }
+
+  const onSubmit = (selector, action) => {
+    const form = $(selector);
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      act(form.querySelector('button[type="submit"]'), () => action(form, formValues(form)));
+    });
+  };
+
+  onSubmit('#login-form', async (form, { login, password }) => {
+    clearMessages();
+    try {
+      await client.login(login.trim(), password); // 'signed-in' shows the profile
+      form.reset();
+    } catch (error) {
+      if (error.code === 'EMAIL_NOT_VERIFIED' && login.includes('@')) $('#verify-form').elements.email.value = login.trim();
+      throw error;
+    }
+  });
+
+  onSubmit('#signup-form', async (form, { email, username, displayName, password }) => {
+    const input = { email: email.trim(), username: username.trim(), password, displayName: displayName.trim() || null };
+    await client.request(SIGN_UP, { input });
+    form.reset();
+    $('#verify-form').elements.email.value = input.email;
+    showTab('verify');
+    showNotice(`Account created. We mailed a verification code to ${input.email}.`);
+  });
+
+  onSubmit('#verify-form', async (form, { email, code }) => {
+    const { verifyEmail } = await client.request(VERIFY, { email: email.trim(), code: code.trim() });
+    if (!verifyEmail) throw Object.assign(new Error('That code is not valid for this email.'), { code: 'BAD_USER_INPUT' });
+    form.reset();
+    $('#login-form').elements.login.value = email.trim();
+    showTab('login');
+    showNotice('Email verified. You can log in now.');
+  });
+
+  $('#resend').addEventListener('click', (event) =>
+    act(event.target, async () => {
+      const email = $('#verify-form').elements.email.value.trim();
+      await client.request(RESEND, { email });
+      showNotice(`If ${email} has an unverified account, a new code is on its way.`);
+    }),
+  );
+
+  onSubmit('#profile-form', async (form, { displayName, bio, avatarUrl }) => {
+    // Absent fields stay as they are; "" clears bio and avatar.
+    const input = { bio, avatarUrl };
+    if (displayName.trim()) input.displayName = displayName.trim();
+    await client.request(UPDATE_PROFILE, { input });
+    renderMe(await loadMe(client));
+    showNotice('Profile saved.');
+  });
+
+  $('#reload-profile').addEventListener('click', (event) => act(event.target, async () => renderMe(await loadMe(client))));
+  $('#reload-sessions').addEventListener('click', (event) => act(event.target, () => loadSessions(client)));
+  $('#logout').addEventListener('click', (event) => act(event.target, () => client.logout()));
+  $('#user-search').addEventListener('submit', (event) => {
+    event.preventDefault();
+    usersPage = { search: event.target.elements.search.value.trim(), after: null };
+    act(event.target.querySelector('button'), () => loadUsers(client));
+  });
+  $('#more-users').addEventListener('click', (event) => act(event.target, () => loadUsers(client, { more: true })));
+
+  showTab('login');
+  // A reload keeps the user signed in: the refresh cookie gets a new access token.
+  if (!(await client.restore())) showState('signed-out');
+}
+
+main().catch((error) => {
+  showState('signed-out');
+  showError(error);
+});
