@@ -89,6 +89,7 @@ async function act(button, action) {
 
 function showState(state) {
   document.body.dataset.state = state;
+  document.body.dataset.ready = String(state === 'signed-out');
   $('#loading').hidden = state !== 'loading';
   $('#signed-out').hidden = state !== 'signed-out';
   $('#signed-in').hidden = state !== 'signed-in';
@@ -217,6 +218,7 @@ async function enterSignedIn(client) {
   renderMe(me);
   await loadSessions(client);
   if (me.roles.includes('ADMIN')) await loadUsers(client);
+  document.body.dataset.ready = 'true'; // everything on screen is loaded
 }
 
 // ---- start -----------------------------------------------------------------

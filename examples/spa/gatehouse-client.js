@@ -23,6 +23,7 @@ const REFRESH = 'mutation Refresh { refreshSession { accessToken expiresIn } }';
 const LOGIN =
   'mutation Login($login: String!, $password: String!) { login(login: $login, password: $password, refreshTokenIn: COOKIE) { accessToken expiresIn } }';
 const LOGOUT = 'mutation Logout { logout }';
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 // Refresh answers that mean the session is over (for every tab: they share the cookie).
 const SESSION_ENDED = new Set(['INVALID_REFRESH_TOKEN', 'REFRESH_TOKEN_REUSED', 'ACCOUNT_DISABLED', 'UNAUTHENTICATED']);
 
@@ -149,8 +150,16 @@ export class GatehouseClient extends EventTarget {
     };
     // Web Locks exist in secure contexts (https, or http://localhost). The
     // lock is held until `rotate` settles, i.e. until the new cookie is stored.
-    if (navigator.locks) return navigator.locks.request(this.#lockName, rotate);
-    return rotate();
+    if (!navigator.locks) return rotate();
+    const options = { ifAvailable: true };
+    const rotated = await navigator.locks.request(this.#lockName, options, (lock) => lock && rotate().then(() => true));
+    if (rotated) return;
+    // Another tab is refreshing. Wait for the lock; its broadcast token may
+    // arrive just after the lock does, so give it a moment before rotating.
+    return navigator.locks.request(this.#lockName, async () => {
+      for (let waited = 0; this.#token === before && waited < 200; waited += 10) await sleep(10);
+      return rotate();
+    });
   }
 
   #share() {
