@@ -1,0 +1,168 @@
+// What a browser lets scripts do with the refresh cookie: the app's own
+// scripts cannot read it, and a page on another site cannot spend it.
+
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { after, before, test } from 'node:test';
+
+import {
+  createVerifiedAccount,
+  graphql,
+  launchBrowser,
+  logIn,
+  metric,
+  openApp,
+  screenshot,
+  startStack,
+} from './stack.js';
+
+const COOKIE = '__Host-gatehouse-refresh';
+const REFRESH_BODY = JSON.stringify({ query: 'mutation { refreshSession { accessToken } }' });
+const SESSIONS = 'query { me { sessions { id lastUsedAt current } } }';
+
+let stack;
+let browser;
+let attacker; // a page server on 127.0.0.1: another site than localhost
+
+before(async () => {
+  stack = await startStack();
+  browser = await launchBrowser();
+  attacker = createServer((request, response) => {
+    response.writeHead(200, { 'content-type': 'text/html' });
+    response.end('<!doctype html><title>Win a prize</title><h1>Nothing to see here</h1>');
+  });
+  await new Promise((resolve) => attacker.listen(0, '127.0.0.1', resolve));
+});
+
+after(async () => {
+  await new Promise((resolve) => (attacker ? attacker.close(resolve) : resolve()));
+  await browser?.close();
+  await stack?.stop();
+});
+
+/** Signs a new account in; returns its context, page and current access token. */
+async function signedInPage(tag) {
+  const account = await createVerifiedAccount(stack, tag);
+  const context = await browser.newContext();
+  const page = await openApp(context, stack);
+  const login = page.waitForResponse((response) => response.request().postData()?.includes('mutation Login'));
+  await logIn(page, account.username, account.password);
+  const { data } = await (await login).json();
+  return { account, context, page, accessToken: data.login.accessToken };
+}
+
+test('the refresh cookie is HttpOnly, Secure, SameSite=Strict and invisible to page scripts', { timeout: 60_000 }, async () => {
+  const { account, context, page } = await signedInPage('cookie');
+
+  const cookies = await context.cookies(stack.graphqlUrl);
+  const refresh = cookies.find((cookie) => cookie.name === COOKIE);
+  assert.ok(refresh, `no ${COOKIE} cookie among ${cookies.map((c) => c.name)}`);
+  assert.equal(refresh.httpOnly, true);
+  assert.equal(refresh.secure, true);
+  assert.equal(refresh.sameSite, 'Strict');
+  assert.equal(refresh.path, '/');
+  assert.equal(refresh.domain, 'localhost', 'a host-only cookie, as __Host- requires');
+
+  const visible = await page.evaluate(() => document.cookie);
+  assert.ok(!visible.includes(COOKIE) && !visible.includes(refresh.value), `document.cookie shows it: ${visible}`);
+
+  // Logging in with COOKIE never puts the refresh token in the body.
+  const body = await page.evaluate(
+    async ({ url, login, password }) => {
+      const response = await fetch(url, {
+        method: 'POST',
+        credentials: 'include',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          query: 'mutation ($l: String!, $p: String!) { login(login: $l, password: $p, refreshTokenIn: COOKIE) { accessToken refreshToken } }',
+          variables: { l: login, p: password },
+        }),
+      });
+      return response.json();
+    },
+    { url: stack.graphqlUrl, login: account.username, password: account.password },
+  );
+  assert.ok(body.data.login.accessToken);
+  assert.equal(body.data.login.refreshToken, null);
+  await context.close();
+});
+
+test('a page on another site cannot spend the refresh cookie', { timeout: 60_000 }, async (t) => {
+  const { context, page, accessToken } = await signedInPage('victim');
+  const before = await graphql(stack, SESSIONS, {}, accessToken);
+  const [session] = before.data.me.sessions;
+  const authCallsBefore = await metric(stack, 'gateway_subgraph_requests_total', 'subgraph="auth"');
+
+  const evil = await context.newPage();
+  await evil.goto(`http://127.0.0.1:${attacker.address().port}/`);
+  const seen = [];
+  evil.on('request', (request) => seen.push(request));
+  const outcome = await evil.evaluate(
+    async ({ url, body }) => {
+      const results = {};
+      // 1. A credentialed JSON request needs a CORS preflight, which the
+      //    gateway does not grant to this origin: the POST is never sent.
+      try {
+        const response = await fetch(url, {
+          method: 'POST',
+          credentials: 'include',
+          headers: { 'content-type': 'application/json' },
+          body,
+        });
+        results.cors = `read: ${await response.text()}`;
+      } catch (error) {
+        results.cors = `blocked: ${error.name}`;
+      }
+      // 2. A "simple" request goes out without a preflight, but its answer is
+      //    opaque, and the gateway refuses to act on a text/plain body.
+      const response = await fetch(url, { method: 'POST', mode: 'no-cors', credentials: 'include', headers: { 'content-type': 'text/plain' }, body });
+      results.simple = { type: response.type, status: response.status, text: await response.text() };
+      return results;
+    },
+    { url: stack.graphqlUrl, body: REFRESH_BODY },
+  );
+  await screenshot(t, evil, '20-other-site');
+
+  // The attacker got nothing.
+  assert.equal(outcome.cors, 'blocked: TypeError');
+  assert.deepEqual(outcome.simple, { type: 'opaque', status: 0, text: '' });
+
+  // The simple POST did reach the gateway, without the SameSite=Strict
+  // cookie, and the gateway refused it.
+  const simple = seen.find((request) => request.method() === 'POST' && request.headers()['content-type'] === 'text/plain');
+  assert.ok(simple, 'the text/plain POST was sent');
+  const headers = await simple.allHeaders();
+  assert.ok(!(headers.cookie ?? '').includes(COOKIE), 'the browser sent the cookie cross-site');
+  const answer = await simple.response();
+  assert.ok([400, 415].includes(answer.status()), `the gateway answered the text/plain POST with ${answer.status()}`);
+
+  // Server side: nothing reached the auth service, the session is unchanged
+  // (not rotated, not revoked) and still refreshes for the app itself.
+  assert.equal(await metric(stack, 'gateway_subgraph_requests_total', 'subgraph="auth"'), authCallsBefore);
+  const afterAttack = await graphql(stack, SESSIONS, {}, accessToken);
+  assert.deepEqual(afterAttack.data.me.sessions, [session]);
+  assert.equal(await page.evaluate(() => window.gatehouse.refresh().then(() => 'ok', (e) => e.code)), 'ok');
+  await context.close();
+});
+
+test('even with the cookie attached, a simple-content-type POST is refused', { timeout: 60_000 }, async () => {
+  // What SameSite cannot stop (a sibling subdomain, an old browser): a
+  // text/plain POST that carries the cookie. The gateway refuses it anyway.
+  const { context, accessToken } = await signedInPage('csrf');
+  const cookie = (await context.cookies(stack.graphqlUrl)).find((c) => c.name === COOKIE);
+  const [session] = (await graphql(stack, SESSIONS, {}, accessToken)).data.me.sessions;
+  for (const contentType of ['text/plain', 'application/x-www-form-urlencoded']) {
+    const response = await fetch(stack.graphqlUrl, {
+      method: 'POST',
+      headers: { 'content-type': contentType, cookie: `${COOKIE}=${cookie.value}`, origin: 'http://127.0.0.1:9' },
+      body: REFRESH_BODY,
+    });
+    const text = await response.text();
+    assert.ok(response.status >= 400, `${contentType}: HTTP ${response.status} ${text}`);
+    assert.ok(!text.includes('accessToken'), `${contentType}: ${text}`);
+    assert.equal(response.headers.get('set-cookie'), null, `${contentType} rotated the cookie`);
+  }
+  const [after] = (await graphql(stack, SESSIONS, {}, accessToken)).data.me.sessions;
+  assert.deepEqual(after, session, 'the session was not used');
+  await context.close();
+});
