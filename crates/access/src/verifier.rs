@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 use uuid::Uuid;
 
-use crate::jwks::{self, KeySet};
+use crate::jwks::{self, KeySet, VerificationKey};
 
 /// Where verification keys come from.
 #[derive(Debug, Clone)]
@@ -101,11 +101,29 @@ pub enum VerifyError {
     MissingClaims,
 }
 
+/// A token that passed every check that does not depend on the clock
+/// (algorithm, type, signature, issuer, audience). Presented again, it costs a
+/// hash lookup instead of an RSA verification; `exp` and `nbf` are checked
+/// every time, and the entry counts only while the key that verified it is
+/// still the one published under its `kid`.
+struct Verified {
+    claims: AccessClaims,
+    nbf: Option<u64>,
+    kid: String,
+    key: Arc<VerificationKey>,
+}
+
+/// How many verified tokens are remembered, and for how long at most.
+const VERIFIED_CAPACITY: u64 = 50_000;
+const VERIFIED_TTL: Duration = Duration::from_secs(60);
+
 /// Verifies access tokens; cheap to share (`Arc<Verifier>`).
 pub struct Verifier {
     config: VerifierConfig,
     http: reqwest::Client,
     keys: ArcSwap<KeySet>,
+    /// Keyed by the whole token: a token differing in any byte is verified anew.
+    verified: moka::sync::Cache<Box<str>, Arc<Verified>>,
     /// When the last fetch was attempted (successful or not), for `min_refresh`.
     /// The async mutex also makes concurrent refreshes single-flight.
     last_fetch: tokio::sync::Mutex<Option<Instant>>,
@@ -143,6 +161,7 @@ impl Verifier {
             config,
             http,
             keys: ArcSwap::from_pointee(KeySet::default()),
+            verified: moka::sync::Cache::builder().max_capacity(VERIFIED_CAPACITY).time_to_live(VERIFIED_TTL).build(),
             last_fetch: tokio::sync::Mutex::new(None),
             next_refresh,
         })
@@ -161,6 +180,13 @@ impl Verifier {
     /// Verifies `token`; an unknown `kid` triggers at most one refetch per
     /// `min_refresh`.
     pub async fn verify(&self, token: &str) -> Result<AccessClaims, VerifyError> {
+        if let Some(hit) = self.verified.get(token) {
+            if self.keys.load().get(&hit.kid).is_some_and(|key| Arc::ptr_eq(key, &hit.key)) {
+                self.check_times(hit.claims.exp, hit.nbf)?;
+                return Ok(hit.claims.clone());
+            }
+            self.verified.invalidate(token);
+        }
         let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
         // Pinned before any key is looked at: no `none`, no HS256 with a public key.
         if header.alg != Algorithm::RS256 {
@@ -186,28 +212,38 @@ impl Verifier {
         let (_, payload) = message.split_once('.').ok_or(VerifyError::Malformed)?;
         let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| VerifyError::Malformed)?;
         key.verify_sig(message.as_bytes(), &signature).map_err(|_| VerifyError::BadSignature)?;
-        self.claims(payload)
+        let (claims, nbf) = self.claims(payload)?;
+        self.check_times(claims.exp, nbf)?;
+        let verified = Verified { claims: claims.clone(), nbf, kid, key };
+        self.verified.insert(token.into(), Arc::new(verified));
+        Ok(claims)
     }
 
-    /// Checks the claims of a token whose signature is valid: `exp` and `nbf`
-    /// with the leeway, `iss` exactly, `aud` as a string or a list.
-    fn claims(&self, payload: &str) -> Result<AccessClaims, VerifyError> {
-        use serde_json::Value;
-        let json = URL_SAFE_NO_PAD.decode(payload).map_err(|_| VerifyError::Malformed)?;
-        let claims: Value = serde_json::from_slice(&json).map_err(|_| VerifyError::Malformed)?;
+    /// `exp` and `nbf` against the clock, with the leeway.
+    fn check_times(&self, exp: u64, nbf: Option<u64>) -> Result<(), VerifyError> {
         let now =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
         let leeway = self.config.leeway.as_secs();
-        let exp = claims.get("exp").and_then(Value::as_u64).ok_or(VerifyError::MissingClaims)?;
         if now > exp.saturating_add(leeway) {
             return Err(VerifyError::Expired);
         }
-        if let Some(nbf) = claims.get("nbf") {
-            let nbf = nbf.as_u64().ok_or(VerifyError::Malformed)?;
-            if nbf > now.saturating_add(leeway) {
-                return Err(VerifyError::NotYetValid);
-            }
+        if nbf.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
+            return Err(VerifyError::NotYetValid);
         }
+        Ok(())
+    }
+
+    /// The claims of a token whose signature is valid, with its `nbf`:
+    /// `iss` exactly, `aud` as a string or a list, `exp` present.
+    fn claims(&self, payload: &str) -> Result<(AccessClaims, Option<u64>), VerifyError> {
+        use serde_json::Value;
+        let json = URL_SAFE_NO_PAD.decode(payload).map_err(|_| VerifyError::Malformed)?;
+        let claims: Value = serde_json::from_slice(&json).map_err(|_| VerifyError::Malformed)?;
+        claims.get("exp").and_then(Value::as_u64).ok_or(VerifyError::MissingClaims)?;
+        let nbf = match claims.get("nbf") {
+            Some(nbf) => Some(nbf.as_u64().ok_or(VerifyError::Malformed)?),
+            None => None,
+        };
         let issuer = claims.get("iss").and_then(Value::as_str).ok_or(VerifyError::MissingClaims)?;
         if issuer != self.config.issuer {
             return Err(VerifyError::WrongIssuer);
@@ -221,7 +257,8 @@ impl Verifier {
         if !audience_matches {
             return Err(VerifyError::WrongAudience);
         }
-        serde_json::from_value(claims).map_err(|_| VerifyError::MissingClaims)
+        let claims = serde_json::from_value(claims).map_err(|_| VerifyError::MissingClaims)?;
+        Ok((claims, nbf))
     }
 
     async fn refresh_for_unknown_kid(&self) {

@@ -190,3 +190,30 @@ async fn oidc_discovery_finds_the_jwks_uri() {
     verifier.refresh().await.expect("discovery and JWKS fetch succeed");
     assert!(verifier.verify(&key.sign(&claims())).await.is_ok());
 }
+
+/// A token verified once is remembered, but only for what cannot change:
+/// the clock is checked on every use and a withdrawn key ends it at once.
+#[tokio::test]
+async fn a_remembered_token_still_expires_and_dies_with_its_key() {
+    let key = TestKey::generate("k1");
+    let other = TestKey::generate("k2");
+    let endpoint = Endpoint::start(Serve::Keys(vec![key.jwk.clone(), other.jwk.clone()], None)).await;
+    let mut config = VerifierConfig::new(KeySource::Jwks(endpoint.url.clone()), ISSUER, AUDIENCE);
+    config.leeway = Duration::ZERO;
+    config.min_refresh = Duration::ZERO;
+    let verifier = Verifier::new(config);
+    verifier.refresh().await.unwrap();
+
+    let short_lived = key.sign(&with(claims(), "exp", json!(now() + 1)));
+    assert!(verifier.verify(&short_lived).await.is_ok());
+    assert!(verifier.verify(&short_lived).await.is_ok(), "the second use is answered from memory");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(verifier.verify(&short_lived).await, Err(VerifyError::Expired));
+
+    let token = key.sign(&claims());
+    assert!(verifier.verify(&token).await.is_ok());
+    endpoint.set(Serve::Keys(vec![other.jwk.clone()], None));
+    verifier.refresh().await.unwrap();
+    assert_eq!(verifier.verify(&token).await, Err(VerifyError::UnknownKey), "k1 was withdrawn");
+    assert!(verifier.verify(&other.sign(&claims())).await.is_ok());
+}
