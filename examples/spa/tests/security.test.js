@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test';
 
 import {
   createVerifiedAccount,
+  eventually,
   graphql,
   launchBrowser,
   logIn,
@@ -19,13 +20,15 @@ import {
 const COOKIE = '__Host-gatehouse-refresh';
 const REFRESH_BODY = JSON.stringify({ query: 'mutation { refreshSession { accessToken } }' });
 const SESSIONS = 'query { me { sessions { id lastUsedAt current } } }';
+const LOGIN_LIMIT = 3;
 
 let stack;
 let browser;
 let attacker; // a page server on 127.0.0.1: another site than localhost
 
 before(async () => {
-  stack = await startStack();
+  // Few login attempts per account, so the limit shows within one test.
+  stack = await startStack({ env: { AUTH_LOGIN_LIMIT_PER_ACCOUNT: String(LOGIN_LIMIT) } });
   browser = await launchBrowser();
   attacker = createServer((request, response) => {
     response.writeHead(200, { 'content-type': 'text/html' });
@@ -164,5 +167,27 @@ test('even with the cookie attached, a simple-content-type POST is refused', { t
   }
   const [after] = (await graphql(stack, SESSIONS, {}, accessToken)).data.me.sessions;
   assert.deepEqual(after, session, 'the session was not used');
+  await context.close();
+});
+
+test('too many login attempts are refused with RATE_LIMITED, shown as such', { timeout: 60_000 }, async (t) => {
+  const account = await createVerifiedAccount(stack, 'limited');
+  const context = await browser.newContext();
+  const page = await openApp(context, stack);
+  const attempt = async (password, code) => {
+    const answered = page.waitForResponse((response) => response.request().postData()?.includes('mutation Login'));
+    await page.locator('#login-form [name="login"]').fill(account.username);
+    await page.locator('#login-form [name="password"]').fill(password);
+    await page.locator('#login-form button[type="submit"]').click();
+    const { errors } = await (await answered).json();
+    assert.equal(errors?.[0]?.extensions?.code, code);
+    await eventually(`the alert to show ${code}`, async () => (await page.locator('#alert:not([hidden]) #alert-code').textContent()) === code, { timeoutMs: 5_000 });
+  };
+  for (let i = 0; i < LOGIN_LIMIT; i++) await attempt('wrong password', 'INVALID_CREDENTIALS');
+  // Past the limit even the right password is refused, and the app says why.
+  await attempt(account.password, 'RATE_LIMITED');
+  assert.match(await page.locator('#alert-message').textContent(), /Too many attempts/);
+  assert.equal(await page.getAttribute('body', 'data-state'), 'signed-out');
+  await screenshot(t, page, '21-rate-limited');
   await context.close();
 });
