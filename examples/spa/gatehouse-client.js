@@ -27,15 +27,19 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 // Refresh answers that mean the session is over (for every tab: they share the cookie).
 const SESSION_ENDED = new Set(['INVALID_REFRESH_TOKEN', 'REFRESH_TOKEN_REUSED', 'ACCOUNT_DISABLED', 'UNAUTHENTICATED']);
 
-/** A GraphQL or transport error; `code` is the server's `extensions.code`. */
+/**
+ * A GraphQL or transport error; `code` is the first error's `extensions.code`.
+ * Thrown even when the response also has partial `data` (kept here).
+ */
 export class GatehouseError extends Error {
-  constructor(message, code, { errors = [], status = 0, field } = {}) {
+  constructor(message, code, { errors = [], status = 0, field, data = null } = {}) {
     super(message);
     this.name = 'GatehouseError';
     this.code = code; // e.g. UNAUTHENTICATED, INVALID_CREDENTIALS, RATE_LIMITED, BAD_USER_INPUT
     this.errors = errors; // every GraphQL error of the response
     this.status = status; // the HTTP status (0 when the network failed)
     this.field = field; // BAD_USER_INPUT names the offending input field
+    this.data = data; // what the response did answer, if anything
   }
 }
 
@@ -43,7 +47,8 @@ export class GatehouseError extends Error {
  * One client per page. Events (listen with `addEventListener`):
  *   `signed-in`  - an access token is available (login, restore, another tab)
  *   `signed-out` - it is gone (logout here or in another tab, dead session);
- *                  `event.detail.reason` says why.
+ *                  `event.detail.reason` says why (`logout` or an error
+ *                  code) and `event.detail.fromOtherTab` where.
  */
 export class GatehouseClient extends EventTarget {
   #url;
@@ -209,7 +214,8 @@ export class GatehouseClient extends EventTarget {
     if (errors.length > 0) {
       const [first] = errors;
       const code = first.extensions?.code ?? `HTTP_${response.status}`;
-      throw new GatehouseError(first.message, code, { errors, status: response.status, field: first.extensions?.field });
+      const details = { errors, status: response.status, field: first.extensions?.field, data: body.data ?? null };
+      throw new GatehouseError(first.message, code, details);
     }
     if (!response.ok || !body?.data) {
       throw new GatehouseError(`the gateway answered HTTP ${response.status}`, `HTTP_${response.status}`, {
