@@ -151,7 +151,15 @@ async fn graphiql_is_served_to_browsers_and_can_be_switched_off() {
     let (shop, gateway) = common::shop::shop().await;
     let page = gateway.http.get(gateway.graphql_url()).header("accept", "text/html").send().await.unwrap();
     assert_eq!(page.status(), 200);
-    assert!(page.text().await.unwrap().contains("graphiql"));
+    let html = page.text().await.unwrap();
+    assert!(html.contains("graphiql"));
+    // The Authorization header can be sent from the page's headers editor.
+    assert!(html.contains("isHeadersEditorEnabled: true"));
+    // Every script and stylesheet from the CDN is pinned by an integrity hash.
+    let remote = html.matches("src=\"https://").count() + html.matches("href=\"https://").count();
+    assert!(remote >= 4, "{html}");
+    assert_eq!(html.matches("integrity=\"sha384-").count(), remote);
+    assert!(!html.contains("@3/") && !html.contains("@18/"), "versions are exact");
 
     let off = shop.gateway().config(|c| c.graphiql = Some(false)).start().await;
     let page = off.http.get(off.graphql_url()).header("accept", "text/html").send().await.unwrap();
