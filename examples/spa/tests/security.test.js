@@ -95,6 +95,7 @@ test('a page on another site cannot spend the refresh cookie', { timeout: 60_000
   const before = await graphql(stack, SESSIONS, {}, accessToken);
   const [session] = before.data.me.sessions;
   const authCallsBefore = await metric(stack, 'gateway_subgraph_requests_total', 'subgraph="auth"');
+  const csrfRefusalsBefore = await metric(stack, 'gateway_csrf_refused_total');
 
   const evil = await context.newPage();
   await evil.goto(`http://127.0.0.1:${attacker.address().port}/`);
@@ -120,6 +121,10 @@ test('a page on another site cannot spend the refresh cookie', { timeout: 60_000
       //    opaque, and the gateway refuses to act on a text/plain body.
       const response = await fetch(url, { method: 'POST', mode: 'no-cors', credentials: 'include', headers: { 'content-type': 'text/plain' }, body });
       results.simple = { type: response.type, status: response.status, text: await response.text() };
+      // 3. A GET (what an <img> or a link sends) meets the CSRF rule.
+      const query = encodeURIComponent('mutation { refreshSession { accessToken } }');
+      const get = await fetch(`${url}?query=${query}`, { mode: 'no-cors', credentials: 'include' });
+      results.get = { type: get.type, status: get.status, text: await get.text() };
       return results;
     },
     { url: stack.graphqlUrl, body: REFRESH_BODY },
@@ -129,6 +134,7 @@ test('a page on another site cannot spend the refresh cookie', { timeout: 60_000
   // The attacker got nothing.
   assert.equal(outcome.cors, 'blocked: TypeError');
   assert.deepEqual(outcome.simple, { type: 'opaque', status: 0, text: '' });
+  assert.deepEqual(outcome.get, { type: 'opaque', status: 0, text: '' });
 
   // The simple POST did reach the gateway, without the SameSite=Strict
   // cookie, and the gateway refused it.
@@ -138,6 +144,10 @@ test('a page on another site cannot spend the refresh cookie', { timeout: 60_000
   assert.ok(!(headers.cookie ?? '').includes(COOKIE), 'the browser sent the cookie cross-site');
   const answer = await simple.response();
   assert.ok([400, 415].includes(answer.status()), `the gateway answered the text/plain POST with ${answer.status()}`);
+  const get = seen.find((request) => request.method() === 'GET' && request.url().startsWith(stack.graphqlUrl));
+  assert.ok(get, 'the GET was sent');
+  assert.equal((await get.response()).status(), 400);
+  assert.ok((await metric(stack, 'gateway_csrf_refused_total')) > csrfRefusalsBefore, 'the CSRF rule refused the GET');
 
   // Server side: nothing reached the auth service, the session is unchanged
   // (not rotated, not revoked) and still refreshes for the app itself.
