@@ -130,6 +130,12 @@ pub async fn run_stack(shared: &SharedConfig, args: DevArgs) -> anyhow::Result<(
     // Subgraphs first, so the gateway can be pointed at the ports they got.
     // Each build creates its database if missing and migrates it; the relay
     // and the projection create or update the event stream.
+    let mut args = args;
+    // Auth sits behind the gateway here; the gateway appends the client's
+    // address to X-Forwarded-For, so auth's per-IP limits must look one hop in.
+    if args.gateway.forwarded_for && args.auth.trusted_proxy_hops == 0 {
+        args.auth.trusted_proxy_hops = 1;
+    }
     let (issuer, audience) = (args.auth.issuer.clone(), args.auth.audience.clone());
     let seed_config = args.auth.clone();
     let auth = gatehouse_auth::Application::build(args.auth, settings.clone()).await?;

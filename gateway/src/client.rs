@@ -94,11 +94,11 @@ impl SubgraphClient {
         }
         let key = InflightKey {
             url: endpoint.url.to_string(),
-            // Trace context differs per request by design; the shared request
-            // carries the first caller's.
+            // Trace context and the client address differ per request by
+            // design; the shared request carries the first caller's.
             headers: headers
                 .iter()
-                .filter(|(n, _)| !matches!(n.as_str(), "traceparent" | "tracestate"))
+                .filter(|(n, _)| !matches!(n.as_str(), "traceparent" | "tracestate" | "x-forwarded-for"))
                 .map(|(n, v)| (n.as_str().to_string(), v.as_bytes().to_vec()))
                 .collect(),
             body: body.clone(),

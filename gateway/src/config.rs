@@ -9,6 +9,9 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use http::HeaderName;
 
+/// The de-facto proxy header naming the client and each proxy on the way.
+pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
 /// Gateway settings, read from flags or `GATEWAY_*` environment variables.
 ///
 /// Per-subgraph settings use `NAME=VALUE` pairs where `NAME` is the subgraph
@@ -73,6 +76,13 @@ pub struct GatewayConfig {
         value_delimiter = ','
     )]
     pub subgraph_propagate_headers: Vec<String>,
+
+    /// Append the client's address to `X-Forwarded-For` and send that header
+    /// to every subgraph, so their per-IP rate limits see the real client (the
+    /// auth subgraph then needs `AUTH_TRUSTED_PROXY_HOPS` of at least 1).
+    /// Default: true.
+    #[arg(id = "gateway-forwarded-for", long = "forwarded-for", env = "GATEWAY_FORWARDED_FOR", default_value_t = true, action = clap::ArgAction::Set)]
+    pub forwarded_for: bool,
 
     /// Largest accepted request body, in bytes. Default 2097152 (2 MiB).
     #[arg(id = "gateway-max-body-bytes", long = "max-body-bytes", env = "GATEWAY_MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024)]
@@ -164,6 +174,7 @@ impl GatewayConfig {
             subgraph_timeouts: Vec::new(),
             propagate_headers: Vec::new(),
             subgraph_propagate_headers: Vec::new(),
+            forwarded_for: true,
             max_body_bytes: 2 * 1024 * 1024,
             max_depth: 32,
             max_aliases: 256,
@@ -215,6 +226,8 @@ pub struct RuntimeConfig {
     pub dedupe_subgraph_requests: bool,
     pub default_timeout: Duration,
     pub propagate_headers: Vec<HeaderName>,
+    /// Whether the HTTP layer appends the client's address to `X-Forwarded-For`.
+    pub forwarded_for: bool,
     /// Keyed by subgraph name.
     pub subgraphs: HashMap<String, SubgraphOverrides>,
 }
@@ -250,12 +263,15 @@ impl TryFrom<&GatewayConfig> for RuntimeConfig {
             let (name, header) = split_pair(raw, "--subgraph-propagate-header")?;
             subgraphs.entry(name.to_string()).or_default().propagate_headers.push(header_name(header)?);
         }
-        let propagate_headers = config
+        let mut propagate_headers = config
             .propagate_headers
             .iter()
             .filter(|s| !s.trim().is_empty())
             .map(|h| header_name(h))
             .collect::<anyhow::Result<Vec<_>>>()?;
+        if config.forwarded_for && !propagate_headers.contains(&X_FORWARDED_FOR) {
+            propagate_headers.push(X_FORWARDED_FOR);
+        }
         if config.max_body_bytes == 0 || config.max_depth == 0 || config.max_tokens == 0 {
             bail!("body, depth and token limits must be positive");
         }
@@ -280,6 +296,7 @@ impl TryFrom<&GatewayConfig> for RuntimeConfig {
             dedupe_subgraph_requests: config.dedupe_subgraph_requests,
             default_timeout: Duration::from_millis(config.subgraph_timeout_ms.max(1)),
             propagate_headers,
+            forwarded_for: config.forwarded_for,
             subgraphs,
         })
     }

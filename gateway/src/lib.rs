@@ -85,6 +85,7 @@ impl Application {
         let watcher =
             tokio::spawn(supergraph::watch(self.gateway.store.clone(), self.gateway.config.clone(), shutdown.clone()));
         let router = http::router(self.gateway.clone());
+        let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
         axum::serve(self.listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await?;
         shutdown.cancel();
         self.background.cancel();

@@ -67,3 +67,31 @@ async fn a_trace_is_started_when_the_caller_has_none() {
     assert_eq!(sent.len(), 55, "{sent}");
     assert!(sent.starts_with("00-"));
 }
+
+#[tokio::test]
+async fn subgraphs_see_the_client_address_appended_to_x_forwarded_for_unless_switched_off() {
+    let shop = common::shop::Shop::start().await;
+    let on = shop.gateway().start().await;
+    let off = shop.gateway().config(|c| c.forwarded_for = false).start().await;
+    let ask = |gateway: &common::TestGateway, forwarded: Option<&'static str>| {
+        let mut request = gateway
+            .http
+            .post(gateway.graphql_url())
+            .header("content-type", "application/json")
+            .body(json!({"query": "{ me { id } }"}).to_string());
+        if let Some(forwarded) = forwarded {
+            request = request.header("x-forwarded-for", forwarded);
+        }
+        request.send()
+    };
+    let recorded = |index: usize| shop.accounts.recorder.headers.lock().unwrap()[index].get("x-forwarded-for").cloned();
+
+    assert_eq!(ask(&on, None).await.unwrap().status(), 200);
+    assert_eq!(recorded(0).unwrap(), "127.0.0.1");
+    // A proxy before the gateway keeps its entries in front; the gateway's own
+    // observation comes last, where the auth subgraph's hop count looks.
+    assert_eq!(ask(&on, Some("203.0.113.7")).await.unwrap().status(), 200);
+    assert_eq!(recorded(1).unwrap(), "203.0.113.7, 127.0.0.1");
+    assert_eq!(ask(&off, Some("203.0.113.7")).await.unwrap().status(), 200);
+    assert_eq!(recorded(2), None, "switched off, nothing is forwarded");
+}

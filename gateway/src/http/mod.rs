@@ -64,12 +64,32 @@ fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
 }
 
 pub fn router(gateway: Arc<Gateway>) -> Router {
-    Router::new()
-        .route("/graphql", get(get_graphql).post(post_graphql))
+    let mut graphql = Router::new().route("/graphql", get(get_graphql).post(post_graphql));
+    if gateway.config.forwarded_for {
+        graphql = graphql.layer(axum::middleware::from_fn(append_forwarded_for));
+    }
+    graphql
         .route("/ready", get(ready))
         .with_state(gateway.clone())
         .merge(gatehouse_common::http::common_routes())
         .layer(gateway.security.cors.layer())
+}
+
+/// Appends the connection's peer address to `X-Forwarded-For`, as a proxy
+/// does, so subgraphs (the auth subgraph's per-IP limits) see the client.
+/// What the client itself sent stays in front, for trusted proxies before us.
+async fn append_forwarded_for(mut request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let peer = request.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
+    if let Some(peer) = peer {
+        let headers = request.headers_mut();
+        let earlier: Vec<&str> =
+            headers.get_all(crate::config::X_FORWARDED_FOR).iter().filter_map(|v| v.to_str().ok()).collect();
+        let chain = if earlier.is_empty() { peer.to_string() } else { format!("{}, {peer}", earlier.join(", ")) };
+        if let Ok(value) = HeaderValue::from_str(&chain) {
+            headers.insert(crate::config::X_FORWARDED_FOR, value);
+        }
+    }
+    next.run(request).await
 }
 
 async fn ready(State(gateway): State<Arc<Gateway>>) -> Response {
