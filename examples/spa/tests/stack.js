@@ -56,6 +56,7 @@ function binary() {
  * and the gateway is ready. `env` adds or overrides variables.
  */
 export async function startStack({ env = {} } = {}) {
+  const bin = binary();
   const id = `spa_${randomBytes(6).toString('hex')}`;
   const devDir = path.join(os.tmpdir(), `gatehouse-${id}`);
   mkdirSync(devDir, { recursive: true });
@@ -77,7 +78,7 @@ export async function startStack({ env = {} } = {}) {
   };
   delete childEnv.GATEHOUSE_ENV;
 
-  const child = spawn(binary(), ['dev'], { cwd: repoRoot, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(bin, ['dev'], { cwd: repoRoot, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (chunk) => {
     stderr = (stderr + chunk).slice(-20_000);
