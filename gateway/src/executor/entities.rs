@@ -9,7 +9,7 @@ use hive_router_query_planner::planner::plan_nodes::{BatchFetchNode, FetchNode, 
 use serde_json::Value;
 
 use super::fetch::{raw_path, request_body, subgraph_error};
-use super::merge::{apply_rewrites, collect_targets, deep_merge, get_mut, representation};
+use super::merge::{apply_rewrites, collect_targets, deep_merge, get_mut, rename_error_path, representation};
 use super::Execution;
 use crate::error::{GraphQLError, PathSegment};
 
@@ -74,11 +74,14 @@ impl Execution<'_> {
             };
             match entity_index {
                 Some(i) => {
-                    let rest = &path.as_deref().unwrap_or_default()[2..];
+                    let mut rest = path.as_deref().unwrap_or_default()[2..].to_vec();
+                    if let (Some(rewrites), Some(entity)) = (output_rewrites, entities.get(i)) {
+                        rename_error_path(&mut rest, entity, rewrites, schema);
+                    }
                     let mut mapped = false;
                     for (location, _) in job.locations.iter().filter(|(_, index)| *index == i) {
                         let mut client_path = location.clone();
-                        client_path.extend_from_slice(rest);
+                        client_path.extend_from_slice(&rest);
                         client_errors.push(subgraph_error(raw, service, Some(client_path)));
                         mapped = true;
                     }

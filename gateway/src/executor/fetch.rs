@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use tracing::Instrument;
 
-use super::merge::{apply_rewrites, deep_merge};
+use super::merge::{apply_rewrites, deep_merge, rename_error_path};
 use super::Execution;
 use crate::client::FetchError;
 use crate::error::{codes, GraphQLError, PathSegment};
@@ -183,11 +183,17 @@ impl Execution<'_> {
             }
         };
         let mut data = response.data;
+        if let Some(errors) = &response.errors {
+            self.push_errors(errors.iter().map(|raw| {
+                let mut path = raw_path(raw);
+                if let (Some(path), Some(rewrites)) = (&mut path, &fetch.output_rewrites) {
+                    rename_error_path(path, &data, rewrites, &self.supergraph.schema);
+                }
+                subgraph_error(raw, &fetch.service_name, path)
+            }));
+        }
         if let Some(rewrites) = &fetch.output_rewrites {
             apply_rewrites(&mut data, rewrites, &self.supergraph.schema);
-        }
-        if let Some(errors) = &response.errors {
-            self.push_errors(errors.iter().map(|raw| subgraph_error(raw, &fetch.service_name, raw_path(raw))));
         }
         if data.is_object() {
             self.with_data(|root| deep_merge(root, data, &self.supergraph.schema));

@@ -123,6 +123,51 @@ pub fn apply_rewrites(value: &mut Value, rewrites: &[FetchRewrite], schema: &Sch
     }
 }
 
+/// The planner's key renames applied to a subgraph error's path, so an error
+/// at `_internal_qp_alias_0` is reported at the field the client asked for.
+/// `data` is the subgraph's answer before its rewrites, for type conditions.
+pub fn rename_error_path(path: &mut [PathSegment], data: &Value, rewrites: &[FetchRewrite], schema: &SchemaIndex) {
+    for rewrite in rewrites {
+        if let FetchRewrite::KeyRenamer(renamer) = rewrite {
+            if let Some(at) = renamed_position(path, 0, &renamer.path, data, schema) {
+                path[at] = PathSegment::Key(renamer.rename_key_to.clone());
+            }
+        }
+    }
+}
+
+/// Where in `path` (from `at`) the last key of a rename path falls, if the
+/// error path follows it; list indices in the error path step through lists.
+fn renamed_position(
+    path: &[PathSegment],
+    at: usize,
+    rename: &[FetchNodePathSegment],
+    value: &Value,
+    schema: &SchemaIndex,
+) -> Option<usize> {
+    if let Value::Array(items) = value {
+        let PathSegment::Index(index) = path.get(at)? else { return None };
+        return renamed_position(path, at + 1, rename, items.get(*index)?, schema);
+    }
+    match rename.first()? {
+        FetchNodePathSegment::TypenameEquals(types) if typename_matches(value, types, schema) => {
+            renamed_position(path, at, &rename[1..], value, schema)
+        }
+        FetchNodePathSegment::TypenameEquals(_) => None,
+        FetchNodePathSegment::Key(key) => {
+            let PathSegment::Key(segment) = path.get(at)? else { return None };
+            if segment != key {
+                return None;
+            }
+            if rename.len() == 1 {
+                Some(at)
+            } else {
+                renamed_position(path, at + 1, &rename[1..], value.get(key)?, schema)
+            }
+        }
+    }
+}
+
 fn set_value(value: &mut Value, path: &[FetchNodePathSegment], new: &Value, schema: &SchemaIndex) {
     if let Value::Array(items) = value {
         for item in items {
@@ -313,6 +358,39 @@ mod tests {
                 {"__typename": "Admin", "name": "a"}
             ]})
         );
+    }
+
+    #[test]
+    fn error_paths_follow_key_renames_only_where_the_rename_applies() {
+        let schema = schema();
+        let data = json!({"accounts": [
+            {"__typename": "Book", "_internal_qp_alias_0": "b"},
+            {"__typename": "Admin", "_internal_qp_alias_0": null}
+        ]});
+        let rewrite = FetchRewrite::KeyRenamer(KeyRenamer {
+            path: vec![
+                FetchNodePathSegment::Key("accounts".into()),
+                FetchNodePathSegment::TypenameEquals(["Admin".to_string()].into()),
+                FetchNodePathSegment::Key("_internal_qp_alias_0".into()),
+            ],
+            rename_key_to: "name".into(),
+        });
+        let path = |index: usize| {
+            vec![
+                PathSegment::Key("accounts".into()),
+                PathSegment::Index(index),
+                PathSegment::Key("_internal_qp_alias_0".into()),
+            ]
+        };
+        let mut admin = path(1);
+        rename_error_path(&mut admin, &data, std::slice::from_ref(&rewrite), &schema);
+        assert_eq!(admin[2], PathSegment::Key("name".into()));
+        // The Book's alias is not renamed, and a path into nowhere stays as is.
+        for (index, expected) in [(0, "_internal_qp_alias_0"), (7, "_internal_qp_alias_0")] {
+            let mut other = path(index);
+            rename_error_path(&mut other, &data, std::slice::from_ref(&rewrite), &schema);
+            assert_eq!(other[2], PathSegment::Key(expected.into()));
+        }
     }
 
     #[test]
