@@ -197,6 +197,11 @@ fn wire_gateway_to_local_subgraphs(
             config.subgraph_urls.push(format!("{name}=http://127.0.0.1:{port}/graphql"));
         }
     }
+    // Sessions record the device they were started from.
+    let user_agent = "auth=user-agent".to_owned();
+    if !config.subgraph_propagate_headers.contains(&user_agent) {
+        config.subgraph_propagate_headers.push(user_agent);
+    }
     config.security.jwks_url = format!("http://127.0.0.1:{auth_port}/.well-known/jwks.json");
     config.security.token_issuer = issuer;
     config.security.token_audience = audience;

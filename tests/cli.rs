@@ -130,11 +130,19 @@ async fn the_dev_stack_serves_a_federated_login_and_stops_with_status_zero_on_si
     let graphql = format!("http://127.0.0.1:{gateway}/graphql");
     let login =
         r#"mutation { login(login: "admin", password: "gatehouse-admin-dev", refreshTokenIn: BODY) { accessToken } }"#;
-    let body: serde_json::Value =
-        http.post(&graphql).json(&serde_json::json!({ "query": login })).send().await.unwrap().json().await.unwrap();
+    let body: serde_json::Value = http
+        .post(&graphql)
+        .header("user-agent", "cli-test/1.0")
+        .json(&serde_json::json!({ "query": login }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let token =
         body["data"]["login"]["accessToken"].as_str().unwrap_or_else(|| panic!("login failed: {body}")).to_owned();
-    let me = serde_json::json!({ "query": "{ me { username roles displayName } }" });
+    let me = serde_json::json!({ "query": "{ me { username roles displayName sessions { userAgent current } } }" });
     let mut answer = serde_json::Value::Null;
     for _ in 0..100 {
         answer = http.post(&graphql).bearer_auth(&token).json(&me).send().await.unwrap().json().await.unwrap();
@@ -146,6 +154,8 @@ async fn the_dev_stack_serves_a_federated_login_and_stops_with_status_zero_on_si
     assert_eq!(answer["data"]["me"]["username"], "admin", "{answer}");
     assert_eq!(answer["data"]["me"]["displayName"], "admin", "{answer}");
     assert_eq!(answer["data"]["me"]["roles"], serde_json::json!(["GUEST", "USER", "ADMIN", "SYS_ADMIN"]));
+    // The session remembers the device: the gateway passed the user agent on.
+    assert_eq!(answer["data"]["me"]["sessions"], serde_json::json!([{ "userAgent": "cli-test/1.0", "current": true }]));
 
     let pid = child.id().expect("still running").to_string();
     let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
