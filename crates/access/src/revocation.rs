@@ -60,19 +60,29 @@ pub struct Revocations {
     config: RevocationConfig,
     redis: ConnectionManager,
     revoked: Cache<Uuid, ()>,
-    recently_live: Cache<Uuid, ()>,
+    /// Sessions Redis recently called live. Concurrent requests of one session
+    /// share a single Redis lookup when the entry has expired, instead of all
+    /// asking at once.
+    recently_live: moka::future::Cache<Uuid, ()>,
+}
+
+/// Why a Redis lookup did not find the session live.
+#[derive(Debug)]
+enum NotLive {
+    Revoked,
+    Unanswered(redis::RedisError),
 }
 
 impl Revocations {
     pub fn new(config: RevocationConfig, redis: ConnectionManager) -> Self {
         let revoked = Cache::builder().max_capacity(1_000_000).time_to_live(config.remember).build();
-        let recently_live = Cache::builder().max_capacity(1_000_000).time_to_live(config.recheck).build();
+        let recently_live = moka::future::Cache::builder().max_capacity(1_000_000).time_to_live(config.recheck).build();
         Self { config, redis, revoked, recently_live }
     }
 
-    /// Records a revocation heard from a notice.
+    /// Records a revocation heard from a notice. It wins over any "live"
+    /// answer still remembered, since it is consulted first.
     pub fn mark_revoked(&self, sid: Uuid) {
-        self.recently_live.invalidate(&sid);
         self.revoked.insert(sid, ());
     }
 
@@ -80,28 +90,31 @@ impl Revocations {
         if self.revoked.contains_key(&sid) {
             return Ok(true);
         }
-        if self.recently_live.contains_key(&sid) {
-            return Ok(false);
-        }
-        let mut redis = self.redis.clone();
-        let key = revoked_key(&self.config.key_prefix, &sid);
-        match redis::cmd("EXISTS").arg(&key).query_async::<i64>(&mut redis).await {
-            Ok(0) => {
-                self.recently_live.insert(sid, ());
-                Ok(false)
-            }
-            Ok(_) => {
+        let lookup = self.recently_live.try_get_with(sid, self.ask_redis(sid)).await;
+        match lookup.as_ref().map_err(|e| e.as_ref()) {
+            Ok(()) => Ok(false),
+            Err(NotLive::Revoked) => {
                 self.revoked.insert(sid, ());
                 Ok(true)
             }
-            Err(error) if self.config.fail_open => {
+            Err(NotLive::Unanswered(error)) if self.config.fail_open => {
                 tracing::warn!(%error, "revocation check failed; failing open as configured");
                 Ok(false)
             }
-            Err(error) => {
+            Err(NotLive::Unanswered(error)) => {
                 tracing::error!(%error, "revocation check failed; refusing the token (fail closed)");
                 Err(RevocationError)
             }
+        }
+    }
+
+    async fn ask_redis(&self, sid: Uuid) -> Result<(), NotLive> {
+        let mut redis = self.redis.clone();
+        let key = revoked_key(&self.config.key_prefix, &sid);
+        match redis::cmd("EXISTS").arg(&key).query_async::<i64>(&mut redis).await {
+            Ok(0) => Ok(()),
+            Ok(_) => Err(NotLive::Revoked),
+            Err(error) => Err(NotLive::Unanswered(error)),
         }
     }
 
