@@ -9,6 +9,12 @@ mod probe;
 
 use std::process::ExitCode;
 
+/// Request handling allocates many small, short-lived values (JSON trees,
+/// strings); mimalloc serves those faster than the system allocator, across
+/// threads, with less fragmentation.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 
 #[tokio::main]

@@ -19,6 +19,10 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
+/// The allocator the shipped `gatehouse` binary uses, so the numbers are its.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const QUERY: &str = "{ me { id username displayName } }";
 const ISSUER: &str = "https://auth.bench";
 
