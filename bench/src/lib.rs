@@ -7,12 +7,15 @@
 //! - `compare`: parsed-JSON equality with the first difference named.
 //! - `stats`: medians and other small sums over repeated runs.
 //! - `load`: drives `wrk` and reads its results.
+//! - `closed_loop`: a Rust load loop with per-connection state and checked answers.
 //! - `procstat`: a gateway's CPU time and peak memory, from `/proc`.
 //! - `gateways`: the gateways under test, how to install, start and configure them.
 //! - `http`: the runner's few HTTP calls outside the load (checks, counters).
 //! - `report`: the markdown table and `BENCHMARKS.md`.
 //! - `runner`: the whole run, gateway by gateway and variant by variant.
+//! - `system`: the system's own numbers, on `gatehouse dev`.
 
+pub mod closed_loop;
 pub mod compare;
 pub mod data;
 pub mod expected;
@@ -24,3 +27,4 @@ pub mod report;
 pub mod runner;
 pub mod stats;
 pub mod subgraphs;
+pub mod system;

@@ -39,6 +39,22 @@ impl LoadResult {
             self.requests as f64 * 1_000_000.0 / self.duration_us as f64
         }
     }
+
+    /// Answers that failed: HTTP errors, refused answers (GraphQL errors when
+    /// counted), broken connections and timeouts.
+    pub fn failed(&self) -> u64 {
+        self.non2xx + self.graphql_errors.unwrap_or(0) + self.socket_errors + self.timeouts
+    }
+
+    /// Accepted answers per second: the requests that neither failed with an
+    /// HTTP error nor were refused (needs `graphql_errors` counted).
+    pub fn ok_per_second(&self) -> f64 {
+        if self.duration_us == 0 {
+            return 0.0;
+        }
+        let ok = self.requests.saturating_sub(self.non2xx + self.graphql_errors.unwrap_or(0));
+        ok as f64 * 1_000_000.0 / self.duration_us as f64
+    }
 }
 
 /// One load run.

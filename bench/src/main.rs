@@ -90,6 +90,16 @@ struct RunArgs {
     /// An extra argument for every run of our gateway (repeatable).
     #[arg(long = "ours-arg", allow_hyphen_values = true)]
     ours_args: Vec<String>,
+    /// Only the system's own numbers (login, refresh, sign-up sync, `me`) on
+    /// `gatehouse dev`; BENCHMARKS.md keeps its gateway comparison.
+    #[arg(long, conflicts_with = "no_system")]
+    system_only: bool,
+    /// Skip the system's own numbers; BENCHMARKS.md keeps its last ones.
+    #[arg(long)]
+    no_system: bool,
+    /// Sign-ups timed until the users subgraph has them (default 200, quick 100).
+    #[arg(long)]
+    signups: Option<usize>,
 }
 
 impl RunArgs {
@@ -139,6 +149,11 @@ impl RunArgs {
         }
         settings.ours.extra_args = self.ours_args;
         settings.profile_ours = self.profile_ours;
+        settings.peers = !self.system_only;
+        settings.system = !self.no_system;
+        if let Some(n) = self.signups {
+            settings.signups = n;
+        }
         Ok(settings)
     }
 }

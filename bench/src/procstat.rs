@@ -65,6 +65,16 @@ fn status_kb(pid: u32, key: &str) -> Option<u64> {
     parse_status_kb(&fs::read_to_string(format!("/proc/{pid}/status")).ok()?, key)
 }
 
+/// The 1, 5 and 15 minute load averages from `/proc/loadavg`.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// CPU ticks used so far by the tree under `root`.
 pub fn tree_cpu_ticks(root: u32) -> u64 {
     process_tree(root).into_iter().filter_map(read_stat).map(|s| s.cpu_ticks).sum()

@@ -77,6 +77,41 @@ pub struct SystemLine {
     pub result: String,
 }
 
+/// The system's own numbers: measured on `gatehouse dev`, apart from the
+/// gateway comparison (and possibly in another run), so they carry their own
+/// date and load.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SystemSection {
+    pub date: String,
+    pub load_average: String,
+    pub lines: Vec<SystemLine>,
+    /// How it was measured, one bullet each.
+    pub notes: Vec<String>,
+}
+
+/// The heading of the system's section inside the generated block.
+pub const SYSTEM_HEADING: &str = "### The system's own numbers";
+
+impl SystemSection {
+    /// The section as markdown, heading included.
+    pub fn markdown(&self) -> String {
+        let mut md = format!(
+            "{SYSTEM_HEADING}\n\nMeasured on {}, load average at start {}.\n\n| Measure | Result |\n|---|---|\n",
+            self.date, self.load_average
+        );
+        for line in &self.lines {
+            let _ = writeln!(md, "| {} | {} |", line.name, cell(&line.result));
+        }
+        if !self.notes.is_empty() {
+            md.push('\n');
+            for note in &self.notes {
+                let _ = writeln!(md, "- {}", note.replace('\n', " "));
+            }
+        }
+        md
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub date: String,
@@ -87,10 +122,13 @@ pub struct Report {
     /// The subgraphs loaded directly, without a gateway.
     #[serde(default)]
     pub baseline: Vec<SystemLine>,
-    pub system: Vec<SystemLine>,
+    /// `None` when this run did not measure them (`--no-system`).
+    #[serde(default)]
+    pub system: Option<SystemSection>,
 }
 
-fn num(value: f64) -> String {
+/// A number with three significant digits or so (no decimals from 100 up).
+pub fn num(value: f64) -> String {
     if value >= 100.0 {
         format!("{value:.0}")
     } else if value >= 10.0 {
@@ -112,8 +150,23 @@ impl Report {
         })
     }
 
-    /// The results as markdown (no top-level heading).
+    /// The results as markdown (no top-level heading): the gateway comparison
+    /// when this run had one, then the system's section when it had one.
     pub fn markdown(&self) -> String {
+        let mut md = String::new();
+        if !self.rows.is_empty() || !self.baseline.is_empty() {
+            md.push_str(&self.comparison_markdown());
+        }
+        if let Some(system) = &self.system {
+            if !md.is_empty() {
+                md.push('\n');
+            }
+            md.push_str(&system.markdown());
+        }
+        md
+    }
+
+    fn comparison_markdown(&self) -> String {
         let mut md = String::new();
         let m = &self.machine;
         let _ = writeln!(
@@ -224,12 +277,6 @@ impl Report {
             }
         }
 
-        if !self.system.is_empty() {
-            md.push_str("\n### The system's own numbers\n\n| Measure | Result |\n|---|---|\n");
-            for line in &self.system {
-                let _ = writeln!(md, "| {} | {} |", line.name, cell(&line.result));
-            }
-        }
         md
     }
 }
@@ -255,6 +302,37 @@ pub fn splice_benchmarks_md(existing: &str, results: &str) -> String {
             format!("{}{block}{}", &existing[..start], &existing[end + END_MARKER.len()..])
         }
         _ => format!("{}\n\n## Latest results\n\n{block}\n", existing.trim_end()),
+    }
+}
+
+/// The generated block's system section (heading to the next `### ` or the
+/// block's end), if `existing` has one.
+pub fn system_section(existing: &str) -> Option<&str> {
+    let (start, end) = (existing.find(START_MARKER)?, existing.find(END_MARKER)?);
+    let block = existing.get(start..end)?;
+    let at = block.find(SYSTEM_HEADING)?;
+    let rest = &block[at..];
+    let len = rest[SYSTEM_HEADING.len()..].find("\n### ").map_or(rest.len(), |i| SYSTEM_HEADING.len() + i + 1);
+    Some(&rest[..len])
+}
+
+/// `existing` with only the system section of its generated block replaced
+/// by `section` (added at the block's end when it has none; with no block,
+/// `section` becomes the block).
+pub fn splice_system_section(existing: &str, section: &str) -> String {
+    let section = if section.ends_with('\n') { section.to_owned() } else { format!("{section}\n") };
+    let Some(end) = existing.find(END_MARKER).filter(|_| existing.contains(START_MARKER)) else {
+        return splice_benchmarks_md(existing, &section);
+    };
+    match system_section(existing) {
+        Some(old) => {
+            let at = old.as_ptr() as usize - existing.as_ptr() as usize;
+            format!("{}{section}{}", &existing[..at], &existing[at + old.len()..])
+        }
+        None => {
+            let before = existing[..end].trim_end_matches('\n');
+            format!("{before}\n\n{section}{}", &existing[end..])
+        }
     }
 }
 
@@ -296,8 +374,46 @@ mod tests {
                 },
             ],
             baseline: vec![SystemLine { name: "reviews".into(), result: "9000 RPS".into() }],
-            system: vec![SystemLine { name: "login".into(), result: "not measured yet".into() }],
+            system: Some(system("70 logins/s")),
         }
+    }
+
+    fn system(login: &str) -> SystemSection {
+        SystemSection {
+            date: "2026-11-27 21:00 UTC".into(),
+            load_average: "1.00 1.00 1.00".into(),
+            lines: vec![SystemLine { name: "login".into(), result: login.into() }],
+            notes: vec!["Rate limits raised.".into()],
+        }
+    }
+
+    #[test]
+    fn the_system_section_has_its_own_date_lines_and_notes() {
+        let md = report().markdown();
+        let at = md.find(SYSTEM_HEADING).expect("the section is there");
+        assert!(at > md.find("### Ramp").unwrap(), "after the comparison: {md}");
+        assert!(md.contains("Measured on 2026-11-27 21:00 UTC, load average at start 1.00 1.00 1.00."), "{md}");
+        assert!(md.contains("| login | 70 logins/s |"), "{md}");
+        assert!(md.ends_with("\n- Rate limits raised.\n"), "{md}");
+        let alone = Report { rows: Vec::new(), baseline: Vec::new(), ..report() }.markdown();
+        assert!(alone.starts_with(SYSTEM_HEADING), "a system-only run prints only its section: {alone}");
+    }
+
+    #[test]
+    fn a_system_only_run_replaces_only_the_system_section() {
+        let full = splice_benchmarks_md("# Benchmarks\n", &report().markdown());
+        let full = format!("{full}\n## Where the time goes\n");
+        let updated = splice_system_section(&full, &system("90 logins/s").markdown());
+        assert!(updated.contains("| login | 90 logins/s |") && !updated.contains("70 logins/s"), "{updated}");
+        assert_eq!(updated.replace("90 logins/s", "70 logins/s"), full, "nothing else changed");
+        assert_eq!(system_section(&updated), Some(system("90 logins/s").markdown().as_str()));
+
+        let without = splice_benchmarks_md("# Benchmarks\n", "### Ramp\n\ntable\n");
+        let added = splice_system_section(&without, &system("1 login/s").markdown());
+        assert!(added.contains("table\n\n### The system's own numbers"), "{added}");
+        assert!(added.trim_end().ends_with(END_MARKER), "{added}");
+        let fresh = splice_system_section("# Benchmarks\n", &system("2 logins/s").markdown());
+        assert!(fresh.contains(START_MARKER) && fresh.contains("2 logins/s"), "{fresh}");
     }
 
     #[test]

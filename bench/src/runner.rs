@@ -16,9 +16,10 @@ use crate::gateways::{Gateway, OursOptions, Paths, Variant};
 use crate::http::HttpClient;
 use crate::load::{self, LoadResult, LoadSpec};
 use crate::procstat::{self, RssSampler, TICKS_PER_SECOND};
-use crate::report::{self, Machine, Measurement, Outcome, RampStep, Report, Row, SystemLine};
+use crate::report::{self, Machine, Measurement, Outcome, RampStep, Report, Row, SystemLine, SystemSection};
 use crate::stats::median_by;
 use crate::subgraphs::CounterSnapshot;
+use crate::system::{self, SystemSettings};
 
 /// Everything a run can be told.
 #[derive(Debug, Clone)]
@@ -46,6 +47,12 @@ pub struct Settings {
     /// Record a `perf` profile of our gateway during its first measured run
     /// and write `perf-<variant>.txt` (a flat report) next to the results.
     pub profile_ours: bool,
+    /// Run the gateway comparison (off with `--system-only`).
+    pub peers: bool,
+    /// Measure the system's own numbers on `gatehouse dev` (off with `--no-system`).
+    pub system: bool,
+    /// Sign-ups of the sign-up → users sync measurement.
+    pub signups: usize,
 }
 
 impl Settings {
@@ -68,6 +75,9 @@ impl Settings {
             ours: OursOptions::default(),
             gatehouse_bin: None,
             profile_ours: false,
+            peers: true,
+            system: true,
+            signups: 200,
         }
     }
 
@@ -79,6 +89,7 @@ impl Settings {
             repeats: 1,
             ramp: vec![100, 500],
             ramp_step: Duration::from_secs(3),
+            signups: 100,
             ..Settings::full()
         }
     }
@@ -109,7 +120,7 @@ fn target_dir(workspace: &Path) -> PathBuf {
 
 /// Runs the benchmark and returns its report (also printed and written).
 pub fn run(settings: &Settings) -> anyhow::Result<Report> {
-    if !load::wrk_available() {
+    if settings.peers && !load::wrk_available() {
         bail!("wrk is not installed: apt-get install -y wrk (bench/run.sh does it)");
     }
     let workspace = workspace_root();
@@ -126,15 +137,13 @@ pub fn run(settings: &Settings) -> anyhow::Result<Report> {
             .clone()
             .unwrap_or_else(|| target_dir(&workspace).join("bench-release").join("gatehouse")),
     };
-    let body_file = run_dir.join("test-query.json");
-    std::fs::write(&body_file, expected::request_body())?;
-    let expected: serde_json::Value = serde_json::from_str(expected::EXPECTED_JSON)?;
     let machine = machine();
     say(&format!("results and logs in {}", run_dir.display()));
 
+    let needs_ours = settings.system || (settings.peers && settings.gateways.contains(&Gateway::Ours));
     let mut build_error = None;
-    if settings.gateways.contains(&Gateway::Ours) && settings.build && settings.gatehouse_bin.is_none() {
-        say("building our gateway with --profile bench-release");
+    if needs_ours && settings.build && settings.gatehouse_bin.is_none() {
+        say("building gatehouse with --profile bench-release");
         let status = Command::new("cargo")
             .args(["build", "--profile", "bench-release", "-p", "gatehouse", "--bin", "gatehouse"])
             .current_dir(&workspace)
@@ -146,29 +155,92 @@ pub fn run(settings: &Settings) -> anyhow::Result<Report> {
         }
     }
 
+    let (rows, baseline) = if settings.peers {
+        compare_gateways(settings, &paths, build_error.as_deref())?
+    } else {
+        (Vec::new(), Vec::new())
+    };
+
+    let system = settings.system.then(|| {
+        let load_average = procstat::load_average();
+        let mut section = SystemSection { date: utc_now(), load_average, ..SystemSection::default() };
+        match &build_error {
+            Some(why) => {
+                section.lines.push(SystemLine { name: "`gatehouse dev`".into(), result: format!("not run: {why}") })
+            }
+            None => {
+                let measured = system::run(&SystemSettings {
+                    bin: paths.gatehouse_bin.clone(),
+                    workspace: workspace.clone(),
+                    run_dir: run_dir.clone(),
+                    connections: settings.connections,
+                    warmup: settings.warmup,
+                    duration: settings.duration,
+                    signups: settings.signups,
+                });
+                section.lines = measured.lines;
+                section.notes = measured.notes;
+            }
+        }
+        section
+    });
+
+    let report = Report { date: utc_now(), machine, settings: settings.describe(), rows, baseline, system };
+    let markdown = report.markdown();
+    println!("\n{markdown}");
+    std::fs::write(run_dir.join("report.json"), serde_json::to_string_pretty(&report)?)?;
+    std::fs::write(run_dir.join("report.md"), &markdown)?;
+    if settings.write_markdown {
+        let path = workspace.join("BENCHMARKS.md");
+        let existing = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n".to_owned());
+        let updated = match (&report.system, settings.peers) {
+            // Only the system's numbers were measured: the comparison stays.
+            (Some(system), false) => report::splice_system_section(&existing, &system.markdown()),
+            // The whole block is new; without a system run, its last numbers stay.
+            (None, _) => {
+                let kept = report::system_section(&existing).map(|s| format!("\n{s}")).unwrap_or_default();
+                report::splice_benchmarks_md(&existing, &format!("{markdown}{kept}"))
+            }
+            (Some(_), true) => report::splice_benchmarks_md(&existing, &markdown),
+        };
+        std::fs::write(&path, updated)?;
+        say(&format!("wrote {}", path.display()));
+    }
+    Ok(report)
+}
+
+/// Our gateway and each peer on the benchmark subgraphs, variant by variant,
+/// and the subgraphs alone.
+fn compare_gateways(
+    settings: &Settings,
+    paths: &Paths,
+    build_error: Option<&str>,
+) -> anyhow::Result<(Vec<Row>, Vec<SystemLine>)> {
+    let run_dir = &paths.run_dir;
+    let body_file = run_dir.join("test-query.json");
+    std::fs::write(&body_file, expected::request_body())?;
+    let expected: serde_json::Value = serde_json::from_str(expected::EXPECTED_JSON)?;
     let client = HttpClient::new()?;
-    let mut subgraphs = start_subgraphs(settings, &run_dir)?;
+    let mut subgraphs = start_subgraphs(settings, run_dir)?;
     let mut baseline = Vec::new();
     let counters_url = format!("http://127.0.0.1:{}/counters", settings.subgraph_base_port);
     let result = (|| -> anyhow::Result<Vec<Row>> {
         wait_until(Duration::from_secs(20), || client.get(&counters_url).is_ok_and(|a| a.status == 200))
             .context("the benchmark subgraphs did not start")?;
-        baseline = subgraph_baseline(settings, &run_dir);
+        baseline = subgraph_baseline(settings, run_dir);
         let mut rows = Vec::new();
         for &gateway in &settings.gateways {
             let unavailable = if gateway == Gateway::Ours {
-                build_error.clone().or_else(|| {
-                    (!gateway.installed(&paths)).then(|| format!("no binary at {}", paths.gatehouse_bin.display()))
+                build_error.map(str::to_owned).or_else(|| {
+                    (!gateway.installed(paths)).then(|| format!("no binary at {}", paths.gatehouse_bin.display()))
                 })
             } else {
-                ensure_installed(gateway, &paths, settings.install).err()
+                ensure_installed(gateway, paths, settings.install).err()
             };
             for &variant in &settings.variants {
                 let outcome = match &unavailable {
                     Some(why) => Outcome::Skipped(why.clone()),
-                    None => {
-                        bench_one(gateway, variant, settings, &paths, &client, &counters_url, &body_file, &expected)
-                    }
+                    None => bench_one(gateway, variant, settings, paths, &client, &counters_url, &body_file, &expected),
                 };
                 say(&format!("{} / {variant}: {}", gateway.label(), summary(&outcome)));
                 rows.push(Row { gateway, variant, outcome });
@@ -177,21 +249,7 @@ pub fn run(settings: &Settings) -> anyhow::Result<Report> {
         Ok(rows)
     })();
     stop(&mut subgraphs);
-    let rows = result?;
-
-    let report =
-        Report { date: utc_now(), machine, settings: settings.describe(), rows, baseline, system: system_numbers() };
-    let markdown = report.markdown();
-    println!("\n{markdown}");
-    std::fs::write(run_dir.join("report.json"), serde_json::to_string_pretty(&report)?)?;
-    std::fs::write(run_dir.join("report.md"), &markdown)?;
-    if settings.write_markdown {
-        let path = workspace.join("BENCHMARKS.md");
-        let existing = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n".to_owned());
-        std::fs::write(&path, report::splice_benchmarks_md(&existing, &markdown))?;
-        say(&format!("wrote {}", path.display()));
-    }
-    Ok(report)
+    Ok((result?, baseline))
 }
 
 fn summary(outcome: &Outcome) -> String {
@@ -527,7 +585,7 @@ pub fn machine() -> Machine {
         cpu_model,
         memory_gib: memory_kb as f64 / 1024.0 / 1024.0,
         kernel: read("/proc/sys/kernel/osrelease").trim().to_owned(),
-        load_average: read("/proc/loadavg").split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+        load_average: procstat::load_average(),
     }
 }
 
@@ -539,32 +597,4 @@ fn utc_now() -> String {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "unknown date".to_owned())
-}
-
-/// The system's own numbers (issue 7's second half): each needs the auth
-/// and users subgraphs and the full stack, which are being written; until
-/// they are measured here the slot says what each one waits for.
-pub fn system_numbers() -> Vec<SystemLine> {
-    let pending = |name: &str, waits_for: &str| SystemLine {
-        name: name.to_owned(),
-        result: format!("not measured yet: {waits_for}"),
-    };
-    vec![
-        pending(
-            "login (RS256 sign + argon2id verify), logins/s at 50 connections",
-            "needs the auth subgraph's login mutation",
-        ),
-        pending(
-            "refreshSession (rotation in Redis + RS256 sign), refreshes/s",
-            "needs the auth subgraph's refresh mutation",
-        ),
-        pending(
-            "sign-up → users subgraph sees the account (outbox → JetStream), p50/p99",
-            "needs the outbox relay and the users consumer",
-        ),
-        pending(
-            "`me` through gateway + auth + users at 50 connections, overhead over calling users directly",
-            "needs the full stack (gatehouse dev)",
-        ),
-    ]
 }

@@ -18,6 +18,16 @@ pub fn median_by<T>(runs: &[T], field: impl Fn(&T) -> f64) -> Option<f64> {
     median(&runs.iter().map(field).collect::<Vec<_>>())
 }
 
+/// The nearest-rank `q` quantile (0 < q ≤ 1) of ascending `sorted` values:
+/// the smallest value with at least `q` of all values at or below it.
+pub fn percentile<T: Copy>(sorted: &[T], q: f64) -> Option<T> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (q.clamp(0.0, 1.0) * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
 /// `ours / theirs`, or `None` when `theirs` is zero or either is missing.
 pub fn ratio(ours: Option<f64>, theirs: Option<f64>) -> Option<f64> {
     match (ours, theirs) {
@@ -51,6 +61,17 @@ mod tests {
     fn median_by_reads_one_field() {
         let runs = [(1, 10.0), (2, 30.0), (3, 20.0)];
         assert_eq!(median_by(&runs, |r| r.1), Some(20.0));
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let values: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile(&values, 0.5), Some(50));
+        assert_eq!(percentile(&values, 0.99), Some(99));
+        assert_eq!(percentile(&values, 1.0), Some(100));
+        assert_eq!(percentile(&[7u64], 0.99), Some(7));
+        assert_eq!(percentile(&[1u64, 2, 3], 0.0), Some(1));
+        assert_eq!(percentile::<u64>(&[], 0.5), None);
     }
 
     #[test]
