@@ -274,6 +274,13 @@ impl<'a> Projector<'a> {
                                 return Err(Bubble);
                             }
                         };
+                        // An object whose type the client cannot see (an
+                        // `@inaccessible` member, say) or that is not a member
+                        // of the field's type reads as null, as in a schema
+                        // that does not have that type at all.
+                        if typename != name.as_str() && !self.schema.type_condition_matches(name, typename) {
+                            return Err(Bubble);
+                        }
                         // Copy out of `object` so the borrow of the tree is not tied to `self`.
                         let typename = typename.to_string();
                         self.selection_set(sub, object, &typename)
