@@ -55,14 +55,14 @@ async fn suite() -> (Vec<common::TestSubgraph>, common::TestGateway) {
             entity
         })
         .fields(|parent, field, _| {
-            let foo = || parent["data"]["foo"].as_str().map(str::to_string);
+            let data_foo = || parent["data"]["foo"].as_str().map(str::to_string);
             match field {
-                "requirer" => Some(match foo() {
-                    Some(foo) => json!(format!("{foo}_requirer")),
+                "requirer" => Some(match data_foo() {
+                    Some(value) => json!(format!("{value}_requirer")),
                     None => json!({"__error": "Expected entity to have a data field"}),
                 }),
-                "requirer2" => Some(match foo() {
-                    Some(foo) => json!(format!("{foo}_requirer2")),
+                "requirer2" => Some(match data_foo() {
+                    Some(value) => json!(format!("{value}_requirer2")),
                     None => json!({"__error": "Expected entity to have a data field"}),
                 }),
                 _ => None,
