@@ -171,7 +171,11 @@ impl Gateway {
                     .arg(&paths.supergraph)
                     .arg("--listen")
                     .arg(format!("127.0.0.1:{port}"))
-                    .args(["--watch-supergraph", "false", "--graphiql", "false"]);
+                    .args(["--watch-supergraph", "false", "--graphiql", "false"])
+                    // Like the peers, a plain federation gateway here: no token
+                    // verification (its cost is the auth_overhead bench's subject),
+                    // so the unique `authorization` headers are only forwarded.
+                    .args(["--auth", "false"]);
                 match (variant, &ours.dedup_flag) {
                     (Variant::DedupOn, None) => {
                         return Err("no de-duplication option yet (pass --ours-dedup-flag when it lands)".into())
@@ -368,6 +372,7 @@ mod tests {
         assert!(!args(Variant::DedupOff, &without).unwrap().iter().any(|a| a.contains("dedup")));
         let auth = args(Variant::UniqueAuth, &without).unwrap();
         assert!(auth.windows(2).any(|w| w == ["--propagate-header", "authorization"]), "{auth:?}");
+        assert!(auth.windows(2).any(|w| w == ["--auth", "false"]), "{auth:?}");
 
         let with = OursOptions { dedup_flag: Some("--dedup".into()), extra_args: vec!["--x".into()] };
         assert!(args(Variant::DedupOn, &with).unwrap().contains(&"--dedup=true".to_owned()));
