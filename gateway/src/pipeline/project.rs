@@ -269,6 +269,12 @@ impl<'a> Projector<'a> {
                         let typename = match object.get("__typename").and_then(Value::as_str) {
                             Some(t) => t,
                             None if info.is_some_and(|i| i.kind == TypeKind::Object) => name.as_str(),
+                            // An `@interfaceObject` subgraph answers for an
+                            // interface without knowing the concrete type; the
+                            // plan asks the owner for `__typename` whenever a
+                            // selection depends on it, so the interface's own
+                            // fields can be written as they are.
+                            None if info.is_some_and(|i| i.kind == TypeKind::Interface) => name.as_str(),
                             None => {
                                 self.invalid_value("an object with __typename");
                                 return Err(Bubble);
