@@ -14,7 +14,7 @@ use hive_router_query_planner::ast::selection_set::{FieldSelection, SelectionSet
 use hive_router_query_planner::ast::value::Value as AstValue;
 use serde_json::{Map, Value};
 
-use crate::schema::SchemaIndex;
+use crate::schema::{type_name, SchemaIndex};
 
 enum Node<'s> {
     Schema,
@@ -68,17 +68,6 @@ pub fn resolve_root(
             _ => continue,
         };
         data.insert(field.selection_identifier().to_string(), value);
-    }
-}
-
-fn type_name(def: &TypeDefinition) -> &str {
-    match def {
-        TypeDefinition::Scalar(t) => &t.name,
-        TypeDefinition::Object(t) => &t.name,
-        TypeDefinition::Interface(t) => &t.name,
-        TypeDefinition::Union(t) => &t.name,
-        TypeDefinition::Enum(t) => &t.name,
-        TypeDefinition::InputObject(t) => &t.name,
     }
 }
 

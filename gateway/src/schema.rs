@@ -177,8 +177,8 @@ pub fn printable(document: &Document) -> Document {
         .iter()
         .filter_map(|definition| match definition {
             Definition::TypeDefinition(ty) => {
-                let name = type_definition_name(ty);
-                if name.starts_with("__") || SPECIFIED_SCALARS.contains(&name.as_str()) {
+                let name = type_name(ty);
+                if name.starts_with("__") || SPECIFIED_SCALARS.contains(&name) {
                     return None;
                 }
                 let mut ty = ty.clone();
@@ -196,7 +196,8 @@ pub fn printable(document: &Document) -> Document {
     Document { definitions }
 }
 
-fn type_definition_name(definition: &TypeDefinition) -> &String {
+/// The name a type definition declares.
+pub fn type_name(definition: &TypeDefinition) -> &str {
     match definition {
         TypeDefinition::Scalar(t) => &t.name,
         TypeDefinition::Object(t) => &t.name,
