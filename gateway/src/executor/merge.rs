@@ -335,6 +335,18 @@ mod tests {
         assert_eq!(target, json!({"a": [{"x": 1, "y": 1}, {"x": 2, "y": 2}], "b": "kept"}));
     }
 
+    /// The planner's rename of `accounts[].(Admin)._internal_qp_alias_0` to `name`.
+    fn admin_alias_renamed_to_name() -> FetchRewrite {
+        FetchRewrite::KeyRenamer(KeyRenamer {
+            path: vec![
+                FetchNodePathSegment::Key("accounts".into()),
+                FetchNodePathSegment::TypenameEquals(["Admin".to_string()].into()),
+                FetchNodePathSegment::Key("_internal_qp_alias_0".into()),
+            ],
+            rename_key_to: "name".into(),
+        })
+    }
+
     #[test]
     fn key_renames_follow_typename_conditions_through_lists() {
         let schema = schema();
@@ -342,14 +354,7 @@ mod tests {
             {"__typename": "Book", "_internal_qp_alias_0": "b"},
             {"__typename": "Admin", "_internal_qp_alias_0": "a"}
         ]});
-        let rewrite = FetchRewrite::KeyRenamer(KeyRenamer {
-            path: vec![
-                FetchNodePathSegment::Key("accounts".into()),
-                FetchNodePathSegment::TypenameEquals(["Admin".to_string()].into()),
-                FetchNodePathSegment::Key("_internal_qp_alias_0".into()),
-            ],
-            rename_key_to: "name".into(),
-        });
+        let rewrite = admin_alias_renamed_to_name();
         apply_rewrites(&mut data, &[rewrite], &schema);
         assert_eq!(
             data,
@@ -367,14 +372,7 @@ mod tests {
             {"__typename": "Book", "_internal_qp_alias_0": "b"},
             {"__typename": "Admin", "_internal_qp_alias_0": null}
         ]});
-        let rewrite = FetchRewrite::KeyRenamer(KeyRenamer {
-            path: vec![
-                FetchNodePathSegment::Key("accounts".into()),
-                FetchNodePathSegment::TypenameEquals(["Admin".to_string()].into()),
-                FetchNodePathSegment::Key("_internal_qp_alias_0".into()),
-            ],
-            rename_key_to: "name".into(),
-        });
+        let rewrite = admin_alias_renamed_to_name();
         let path = |index: usize| {
             vec![
                 PathSegment::Key("accounts".into()),
