@@ -123,14 +123,13 @@ async fn serve_until_signal(server: impl Future<Output = anyhow::Result<()>>) ->
 }
 
 /// The whole stack in one process, for development and the README quick start.
-pub async fn run_stack(shared: &SharedConfig, args: DevArgs) -> anyhow::Result<()> {
+pub async fn run_stack(shared: &SharedConfig, mut args: DevArgs) -> anyhow::Result<()> {
     let settings = shared.resolve()?;
     preflight(shared, &[&args.auth.database_url, &args.users.database_url]).await?;
 
     // Subgraphs first, so the gateway can be pointed at the ports they got.
     // Each build creates its database if missing and migrates it; the relay
     // and the projection create or update the event stream.
-    let mut args = args;
     // Auth sits behind the gateway here; the gateway appends the client's
     // address to X-Forwarded-For, so auth's per-IP limits must look one hop in.
     if args.gateway.forwarded_for && args.auth.trusted_proxy_hops == 0 {
@@ -146,7 +145,7 @@ pub async fn run_stack(shared: &SharedConfig, args: DevArgs) -> anyhow::Result<(
     apply_environment(&mut gateway_config, &settings)?;
     wire_gateway_to_local_subgraphs(&mut gateway_config, auth.port(), users.port(), issuer, audience);
     if let Some(app) = &app {
-        allow_origin(&mut gateway_config, app.origin());
+        push_missing(&mut gateway_config.security.cors_origins, app.origin());
     }
     let gateway = gatehouse_gateway::Application::build_with(gateway_config, Some(settings.clone())).await?;
 
@@ -198,10 +197,7 @@ fn wire_gateway_to_local_subgraphs(
         }
     }
     // Sessions record the device they were started from.
-    let user_agent = "auth=user-agent".to_owned();
-    if !config.subgraph_propagate_headers.contains(&user_agent) {
-        config.subgraph_propagate_headers.push(user_agent);
-    }
+    push_missing(&mut config.subgraph_propagate_headers, "auth=user-agent".to_owned());
     config.security.jwks_url = format!("http://127.0.0.1:{auth_port}/.well-known/jwks.json");
     config.security.token_issuer = issuer;
     config.security.token_audience = audience;
@@ -218,10 +214,10 @@ async fn run_with_siblings(
     result
 }
 
-/// Adds a browser origin to the gateway's CORS allowlist unless listed.
-fn allow_origin(config: &mut GatewayConfig, origin: String) {
-    if !config.security.cors_origins.contains(&origin) {
-        config.security.cors_origins.push(origin);
+/// Adds a setting to a list-valued option unless the user already listed it.
+fn push_missing(list: &mut Vec<String>, value: String) {
+    if !list.contains(&value) {
+        list.push(value);
     }
 }
 
