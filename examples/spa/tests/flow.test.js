@@ -3,32 +3,22 @@
 // profile, revoke another session, have an admin change the role, log out.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 
 import {
+  browser,
   eventually,
   graphql,
-  launchBrowser,
   logIn,
   newAccount,
   openApp,
   screenshot,
-  startStack,
+  stack,
+  stackAndBrowserPerFile,
   verificationCode,
 } from './stack.js';
 
-let stack;
-let browser;
-
-before(async () => {
-  stack = await startStack();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+stackAndBrowserPerFile();
 
 const field = (page, name) => page.locator(`[data-field="${name}"]`);
 const alertCode = (page) => page.locator('#alert:not([hidden]) #alert-code');

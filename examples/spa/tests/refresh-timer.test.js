@@ -3,34 +3,24 @@
 // Lock, and the second one uses the first one's broadcast token.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 
 import {
+  browser,
   createVerifiedAccount,
   eventually,
-  launchBrowser,
   logIn,
   nextBearer,
   openApp,
   operationOf,
-  startStack,
+  stack,
+  stackAndBrowserPerFile,
   watchRefreshes,
 } from './stack.js';
 
 const TTL_SECS = 5; // the client refreshes a fifth of the lifetime early: every 4 s
 
-let stack;
-let browser;
-
-before(async () => {
-  stack = await startStack({ env: { AUTH_ACCESS_TOKEN_TTL_SECS: String(TTL_SECS) } });
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+stackAndBrowserPerFile({ env: { AUTH_ACCESS_TOKEN_TTL_SECS: String(TTL_SECS) } });
 
 test('two tabs refresh before expiry, one rotation per expiry, and stay signed in', { timeout: 60_000 }, async (t) => {
   const account = await createVerifiedAccount(stack, 'timer');

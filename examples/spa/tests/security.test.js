@@ -6,15 +6,16 @@ import { createServer } from 'node:http';
 import { after, before, test } from 'node:test';
 
 import {
+  browser,
   createVerifiedAccount,
   eventually,
   graphql,
-  launchBrowser,
   logIn,
   metric,
   openApp,
   screenshot,
-  startStack,
+  stack,
+  stackAndBrowserPerFile,
 } from './stack.js';
 
 const COOKIE = '__Host-gatehouse-refresh';
@@ -22,14 +23,12 @@ const REFRESH_BODY = JSON.stringify({ query: 'mutation { refreshSession { access
 const SESSIONS = 'query { me { sessions { id lastUsedAt current } } }';
 const LOGIN_LIMIT = 3;
 
-let stack;
-let browser;
 let attacker; // a page server on 127.0.0.1: another site than localhost
 
+// Few login attempts per account, so the limit shows within one test.
+stackAndBrowserPerFile({ env: { AUTH_LOGIN_LIMIT_PER_ACCOUNT: String(LOGIN_LIMIT) } });
+
 before(async () => {
-  // Few login attempts per account, so the limit shows within one test.
-  stack = await startStack({ env: { AUTH_LOGIN_LIMIT_PER_ACCOUNT: String(LOGIN_LIMIT) } });
-  browser = await launchBrowser();
   attacker = createServer((request, response) => {
     response.writeHead(200, { 'content-type': 'text/html' });
     response.end('<!doctype html><title>Win a prize</title><h1>Nothing to see here</h1>');
@@ -39,8 +38,6 @@ before(async () => {
 
 after(async () => {
   await new Promise((resolve) => (attacker ? attacker.close(resolve) : resolve()));
-  await browser?.close();
-  await stack?.stop();
 });
 
 /** Signs a new account in; returns its context, page and current access token. */

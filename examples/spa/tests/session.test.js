@@ -4,34 +4,24 @@
 // in one tab reaches the others.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 
 import {
+  browser,
   createVerifiedAccount,
   eventually,
   graphql,
-  launchBrowser,
   logIn,
   nextBearer,
   openApp,
   operationOf,
   screenshot,
-  startStack,
+  stack,
+  stackAndBrowserPerFile,
   watchRefreshes,
 } from './stack.js';
 
-let stack;
-let browser;
-
-before(async () => {
-  stack = await startStack();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+stackAndBrowserPerFile();
 
 const signedIn = (page) => page.locator('body[data-state="signed-in"][data-ready="true"]').waitFor();
 const sessionRows = (page) => page.locator('#session-rows tr');

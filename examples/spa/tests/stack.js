@@ -14,6 +14,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
+import { after, before } from 'node:test';
+
 import { chromium } from 'playwright-core';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -301,6 +303,26 @@ export function launchBrowser() {
     throw new Error(`Chromium is missing at ${executablePath}: apt-get install -y chromium`);
   }
   return chromium.launch({ headless: true, executablePath, args: browserArgs });
+}
+
+/**
+ * The running stack and browser of this test file, set by
+ * `stackAndBrowserPerFile` before the file's tests run (node --test gives
+ * every file its own process, so these are per file).
+ */
+export let stack;
+export let browser;
+
+/** Starts one isolated stack and one browser before this file's tests and stops them after. */
+export function stackAndBrowserPerFile(options) {
+  before(async () => {
+    stack = await startStack(options);
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    await stack?.stop();
+  });
 }
 
 /** Saves a screenshot under test-output/ and says where in the test log. */
