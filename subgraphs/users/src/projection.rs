@@ -269,13 +269,24 @@ impl Projection {
                             break 'outer;
                         }
                     }
-                    Some(Err(error)) if error.kind() == pull::MessagesErrorKind::ConsumerDeleted => {
-                        tracing::warn!("the projection's consumer was deleted; re-creating it");
+                    // A deleted consumer does not always announce itself: when no
+                    // pull is pending at the moment of deletion, the next pulls
+                    // find no responder, or simply go unanswered until a
+                    // heartbeat is missed. Each of these ends this pull stream;
+                    // get-or-create then brings the consumer back if it is gone
+                    // and returns it unchanged if it is not.
+                    Some(Err(error))
+                        if matches!(
+                            error.kind(),
+                            pull::MessagesErrorKind::ConsumerDeleted
+                                | pull::MessagesErrorKind::NoResponders
+                                | pull::MessagesErrorKind::MissingHeartbeat
+                        ) =>
+                    {
+                        tracing::warn!(%error, "the projection's pull stream ended; re-attaching its consumer");
                         consumer = self.recreate_consumer().await.unwrap_or(consumer);
                         break;
                     }
-                    // Missed heartbeats and the like: the stream recovers by itself
-                    // once the server is back.
                     Some(Err(error)) => tracing::debug!(%error, "JetStream pull interrupted"),
                     None => break,
                 }
