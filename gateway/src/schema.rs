@@ -2,7 +2,9 @@
 //! for projection and null propagation, possible types for fragments, input
 //! types for variable coercion, and the document itself for introspection.
 
-use std::collections::{HashMap, HashSet};
+// hashbrown's seeded foldhash: these tables are built from the supergraph and
+// read on every field of every response.
+use hashbrown::{HashMap, HashSet};
 use std::sync::Arc;
 
 use graphql_tools::static_graphql::schema::{Definition, Document, Type, TypeDefinition};

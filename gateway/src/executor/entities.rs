@@ -2,53 +2,122 @@
 //! tree, de-duplicated, sent in one request per fetch, and the results merged
 //! back into every place each representation came from.
 
-use std::collections::HashMap;
+use std::ops::Range;
 
+use hashbrown::{DefaultHashBuilder, HashTable};
 use hive_router_query_planner::ast::selection_set::SelectionSet;
 use hive_router_query_planner::planner::plan_nodes::{BatchFetchNode, FetchNode, FetchRewrite, FlattenNodePathSegment};
 use serde_json::Value;
+use std::hash::BuildHasher;
 
 use super::fetch::{raw_path, request_body, subgraph_error};
-use super::merge::{apply_rewrites, collect_targets, deep_merge, get_mut, rename_error_path, representation};
+use super::merge::{
+    apply_rewrites, collect_targets, deep_merge, get_mut, rename_error_path, repeats_keys, representation,
+    write_representation, Step,
+};
 use super::Execution;
 use crate::error::{GraphQLError, PathSegment};
 
 /// The entities one `_entities` field asks for.
+struct EntityJob<'p> {
+    /// The unique representations, in request order, as one JSON array.
+    representations: Vec<u8>,
+    /// How many representations the array holds.
+    count: usize,
+    /// The steps of every location, one after the other.
+    steps: Vec<Step<'p>>,
+    /// Each place in the response tree (a range of `steps`), with the
+    /// representation it maps to.
+    locations: Vec<(Range<usize>, usize)>,
+}
+
+impl<'p> EntityJob<'p> {
+    fn location(&self, range: &Range<usize>) -> &[Step<'p>] {
+        &self.steps[range.clone()]
+    }
+}
+
+/// Finds a representation already in the array by its text.
 #[derive(Default)]
-struct EntityJob {
-    /// Unique representations, in request order.
-    representations: Vec<Value>,
-    /// Each place in the response tree, with the representation it maps to.
-    locations: Vec<(Vec<PathSegment>, usize)>,
+struct Unique {
+    hasher: DefaultHashBuilder,
+    /// Indexes into `texts`, hashed by their text.
+    table: HashTable<usize>,
+    /// Where each unique representation's text is in the array.
+    texts: Vec<Range<usize>>,
+}
+
+impl Unique {
+    /// The index of the representation at `text` of `array`: an earlier equal
+    /// one's, or a new one.
+    fn index(&mut self, array: &[u8], text: Range<usize>) -> (usize, bool) {
+        let Self { hasher, table, texts } = self;
+        let hash = hasher.hash_one(&array[text.clone()]);
+        if let Some(&index) = table.find(hash, |&i| array[texts[i].clone()] == array[text.clone()]) {
+            return (index, false);
+        }
+        texts.push(text);
+        let index = texts.len() - 1;
+        table.insert_unique(hash, index, |&i| hasher.hash_one(&array[texts[i].clone()]));
+        (index, true)
+    }
 }
 
 impl Execution<'_> {
-    fn collect_entities(
+    /// Walks the response tree once per flatten path, writing each target's
+    /// representation straight into the request's array and remembering
+    /// where it goes.
+    fn collect_entities<'p>(
         &self,
-        paths: &[&[FlattenNodePathSegment]],
+        paths: &[&'p [FlattenNodePathSegment]],
         requires: &SelectionSet,
         input_rewrites: Option<&Vec<FetchRewrite>>,
-    ) -> EntityJob {
+    ) -> EntityJob<'p> {
         let schema = &self.supergraph.schema;
+        // Rewrites and repeated keys need the representation as a value.
+        let direct = input_rewrites.is_none() && !repeats_keys(requires);
         self.with_data(|data| {
-            let mut targets = Vec::new();
-            for path in paths {
-                collect_targets(data, path, schema, &mut Vec::new(), &mut targets);
-            }
-            let mut job = EntityJob::default();
-            let mut seen: HashMap<String, usize> = HashMap::new();
-            for (location, entity) in targets {
-                let Some(mut rep) = representation(entity, requires, schema) else { continue };
-                if let Some(rewrites) = input_rewrites {
-                    apply_rewrites(&mut rep, rewrites, schema);
-                }
-                let key = rep.to_string();
-                let index = *seen.entry(key).or_insert_with(|| {
-                    job.representations.push(rep);
-                    job.representations.len() - 1
+            let mut job = EntityJob { representations: vec![b'['], count: 0, steps: Vec::new(), locations: Vec::new() };
+            let mut unique = Unique::default();
+            let mut path = Vec::new();
+            for segments in paths {
+                collect_targets(data, segments, schema, &mut path, &mut |location, entity| {
+                    let array = &mut job.representations;
+                    let before = array.len();
+                    if job.count > 0 {
+                        array.push(b',');
+                    }
+                    let start = array.len();
+                    let written = if direct {
+                        write_representation(entity, requires, schema, array)
+                    } else {
+                        match representation(entity, requires, schema) {
+                            Some(mut rep) => {
+                                if let Some(rewrites) = input_rewrites {
+                                    apply_rewrites(&mut rep, rewrites, schema);
+                                }
+                                serde_json::to_writer(&mut *array, &rep).is_ok()
+                            }
+                            None => false,
+                        }
+                    };
+                    if !written {
+                        array.truncate(before);
+                        return;
+                    }
+                    let end = array.len();
+                    let (index, new) = unique.index(array, start..end);
+                    if new {
+                        job.count += 1;
+                    } else {
+                        array.truncate(before);
+                    }
+                    let from = job.steps.len();
+                    job.steps.extend_from_slice(location);
+                    job.locations.push((from..job.steps.len(), index));
                 });
-                job.locations.push((location, index));
             }
+            job.representations.push(b']');
             job
         })
     }
@@ -57,7 +126,7 @@ impl Execution<'_> {
     /// paths of errors that point into it.
     fn merge_entities(
         &self,
-        job: &EntityJob,
+        job: &EntityJob<'_>,
         entities: Value,
         output_rewrites: Option<&Vec<FetchRewrite>>,
         errors: &[&Value],
@@ -80,7 +149,8 @@ impl Execution<'_> {
                     }
                     let mut mapped = false;
                     for (location, _) in job.locations.iter().filter(|(_, index)| *index == i) {
-                        let mut client_path = location.clone();
+                        let mut client_path: Vec<PathSegment> =
+                            job.location(location).iter().map(|step| step.owned()).collect();
                         client_path.extend_from_slice(&rest);
                         client_errors.push(subgraph_error(raw, service, Some(client_path)));
                         mapped = true;
@@ -116,7 +186,7 @@ impl Execution<'_> {
                 // The last place a representation is merged into takes the
                 // value; earlier duplicates get a copy.
                 let value = if remaining_uses[*index] == 0 { std::mem::take(entity) } else { entity.clone() };
-                if let Some(target) = get_mut(data, location) {
+                if let Some(target) = get_mut(data, job.location(location)) {
                     deep_merge(target, value, schema);
                 }
             }
@@ -131,7 +201,7 @@ impl Execution<'_> {
             return;
         };
         let job = self.collect_entities(&[path], requires, fetch.input_rewrites.as_ref());
-        if job.representations.is_empty() {
+        if job.count == 0 {
             return;
         }
         let body = request_body(
@@ -157,7 +227,7 @@ impl Execution<'_> {
 
     /// A batched fetch: several aliased `_entities` fields in one request.
     pub(super) async fn batch_fetch(&self, batch: &BatchFetchNode) {
-        let jobs: Vec<EntityJob> = batch
+        let jobs: Vec<EntityJob<'_>> = batch
             .entity_batch
             .aliases
             .iter()
@@ -166,10 +236,10 @@ impl Execution<'_> {
                 self.collect_entities(&paths, &alias.requires, alias.input_rewrites.as_ref())
             })
             .collect();
-        if jobs.iter().all(|job| job.representations.is_empty()) {
+        if jobs.iter().all(|job| job.count == 0) {
             return;
         }
-        let extra: Vec<(&str, &[Value])> = batch
+        let extra: Vec<(&str, &[u8])> = batch
             .entity_batch
             .aliases
             .iter()

@@ -29,14 +29,16 @@ static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 static IDENTITY: HeaderName = HeaderName::from_static(gatehouse_common::identity::IDENTITY_HEADER);
 
 /// Writes a `{"query":..,"variables":{..}}` body. Only variables the fetch
-/// uses are sent; `extra` appends further variables (representations).
+/// uses are sent; `extra` appends further variables given as JSON text
+/// (representations).
 pub(super) fn request_body(
     query: &str,
     variables: &Map<String, Value>,
     usages: Option<&BTreeSet<String>>,
-    extra: &[(&str, &[Value])],
+    extra: &[(&str, &[u8])],
 ) -> Vec<u8> {
-    let mut body = Vec::with_capacity(query.len() + 128);
+    let extra_len: usize = extra.iter().map(|(name, json)| name.len() + json.len() + 4).sum();
+    let mut body = Vec::with_capacity(query.len() + extra_len + 128);
     body.extend_from_slice(b"{\"query\":");
     let _ = serde_json::to_writer(&mut body, query);
     body.extend_from_slice(b",\"variables\":{");
@@ -46,11 +48,11 @@ pub(super) fn request_body(
             body.push(b',');
         }
     };
-    for (name, values) in extra {
+    for (name, json) in extra {
         comma(&mut body);
         let _ = serde_json::to_writer(&mut body, name);
         body.push(b':');
-        let _ = serde_json::to_writer(&mut body, values);
+        body.extend_from_slice(json);
     }
     if let Some(usages) = usages {
         for name in usages {

@@ -1,6 +1,8 @@
 //! Writing subgraph results into the response tree: deep merge, navigation by
 //! concrete path, flatten-path traversal, and the planner's input/output rewrites.
 
+use hive_router_query_planner::ast::selection_item::SelectionItem;
+use hive_router_query_planner::ast::selection_set::SelectionSet;
 use hive_router_query_planner::planner::plan_nodes::{FetchNodePathSegment, FetchRewrite, FlattenNodePathSegment};
 use serde_json::{Map, Value};
 
@@ -44,27 +46,45 @@ pub fn deep_merge(target: &mut Value, source: Value, schema: &SchemaIndex) {
     }
 }
 
+/// One step of a concrete response path. Keys borrow from the plan's
+/// flatten paths, so recording where thousands of entities sit allocates
+/// no strings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step<'p> {
+    Key(&'p str),
+    Index(usize),
+}
+
+impl Step<'_> {
+    pub fn owned(self) -> PathSegment {
+        match self {
+            Step::Key(key) => PathSegment::Key(key.to_string()),
+            Step::Index(i) => PathSegment::Index(i),
+        }
+    }
+}
+
 /// The value at a concrete response path.
-pub fn get_mut<'a>(root: &'a mut Value, path: &[PathSegment]) -> Option<&'a mut Value> {
+pub fn get_mut<'a>(root: &'a mut Value, path: &[Step<'_>]) -> Option<&'a mut Value> {
     let mut current = root;
-    for segment in path {
-        current = match (segment, current) {
-            (PathSegment::Key(key), Value::Object(map)) => map.get_mut(key)?,
-            (PathSegment::Index(i), Value::Array(items)) => items.get_mut(*i)?,
+    for step in path {
+        current = match (step, current) {
+            (Step::Key(key), Value::Object(map)) => map.get_mut(*key)?,
+            (Step::Index(i), Value::Array(items)) => items.get_mut(*i)?,
             _ => return None,
         };
     }
     Some(current)
 }
 
-/// Every object reached by following a flatten path (`field.@.field|[Type]`),
-/// with its concrete path.
-pub fn collect_targets<'a>(
-    value: &'a Value,
-    segments: &[FlattenNodePathSegment],
+/// Calls `visit` with every object reached by following a flatten path
+/// (`field.@.field|[Type]`) and its concrete path.
+pub fn collect_targets<'v, 'p>(
+    value: &'v Value,
+    segments: &'p [FlattenNodePathSegment],
     schema: &SchemaIndex,
-    path: &mut Vec<PathSegment>,
-    out: &mut Vec<(Vec<PathSegment>, &'a Value)>,
+    path: &mut Vec<Step<'p>>,
+    visit: &mut dyn FnMut(&[Step<'p>], &'v Value),
 ) {
     match value {
         Value::Null => {}
@@ -76,17 +96,17 @@ pub fn collect_targets<'a>(
                 _ => segments,
             };
             for (i, item) in items.iter().enumerate() {
-                path.push(PathSegment::Index(i));
-                collect_targets(item, rest, schema, path, out);
+                path.push(Step::Index(i));
+                collect_targets(item, rest, schema, path, visit);
                 path.pop();
             }
         }
         Value::Object(map) => match segments.first() {
-            None => out.push((path.clone(), value)),
+            None => visit(path, value),
             Some(FlattenNodePathSegment::Field(name)) => {
                 if let Some(child) = map.get(name) {
-                    path.push(PathSegment::Key(name.clone()));
-                    collect_targets(child, &segments[1..], schema, path, out);
+                    path.push(Step::Key(name));
+                    collect_targets(child, &segments[1..], schema, path, visit);
                     path.pop();
                 }
             }
@@ -95,7 +115,7 @@ pub fn collect_targets<'a>(
                 let matches = typename
                     .is_some_and(|t| types.contains(t) || types.iter().any(|c| schema.type_condition_matches(c, t)));
                 if matches {
-                    collect_targets(value, &segments[1..], schema, path, out);
+                    collect_targets(value, &segments[1..], schema, path, visit);
                 }
             }
             Some(FlattenNodePathSegment::List) => {}
@@ -223,11 +243,7 @@ fn rename_key(value: &mut Value, path: &[FetchNodePathSegment], to: &str, schema
 /// Builds the representation of one entity from the fetch's `requires`
 /// selection. Returns `None` when the entity lacks a required field (an
 /// earlier fetch failed), in which case it is not sent.
-pub fn representation(
-    entity: &Value,
-    requires: &hive_router_query_planner::ast::selection_set::SelectionSet,
-    schema: &SchemaIndex,
-) -> Option<Value> {
+pub fn representation(entity: &Value, requires: &SelectionSet, schema: &SchemaIndex) -> Option<Value> {
     let Value::Object(object) = entity else { return None };
     let typename = object.get("__typename").and_then(Value::as_str)?;
     let mut out = Map::new();
@@ -239,13 +255,12 @@ pub fn representation(
 fn project_requires(
     object: &Map<String, Value>,
     typename: &str,
-    selections: &hive_router_query_planner::ast::selection_set::SelectionSet,
+    selections: &SelectionSet,
     schema: &SchemaIndex,
     out: &mut Map<String, Value>,
     matched: &mut bool,
     top: bool,
 ) -> Option<()> {
-    use hive_router_query_planner::ast::selection_item::SelectionItem;
     for item in &selections.items {
         match item {
             SelectionItem::Field(field) => {
@@ -275,11 +290,7 @@ fn project_requires(
     Some(())
 }
 
-fn project_requires_value(
-    value: &Value,
-    selections: &hive_router_query_planner::ast::selection_set::SelectionSet,
-    schema: &SchemaIndex,
-) -> Option<Value> {
+fn project_requires_value(value: &Value, selections: &SelectionSet, schema: &SchemaIndex) -> Option<Value> {
     match value {
         Value::Null => Some(Value::Null),
         Value::Array(items) => items
@@ -296,6 +307,119 @@ fn project_requires_value(
         }
         other => Some(other.clone()),
     }
+}
+
+/// Whether a selection set names one response key twice at some level
+/// (directly or through inline fragments). Such a `requires` set needs the
+/// map-building [`representation`], which merges repeated keys;
+/// [`write_representation`] writes each selection as it comes.
+pub fn repeats_keys(selections: &SelectionSet) -> bool {
+    fn level<'s>(selections: &'s SelectionSet, keys: &mut Vec<&'s str>) -> bool {
+        selections.items.iter().any(|item| match item {
+            SelectionItem::Field(field) => {
+                let key = field.alias.as_deref().unwrap_or(&field.name);
+                let repeated = keys.contains(&key);
+                keys.push(key);
+                repeated || (!field.selections.is_empty() && repeats_keys(&field.selections))
+            }
+            SelectionItem::InlineFragment(fragment) => level(&fragment.selections, keys),
+            SelectionItem::FragmentSpread(_) => false,
+        })
+    }
+    level(selections, &mut Vec::new())
+}
+
+/// Writes the representation of one entity (the fetch's `requires` applied to
+/// it) as JSON at the end of `out`, without building it as a value first.
+/// Returns `false`, with `out` unchanged, where [`representation`] would
+/// return `None`. Only for `requires` sets without repeated keys.
+pub fn write_representation(entity: &Value, requires: &SelectionSet, schema: &SchemaIndex, out: &mut Vec<u8>) -> bool {
+    let Value::Object(object) = entity else { return false };
+    let Some(typename) = object.get("__typename").and_then(Value::as_str) else { return false };
+    let start = out.len();
+    out.push(b'{');
+    let mut matched = false;
+    let written = write_requires(object, typename, requires, schema, out, &mut true, &mut matched, true);
+    if written.is_some() && matched {
+        out.push(b'}');
+        true
+    } else {
+        out.truncate(start);
+        false
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_requires(
+    object: &Map<String, Value>,
+    typename: &str,
+    selections: &SelectionSet,
+    schema: &SchemaIndex,
+    out: &mut Vec<u8>,
+    first: &mut bool,
+    matched: &mut bool,
+    top: bool,
+) -> Option<()> {
+    for item in &selections.items {
+        match item {
+            SelectionItem::Field(field) => {
+                if top {
+                    *matched = true;
+                }
+                let source = object.get(&field.name)?;
+                if !std::mem::take(first) {
+                    out.push(b',');
+                }
+                let _ = serde_json::to_writer(&mut *out, field.alias.as_deref().unwrap_or(&field.name));
+                out.push(b':');
+                if field.selections.is_empty() {
+                    let _ = serde_json::to_writer(&mut *out, source);
+                } else {
+                    write_requires_value(source, &field.selections, schema, out)?;
+                }
+            }
+            SelectionItem::InlineFragment(fragment) => {
+                if schema.type_condition_matches(&fragment.type_condition, typename) {
+                    if top {
+                        *matched = true;
+                    }
+                    write_requires(object, typename, &fragment.selections, schema, out, first, matched, false)?;
+                }
+            }
+            SelectionItem::FragmentSpread(_) => {}
+        }
+    }
+    Some(())
+}
+
+fn write_requires_value(
+    value: &Value,
+    selections: &SelectionSet,
+    schema: &SchemaIndex,
+    out: &mut Vec<u8>,
+) -> Option<()> {
+    match value {
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_requires_value(item, selections, schema, out)?;
+            }
+            out.push(b']');
+        }
+        Value::Object(object) => {
+            let typename = object.get("__typename").and_then(Value::as_str).unwrap_or("");
+            out.push(b'{');
+            write_requires(object, typename, selections, schema, out, &mut true, &mut false, false)?;
+            out.push(b'}');
+        }
+        other => {
+            let _ = serde_json::to_writer(&mut *out, other);
+        }
+    }
+    Some(())
 }
 
 #[cfg(test)]
@@ -414,15 +538,11 @@ mod tests {
             {"Field": "list"}, "@", {"TypeCondition": ["Book"]}
         ]))
         .unwrap();
-        let mut out = Vec::new();
-        collect_targets(&data, path.as_slice(), &schema, &mut Vec::new(), &mut out);
-        let paths: Vec<_> = out.iter().map(|(p, _)| p.clone()).collect();
+        let mut paths = Vec::new();
+        collect_targets(&data, path.as_slice(), &schema, &mut Vec::new(), &mut |at, _| paths.push(at.to_vec()));
         assert_eq!(
             paths,
-            vec![
-                vec![PathSegment::Key("list".into()), PathSegment::Index(0)],
-                vec![PathSegment::Key("list".into()), PathSegment::Index(3), PathSegment::Index(0)],
-            ]
+            vec![vec![Step::Key("list"), Step::Index(0)], vec![Step::Key("list"), Step::Index(3), Step::Index(0)]]
         );
     }
 
@@ -442,5 +562,49 @@ mod tests {
         );
         assert_eq!(representation(&json!({"__typename": "Book"}), &requires, &schema), None);
         assert_eq!(representation(&json!({"__typename": "Admin", "id": "2"}), &requires, &schema), None);
+    }
+
+    fn selection_set(source: &str) -> SelectionSet {
+        let document = graphql_tools::parser::parse_query::<String>(source).unwrap();
+        match document.definitions.into_iter().next() {
+            Some(graphql_tools::parser::query::Definition::Operation(
+                graphql_tools::parser::query::OperationDefinition::SelectionSet(set),
+            )) => SelectionSet::from(set),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn written_representations_are_the_built_ones_as_text() {
+        let schema = schema();
+        let requires = selection_set(r#"{ ... on Book { __typename id m: meta { __typename tags } } }"#);
+        assert!(!repeats_keys(&requires));
+        let entities = [
+            json!({"__typename": "Book", "id": "1", "meta": {"__typename": "Meta", "tags": ["a", "\"q\""], "x": 1}}),
+            json!({"__typename": "Book", "id": "2", "meta": [null, {"__typename": "Meta", "tags": []}]}),
+            json!({"__typename": "Book", "id": "3", "meta": null}),
+            json!({"__typename": "Book", "id": "4"}),
+            json!({"__typename": "Admin", "id": "5", "meta": null}),
+            json!({"id": "6"}),
+            json!([1]),
+        ];
+        for entity in &entities {
+            let mut out = b"prefix".to_vec();
+            let written = write_representation(entity, &requires, &schema, &mut out);
+            let built = representation(entity, &requires, &schema);
+            assert_eq!(written, built.is_some(), "{entity}");
+            match built {
+                Some(built) => assert_eq!(serde_json::from_slice::<Value>(&out[6..]).unwrap(), built),
+                None => assert_eq!(out, b"prefix"),
+            }
+        }
+    }
+
+    #[test]
+    fn repeated_response_keys_are_found_at_any_level() {
+        assert!(repeats_keys(&selection_set("{ ... on Book { id } ... on Media { id } }")));
+        assert!(repeats_keys(&selection_set("{ id a: name a: id }")));
+        assert!(repeats_keys(&selection_set("{ id meta { x ... on Meta { x } } }")));
+        assert!(!repeats_keys(&selection_set("{ id a: name meta { id } }")));
     }
 }
