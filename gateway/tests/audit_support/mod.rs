@@ -20,6 +20,8 @@ use serde_json::{json, Map, Value};
 
 use crate::common::{fixture, GatewayBuilder, TestGateway, TestSubgraph};
 
+pub mod external_user;
+
 type EntityFn = Arc<dyn Fn(&Value) -> Value + Send + Sync>;
 type FieldFn = Arc<dyn Fn(&Value, &str, &Value) -> Option<Value> + Send + Sync>;
 
