@@ -18,3 +18,13 @@ async fn external_field_comes_from_the_owner() {
 async fn own_field_of_the_extension() {
     external_user::own_field_of_the_extension(SUITE).await;
 }
+
+#[tokio::test]
+async fn own_and_external_fields() {
+    external_user::own_and_external_fields(SUITE).await;
+}
+
+#[tokio::test]
+async fn provided_external_field() {
+    external_user::provided_external_field(SUITE).await;
+}

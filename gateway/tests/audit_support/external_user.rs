@@ -64,3 +64,21 @@ pub async fn own_field_of_the_extension(suite_name: &str) {
         json!({"data": {"randomUser": {"id": "u1", "rid": "r-1"}}})
     );
 }
+
+/// The extension's own field and the owner's field together.
+pub async fn own_and_external_fields(suite_name: &str) {
+    let (_subs, gateway) = suite(suite_name).await;
+    assert_eq!(
+        gateway.query("{ randomUser { id rid name } }").await,
+        json!({"data": {"randomUser": {"id": "u1", "rid": "r-1", "name": "Ola"}}})
+    );
+}
+
+/// `@provides(fields: "name")` lets the extension answer `name` itself.
+pub async fn provided_external_field(suite_name: &str) {
+    let (_subs, gateway) = suite(suite_name).await;
+    assert_eq!(
+        gateway.query("{ providedRandomUser { id rid name } }").await,
+        json!({"data": {"providedRandomUser": {"id": "u1", "rid": "r-1", "name": "Ola"}}})
+    );
+}
