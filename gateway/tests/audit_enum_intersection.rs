@@ -57,11 +57,9 @@ async fn value_the_subgraph_cannot_serialize() {
 #[tokio::test]
 async fn inaccessible_value_from_a_subgraph_becomes_null() {
     let (_subs, gateway) = suite().await;
-    let response = gateway.query("{ usersB { id type } }").await;
     assert_eq!(
-        response["data"],
-        json!({"usersB": [{"id": "u1", "type": "REGULAR"}, {"id": "u2", "type": null}]}),
-        "{response}"
+        gateway.query("{ usersB { id type } }").await,
+        json!({"data": {"usersB": [{"id": "u1", "type": "REGULAR"}, {"id": "u2", "type": null}]}})
     );
 }
 
