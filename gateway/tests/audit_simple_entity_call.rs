@@ -36,3 +36,17 @@ async fn entity_call_by_a_different_key() {
         json!({"data": {"user": {"id": "u7", "nickname": "kimmy"}}})
     );
 }
+
+/// The audit subgraphs answer requests their own schema rejects with the
+/// validation errors a real server would, so a gateway sending one shows.
+#[test]
+fn test_subgraphs_reject_what_their_schema_does_not_have() {
+    let email = JsonSubgraph::new("email").sdl(&common::fixture("audit/simple-entity-call/email.graphql"));
+    let rejected = email.answer(&json!({"query": "{ user { nickname } }"}));
+    assert!(rejected["errors"][0]["message"].as_str().is_some_and(|m| m.contains("nickname")), "{rejected}");
+    let accepted = email.answer(&json!({
+        "query": "query($r: [_Any!]!) { _entities(representations: $r) { ... on User { email } } }",
+        "variables": {"r": []}
+    }));
+    assert!(accepted.get("errors").is_none(), "{accepted}");
+}
