@@ -34,6 +34,9 @@ pub struct TypeInfo {
     /// Concrete object types an abstract type may resolve to (itself for objects).
     pub possible_types: HashSet<String>,
     pub enum_values: HashSet<String>,
+    /// Values the supergraph's enum has but the public schema hides
+    /// (`@inaccessible`): a subgraph may return them, clients never see them.
+    pub hidden_enum_values: HashSet<String>,
     pub input_fields: HashMap<String, InputField>,
 }
 
@@ -136,6 +139,17 @@ impl SchemaIndex {
         Self { document, query_type, mutation_type, subscription_type, types }
     }
 
+    /// Records, for each public enum, the values `supergraph` defines that the
+    /// public schema left out.
+    pub fn note_hidden_enum_values(&mut self, supergraph: &Document) {
+        for definition in &supergraph.definitions {
+            let Definition::TypeDefinition(TypeDefinition::Enum(e)) = definition else { continue };
+            let Some(info) = self.types.get_mut(&e.name).filter(|i| i.kind == TypeKind::Enum) else { continue };
+            info.hidden_enum_values =
+                e.values.iter().map(|v| &v.name).filter(|v| !info.enum_values.contains(*v)).cloned().collect();
+        }
+    }
+
     pub fn type_info(&self, name: &str) -> Option<&TypeInfo> {
         self.types.get(name)
     }
@@ -161,6 +175,7 @@ impl TypeInfo {
             fields: HashMap::new(),
             possible_types: HashSet::new(),
             enum_values: HashSet::new(),
+            hidden_enum_values: HashSet::new(),
             input_fields: HashMap::new(),
         }
     }

@@ -54,7 +54,8 @@ impl Supergraph {
                 .map_err(|_| anyhow!("the query planner panicked while loading the supergraph"))?
                 .map_err(|e| anyhow!("the query planner rejected the supergraph: {e}"))?;
 
-        let schema = SchemaIndex::new(planner.consumer_schema.document.clone());
+        let mut schema = SchemaIndex::new(planner.consumer_schema.document.clone());
+        schema.note_hidden_enum_values(&document);
 
         let mut subgraphs = HashMap::new();
         for (name, url) in &planner.supergraph.subgraph_endpoint_map {

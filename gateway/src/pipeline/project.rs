@@ -293,6 +293,13 @@ impl<'a> Projector<'a> {
                     }
                     Some(TypeKind::Enum) => {
                         let valid = value.as_str().is_some_and(|v| info.is_some_and(|i| i.enum_values.contains(v)));
+                        // An `@inaccessible` value reads as null, as in a
+                        // schema without it; anything else is the subgraph's fault.
+                        let hidden =
+                            value.as_str().is_some_and(|v| info.is_some_and(|i| i.hidden_enum_values.contains(v)));
+                        if hidden {
+                            return Err(Bubble);
+                        }
                         if !valid {
                             self.invalid_value(&format!("a value of enum {name}"));
                             return Err(Bubble);

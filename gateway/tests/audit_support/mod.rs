@@ -20,6 +20,8 @@ use serde_json::{json, Map, Value};
 
 use crate::common::{fixture, GatewayBuilder, TestGateway, TestSubgraph};
 
+pub mod external_user;
+
 type EntityFn = Arc<dyn Fn(&Value) -> Value + Send + Sync>;
 type FieldFn = Arc<dyn Fn(&Value, &str, &Value) -> Option<Value> + Send + Sync>;
 
@@ -32,6 +34,9 @@ pub struct JsonSubgraph {
     entities: EntityFn,
     fields: FieldFn,
     possible: HashMap<String, Vec<String>>,
+    /// The subgraph's own executable schema: requests it would reject get
+    /// the validation errors a real server answers with.
+    schema: Option<Arc<graphql_tools::static_graphql::schema::Document>>,
 }
 
 impl JsonSubgraph {
@@ -43,6 +48,7 @@ impl JsonSubgraph {
             entities: Arc::new(|_| Value::Null),
             fields: Arc::new(|_, _, _| None),
             possible: HashMap::new(),
+            schema: None,
         }
     }
 
@@ -86,9 +92,36 @@ impl JsonSubgraph {
         .await
     }
 
+    /// Validates requests against `sdl` (the subgraph's federation SDL).
+    pub fn sdl(mut self, sdl: &str) -> Self {
+        let text = executable_sdl(sdl);
+        let schema = graphql_tools::parser::parse_schema::<String>(&text)
+            .unwrap_or_else(|e| panic!("subgraph {} schema does not parse: {e}\n{text}", self.name))
+            .into_static();
+        self.schema = Some(Arc::new(schema));
+        self
+    }
+
     /// Answers one GraphQL request body.
     pub fn answer(&self, body: &Value) -> Value {
         let query = body["query"].as_str().unwrap_or_default();
+        if let Some(schema) = &self.schema {
+            let errors = match graphql_tools::parser::parse_query::<String>(query) {
+                Ok(doc) => graphql_tools::validation::validate::validate(
+                    schema,
+                    &doc.into_static(),
+                    &graphql_tools::validation::rules::default_rules_validation_plan(),
+                )
+                .into_iter()
+                .map(|e| e.message)
+                .collect(),
+                Err(e) => vec![e.to_string()],
+            };
+            if !errors.is_empty() {
+                let errors: Vec<Value> = errors.into_iter().map(|m| json!({"message": m})).collect();
+                return json!({"data": null, "errors": errors});
+            }
+        }
         let doc = match async_graphql::parser::parse_query(query) {
             Ok(doc) => doc,
             Err(e) => return json!({"data": null, "errors": [{"message": e.to_string()}]}),
@@ -269,12 +302,54 @@ fn merge(target: &mut Value, value: Value) {
     }
 }
 
-/// Starts the subgraphs and a gateway over `fixtures/audit/<suite>/supergraph.graphql`.
+/// The federation SDL of a subgraph as the executable schema its server
+/// validates requests against: extensions become definitions, and the
+/// `_entities` root field over the `@key`-ed object types is added.
+fn executable_sdl(sdl: &str) -> String {
+    // Drop the `extend schema @link(...)` block (up to the first blank line).
+    let mut in_link = false;
+    let mut text: String = sdl
+        .lines()
+        .filter(|l| {
+            in_link = l.starts_with("extend schema") || (in_link && !l.trim().is_empty());
+            !in_link
+        })
+        .map(|l| l.strip_prefix("extend ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n");
+    // Object types whose header (up to `{`) carries a `@key`.
+    let entities: Vec<String> = format!("\n{text}")
+        .split("\ntype ")
+        .skip(1)
+        .filter(|rest| rest.split('{').next().is_some_and(|header| header.contains("@key")))
+        .filter_map(|rest| rest.split(|c: char| !c.is_alphanumeric() && c != '_').next().map(str::to_string))
+        .collect();
+    let mut root = String::new();
+    if !entities.is_empty() {
+        root = "  _entities(representations: [_Any!]!): [_Entity]!\n".to_string();
+        text.push_str(&format!("\nscalar _Any\nunion _Entity = {}\n", entities.join(" | ")));
+    }
+    // The validator knows only what the document defines, built-ins included.
+    text.push_str(
+        "\nscalar String\nscalar Int\nscalar Float\nscalar Boolean\nscalar ID\n\
+         directive @include(if: Boolean!) on FIELD | FRAGMENT_SPREAD | INLINE_FRAGMENT\n\
+         directive @skip(if: Boolean!) on FIELD | FRAGMENT_SPREAD | INLINE_FRAGMENT\n",
+    );
+    match format!("\n{text}").find("\ntype Query ").and_then(|at| text[at..].find('{').map(|b| at + b + 1)) {
+        Some(at) => text.insert_str(at, &format!("\n{root}")),
+        None => text.push_str(&format!("\ntype Query {{\n{root}  _service: String\n}}\n")),
+    }
+    text
+}
+
+/// Starts the subgraphs and a gateway over `fixtures/audit/<suite>/supergraph.graphql`;
+/// each subgraph validates requests against `fixtures/audit/<suite>/<name>.graphql`.
 pub async fn start(suite: &str, subgraphs: Vec<JsonSubgraph>) -> (Vec<TestSubgraph>, TestGateway) {
     let sdl = fixture(&format!("audit/{suite}/supergraph.graphql"));
     let mut running = Vec::new();
     for sub in subgraphs {
-        running.push(sub.start().await);
+        let own = fixture(&format!("audit/{suite}/{}.graphql", sub.name));
+        running.push(sub.sdl(&own).start().await);
     }
     let mut builder = GatewayBuilder::new(sdl);
     for sub in &running {
