@@ -1,0 +1,52 @@
+//! The federation-gateway-audit scenarios
+//! (the-guild-org/graphql-federation-gateway-audit), one module per suite,
+//! in one test binary: each suite's subgraph SDL and composed supergraph are
+//! in `fixtures/audit/<suite>/`, its data and cases in `audit/<suite>.rs`.
+
+#[path = "support/mod.rs"]
+mod audit_support;
+#[path = "../common/mod.rs"]
+mod common;
+
+mod abstract_types;
+mod child_type_mismatch;
+mod circular_reference_interface;
+mod complex_entity_call;
+mod corrupted_supergraph_node_id;
+mod enum_intersection;
+mod fed1_external_extends;
+mod fed1_external_extends_resolvable;
+mod fed1_external_extension;
+mod fed2_external_extends;
+mod fed2_external_extension;
+mod include_skip;
+mod input_object_intersection;
+mod interface_object_with_requires;
+mod keys_mashup;
+mod mutations;
+mod mysterious_external;
+mod nested_provides;
+mod nested_requires;
+mod node;
+mod non_resolvable_interface_object;
+mod null_keys;
+mod override_type_interface;
+mod override_with_requires;
+mod parent_entity_call;
+mod parent_entity_call_complex;
+mod provides_on_interface;
+mod provides_on_union;
+mod requires_interface;
+mod requires_requires;
+mod requires_with_argument;
+mod requires_with_fragments;
+mod shared_root;
+mod simple_entity_call;
+mod simple_inaccessible;
+mod simple_interface_object;
+mod simple_override;
+mod simple_requires_provides;
+mod typename;
+mod unavailable_override;
+mod union_interface_distributed;
+mod union_intersection;

@@ -1,0 +1,48 @@
+//! Audit scenario `mysterious-external`: a subgraph extends `Product` with
+//! its key `id` marked `@external`, yet it serves a root field returning
+//! products; the key it returns there is usable for the entity hop.
+
+use crate::{audit_support, common};
+
+use audit_support::{start, JsonSubgraph};
+use serde_json::{json, Value};
+
+/// id, name, price
+const PRODUCTS: [(&str, &str, f64); 2] = [("1", "Kettle", 35.5), ("2", "Toaster", 80.0)];
+
+fn find(rep: &Value) -> Option<&'static (&'static str, &'static str, f64)> {
+    PRODUCTS.iter().find(|p| p.0 == rep["id"])
+}
+
+async fn suite() -> (Vec<common::TestSubgraph>, common::TestGateway) {
+    let priced = |p: &(&str, &str, f64)| json!({"__typename": "Product", "id": p.0, "price": p.2});
+    let named = |p: &(&str, &str, f64)| json!({"__typename": "Product", "id": p.0, "name": p.1});
+    let price = JsonSubgraph::new("price")
+        .query(json!({"cheapestProduct": priced(&PRODUCTS[0])}))
+        .entities(move |rep| find(rep).map_or(Value::Null, priced));
+    let product = JsonSubgraph::new("product")
+        .query(json!({"products": PRODUCTS.iter().map(named).collect::<Value>()}))
+        .entities(move |rep| find(rep).map_or(Value::Null, named));
+    start("mysterious-external", vec![price, product]).await
+}
+
+#[tokio::test]
+async fn root_in_the_subgraph_with_the_external_key() {
+    let (_subs, gateway) = suite().await;
+    assert_eq!(
+        gateway.query("{ cheapestProduct { id price name } }").await,
+        json!({"data": {"cheapestProduct": {"id": "1", "price": 35.5, "name": "Kettle"}}})
+    );
+}
+
+#[tokio::test]
+async fn entity_hop_into_the_subgraph_with_the_external_key() {
+    let (_subs, gateway) = suite().await;
+    assert_eq!(
+        gateway.query("{ products { name price id } }").await,
+        json!({"data": {"products": [
+            {"name": "Kettle", "price": 35.5, "id": "1"},
+            {"name": "Toaster", "price": 80.0, "id": "2"}
+        ]}})
+    );
+}
