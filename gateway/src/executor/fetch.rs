@@ -152,6 +152,7 @@ impl Execution<'_> {
                 if !reply.set_cookies.is_empty() && self.cookie_subgraphs.contains(service) {
                     self.set_cookies.lock().unwrap_or_else(|e| e.into_inner()).extend(reply.set_cookies);
                 }
+                self.received.fetch_add(reply.body.len(), std::sync::atomic::Ordering::Relaxed);
                 reply.body
             }
             Err(FetchError::Timeout(t)) => {

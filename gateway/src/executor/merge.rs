@@ -4,6 +4,7 @@
 use hive_router_query_planner::ast::selection_item::SelectionItem;
 use hive_router_query_planner::ast::selection_set::SelectionSet;
 use hive_router_query_planner::planner::plan_nodes::{FetchNodePathSegment, FetchRewrite, FlattenNodePathSegment};
+use serde_json::map::Entry;
 use serde_json::{Map, Value};
 
 use crate::error::PathSegment;
@@ -19,16 +20,18 @@ pub fn deep_merge(target: &mut Value, source: Value, schema: &SchemaIndex) {
     match (target, source) {
         (Value::Object(target), Value::Object(source)) => {
             for (key, value) in source {
-                match target.get_mut(&key) {
-                    Some(existing) if key == "__typename" => {
+                // One search per key: found, merge; not found, insert there.
+                match target.entry(key) {
+                    Entry::Occupied(mut existing) if existing.key() == "__typename" => {
+                        let existing = existing.get_mut();
                         let keep = existing.as_str().is_some_and(|t| !schema.is_abstract(t)) || value.is_null();
                         if !keep {
                             *existing = value;
                         }
                     }
-                    Some(existing) => deep_merge(existing, value, schema),
-                    None => {
-                        target.insert(key, value);
+                    Entry::Occupied(mut existing) => deep_merge(existing.get_mut(), value, schema),
+                    Entry::Vacant(vacant) => {
+                        vacant.insert(value);
                     }
                 }
             }

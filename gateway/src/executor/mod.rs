@@ -10,6 +10,7 @@ mod fetch;
 pub mod merge;
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use futures::future::{join_all, BoxFuture};
@@ -44,6 +45,8 @@ pub struct Execution<'a> {
     pub cookie_subgraphs: &'a HashSet<String>,
     /// `Set-Cookie` values from those subgraphs, for the client response.
     set_cookies: Mutex<Vec<http::HeaderValue>>,
+    /// Bytes of subgraph answers so far: a guess at the response's size.
+    received: AtomicUsize,
     data: Mutex<Value>,
     errors: Mutex<Vec<GraphQLError>>,
 }
@@ -67,6 +70,7 @@ impl<'a> Execution<'a> {
             identity_header: None,
             cookie_subgraphs: no_cookie_subgraphs(),
             set_cookies: Mutex::new(Vec::new()),
+            received: AtomicUsize::new(0),
             data: Mutex::new(Value::Object(Map::new())),
             errors: Mutex::new(Vec::new()),
         }
@@ -88,6 +92,11 @@ impl<'a> Execution<'a> {
     pub fn with_cookie_subgraphs(mut self, subgraphs: &'a HashSet<String>) -> Self {
         self.cookie_subgraphs = subgraphs;
         self
+    }
+
+    /// How many bytes the subgraphs have answered with.
+    pub fn received_bytes(&self) -> usize {
+        self.received.load(Ordering::Relaxed)
     }
 
     /// The response tree and the errors collected while building it.

@@ -336,6 +336,7 @@ impl Gateway {
         if let Some(plan) = &prepared.plan {
             execution.run(plan).await;
         }
+        let size_hint = execution.received_bytes();
         let ((mut data, mut errors), set_cookies) = execution.finish_with_cookies();
         errors.extend(prepared.denied.iter().map(denied_error));
         if prepared.has_introspection {
@@ -353,6 +354,7 @@ impl Gateway {
             &variables,
             &data,
             errors,
+            size_hint,
         );
         Ok(Answer { body, set_cookies })
     }

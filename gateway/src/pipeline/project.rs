@@ -11,7 +11,7 @@ use hive_router_query_planner::ast::selection_set::{FieldSelection, SelectionSet
 use serde_json::{Map, Value};
 
 use crate::error::{codes, GraphQLError, PathSegment};
-use crate::schema::{SchemaIndex, TypeKind};
+use crate::schema::{SchemaIndex, TypeInfo, TypeKind};
 
 /// A null reached a non-null position; the nearest nullable ancestor becomes null.
 struct Bubble;
@@ -19,6 +19,8 @@ struct Bubble;
 static NULL: Value = Value::Null;
 
 /// Serialises `{"data":..,"errors":[..]}` for an executed operation.
+/// `size_hint` is a guess of the output's size (what the subgraphs sent), so
+/// the buffer rarely has to grow.
 pub fn write_response(
     schema: &SchemaIndex,
     operation: &OperationDefinition,
@@ -26,11 +28,12 @@ pub fn write_response(
     variables: &Map<String, Value>,
     data: &Value,
     mut errors: Vec<GraphQLError>,
+    size_hint: usize,
 ) -> Vec<u8> {
     let mut projector = Projector {
         schema,
         variables,
-        out: Vec::with_capacity(1024),
+        out: Vec::with_capacity(size_hint.clamp(1024, 16 * 1024 * 1024)),
         explained: errors.iter().map(|e| e.path.as_deref()).collect(),
         new_errors: Vec::new(),
         path: Vec::new(),
@@ -62,6 +65,19 @@ pub fn write_errors(errors: &[GraphQLError]) -> Vec<u8> {
     let _ = serde_json::to_writer(&mut out, errors);
     out.push(b'}');
     out
+}
+
+/// Writes `s` as a JSON string. Most strings (every key, most values) need
+/// no escaping and are copied as they are.
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
 }
 
 struct Projector<'a> {
@@ -137,7 +153,7 @@ impl<'a> Projector<'a> {
     }
 
     fn write_key(&mut self, key: &str) {
-        let _ = serde_json::to_writer(&mut self.out, key);
+        write_str(&mut self.out, key);
         self.out.push(b':');
     }
 
@@ -148,6 +164,8 @@ impl<'a> Projector<'a> {
         typename: &str,
     ) -> Result<(), Bubble> {
         self.out.push(b'{');
+        // Looked up once per object, not once per field.
+        let parent = self.schema.type_info(typename);
         // Fast path: one selection set of unconditional fields, which is what
         // normalisation leaves at every object position (its fields are
         // already merged by response key), so no grouping is needed.
@@ -172,6 +190,7 @@ impl<'a> Projector<'a> {
                         std::slice::from_ref(&&field.selections),
                         object,
                         typename,
+                        parent,
                     )?;
                 }
                 self.out.push(b'}');
@@ -185,13 +204,14 @@ impl<'a> Projector<'a> {
                 self.out.push(b',');
             }
             let sub: Vec<&'a SelectionSet> = fields.iter().map(|f| &f.selections).collect();
-            self.field(key, fields[0], &sub, object, typename)?;
+            self.field(key, fields[0], &sub, object, typename, parent)?;
         }
         self.out.push(b'}');
         Ok(())
     }
 
-    /// Writes `"key":value` for one response key.
+    /// Writes `"key":value` for one response key; `parent` is `typename`'s
+    /// entry in the schema.
     fn field(
         &mut self,
         key: &'a str,
@@ -199,13 +219,14 @@ impl<'a> Projector<'a> {
         sub: &[&'a SelectionSet],
         object: &Map<String, Value>,
         typename: &str,
+        parent: Option<&'a TypeInfo>,
     ) -> Result<(), Bubble> {
         self.write_key(key);
         if field.name == "__typename" {
-            let _ = serde_json::to_writer(&mut self.out, typename);
+            write_str(&mut self.out, typename);
             return Ok(());
         }
-        let Some(ty) = self.schema.field_type(typename, &field.name) else {
+        let Some(ty) = parent.and_then(|info| info.fields.get(&field.name)) else {
             self.out.extend_from_slice(b"null");
             return Ok(());
         };
@@ -293,25 +314,33 @@ impl<'a> Projector<'a> {
                     }
                     Some(TypeKind::Enum) => {
                         let valid = value.as_str().is_some_and(|v| info.is_some_and(|i| i.enum_values.contains(v)));
-                        // An `@inaccessible` value reads as null, as in a
-                        // schema without it; anything else is the subgraph's fault.
-                        let hidden =
-                            value.as_str().is_some_and(|v| info.is_some_and(|i| i.hidden_enum_values.contains(v)));
-                        if hidden {
-                            return Err(Bubble);
-                        }
                         if !valid {
-                            self.invalid_value(&format!("a value of enum {name}"));
+                            // An `@inaccessible` value reads as null, as in a
+                            // schema without it; anything else is the subgraph's fault.
+                            let hidden =
+                                value.as_str().is_some_and(|v| info.is_some_and(|i| i.hidden_enum_values.contains(v)));
+                            if !hidden {
+                                self.invalid_value(&format!("a value of enum {name}"));
+                            }
                             return Err(Bubble);
                         }
-                        let _ = serde_json::to_writer(&mut self.out, value);
+                        self.write_scalar(value);
                         Ok(())
                     }
                     _ => {
-                        let _ = serde_json::to_writer(&mut self.out, value);
+                        self.write_scalar(value);
                         Ok(())
                     }
                 }
+            }
+        }
+    }
+
+    fn write_scalar(&mut self, value: &Value) {
+        match value {
+            Value::String(s) => write_str(&mut self.out, s),
+            other => {
+                let _ = serde_json::to_writer(&mut self.out, other);
             }
         }
     }
