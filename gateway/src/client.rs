@@ -4,7 +4,7 @@
 //! HTTP exchange.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures::future::{BoxFuture, Shared};
@@ -17,6 +17,8 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use serde::Deserialize;
+use serde_json::Value;
 
 use crate::supergraph::SubgraphEndpoint;
 
@@ -43,11 +45,43 @@ struct InflightKey {
 
 type InflightFetch = Shared<BoxFuture<'static, Result<SubgraphReply, FetchError>>>;
 
+/// A subgraph's GraphQL response.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct SubgraphResponse {
+    #[serde(default)]
+    pub data: Value,
+    #[serde(default)]
+    pub errors: Option<Vec<Value>>,
+}
+
 /// One subgraph answer: its body and the cookies it asked to set.
 #[derive(Debug, Clone)]
 pub struct SubgraphReply {
     pub body: Bytes,
     pub set_cookies: Vec<HeaderValue>,
+    /// The body parsed, shared by every request that joined this exchange.
+    decoded: Arc<OnceLock<Result<SubgraphResponse, String>>>,
+}
+
+impl SubgraphReply {
+    fn new(body: Bytes, set_cookies: Vec<HeaderValue>) -> Self {
+        Self { body, set_cookies, decoded: Arc::default() }
+    }
+
+    /// The body as a GraphQL response. A reply that several de-duplicated
+    /// requests share is parsed once, and each of them gets a copy (copying
+    /// a value is cheaper than parsing it again); a reply nobody else holds
+    /// is parsed straight into the caller's value.
+    pub fn decode(self) -> Result<SubgraphResponse, String> {
+        let parse = |body: &[u8]| serde_json::from_slice::<SubgraphResponse>(body).map_err(|e| e.to_string());
+        if Arc::strong_count(&self.decoded) == 1 {
+            return match Arc::try_unwrap(self.decoded).map(OnceLock::into_inner) {
+                Ok(Some(decoded)) => decoded,
+                _ => parse(&self.body),
+            };
+        }
+        self.decoded.get_or_init(|| parse(&self.body)).clone()
+    }
 }
 
 /// Shared by all requests and all supergraph reloads, so connections are reused.
@@ -171,7 +205,7 @@ impl SubgraphClient {
             if !(status.is_success() || graphql_error_body) {
                 return Err(FetchError::Status(status.as_u16()));
             }
-            Ok(SubgraphReply { body, set_cookies })
+            Ok(SubgraphReply::new(body, set_cookies))
         };
         match tokio::time::timeout(endpoint.timeout, exchange).await {
             Ok(result) => result,

@@ -7,23 +7,13 @@ use hive_router_query_planner::planner::plan_nodes::FetchNode;
 use hive_router_query_planner::state::supergraph_state::OperationKind;
 use http::header::COOKIE;
 use http::{HeaderMap, HeaderName};
-use serde::Deserialize;
 use serde_json::{Map, Value};
 use tracing::Instrument;
 
 use super::merge::{apply_rewrites, deep_merge, rename_error_path};
 use super::Execution;
-use crate::client::FetchError;
+use crate::client::{FetchError, SubgraphResponse};
 use crate::error::{codes, GraphQLError, PathSegment};
-
-/// A subgraph's GraphQL response.
-#[derive(Debug, Default, Deserialize)]
-pub(super) struct SubgraphResponse {
-    #[serde(default)]
-    pub data: Value,
-    #[serde(default)]
-    pub errors: Option<Vec<Value>>,
-}
 
 static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 static IDENTITY: HeaderName = HeaderName::from_static(gatehouse_common::identity::IDENTITY_HEADER);
@@ -147,14 +137,8 @@ impl Execution<'_> {
             GraphQLError::new(format!("Request to subgraph \"{service}\" failed: {detail}"), code)
                 .with_extension("serviceName", Value::String(service.to_string()))
         };
-        let bytes = match result {
-            Ok(reply) => {
-                if !reply.set_cookies.is_empty() && self.cookie_subgraphs.contains(service) {
-                    self.set_cookies.lock().unwrap_or_else(|e| e.into_inner()).extend(reply.set_cookies);
-                }
-                self.received.fetch_add(reply.body.len(), std::sync::atomic::Ordering::Relaxed);
-                reply.body
-            }
+        let reply = match result {
+            Ok(reply) => reply,
             Err(FetchError::Timeout(t)) => {
                 tracing::warn!(subgraph = service, timeout = ?t, "subgraph request timed out");
                 return Err(failed(codes::SUBGRAPH_TIMEOUT, "timed out".into()));
@@ -168,8 +152,12 @@ impl Execution<'_> {
                 return Err(failed(codes::SUBGRAPH_REQUEST_FAILED, detail));
             }
         };
-        serde_json::from_slice::<SubgraphResponse>(&bytes).map_err(|e| {
-            tracing::warn!(subgraph = service, error = %e, "subgraph answered with invalid JSON");
+        self.received.fetch_add(reply.body.len(), std::sync::atomic::Ordering::Relaxed);
+        if !reply.set_cookies.is_empty() && self.cookie_subgraphs.contains(service) {
+            self.set_cookies.lock().unwrap_or_else(|e| e.into_inner()).extend(reply.set_cookies.iter().cloned());
+        }
+        reply.decode().map_err(|error| {
+            tracing::warn!(subgraph = service, %error, "subgraph answered with invalid JSON");
             failed(codes::SUBGRAPH_RESPONSE_INVALID, "the response is not a GraphQL response".into())
         })
     }
