@@ -25,8 +25,11 @@ pub fn load_or_create(dir: &Path, name: &str) -> std::io::Result<SecretString> {
     let mut bytes = [0u8; 32];
     rand::fill(&mut bytes);
     let secret = format!("{DEV_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
-    // Write to a temporary file and rename, so a concurrent start never reads half a secret.
-    let tmp = folder.join(format!(".{name}.{}", std::process::id()));
+    // Write to a temporary file and link it into place, so a concurrent start
+    // never reads half a secret. The temporary name is unique per call, not
+    // per process: the services of `gatehouse dev` (and tests) share a process
+    // and may create the same secret at the same moment.
+    let tmp = folder.join(format!(".{name}.{}.{:016x}", std::process::id(), rand::random::<u64>()));
     {
         let mut file = open_private(&tmp)?;
         file.write_all(secret.as_bytes())?;
@@ -71,5 +74,28 @@ mod tests {
         assert!(first.expose_secret().starts_with(DEV_PREFIX));
         assert!(first.expose_secret().len() > DEV_PREFIX.len() + 40);
         fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn threads_creating_one_secret_at_once_all_get_the_same_one() {
+        for _ in 0..20 {
+            let dir = std::env::temp_dir().join(format!("gh-secrets-{}", uuid::Uuid::new_v4()));
+            let barrier = std::sync::Barrier::new(8);
+            let secrets: Vec<String> = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..8)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            barrier.wait();
+                            load_or_create(&dir, "shared").unwrap().expose_secret().to_owned()
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            assert!(secrets.iter().all(|s| s == &secrets[0]), "{secrets:?}");
+            let leftovers: Vec<_> = fs::read_dir(dir.join("secrets")).unwrap().collect();
+            assert_eq!(leftovers.len(), 1, "temporary files left behind");
+            fs::remove_dir_all(dir).unwrap();
+        }
     }
 }
