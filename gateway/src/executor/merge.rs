@@ -243,79 +243,22 @@ fn rename_key(value: &mut Value, path: &[FetchNodePathSegment], to: &str, schema
     }
 }
 
-/// Builds the representation of one entity from the fetch's `requires`
-/// selection. Returns `None` when the entity lacks a required field (an
-/// earlier fetch failed), in which case it is not sent.
+/// The representation of one entity as a value (see [`write_representation`]),
+/// for the fetches whose representations need more than writing: input
+/// rewrites, or a `requires` set that repeats a response key (reading the
+/// text back keeps the last one, as a map would).
 pub fn representation(entity: &Value, requires: &SelectionSet, schema: &SchemaIndex) -> Option<Value> {
-    let Value::Object(object) = entity else { return None };
-    let typename = object.get("__typename").and_then(Value::as_str)?;
-    let mut out = Map::new();
-    let mut matched = false;
-    project_requires(object, typename, requires, schema, &mut out, &mut matched, true)?;
-    matched.then_some(Value::Object(out))
-}
-
-fn project_requires(
-    object: &Map<String, Value>,
-    typename: &str,
-    selections: &SelectionSet,
-    schema: &SchemaIndex,
-    out: &mut Map<String, Value>,
-    matched: &mut bool,
-    top: bool,
-) -> Option<()> {
-    for item in &selections.items {
-        match item {
-            SelectionItem::Field(field) => {
-                if top {
-                    *matched = true;
-                }
-                let source = object.get(&field.name)?;
-                let key = field.alias.as_deref().unwrap_or(&field.name);
-                let value = if field.selections.is_empty() {
-                    source.clone()
-                } else {
-                    project_requires_value(source, &field.selections, schema)?
-                };
-                out.insert(key.to_string(), value);
-            }
-            SelectionItem::InlineFragment(fragment) => {
-                if schema.type_condition_matches(&fragment.type_condition, typename) {
-                    if top {
-                        *matched = true;
-                    }
-                    project_requires(object, typename, &fragment.selections, schema, out, matched, false)?;
-                }
-            }
-            SelectionItem::FragmentSpread(_) => {}
-        }
+    let mut text = Vec::new();
+    if !write_representation(entity, requires, schema, &mut text) {
+        return None;
     }
-    Some(())
-}
-
-fn project_requires_value(value: &Value, selections: &SelectionSet, schema: &SchemaIndex) -> Option<Value> {
-    match value {
-        Value::Null => Some(Value::Null),
-        Value::Array(items) => items
-            .iter()
-            .map(|item| project_requires_value(item, selections, schema))
-            .collect::<Option<Vec<_>>>()
-            .map(Value::Array),
-        Value::Object(object) => {
-            let typename = object.get("__typename").and_then(Value::as_str).unwrap_or("");
-            let mut out = Map::new();
-            let mut matched = false;
-            project_requires(object, typename, selections, schema, &mut out, &mut matched, false)?;
-            Some(Value::Object(out))
-        }
-        other => Some(other.clone()),
-    }
+    serde_json::from_slice(&text).ok()
 }
 
 /// Whether a selection set names one response key twice at some level
-/// (directly or through inline fragments). Such a `requires` set needs the
-/// map-building [`representation`], which merges repeated keys;
-/// [`write_representation`] writes each selection as it comes.
+/// (directly or through inline fragments). [`write_representation`] writes
+/// each selection as it comes, so such a set's text repeats the key and goes
+/// through [`representation`] before it is sent.
 pub fn repeats_keys(selections: &SelectionSet) -> bool {
     fn level<'s>(selections: &'s SelectionSet, keys: &mut Vec<&'s str>) -> bool {
         selections.items.iter().any(|item| match item {
@@ -334,8 +277,9 @@ pub fn repeats_keys(selections: &SelectionSet) -> bool {
 
 /// Writes the representation of one entity (the fetch's `requires` applied to
 /// it) as JSON at the end of `out`, without building it as a value first.
-/// Returns `false`, with `out` unchanged, where [`representation`] would
-/// return `None`. Only for `requires` sets without repeated keys.
+/// Returns `false`, with `out` unchanged, when the entity lacks a required
+/// field (an earlier fetch failed) or no part of `requires` applies to its
+/// type; such an entity is not sent.
 pub fn write_representation(entity: &Value, requires: &SelectionSet, schema: &SchemaIndex, out: &mut Vec<u8>) -> bool {
     let Value::Object(object) = entity else { return false };
     let Some(typename) = object.get("__typename").and_then(Value::as_str) else { return false };
@@ -578,29 +522,52 @@ mod tests {
     }
 
     #[test]
-    fn written_representations_are_the_built_ones_as_text() {
+    fn representations_follow_requires_through_aliases_lists_and_nulls() {
         let schema = schema();
         let requires = selection_set(r#"{ ... on Book { __typename id m: meta { __typename tags } } }"#);
-        assert!(!repeats_keys(&requires));
-        let entities = [
-            json!({"__typename": "Book", "id": "1", "meta": {"__typename": "Meta", "tags": ["a", "\"q\""], "x": 1}}),
-            json!({"__typename": "Book", "id": "2", "meta": [null, {"__typename": "Meta", "tags": []}]}),
-            json!({"__typename": "Book", "id": "3", "meta": null}),
-            json!({"__typename": "Book", "id": "4"}),
-            json!({"__typename": "Admin", "id": "5", "meta": null}),
-            json!({"id": "6"}),
-            json!([1]),
+        let cases = [
+            (
+                json!({"__typename": "Book", "id": "1", "meta": {"__typename": "Meta", "tags": ["a", "\"q\""], "x": 1}}),
+                Some(json!({"__typename": "Book", "id": "1", "m": {"__typename": "Meta", "tags": ["a", "\"q\""]}})),
+            ),
+            (
+                json!({"__typename": "Book", "id": "2", "meta": [null, {"__typename": "Meta", "tags": []}]}),
+                Some(json!({"__typename": "Book", "id": "2", "m": [null, {"__typename": "Meta", "tags": []}]})),
+            ),
+            (
+                json!({"__typename": "Book", "id": "3", "meta": null}),
+                Some(json!({"__typename": "Book", "id": "3", "m": null})),
+            ),
+            // A missing required field, anywhere, means no representation.
+            (json!({"__typename": "Book", "id": "4"}), None),
+            (json!({"__typename": "Book", "id": "4", "meta": {"__typename": "Meta"}}), None),
+            // No part of `requires` applies to the type, or there is no type.
+            (json!({"__typename": "Admin", "id": "5", "meta": null}), None),
+            (json!({"id": "6"}), None),
+            (json!([1]), None),
         ];
-        for entity in &entities {
+        for (entity, expected) in cases {
             let mut out = b"prefix".to_vec();
-            let written = write_representation(entity, &requires, &schema, &mut out);
-            let built = representation(entity, &requires, &schema);
-            assert_eq!(written, built.is_some(), "{entity}");
-            match built {
-                Some(built) => assert_eq!(serde_json::from_slice::<Value>(&out[6..]).unwrap(), built),
-                None => assert_eq!(out, b"prefix"),
+            let written = write_representation(&entity, &requires, &schema, &mut out);
+            assert_eq!(written, expected.is_some(), "{entity}");
+            match &expected {
+                Some(expected) => assert_eq!(&serde_json::from_slice::<Value>(&out[6..]).unwrap(), expected),
+                None => assert_eq!(out, b"prefix", "nothing is left behind"),
             }
+            assert_eq!(representation(&entity, &requires, &schema), expected);
         }
+    }
+
+    #[test]
+    fn a_repeated_key_is_written_twice_and_read_back_once() {
+        let schema = schema();
+        let requires = selection_set("{ __typename id ... on Book { id } }");
+        assert!(repeats_keys(&requires));
+        let entity = json!({"__typename": "Book", "id": "1"});
+        let mut out = Vec::new();
+        assert!(write_representation(&entity, &requires, &schema, &mut out));
+        assert_eq!(out, br#"{"__typename":"Book","id":"1","id":"1"}"#);
+        assert_eq!(representation(&entity, &requires, &schema), Some(json!({"__typename": "Book", "id": "1"})));
     }
 
     #[test]

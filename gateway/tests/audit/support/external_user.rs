@@ -82,3 +82,32 @@ pub async fn provided_external_field(suite_name: &str) {
         json!({"data": {"providedRandomUser": {"id": "u1", "rid": "r-1", "name": "Ola"}}})
     );
 }
+
+/// The four cases of one `fed*-external-*` suite as tests, in the module
+/// that invokes it.
+macro_rules! external_user_cases {
+    ($suite:literal) => {
+        use crate::audit_support::external_user;
+
+        #[tokio::test]
+        async fn external_field_comes_from_the_owner() {
+            external_user::external_field_comes_from_the_owner($suite).await;
+        }
+
+        #[tokio::test]
+        async fn own_field_of_the_extension() {
+            external_user::own_field_of_the_extension($suite).await;
+        }
+
+        #[tokio::test]
+        async fn own_and_external_fields() {
+            external_user::own_and_external_fields($suite).await;
+        }
+
+        #[tokio::test]
+        async fn provided_external_field() {
+            external_user::provided_external_field($suite).await;
+        }
+    };
+}
+pub(crate) use external_user_cases;
