@@ -2,13 +2,13 @@
 //! tree, de-duplicated, sent in one request per fetch, and the results merged
 //! back into every place each representation came from.
 
+use std::hash::BuildHasher;
 use std::ops::Range;
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 use hive_router_query_planner::ast::selection_set::SelectionSet;
 use hive_router_query_planner::planner::plan_nodes::{BatchFetchNode, FetchNode, FetchRewrite, FlattenNodePathSegment};
 use serde_json::Value;
-use std::hash::BuildHasher;
 
 use super::fetch::{raw_path, request_body, subgraph_error};
 use super::merge::{
