@@ -24,8 +24,21 @@ fn item(id: &str) -> Option<(&'static str, &'static str, &'static str, &'static 
 
 fn product(id: &str) -> Value {
     match item(id) {
-        Some((id, ty, sku, _)) => json!({"__typename": ty, "id": id, "sku": sku, "hidden": false}),
+        Some((id, ty, sku, _)) => {
+            json!({"__typename": ty, "id": id, "sku": sku, "hidden": false, "publisherType": publisher(id)})
+        }
         None => Value::Null,
+    }
+}
+
+/// Books are published by their authors, magazines by agencies (which the
+/// products subgraph knows only by id).
+fn publisher(id: &str) -> Value {
+    match id {
+        "p1" => json!({"__typename": "Self", "email": "author1@example.com"}),
+        "p3" => json!({"__typename": "Self", "email": "author3@example.com"}),
+        "p2" => json!({"__typename": "Agency", "id": "a1"}),
+        _ => json!({"__typename": "Agency", "id": "a2"}),
     }
 }
 
@@ -46,6 +59,7 @@ async fn suite() -> (Vec<common::TestSubgraph>, common::TestGateway) {
         .query(json!({ "products": all }))
         .possible("Product", &["Book", "Magazine"])
         .possible("Similar", &["Book", "Magazine"])
+        .possible("PublisherType", &["Agency", "Self"])
         .entities(|rep| product(rep["id"].as_str().unwrap_or_default()))
         .fields(move |parent, field, args| {
             let similar_to = |id: &str| -> Value {
@@ -88,7 +102,22 @@ async fn suite() -> (Vec<common::TestSubgraph>, common::TestGateway) {
     };
     let books = JsonSubgraph::new("books").entities(titles("Book"));
     let magazines = JsonSubgraph::new("magazines").entities(titles("Magazine"));
-    start("abstract-types", vec![products, reviews, books, magazines]).await
+    let agency = JsonSubgraph::new("agency").possible("PublisherType", &["Agency", "Group"]).entities(|rep| {
+        let all = json!([
+            {"__typename": "Agency", "id": "a1", "companyName": "Agency One",
+             "email": {"__typename": "Email", "address": "desk@agency-one.example"}},
+            {"__typename": "Agency", "id": "a2", "companyName": "Agency Two",
+             "email": {"__typename": "Email", "address": "desk@agency-two.example"}},
+        ]);
+        match rep["__typename"].as_str() {
+            Some("Group") => {
+                let id = rep["id"].as_str().unwrap_or_default();
+                json!({"__typename": "Group", "id": id, "name": format!("Group {id}"), "email": format!("{id}@groups.example")})
+            }
+            _ => find_by(&all, "id", rep),
+        }
+    });
+    start("abstract-types", vec![products, reviews, books, magazines, agency]).await
 }
 
 #[tokio::test]
@@ -197,4 +226,72 @@ async fn include_and_skip_on_type_conditions() {
         let response = gateway.query(&query).await;
         assert_eq!(response, with_book(expected), "for $title = {default} and {book}");
     }
+}
+
+#[tokio::test]
+async fn a_root_field_with_an_argument() {
+    let (_subs, gateway) = suite().await;
+    let response = gateway.query(r#"{ similar(id: "p1") { id sku } }"#).await;
+    assert_eq!(response, json!({"data": {"similar": [{"id": "p3", "sku": "sku-b2"}]}}));
+}
+
+/// `products { id reviews { product { id <on each member: publisherType { ...Publisher }> } } }`
+/// where the union's members come from two subgraphs and one of them
+/// (`Agency`) needs an entity hop for everything but its id.
+fn publisher_query(fragment: &str) -> String {
+    format!(
+        "{{ products {{ id reviews {{ product {{ id
+             ... on Magazine {{ publisherType {{ ...Publisher }} }}
+             ... on Book {{ publisherType {{ ...Publisher }} }} }} }} }} }}
+         fragment Publisher on PublisherType {{ {fragment} }}"
+    )
+}
+
+fn with_publishers(book: Value, magazine: Value) -> Value {
+    let book = json!({"product": {"id": "p1", "publisherType": book}});
+    json!({"data": {"products": [
+        {"id": "p1", "reviews": [book, book]},
+        {"id": "p3", "reviews": []},
+        {"id": "p2", "reviews": [{"product": {"id": "p2", "publisherType": magazine}}]},
+        {"id": "p4", "reviews": []}
+    ]}})
+}
+
+#[tokio::test]
+async fn a_union_spread_over_subgraphs_through_a_named_fragment() {
+    let (_subs, gateway) = suite().await;
+    let response = gateway.query(&publisher_query("... on Agency { id companyName } ... on Self { email }")).await;
+    assert_eq!(
+        response,
+        with_publishers(json!({"email": "author1@example.com"}), json!({"id": "a1", "companyName": "Agency One"}))
+    );
+}
+
+#[tokio::test]
+async fn a_union_member_only_another_subgraph_knows() {
+    let (_subs, gateway) = suite().await;
+    let response = gateway
+        .query(&publisher_query("... on Agency { id companyName } ... on Self { email } ... on Group { name }"))
+        .await;
+    assert_eq!(
+        response,
+        with_publishers(json!({"email": "author1@example.com"}), json!({"id": "a1", "companyName": "Agency One"}))
+    );
+}
+
+#[tokio::test]
+async fn union_members_with_same_named_fields_of_different_types() {
+    let (_subs, gateway) = suite().await;
+    let response = gateway
+        .query(&publisher_query(
+            "... on Agency { emailObj: email { address } } ... on Self { emailStr: email } ... on Group { emailStr: email }",
+        ))
+        .await;
+    assert_eq!(
+        response,
+        with_publishers(
+            json!({"emailStr": "author1@example.com"}),
+            json!({"emailObj": {"address": "desk@agency-one.example"}})
+        )
+    );
 }
