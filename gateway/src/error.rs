@@ -50,6 +50,33 @@ impl PathSegment {
     }
 }
 
+/// A [`PathSegment`] that borrows its key, for code that records many paths
+/// (entity locations) or walks one deeply (the projector) and makes an owned
+/// path only when an error needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathStep<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+impl PathStep<'_> {
+    pub fn owned(self) -> PathSegment {
+        match self {
+            PathStep::Key(key) => PathSegment::Key(key.to_string()),
+            PathStep::Index(i) => PathSegment::Index(i),
+        }
+    }
+
+    /// Whether this step is `other`.
+    pub fn matches(self, other: &PathSegment) -> bool {
+        match (self, other) {
+            (PathStep::Key(a), PathSegment::Key(b)) => a == b,
+            (PathStep::Index(a), PathSegment::Index(b)) => a == *b,
+            _ => false,
+        }
+    }
+}
+
 /// A position in the client's document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Location {

@@ -13,10 +13,10 @@ use serde_json::Value;
 use super::fetch::{raw_path, request_body, subgraph_error};
 use super::merge::{
     apply_rewrites, collect_targets, deep_merge, get_mut, rename_error_path, repeats_keys, representation,
-    write_representation, Step,
+    write_representation,
 };
 use super::Execution;
-use crate::error::{GraphQLError, PathSegment};
+use crate::error::{GraphQLError, PathSegment, PathStep};
 
 /// The entities one `_entities` field asks for.
 struct EntityJob<'p> {
@@ -25,14 +25,14 @@ struct EntityJob<'p> {
     /// How many representations the array holds.
     count: usize,
     /// The steps of every location, one after the other.
-    steps: Vec<Step<'p>>,
+    steps: Vec<PathStep<'p>>,
     /// Each place in the response tree (a range of `steps`), with the
     /// representation it maps to.
     locations: Vec<(Range<usize>, usize)>,
 }
 
 impl<'p> EntityJob<'p> {
-    fn location(&self, range: &Range<usize>) -> &[Step<'p>] {
+    fn location(&self, range: &Range<usize>) -> &[PathStep<'p>] {
         &self.steps[range.clone()]
     }
 }

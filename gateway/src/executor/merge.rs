@@ -7,7 +7,7 @@ use hive_router_query_planner::planner::plan_nodes::{FetchNodePathSegment, Fetch
 use serde_json::map::Entry;
 use serde_json::{Map, Value};
 
-use crate::error::PathSegment;
+use crate::error::{PathSegment, PathStep};
 use crate::schema::SchemaIndex;
 
 /// Merges `source` into `target`. Objects merge key by key, lists of equal
@@ -49,31 +49,13 @@ pub fn deep_merge(target: &mut Value, source: Value, schema: &SchemaIndex) {
     }
 }
 
-/// One step of a concrete response path. Keys borrow from the plan's
-/// flatten paths, so recording where thousands of entities sit allocates
-/// no strings.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Step<'p> {
-    Key(&'p str),
-    Index(usize),
-}
-
-impl Step<'_> {
-    pub fn owned(self) -> PathSegment {
-        match self {
-            Step::Key(key) => PathSegment::Key(key.to_string()),
-            Step::Index(i) => PathSegment::Index(i),
-        }
-    }
-}
-
 /// The value at a concrete response path.
-pub fn get_mut<'a>(root: &'a mut Value, path: &[Step<'_>]) -> Option<&'a mut Value> {
+pub fn get_mut<'a>(root: &'a mut Value, path: &[PathStep<'_>]) -> Option<&'a mut Value> {
     let mut current = root;
     for step in path {
         current = match (step, current) {
-            (Step::Key(key), Value::Object(map)) => map.get_mut(*key)?,
-            (Step::Index(i), Value::Array(items)) => items.get_mut(*i)?,
+            (PathStep::Key(key), Value::Object(map)) => map.get_mut(*key)?,
+            (PathStep::Index(i), Value::Array(items)) => items.get_mut(*i)?,
             _ => return None,
         };
     }
@@ -86,8 +68,8 @@ pub fn collect_targets<'v, 'p>(
     value: &'v Value,
     segments: &'p [FlattenNodePathSegment],
     schema: &SchemaIndex,
-    path: &mut Vec<Step<'p>>,
-    visit: &mut dyn FnMut(&[Step<'p>], &'v Value),
+    path: &mut Vec<PathStep<'p>>,
+    visit: &mut dyn FnMut(&[PathStep<'p>], &'v Value),
 ) {
     match value {
         Value::Null => {}
@@ -99,7 +81,7 @@ pub fn collect_targets<'v, 'p>(
                 _ => segments,
             };
             for (i, item) in items.iter().enumerate() {
-                path.push(Step::Index(i));
+                path.push(PathStep::Index(i));
                 collect_targets(item, rest, schema, path, visit);
                 path.pop();
             }
@@ -108,7 +90,7 @@ pub fn collect_targets<'v, 'p>(
             None => visit(path, value),
             Some(FlattenNodePathSegment::Field(name)) => {
                 if let Some(child) = map.get(name) {
-                    path.push(Step::Key(name));
+                    path.push(PathStep::Key(name));
                     collect_targets(child, &segments[1..], schema, path, visit);
                     path.pop();
                 }
@@ -489,7 +471,10 @@ mod tests {
         collect_targets(&data, path.as_slice(), &schema, &mut Vec::new(), &mut |at, _| paths.push(at.to_vec()));
         assert_eq!(
             paths,
-            vec![vec![Step::Key("list"), Step::Index(0)], vec![Step::Key("list"), Step::Index(3), Step::Index(0)]]
+            vec![
+                vec![PathStep::Key("list"), PathStep::Index(0)],
+                vec![PathStep::Key("list"), PathStep::Index(3), PathStep::Index(0)]
+            ]
         );
     }
 

@@ -10,7 +10,7 @@ use hive_router_query_planner::ast::selection_item::SelectionItem;
 use hive_router_query_planner::ast::selection_set::{FieldSelection, SelectionSet};
 use serde_json::{Map, Value};
 
-use crate::error::{codes, GraphQLError, PathSegment};
+use crate::error::{codes, GraphQLError, PathSegment, PathStep};
 use crate::schema::{SchemaIndex, TypeInfo, TypeKind};
 
 /// A null reached a non-null position; the nearest nullable ancestor becomes null.
@@ -92,30 +92,7 @@ struct Projector<'a> {
     explained: Vec<Option<&'a [PathSegment]>>,
     new_errors: Vec<GraphQLError>,
     /// Borrowed from the operation; made owned only when an error needs it.
-    path: Vec<PathRef<'a>>,
-}
-
-#[derive(Clone, Copy)]
-enum PathRef<'a> {
-    Key(&'a str),
-    Index(usize),
-}
-
-impl PathRef<'_> {
-    fn owned(self) -> PathSegment {
-        match self {
-            PathRef::Key(k) => PathSegment::Key(k.to_string()),
-            PathRef::Index(i) => PathSegment::Index(i),
-        }
-    }
-
-    fn matches(self, other: &PathSegment) -> bool {
-        match (self, other) {
-            (PathRef::Key(a), PathSegment::Key(b)) => a == b,
-            (PathRef::Index(a), PathSegment::Index(b)) => a == *b,
-            _ => false,
-        }
-    }
+    path: Vec<PathStep<'a>>,
 }
 
 /// Whether `@skip`/`@include` conditions let a selection through.
@@ -233,7 +210,7 @@ impl<'a> Projector<'a> {
             return Ok(());
         };
         let value = object.get(key).unwrap_or(&NULL);
-        self.path.push(PathRef::Key(key));
+        self.path.push(PathStep::Key(key));
         let result = self.value(value, ty, sub);
         self.path.pop();
         result
@@ -273,7 +250,7 @@ impl<'a> Projector<'a> {
                     if i > 0 {
                         self.out.push(b',');
                     }
-                    self.path.push(PathRef::Index(i));
+                    self.path.push(PathStep::Index(i));
                     let result = self.value(item, inner, sub);
                     self.path.pop();
                     result?;
@@ -363,8 +340,8 @@ impl<'a> Projector<'a> {
     fn non_null_violation(&mut self) {
         if !self.already_explained() {
             let field = self.path.iter().rev().find_map(|s| match s {
-                PathRef::Key(k) => Some(*k),
-                PathRef::Index(_) => None,
+                PathStep::Key(k) => Some(*k),
+                PathStep::Index(_) => None,
             });
             self.new_errors.push(
                 GraphQLError::new(
