@@ -20,6 +20,7 @@ use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::executor::tree::Node;
 use crate::supergraph::SubgraphEndpoint;
 
 /// Subgraph responses larger than this are refused rather than buffered.
@@ -49,7 +50,7 @@ type InflightFetch = Shared<BoxFuture<'static, Result<SubgraphReply, FetchError>
 #[derive(Debug, Default, Clone, Deserialize)]
 pub struct SubgraphResponse {
     #[serde(default)]
-    pub data: Value,
+    pub data: Node,
     #[serde(default)]
     pub errors: Option<Vec<Value>>,
 }

@@ -14,6 +14,7 @@ use hive_router_query_planner::ast::selection_set::{FieldSelection, SelectionSet
 use hive_router_query_planner::ast::value::Value as AstValue;
 use serde_json::{Map, Value};
 
+use crate::executor::tree::Node as Tree;
 use crate::schema::{type_name, SchemaIndex};
 
 enum Node<'s> {
@@ -44,7 +45,7 @@ pub fn resolve_root(
     schema: &SchemaIndex,
     selection_set: &SelectionSet,
     variables: &Map<String, Value>,
-    data: &mut Value,
+    data: &mut Tree,
 ) {
     let document: &Document = &schema.document;
     let types = document
@@ -56,7 +57,7 @@ pub fn resolve_root(
         })
         .collect();
     let resolver = Resolver { document, types, index: schema, variables };
-    let Value::Object(data) = data else { return };
+    let Tree::Object(data) = data else { return };
     for item in &selection_set.items {
         let SelectionItem::Field(field) = item else { continue };
         let value = match field.name.as_str() {
@@ -67,7 +68,7 @@ pub fn resolve_root(
             },
             _ => continue,
         };
-        data.insert(field.selection_identifier().to_string(), value);
+        data.insert(field.selection_identifier(), Tree::from(value));
     }
 }
 

@@ -15,6 +15,7 @@ use super::merge::{
     apply_rewrites, collect_targets, deep_merge, get_mut, rename_error_path, repeats_keys, representation,
     write_representation,
 };
+use super::tree::Node;
 use super::Execution;
 use crate::error::{GraphQLError, PathSegment, PathStep};
 
@@ -127,7 +128,7 @@ impl Execution<'_> {
     fn merge_entities(
         &self,
         job: &EntityJob<'_>,
-        entities: Value,
+        entities: Node,
         output_rewrites: Option<&Vec<FetchRewrite>>,
         errors: &[&Value],
         list_key: &str,
@@ -144,7 +145,11 @@ impl Execution<'_> {
             match entity_index {
                 Some(i) => {
                     let mut rest = path.as_deref().unwrap_or_default()[2..].to_vec();
-                    if let (Some(rewrites), Some(entity)) = (output_rewrites, entities.get(i)) {
+                    let entity = match &entities {
+                        Node::Array(list) => list.get(i),
+                        _ => None,
+                    };
+                    if let (Some(rewrites), Some(entity)) = (output_rewrites, entity) {
                         rename_error_path(&mut rest, entity, rewrites, schema);
                     }
                     let mut mapped = false;
@@ -164,7 +169,7 @@ impl Execution<'_> {
         }
         self.push_errors(client_errors);
 
-        let Value::Array(mut entities) = entities else { return };
+        let Node::Array(mut entities) = entities else { return };
         if let Some(rewrites) = output_rewrites {
             for entity in &mut entities {
                 apply_rewrites(entity, rewrites, schema);
@@ -179,7 +184,7 @@ impl Execution<'_> {
         self.with_data(|data| {
             for (location, index) in &job.locations {
                 let Some(entity) = entities.get_mut(*index) else { continue };
-                if !entity.is_object() {
+                if !matches!(entity, Node::Object(_)) {
                     continue;
                 }
                 remaining_uses[*index] -= 1;
@@ -219,8 +224,8 @@ impl Execution<'_> {
         };
         let errors: Vec<&Value> = response.errors.iter().flatten().collect();
         let entities = match response.data {
-            Value::Object(mut map) => map.remove("_entities").unwrap_or(Value::Null),
-            _ => Value::Null,
+            Node::Object(mut map) => map.remove("_entities").unwrap_or(Node::Null),
+            _ => Node::Null,
         };
         self.merge_entities(&job, entities, fetch.output_rewrites.as_ref(), &errors, "_entities", &fetch.service_name);
     }
@@ -256,11 +261,11 @@ impl Execution<'_> {
         };
         let errors: Vec<&Value> = response.errors.iter().flatten().collect();
         let mut data = match response.data {
-            Value::Object(map) => map,
+            Node::Object(map) => map,
             _ => Default::default(),
         };
         for (alias, job) in batch.entity_batch.aliases.iter().zip(&jobs) {
-            let entities = data.remove(&alias.alias).unwrap_or(Value::Null);
+            let entities = data.remove(&alias.alias).unwrap_or(Node::Null);
             let alias_errors: Vec<&Value> = errors
                 .iter()
                 .copied()

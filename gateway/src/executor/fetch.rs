@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use tracing::Instrument;
 
 use super::merge::{apply_rewrites, deep_merge, rename_error_path};
+use super::tree::Node;
 use super::Execution;
 use crate::client::{FetchError, SubgraphResponse};
 use crate::error::{codes, GraphQLError, PathSegment};
@@ -186,7 +187,7 @@ impl Execution<'_> {
         if let Some(rewrites) = &fetch.output_rewrites {
             apply_rewrites(&mut data, rewrites, &self.supergraph.schema);
         }
-        if data.is_object() {
+        if matches!(data, Node::Object(_)) {
             self.with_data(|root| deep_merge(root, data, &self.supergraph.schema));
         } else if response.errors.as_ref().is_none_or(Vec::is_empty) {
             self.push_error(

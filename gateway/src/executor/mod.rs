@@ -8,6 +8,7 @@
 mod entities;
 mod fetch;
 pub mod merge;
+pub mod tree;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,6 +23,7 @@ use serde_json::{Map, Value};
 use crate::client::SubgraphClient;
 use crate::error::{codes, GraphQLError};
 use crate::supergraph::Supergraph;
+use tree::{Node, Object};
 
 fn no_cookie_subgraphs() -> &'static HashSet<String> {
     static NONE: std::sync::OnceLock<HashSet<String>> = std::sync::OnceLock::new();
@@ -47,7 +49,7 @@ pub struct Execution<'a> {
     set_cookies: Mutex<Vec<http::HeaderValue>>,
     /// Bytes of subgraph answers so far: a guess at the response's size.
     received: AtomicUsize,
-    data: Mutex<Value>,
+    data: Mutex<Node>,
     errors: Mutex<Vec<GraphQLError>>,
 }
 
@@ -71,7 +73,7 @@ impl<'a> Execution<'a> {
             cookie_subgraphs: no_cookie_subgraphs(),
             set_cookies: Mutex::new(Vec::new()),
             received: AtomicUsize::new(0),
-            data: Mutex::new(Value::Object(Map::new())),
+            data: Mutex::new(Node::Object(Object::new())),
             errors: Mutex::new(Vec::new()),
         }
     }
@@ -100,12 +102,12 @@ impl<'a> Execution<'a> {
     }
 
     /// The response tree and the errors collected while building it.
-    pub fn finish(self) -> (Value, Vec<GraphQLError>) {
+    pub fn finish(self) -> (Node, Vec<GraphQLError>) {
         self.finish_with_cookies().0
     }
 
     /// As [`Execution::finish`], plus the `Set-Cookie` values to pass on.
-    pub fn finish_with_cookies(self) -> ((Value, Vec<GraphQLError>), Vec<http::HeaderValue>) {
+    pub fn finish_with_cookies(self) -> ((Node, Vec<GraphQLError>), Vec<http::HeaderValue>) {
         (
             (
                 self.data.into_inner().unwrap_or_else(|e| e.into_inner()),
@@ -161,7 +163,7 @@ impl<'a> Execution<'a> {
         self.errors.lock().unwrap_or_else(|e| e.into_inner()).extend(errors);
     }
 
-    fn with_data<R>(&self, f: impl FnOnce(&mut Value) -> R) -> R {
+    fn with_data<R>(&self, f: impl FnOnce(&mut Node) -> R) -> R {
         f(&mut self.data.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }

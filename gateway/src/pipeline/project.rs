@@ -10,13 +10,15 @@ use hive_router_query_planner::ast::selection_item::SelectionItem;
 use hive_router_query_planner::ast::selection_set::{FieldSelection, SelectionSet};
 use serde_json::{Map, Value};
 
+use crate::executor::tree::{Node, Object};
+
 use crate::error::{codes, GraphQLError, PathSegment, PathStep};
 use crate::schema::{SchemaIndex, TypeInfo, TypeKind};
 
 /// A null reached a non-null position; the nearest nullable ancestor becomes null.
 struct Bubble;
 
-static NULL: Value = Value::Null;
+static NULL: Node = Node::Null;
 
 /// Serialises `{"data":..,"errors":[..]}` for an executed operation.
 /// `size_hint` is a guess of the output's size (what the subgraphs sent), so
@@ -26,7 +28,7 @@ pub fn write_response(
     operation: &OperationDefinition,
     root_type: &str,
     variables: &Map<String, Value>,
-    data: &Value,
+    data: &Node,
     mut errors: Vec<GraphQLError>,
     size_hint: usize,
 ) -> Vec<u8> {
@@ -39,9 +41,10 @@ pub fn write_response(
         path: Vec::new(),
     };
     projector.out.extend_from_slice(b"{\"data\":");
+    let empty = Object::new();
     let root = match data {
-        Value::Object(map) => map,
-        _ => &Map::new(),
+        Node::Object(map) => map,
+        _ => &empty,
     };
     let start = projector.out.len();
     if projector.selection_set(&[&operation.selection_set], root, root_type).is_err() {
@@ -136,12 +139,7 @@ impl<'a> Projector<'a> {
         self.out.push(b':');
     }
 
-    fn selection_set(
-        &mut self,
-        sets: &[&'a SelectionSet],
-        object: &Map<String, Value>,
-        typename: &str,
-    ) -> Result<(), Bubble> {
+    fn selection_set(&mut self, sets: &[&'a SelectionSet], object: &Object, typename: &str) -> Result<(), Bubble> {
         self.out.push(b'{');
         // Looked up once per object, not once per field.
         let parent = self.schema.type_info(typename);
@@ -196,7 +194,7 @@ impl<'a> Projector<'a> {
         key: &'a str,
         field: &'a FieldSelection,
         sub: &[&'a SelectionSet],
-        object: &Map<String, Value>,
+        object: &Object,
         typename: &str,
         parent: Option<&'a TypeInfo>,
     ) -> Result<(), Bubble> {
@@ -216,7 +214,7 @@ impl<'a> Projector<'a> {
         result
     }
 
-    fn value(&mut self, value: &Value, ty: &Type, sub: &[&'a SelectionSet]) -> Result<(), Bubble> {
+    fn value(&mut self, value: &Node, ty: &Type, sub: &[&'a SelectionSet]) -> Result<(), Bubble> {
         if let Type::NonNullType(inner) = ty {
             if value.is_null() {
                 self.non_null_violation();
@@ -237,11 +235,11 @@ impl<'a> Projector<'a> {
     }
 
     /// Writes a value known not to be null (errors mean "treat it as null").
-    fn non_null_value(&mut self, value: &Value, ty: &Type, sub: &[&'a SelectionSet]) -> Result<(), Bubble> {
+    fn non_null_value(&mut self, value: &Node, ty: &Type, sub: &[&'a SelectionSet]) -> Result<(), Bubble> {
         match ty {
             Type::NonNullType(inner) => self.value(value, inner, sub),
             Type::ListType(inner) => {
-                let Value::Array(items) = value else {
+                let Node::Array(items) = value else {
                     self.invalid_value("a list");
                     return Err(Bubble);
                 };
@@ -262,11 +260,11 @@ impl<'a> Projector<'a> {
                 let info = self.schema.type_info(name);
                 match info.map(|i| i.kind) {
                     Some(TypeKind::Object | TypeKind::Interface | TypeKind::Union) => {
-                        let Value::Object(object) = value else {
+                        let Node::Object(object) = value else {
                             self.invalid_value("an object");
                             return Err(Bubble);
                         };
-                        let typename = match object.get("__typename").and_then(Value::as_str) {
+                        let typename = match object.get("__typename").and_then(Node::as_str) {
                             Some(t) => t,
                             None if info.is_some_and(|i| i.kind == TypeKind::Object) => name.as_str(),
                             // An `@interfaceObject` subgraph answers for an
@@ -315,9 +313,12 @@ impl<'a> Projector<'a> {
         }
     }
 
-    fn write_scalar(&mut self, value: &Value) {
+    fn write_scalar(&mut self, value: &Node) {
         match value {
-            Value::String(s) => write_str(&mut self.out, s),
+            Node::String(s) => write_str(&mut self.out, s),
+            Node::Bool(true) => self.out.extend_from_slice(b"true"),
+            Node::Bool(false) => self.out.extend_from_slice(b"false"),
+            Node::Null => self.out.extend_from_slice(b"null"),
             other => {
                 let _ = serde_json::to_writer(&mut self.out, other);
             }
