@@ -344,7 +344,9 @@ fn measure(
     let body = expected::request_body();
     let authorization = (variant == Variant::UniqueAuth).then_some("Bearer bench-check");
 
-    // Node gateways take a while to start; the first answer also plans.
+    // Node gateways take a while to start; the first answer also plans. A 503
+    // is a gateway still loading its supergraph (Hive Router answers requests
+    // before it has one), so it is waited out like a closed port.
     let started = Instant::now();
     let answer = loop {
         if let Ok(Some(status)) = child.try_wait() {
@@ -354,8 +356,9 @@ fn measure(
             bail!("no answer on {url} within 120 s");
         }
         if port_open(settings.port) {
-            if let Ok(answer) = client.post_json(&url, &body, authorization) {
-                break answer;
+            match client.post_json(&url, &body, authorization) {
+                Ok(answer) if answer.status != 503 => break answer,
+                _ => {}
             }
         }
         std::thread::sleep(Duration::from_millis(200));
