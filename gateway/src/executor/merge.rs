@@ -87,10 +87,7 @@ pub fn collect_targets<'v, 'p>(
                 }
             }
             Some(FlattenNodePathSegment::TypeCondition(types)) => {
-                let typename = map.get("__typename").and_then(Node::as_str);
-                let matches = typename
-                    .is_some_and(|t| types.contains(t) || types.iter().any(|c| schema.type_condition_matches(c, t)));
-                if matches {
+                if typename_matches(value, types, schema) {
                     collect_targets(value, &segments[1..], schema, path, visit);
                 }
             }
@@ -101,10 +98,7 @@ pub fn collect_targets<'v, 'p>(
 }
 
 fn typename_matches(value: &Node, types: &std::collections::BTreeSet<String>, schema: &SchemaIndex) -> bool {
-    value
-        .get("__typename")
-        .and_then(Node::as_str)
-        .is_some_and(|t| types.contains(t) || types.iter().any(|c| schema.type_condition_matches(c, t)))
+    value.typename().is_some_and(|t| types.contains(t) || types.iter().any(|c| schema.type_condition_matches(c, t)))
 }
 
 /// Applies planner rewrites (value setters and key renames) in place.
@@ -255,7 +249,7 @@ pub fn repeats_keys(selections: &SelectionSet) -> bool {
 /// type; such an entity is not sent.
 pub fn write_representation(entity: &Node, requires: &SelectionSet, schema: &SchemaIndex, out: &mut Vec<u8>) -> bool {
     let Node::Object(object) = entity else { return false };
-    let Some(typename) = object.get("__typename").and_then(Node::as_str) else { return false };
+    let Some(typename) = object.typename() else { return false };
     let start = out.len();
     out.push(b'{');
     let mut matched = false;
@@ -330,7 +324,7 @@ fn write_requires_value(
             out.push(b']');
         }
         Node::Object(object) => {
-            let typename = object.get("__typename").and_then(Node::as_str).unwrap_or("");
+            let typename = object.typename().unwrap_or("");
             out.push(b'{');
             write_requires(object, typename, selections, schema, out, &mut true, &mut false, false)?;
             out.push(b'}');

@@ -64,6 +64,11 @@ impl Object {
         self.0.iter().map(|(k, v)| (k.as_str(), v))
     }
 
+    /// The object's `__typename`, when it has one.
+    pub fn typename(&self) -> Option<&str> {
+        self.get("__typename")?.as_str()
+    }
+
     pub fn len(&self) -> usize {
         self.0.len()
     }
@@ -108,9 +113,9 @@ impl Node {
         self.as_object()?.get(key)
     }
 
-    /// The object's `__typename`, when it has one.
+    /// The object's `__typename`, when it is an object that has one.
     pub fn typename(&self) -> Option<&str> {
-        self.get("__typename")?.as_str()
+        self.as_object()?.typename()
     }
 
     pub fn string(s: &str) -> Self {
@@ -229,16 +234,12 @@ impl<'de> Visitor<'de> for NodeVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
-        let mut entries: Vec<(CompactString, Node)> = Vec::with_capacity(map.size_hint().unwrap_or(0).min(4096));
+        let mut object = Object(Vec::with_capacity(map.size_hint().unwrap_or(0).min(4096)));
         while let Some(key) = map.next_key_seed(KeySeed)? {
-            let value: Node = map.next_value()?;
             // A repeated key keeps the last value, as JSON parsers do.
-            match entries.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, existing)) => *existing = value,
-                None => entries.push((key, value)),
-            }
+            object.insert(key, map.next_value()?);
         }
-        Ok(Node::Object(Object(entries)))
+        Ok(Node::Object(object))
     }
 }
 

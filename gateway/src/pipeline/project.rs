@@ -10,9 +10,8 @@ use hive_router_query_planner::ast::selection_item::SelectionItem;
 use hive_router_query_planner::ast::selection_set::{FieldSelection, SelectionSet};
 use serde_json::{Map, Value};
 
-use crate::executor::tree::{Node, Object};
-
 use crate::error::{codes, GraphQLError, PathSegment, PathStep};
+use crate::executor::tree::{Node, Object};
 use crate::schema::{SchemaIndex, TypeInfo, TypeKind};
 
 /// A null reached a non-null position; the nearest nullable ancestor becomes null.
@@ -264,7 +263,7 @@ impl<'a> Projector<'a> {
                             self.invalid_value("an object");
                             return Err(Bubble);
                         };
-                        let typename = match object.get("__typename").and_then(Node::as_str) {
+                        let typename = match object.typename() {
                             Some(t) => t,
                             None if info.is_some_and(|i| i.kind == TypeKind::Object) => name.as_str(),
                             // An `@interfaceObject` subgraph answers for an
