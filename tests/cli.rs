@@ -81,7 +81,12 @@ async fn ports_from_banner(child: &mut Child) -> std::collections::HashMap<Strin
                 ports.insert(label.to_owned(), port);
             }
         }
-        panic!("the banner ended early: {ports:?}");
+        // The stack exited before its banner was complete: say why it did.
+        let mut why = String::new();
+        if let Some(stderr) = child.stderr.as_mut() {
+            let _ = tokio::io::AsyncReadExt::read_to_string(stderr, &mut why).await;
+        }
+        panic!("the banner ended early: {ports:?}\nits stderr:\n{why}");
     };
     // The reader is dropped on return, closing the pipe: the stack must keep
     // serving when nobody reads its output any more (it once panicked on the
