@@ -33,6 +33,7 @@ impl Isolated {
             .env("GATEWAY_LISTEN", "127.0.0.1:0")
             .env("AUTH_LISTEN", "127.0.0.1:0")
             .env("USERS_LISTEN", "127.0.0.1:0")
+            .env("DEV_APP_LISTEN", "127.0.0.1:0")
             .env("AUTH_DATABASE_URL", self.database_url("auth"))
             .env("USERS_DATABASE_URL", self.database_url("users"))
             .env("REDIS_KEY_PREFIX", format!("{}:", self.id))
