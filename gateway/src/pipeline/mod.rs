@@ -23,6 +23,7 @@ pub mod validate;
 pub mod variables;
 
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use graphql_tools::static_graphql::query::{Definition, Document, OperationDefinition as AstOperation};
@@ -67,6 +68,9 @@ pub struct PreparedOperation {
     pub plan: Option<Arc<QueryPlan>>,
     pub variables: Vec<VariableSpec>,
     pub has_introspection: bool,
+    /// The size of the last answer written for it: the next answer's buffer
+    /// starts there, neither growing nor holding room it will not use.
+    last_answer_size: AtomicUsize,
 }
 
 fn cache_key(query: &str, operation_name: Option<&str>, access: u64) -> u64 {
@@ -202,6 +206,7 @@ pub fn prepare_authorized(
         plan,
         variables: specs,
         has_introspection,
+        last_answer_size: AtomicUsize::new(0),
     })
 }
 
@@ -336,7 +341,12 @@ impl Gateway {
         if let Some(plan) = &prepared.plan {
             execution.run(plan).await;
         }
-        let size_hint = execution.received_bytes();
+        // Before an operation's first answer, what the subgraphs sent is the
+        // best guess of its size.
+        let size_hint = match prepared.last_answer_size.load(Ordering::Relaxed) {
+            0 => execution.received_bytes(),
+            last => last + last / 16,
+        };
         let ((mut data, mut errors), set_cookies) = execution.finish_with_cookies();
         errors.extend(prepared.denied.iter().map(denied_error));
         if prepared.has_introspection {
@@ -356,6 +366,7 @@ impl Gateway {
             errors,
             size_hint,
         );
+        prepared.last_answer_size.store(body.len(), Ordering::Relaxed);
         Ok(Answer { body, set_cookies })
     }
 

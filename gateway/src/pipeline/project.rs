@@ -20,8 +20,8 @@ struct Bubble;
 static NULL: Node = Node::Null;
 
 /// Serialises `{"data":..,"errors":[..]}` for an executed operation.
-/// `size_hint` is a guess of the output's size (what the subgraphs sent), so
-/// the buffer rarely has to grow.
+/// `size_hint` is a guess of the output's size (the operation's last answer,
+/// or what the subgraphs sent), so the buffer rarely has to grow.
 pub fn write_response(
     schema: &SchemaIndex,
     operation: &OperationDefinition,
