@@ -105,7 +105,7 @@ async fn the_dev_stack_serves_a_federated_login_and_stops_with_status_zero_on_si
         .map(|label| *ports.get(label).unwrap_or_else(|| panic!("{label} in {ports:?}")));
 
     // The process keeps its heap off transparent huge pages (src/main.rs);
-    // kernels before 6.x do not report it.
+    // kernels before 5.0 do not report it.
     let status = std::fs::read_to_string(format!("/proc/{}/status", child.id().unwrap())).unwrap_or_default();
     if let Some(line) = status.lines().find(|line| line.starts_with("THP_enabled:")) {
         assert_eq!(line.split_whitespace().nth(1), Some("0"), "{line}");
