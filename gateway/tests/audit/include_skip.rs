@@ -4,7 +4,7 @@
 
 use crate::{audit_support, common};
 
-use audit_support::{start, JsonSubgraph};
+use audit_support::{request_counts, start, JsonSubgraph};
 use serde_json::json;
 
 async fn suite() -> (Vec<common::TestSubgraph>, common::TestGateway) {
@@ -27,7 +27,7 @@ async fn suite() -> (Vec<common::TestSubgraph>, common::TestGateway) {
 }
 
 fn entity_calls(subs: &[common::TestSubgraph]) -> Vec<usize> {
-    subs[1..].iter().map(|s| s.recorder.requests()).collect()
+    request_counts(&subs[1..])
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@
 
 use crate::{audit_support, common};
 
-use audit_support::{start, JsonSubgraph};
+use audit_support::{request_counts, start, JsonSubgraph};
 use serde_json::{json, Value};
 
 const MESSAGE: &str = "Hello, Federation!";
@@ -37,8 +37,7 @@ async fn suite() -> (Vec<common::TestSubgraph>, common::TestGateway) {
 
 /// The whole answer is one fetch from `a`; `b` is never asked.
 fn assert_only_a_is_called(subs: &[common::TestSubgraph]) {
-    let requests: Vec<usize> = subs.iter().map(|s| s.recorder.requests()).collect();
-    assert_eq!(requests, vec![1, 0], "requests to a, b");
+    assert_eq!(request_counts(subs), vec![1, 0], "requests to a, b");
 }
 
 #[tokio::test]

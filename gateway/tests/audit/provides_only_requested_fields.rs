@@ -9,7 +9,7 @@
 
 use crate::{audit_support, common};
 
-use audit_support::{find_by, start, JsonSubgraph};
+use audit_support::{find_by, request_counts, start, JsonSubgraph};
 use serde_json::{json, Value};
 
 fn entities() -> Value {
@@ -43,12 +43,8 @@ async fn suite() -> (Vec<common::TestSubgraph>, common::TestGateway) {
             }
             _ => None,
         });
+    // Request counts below are [owner a, provider b].
     start("provides-only-requested-fields", vec![a, b]).await
-}
-
-/// How many requests the owner `a` and the provider `b` got.
-fn calls(subs: &[common::TestSubgraph]) -> (usize, usize) {
-    (subs[0].recorder.requests(), subs[1].recorder.requests())
 }
 
 /// No subgraph was sent `description`, which no query here selects.
@@ -65,7 +61,7 @@ fn assert_description_never_sent(subs: &[common::TestSubgraph]) {
 async fn only_the_key_is_asked_of_the_providing_subgraph() {
     let (subs, gateway) = suite().await;
     assert_eq!(gateway.query("query { entity { id } }").await, json!({"data": {"entity": {"id": "e1"}}}));
-    assert_eq!(calls(&subs), (0, 1));
+    assert_eq!(request_counts(&subs), [0, 1]);
     assert_description_never_sent(&subs);
 }
 
@@ -76,7 +72,7 @@ async fn one_provided_field_is_asked_without_the_other() {
         gateway.query("query { entity { id name } }").await,
         json!({"data": {"entity": {"id": "e1", "name": "Entity One"}}})
     );
-    assert_eq!(calls(&subs), (0, 1));
+    assert_eq!(request_counts(&subs), [0, 1]);
     assert_description_never_sent(&subs);
 }
 
@@ -87,7 +83,7 @@ async fn an_aliased_provided_field_keeps_its_alias() {
         gateway.query("query { entity { id displayName: name } }").await,
         json!({"data": {"entity": {"id": "e1", "displayName": "Entity One"}}})
     );
-    assert_eq!(calls(&subs), (0, 1));
+    assert_eq!(request_counts(&subs), [0, 1]);
     assert_description_never_sent(&subs);
 }
 
@@ -98,7 +94,7 @@ async fn a_provided_field_in_an_inline_fragment_is_asked_alone() {
         gateway.query("query { entity { id ... on Entity { name } } }").await,
         json!({"data": {"entity": {"id": "e1", "name": "Entity One"}}})
     );
-    assert_eq!(calls(&subs), (0, 1));
+    assert_eq!(request_counts(&subs), [0, 1]);
     assert_description_never_sent(&subs);
 }
 
@@ -107,7 +103,7 @@ async fn a_provided_field_in_a_named_fragment_is_asked_alone() {
     let (subs, gateway) = suite().await;
     let query = "query { entity { id ...EntityName } } fragment EntityName on Entity { name }";
     assert_eq!(gateway.query(query).await, json!({"data": {"entity": {"id": "e1", "name": "Entity One"}}}));
-    assert_eq!(calls(&subs), (0, 1));
+    assert_eq!(request_counts(&subs), [0, 1]);
     assert_description_never_sent(&subs);
 }
 
@@ -118,7 +114,7 @@ async fn only_the_unprovided_field_comes_from_the_owner() {
         gateway.query("query { entity { id name extra } }").await,
         json!({"data": {"entity": {"id": "e1", "name": "Entity One", "extra": "Extra One"}}})
     );
-    assert_eq!(calls(&subs), (1, 1));
+    assert_eq!(request_counts(&subs), [1, 1]);
     assert_description_never_sent(&subs);
 }
 
@@ -129,7 +125,7 @@ async fn a_list_of_entities_gets_only_the_selected_provided_field() {
         gateway.query("query { entities { id name } }").await,
         json!({"data": {"entities": [{"id": "e1", "name": "Entity One"}, {"id": "e2", "name": "Entity Two"}]}})
     );
-    assert_eq!(calls(&subs), (0, 1));
+    assert_eq!(request_counts(&subs), [0, 1]);
     assert_description_never_sent(&subs);
 }
 
@@ -143,7 +139,7 @@ async fn a_list_of_entities_gets_only_the_unprovided_field_from_the_owner() {
             {"id": "e2", "name": "Entity Two", "extra": "Extra Two"}
         ]}})
     );
-    assert_eq!(calls(&subs), (1, 1));
+    assert_eq!(request_counts(&subs), [1, 1]);
     assert_description_never_sent(&subs);
 }
 
@@ -157,7 +153,7 @@ async fn a_provided_field_in_a_skipped_fragment_is_not_resolved() {
         gateway.query("query { entity { id ... on Entity @skip(if: true) { description } } }").await,
         json!({"data": {"entity": {"id": "e1"}}})
     );
-    assert_eq!(calls(&subs), (0, 1));
+    assert_eq!(request_counts(&subs), [0, 1]);
 }
 
 #[tokio::test]
@@ -167,7 +163,7 @@ async fn a_provided_field_in_an_excluded_fragment_is_not_resolved() {
         gateway.query("query { entity { id ... on Entity @include(if: false) { description } } }").await,
         json!({"data": {"entity": {"id": "e1"}}})
     );
-    assert_eq!(calls(&subs), (0, 1));
+    assert_eq!(request_counts(&subs), [0, 1]);
 }
 
 #[tokio::test]
@@ -177,6 +173,6 @@ async fn sibling_untyped_fragments_each_keep_their_field() {
         gateway.query("query { entity { id ... { name } ... { extra } } }").await,
         json!({"data": {"entity": {"id": "e1", "name": "Entity One", "extra": "Extra One"}}})
     );
-    assert_eq!(calls(&subs), (1, 1));
+    assert_eq!(request_counts(&subs), [1, 1]);
     assert_description_never_sent(&subs);
 }

@@ -362,3 +362,8 @@ pub async fn start(suite: &str, subgraphs: Vec<JsonSubgraph>) -> (Vec<TestSubgra
 pub fn find_by(list: &Value, key: &str, rep: &Value) -> Value {
     list.as_array().and_then(|items| items.iter().find(|item| item[key] == rep[key])).cloned().unwrap_or(Value::Null)
 }
+
+/// How many requests each subgraph has served, in the order they were started.
+pub fn request_counts(subgraphs: &[TestSubgraph]) -> Vec<usize> {
+    subgraphs.iter().map(|s| s.recorder.requests()).collect()
+}
