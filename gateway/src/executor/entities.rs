@@ -25,16 +25,59 @@ struct EntityJob<'p> {
     representations: Vec<u8>,
     /// How many representations the array holds.
     count: usize,
-    /// The steps of every location, one after the other.
-    steps: Vec<PathStep<'p>>,
+    /// The steps of every location, one after the other, packed (see
+    /// [`EntityJob::pack`]): a deep list of entities has hundreds of
+    /// locations of a dozen steps each, which as [`PathStep`]s took more
+    /// memory than the entities themselves.
+    steps: Vec<u32>,
+    /// The field names the steps name, each once.
+    keys: Vec<&'p str>,
     /// Each place in the response tree (a range of `steps`), with the
     /// representation it maps to.
-    locations: Vec<(Range<usize>, usize)>,
+    locations: Vec<(Range<u32>, usize)>,
 }
 
+/// Marks a packed step that names a field (the rest is its place in `keys`).
+const KEY_STEP: u32 = 1 << 31;
+
 impl<'p> EntityJob<'p> {
-    fn location(&self, range: &Range<usize>) -> &[PathStep<'p>] {
-        &self.steps[range.clone()]
+    /// Appends a location's steps; `false` (and nothing appended) for a list
+    /// index too large to pack, which no response within the size limits has.
+    fn pack(&mut self, location: &[PathStep<'p>]) -> bool {
+        let from = self.steps.len();
+        for step in location {
+            let packed = match *step {
+                PathStep::Index(i) => match u32::try_from(i) {
+                    Ok(i) if i < KEY_STEP => i,
+                    _ => {
+                        self.steps.truncate(from);
+                        return false;
+                    }
+                },
+                PathStep::Key(key) => {
+                    let at = match self.keys.iter().position(|k| std::ptr::eq(*k, key) || *k == key) {
+                        Some(at) => at,
+                        None => {
+                            self.keys.push(key);
+                            self.keys.len() - 1
+                        }
+                    };
+                    KEY_STEP | at as u32
+                }
+            };
+            self.steps.push(packed);
+        }
+        true
+    }
+
+    fn location(&self, range: &Range<u32>) -> impl Iterator<Item = PathStep<'p>> + '_ {
+        self.steps[range.start as usize..range.end as usize].iter().map(|&step| {
+            if step & KEY_STEP == 0 {
+                PathStep::Index(step as usize)
+            } else {
+                PathStep::Key(self.keys[(step & !KEY_STEP) as usize])
+            }
+        })
     }
 }
 
@@ -78,7 +121,13 @@ impl Execution<'_> {
         // Rewrites and repeated keys need the representation as a value.
         let direct = input_rewrites.is_none() && !repeats_keys(requires);
         self.with_data(|data| {
-            let mut job = EntityJob { representations: vec![b'['], count: 0, steps: Vec::new(), locations: Vec::new() };
+            let mut job = EntityJob {
+                representations: vec![b'['],
+                count: 0,
+                steps: Vec::new(),
+                keys: Vec::new(),
+                locations: Vec::new(),
+            };
             let mut unique = Unique::default();
             let mut path = Vec::new();
             for segments in paths {
@@ -106,6 +155,12 @@ impl Execution<'_> {
                         array.truncate(before);
                         return;
                     }
+                    let from = job.steps.len() as u32;
+                    if !job.pack(location) {
+                        job.representations.truncate(before);
+                        return;
+                    }
+                    let array = &mut job.representations;
                     let end = array.len();
                     let (index, new) = unique.index(array, start..end);
                     if new {
@@ -113,9 +168,7 @@ impl Execution<'_> {
                     } else {
                         array.truncate(before);
                     }
-                    let from = job.steps.len();
-                    job.steps.extend_from_slice(location);
-                    job.locations.push((from..job.steps.len(), index));
+                    job.locations.push((from..job.steps.len() as u32, index));
                 });
             }
             job.representations.push(b']');
@@ -154,8 +207,7 @@ impl Execution<'_> {
                     }
                     let mut mapped = false;
                     for (location, _) in job.locations.iter().filter(|(_, index)| *index == i) {
-                        let mut client_path: Vec<PathSegment> =
-                            job.location(location).iter().map(|step| step.owned()).collect();
+                        let mut client_path: Vec<PathSegment> = job.location(location).map(PathStep::owned).collect();
                         client_path.extend_from_slice(&rest);
                         client_errors.push(subgraph_error(raw, service, Some(client_path)));
                         mapped = true;
@@ -292,5 +344,35 @@ impl Execution<'_> {
         });
         let unplaced: Vec<GraphQLError> = unplaced.map(|raw| subgraph_error(raw, &batch.service_name, None)).collect();
         self.push_errors(unplaced);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job() -> EntityJob<'static> {
+        EntityJob { representations: Vec::new(), count: 0, steps: Vec::new(), keys: Vec::new(), locations: Vec::new() }
+    }
+
+    #[test]
+    fn packed_locations_read_back_as_the_steps_they_were() {
+        let mut job = job();
+        let first = [PathStep::Key("users"), PathStep::Index(3), PathStep::Key("reviews"), PathStep::Index(0)];
+        let second = [PathStep::Key("users"), PathStep::Index(7), PathStep::Index(2), PathStep::Key("author")];
+        assert!(job.pack(&first));
+        assert!(job.pack(&second));
+        assert_eq!(job.keys, ["users", "reviews", "author"], "each name is kept once");
+        assert_eq!(job.location(&(0..4)).collect::<Vec<_>>(), first);
+        assert_eq!(job.location(&(4..8)).collect::<Vec<_>>(), second);
+    }
+
+    #[test]
+    fn an_index_too_large_to_pack_leaves_nothing_behind() {
+        let mut job = job();
+        assert!(!job.pack(&[PathStep::Key("list"), PathStep::Index(KEY_STEP as usize)]));
+        assert!(job.steps.is_empty());
+        assert!(job.pack(&[PathStep::Index(KEY_STEP as usize - 1)]));
+        assert_eq!(job.location(&(0..1)).collect::<Vec<_>>(), [PathStep::Index(KEY_STEP as usize - 1)]);
     }
 }

@@ -41,12 +41,12 @@ pub fn deep_merge(target: &mut Node, source: Node, schema: &SchemaIndex) {
 }
 
 /// The value at a concrete response path.
-pub fn get_mut<'a>(root: &'a mut Node, path: &[PathStep<'_>]) -> Option<&'a mut Node> {
+pub fn get_mut<'a, 'k>(root: &'a mut Node, path: impl IntoIterator<Item = PathStep<'k>>) -> Option<&'a mut Node> {
     let mut current = root;
     for step in path {
         current = match (step, current) {
             (PathStep::Key(key), Node::Object(map)) => map.get_mut(key)?,
-            (PathStep::Index(i), Node::Array(items)) => items.get_mut(*i)?,
+            (PathStep::Index(i), Node::Array(items)) => items.get_mut(i)?,
             _ => return None,
         };
     }

@@ -4,16 +4,66 @@
 //! It is shaped for that work rather than for general JSON. An object is a
 //! small vector of entries in the order the subgraph sent them, searched
 //! linearly (response objects have a handful of keys, where a scan beats a
-//! search tree); keys and strings are stored inline up to 24 bytes, so most
-//! of them cost no allocation of their own.
+//! search tree); keys and short strings are stored inline up to 24 bytes, so
+//! most of them cost no allocation of their own, and longer strings are
+//! shared, so copying a tree (a de-duplicated answer handed to each request
+//! that joined it, an entity merged into several places) copies no text.
+//! Parsing gathers each object's and list's members before it allocates
+//! them, so every vector is exactly as long as its contents.
 
 use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
 
 use compact_str::CompactString;
 use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Number, Value};
+
+/// A string value: inline when it fits, else shared text that clones by
+/// reference count.
+#[derive(Clone)]
+pub enum Str {
+    Inline(CompactString),
+    Shared(Arc<str>),
+}
+
+impl Str {
+    /// Longest string kept inline (what `CompactString` holds without the heap).
+    const INLINE: usize = std::mem::size_of::<CompactString>();
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Str::Inline(s) => s.as_str(),
+            Str::Shared(s) => s,
+        }
+    }
+}
+
+impl From<&str> for Str {
+    fn from(s: &str) -> Self {
+        if s.len() <= Self::INLINE {
+            Str::Inline(CompactString::from(s))
+        } else {
+            Str::Shared(Arc::from(s))
+        }
+    }
+}
+
+impl Deref for Str {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Debug for Str {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
 
 /// One value of the response tree.
 #[derive(Debug, Clone, Default)]
@@ -22,7 +72,7 @@ pub enum Node {
     Null,
     Bool(bool),
     Number(Number),
-    String(CompactString),
+    String(Str),
     Array(Vec<Node>),
     Object(Object),
 }
@@ -80,6 +130,10 @@ impl Object {
     /// Merges `source` into `self` key by key with `merge` for keys both
     /// have; keys only `source` has are appended.
     pub fn merge_with(&mut self, source: Object, mut merge: impl FnMut(&str, &mut Node, Node)) {
+        // Room for exactly the new keys: an entity gains a field or two per
+        // fetch, and doubling the vector for them would leave most of it unused.
+        let new_keys = source.0.iter().filter(|(key, _)| self.position(key).is_none()).count();
+        self.0.reserve_exact(new_keys);
         for (key, value) in source.0 {
             match self.0.iter_mut().find(|(k, _)| *k == key) {
                 Some((k, existing)) => merge(k.as_str(), existing, value),
@@ -119,7 +173,7 @@ impl Node {
     }
 
     pub fn string(s: &str) -> Self {
-        Node::String(CompactString::from(s))
+        Node::String(Str::from(s))
     }
 
     /// The same value as `serde_json` JSON (for tests and diagnostics).
@@ -141,7 +195,7 @@ impl From<Value> for Node {
             Value::Null => Node::Null,
             Value::Bool(b) => Node::Bool(b),
             Value::Number(n) => Node::Number(n),
-            Value::String(s) => Node::String(s.into()),
+            Value::String(s) => Node::string(&s),
             Value::Array(items) => Node::Array(items.into_iter().map(Node::from).collect()),
             Value::Object(map) => Node::Object(Object(map.into_iter().map(|(k, v)| (k.into(), v.into())).collect())),
         }
@@ -154,7 +208,7 @@ impl Serialize for Node {
             Node::Null => serializer.serialize_unit(),
             Node::Bool(b) => serializer.serialize_bool(*b),
             Node::Number(n) => n.serialize(serializer),
-            Node::String(s) => serializer.serialize_str(s),
+            Node::String(s) => serializer.serialize_str(s.as_str()),
             Node::Array(items) => {
                 let mut seq = serializer.serialize_seq(Some(items.len()))?;
                 for item in items {
@@ -175,13 +229,34 @@ impl Serialize for Node {
 
 impl<'de> Deserialize<'de> for Node {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(NodeVisitor)
+        NodeSeed { scratch: &mut Scratch::default() }.deserialize(deserializer)
     }
 }
 
-struct NodeVisitor;
+/// Members of the objects and lists being parsed, innermost last: each one
+/// collects its members here and moves them into a vector of the exact
+/// size when it closes. JSON parsers do not tell how many members follow,
+/// and growing a vector by doubling leaves up to half of it unused.
+#[derive(Default)]
+struct Scratch {
+    entries: Vec<(CompactString, Node)>,
+    items: Vec<Node>,
+}
 
-impl<'de> Visitor<'de> for NodeVisitor {
+/// Parses one value, with the scratch space of the whole parse.
+struct NodeSeed<'s> {
+    scratch: &'s mut Scratch,
+}
+
+impl<'de> DeserializeSeed<'de> for NodeSeed<'_> {
+    type Value = Node;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Node, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NodeSeed<'_> {
     type Value = Node;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -206,11 +281,7 @@ impl<'de> Visitor<'de> for NodeVisitor {
     }
 
     fn visit_str<E>(self, v: &str) -> Result<Node, E> {
-        Ok(Node::String(CompactString::from(v)))
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<Node, E> {
-        Ok(Node::String(CompactString::from(v)))
+        Ok(Node::string(v))
     }
 
     fn visit_unit<E>(self) -> Result<Node, E> {
@@ -222,24 +293,29 @@ impl<'de> Visitor<'de> for NodeVisitor {
     }
 
     fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Node, D::Error> {
-        Node::deserialize(deserializer)
+        self.deserialize(deserializer)
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
-        while let Some(item) = seq.next_element()? {
-            items.push(item);
+        let start = self.scratch.items.len();
+        while let Some(item) = seq.next_element_seed(NodeSeed { scratch: &mut *self.scratch })? {
+            self.scratch.items.push(item);
         }
-        Ok(Node::Array(items))
+        Ok(Node::Array(self.scratch.items.drain(start..).collect()))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
-        let mut object = Object(Vec::with_capacity(map.size_hint().unwrap_or(0).min(4096)));
+        let start = self.scratch.entries.len();
         while let Some(key) = map.next_key_seed(KeySeed)? {
+            let value = map.next_value_seed(NodeSeed { scratch: &mut *self.scratch })?;
+            let entries = &mut self.scratch.entries;
             // A repeated key keeps the last value, as JSON parsers do.
-            object.insert(key, map.next_value()?);
+            match entries[start..].iter_mut().find(|(k, _)| *k == key) {
+                Some((_, existing)) => *existing = value,
+                None => entries.push((key, value)),
+            }
         }
-        Ok(Node::Object(object))
+        Ok(Node::Object(Object(self.scratch.entries.drain(start..).collect())))
     }
 }
 
@@ -303,6 +379,43 @@ mod tests {
         assert_eq!(object.remove("b").map(|n| n.to_json()), Some(json!(2)));
         assert!(object.remove("b").is_none());
         assert_eq!(object.len(), 2);
+    }
+
+    #[test]
+    fn parsed_objects_and_lists_hold_no_spare_room() {
+        let node: Node = serde_json::from_str(r#"{"a":[1,2,3,4,5],"b":{"c":1,"d":2,"e":3,"c":4},"f":[]}"#).unwrap();
+        let Node::Object(object) = &node else { unreachable!() };
+        assert_eq!(object.0.capacity(), 3);
+        let Some(Node::Array(items)) = object.get("a") else { unreachable!() };
+        assert_eq!(items.capacity(), 5);
+        let Some(Node::Object(inner)) = object.get("b") else { unreachable!() };
+        assert_eq!((inner.len(), inner.0.capacity()), (3, 3), "a repeated key takes no room");
+        assert_eq!(serde_json::to_string(&node).unwrap(), r#"{"a":[1,2,3,4,5],"b":{"c":4,"d":2,"e":3},"f":[]}"#);
+    }
+
+    #[test]
+    fn long_strings_are_shared_by_copies_and_short_ones_inline() {
+        let long = "a review body much longer than twenty-four bytes";
+        let node: Node = serde_json::from_str(&format!(r#"{{"body":"{long}","id":"1"}}"#)).unwrap();
+        let copy = node.clone();
+        match (node.get("body"), copy.get("body")) {
+            (Some(Node::String(Str::Shared(a))), Some(Node::String(Str::Shared(b)))) => assert!(Arc::ptr_eq(a, b)),
+            other => panic!("not shared: {other:?}"),
+        }
+        assert!(matches!(node.get("id"), Some(Node::String(Str::Inline(_)))));
+        assert_eq!(copy.get("body").and_then(Node::as_str), Some(long));
+        assert!(matches!(Node::string(&"x".repeat(24)), Node::String(Str::Inline(_))));
+        assert!(matches!(Node::string(&"x".repeat(25)), Node::String(Str::Shared(_))));
+    }
+
+    #[test]
+    fn merging_makes_room_for_exactly_the_new_keys() {
+        let Node::Object(mut target) = Node::from(json!({"id": 1, "name": "a"})) else { unreachable!() };
+        let Node::Object(source) = Node::from(json!({"id": 1, "price": 2, "weight": 3})) else { unreachable!() };
+        target.merge_with(source, |_, existing, value| *existing = value);
+        assert_eq!((target.len(), target.0.capacity()), (4, 4));
+        let keys: Vec<&str> = target.iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["id", "name", "price", "weight"]);
     }
 
     #[test]
