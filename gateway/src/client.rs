@@ -19,6 +19,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
 use serde_json::Value;
+use tokio::sync::Semaphore;
 
 use crate::executor::tree::Node;
 use crate::supergraph::SubgraphEndpoint;
@@ -90,6 +91,10 @@ impl SubgraphReply {
 pub struct SubgraphClient {
     inner: Client<HttpConnector, Full<Bytes>>,
     inflight: Arc<Mutex<HashMap<InflightKey, InflightFetch>>>,
+    /// Most exchanges in flight per host (`host:port`), when limited.
+    per_host: Option<usize>,
+    /// The turns of each host, made on its first request.
+    turns: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
 }
 
 impl Default for SubgraphClient {
@@ -108,7 +113,23 @@ impl SubgraphClient {
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(512)
             .build(connector);
-        Self { inner, inflight: Arc::default() }
+        Self { inner, inflight: Arc::default(), per_host: None, turns: Arc::default() }
+    }
+
+    /// Lets at most `limit` exchanges (and so connections) be in flight to
+    /// one host at a time; the rest wait for a turn, within their timeout.
+    /// `None` sets no limit.
+    pub fn with_max_connections_per_host(mut self, limit: Option<usize>) -> Self {
+        self.per_host = limit.map(|n| n.max(1));
+        self
+    }
+
+    /// The semaphore that hands out turns at `endpoint`'s host, when limited.
+    fn turns(&self, endpoint: &SubgraphEndpoint) -> Option<Arc<Semaphore>> {
+        let limit = self.per_host?;
+        let host = endpoint.url.authority().map_or_else(|| endpoint.url.to_string(), |a| a.as_str().to_string());
+        let mut turns = self.turns.lock().unwrap_or_else(|e| e.into_inner());
+        Some(turns.entry(host).or_insert_with(|| Arc::new(Semaphore::new(limit))).clone())
     }
 
     /// POSTs a GraphQL request body and returns the response body and its
@@ -192,7 +213,13 @@ impl SubgraphClient {
         request_headers
             .insert(ACCEPT, HeaderValue::from_static("application/graphql-response+json, application/json;q=0.9"));
 
+        let turns = self.turns(endpoint);
         let exchange = async {
+            // Held until the whole body is read: the connection is busy until then.
+            let _turn = match turns {
+                Some(turns) => Some(turns.acquire_owned().await.map_err(|e| FetchError::Transport(e.to_string()))?),
+                None => None,
+            };
             let response = self.inner.request(request).await.map_err(|e| FetchError::Transport(e.to_string()))?;
             let status = response.status();
             let set_cookies: Vec<HeaderValue> = response.headers().get_all(SET_COOKIE).iter().cloned().collect();

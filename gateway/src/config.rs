@@ -154,6 +154,18 @@ pub struct GatewayConfig {
     #[arg(id = "gateway-dedupe-subgraph-requests", long = "dedupe-subgraph-requests", env = "GATEWAY_DEDUPE_SUBGRAPH_REQUESTS", default_value_t = true, action = clap::ArgAction::Set)]
     pub dedupe_subgraph_requests: bool,
 
+    /// Most requests in flight to one subgraph host (host and port) at a time,
+    /// and so most connections open to it; further requests wait for a turn
+    /// within their timeout. Protects subgraphs from bursts and bounds the
+    /// gateway's memory under load. 0 means no limit. Default 100.
+    #[arg(
+        id = "gateway-max-connections-per-subgraph",
+        long = "max-connections-per-subgraph",
+        env = "GATEWAY_MAX_CONNECTIONS_PER_SUBGRAPH",
+        default_value_t = 100
+    )]
+    pub max_connections_per_subgraph: usize,
+
     /// Whether the supergraph file is watched for changes. Default true.
     #[arg(id = "gateway-watch-supergraph", long = "watch-supergraph", env = "GATEWAY_WATCH_SUPERGRAPH", default_value_t = true, action = clap::ArgAction::Set)]
     pub watch_supergraph: bool,
@@ -187,6 +199,7 @@ impl GatewayConfig {
             plan_cache_size: 1024,
             planning_timeout_ms: 10_000,
             dedupe_subgraph_requests: true,
+            max_connections_per_subgraph: 100,
             watch_supergraph: true,
             security: crate::security::SecurityConfig::default(),
         }
@@ -224,6 +237,8 @@ pub struct RuntimeConfig {
     pub planning_timeout: Duration,
     pub watch_supergraph: bool,
     pub dedupe_subgraph_requests: bool,
+    /// Requests in flight per subgraph host; `None` for no limit.
+    pub max_connections_per_subgraph: Option<usize>,
     pub default_timeout: Duration,
     pub propagate_headers: Vec<HeaderName>,
     /// Whether the HTTP layer appends the client's address to `X-Forwarded-For`.
@@ -294,6 +309,7 @@ impl TryFrom<&GatewayConfig> for RuntimeConfig {
             planning_timeout: Duration::from_millis(config.planning_timeout_ms.max(1)),
             watch_supergraph: config.watch_supergraph,
             dedupe_subgraph_requests: config.dedupe_subgraph_requests,
+            max_connections_per_subgraph: Some(config.max_connections_per_subgraph).filter(|&n| n > 0),
             default_timeout: Duration::from_millis(config.subgraph_timeout_ms.max(1)),
             propagate_headers,
             forwarded_for: config.forwarded_for,

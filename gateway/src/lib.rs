@@ -67,7 +67,12 @@ impl Application {
             tracing::error!(path = %runtime.supergraph_path.display(), error = %format!("{e:#}"), "the supergraph could not be loaded; serving unready");
         }
         let listener = TcpListener::bind(config.listen).await?;
-        let gateway = Arc::new(Gateway { store, config: runtime, client: client::SubgraphClient::new(), security });
+        let gateway = Arc::new(Gateway {
+            store,
+            config: runtime.clone(),
+            client: client::SubgraphClient::new().with_max_connections_per_host(runtime.max_connections_per_subgraph),
+            security,
+        });
         Ok(Self { listener, gateway, background })
     }
 

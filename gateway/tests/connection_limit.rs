@@ -1,0 +1,130 @@
+//! The limit on requests in flight to one subgraph host
+//! (`--max-connections-per-subgraph`).
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::response::IntoResponse;
+use serde_json::json;
+use tokio::sync::Notify;
+
+/// Counts the requests being answered at once, and the most there ever were.
+#[derive(Default)]
+struct Overlap {
+    now: AtomicUsize,
+    most: AtomicUsize,
+}
+
+/// An accounts subgraph that answers `{ me { id } }` after `gate` opens
+/// (or after a short pause without one), recording overlap.
+async fn accounts(overlap: Arc<Overlap>, gate: Option<Arc<Notify>>) -> common::TestSubgraph {
+    common::TestSubgraph::raw("accounts", move |_| {
+        let (overlap, gate) = (overlap.clone(), gate.clone());
+        async move {
+            let now = overlap.now.fetch_add(1, Ordering::SeqCst) + 1;
+            overlap.most.fetch_max(now, Ordering::SeqCst);
+            match gate {
+                Some(gate) => gate.notified().await,
+                None => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+            overlap.now.fetch_sub(1, Ordering::SeqCst);
+            axum::Json(json!({"data": {"me": {"id": "u1"}}})).into_response()
+        }
+    })
+    .await
+}
+
+async fn gateway(
+    accounts: &common::TestSubgraph,
+    shop: &common::shop::Shop,
+    limit: usize,
+    timeout_ms: u64,
+) -> Arc<common::TestGateway> {
+    let gateway = common::GatewayBuilder::new(common::fixture("shop/supergraph.graphql"))
+        .subgraph(accounts)
+        .subgraph(&shop.products)
+        .subgraph(&shop.inventory)
+        .subgraph(&shop.reviews)
+        .config(move |c| {
+            // Identical queries would share one request; each must be sent.
+            c.dedupe_subgraph_requests = false;
+            c.max_connections_per_subgraph = limit;
+            c.subgraph_timeout_ms = timeout_ms;
+        })
+        .start()
+        .await;
+    Arc::new(gateway)
+}
+
+fn fire(gateway: &Arc<common::TestGateway>, n: usize) -> Vec<tokio::task::JoinHandle<serde_json::Value>> {
+    (0..n)
+        .map(|_| {
+            let gateway = gateway.clone();
+            tokio::spawn(async move { gateway.query("{ me { id } }").await })
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn requests_beyond_the_limit_wait_their_turn_and_all_are_answered() {
+    let shop = common::shop::Shop::start().await;
+    let overlap = Arc::new(Overlap::default());
+    let accounts = accounts(overlap.clone(), None).await;
+    let gateway = gateway(&accounts, &shop, 2, 30_000).await;
+
+    for request in fire(&gateway, 8) {
+        assert_eq!(request.await.unwrap(), json!({"data": {"me": {"id": "u1"}}}));
+    }
+    assert_eq!(accounts.recorder.requests(), 8);
+    let most = overlap.most.load(Ordering::SeqCst);
+    assert!((1..=2).contains(&most), "at most 2 at once, saw {most}");
+}
+
+#[tokio::test]
+async fn zero_sets_no_limit() {
+    let shop = common::shop::Shop::start().await;
+    let overlap = Arc::new(Overlap::default());
+    let gate = Arc::new(Notify::new());
+    let accounts = accounts(overlap.clone(), Some(gate.clone())).await;
+    let gateway = gateway(&accounts, &shop, 0, 30_000).await;
+
+    let requests = fire(&gateway, 8);
+    // All eight reach the subgraph while none has been answered.
+    while overlap.now.load(Ordering::SeqCst) < 8 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    gate.notify_waiters();
+    for request in requests {
+        assert_eq!(request.await.unwrap(), json!({"data": {"me": {"id": "u1"}}}));
+    }
+    assert_eq!(overlap.most.load(Ordering::SeqCst), 8);
+}
+
+#[tokio::test]
+async fn waiting_for_a_turn_counts_against_the_subgraph_timeout() {
+    let shop = common::shop::Shop::start().await;
+    let overlap = Arc::new(Overlap::default());
+    let gate = Arc::new(Notify::new());
+    let accounts = accounts(overlap.clone(), Some(gate.clone())).await;
+    let gateway = gateway(&accounts, &shop, 1, 1_000).await;
+
+    // The first request takes the only turn and hangs until it times out.
+    let first = fire(&gateway, 1);
+    while overlap.now.load(Ordering::SeqCst) < 1 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let started = std::time::Instant::now();
+    let second = fire(&gateway, 1).pop().unwrap().await.unwrap();
+    // Had the wait not counted, the second would wait out the first's
+    // timeout and then run its own: about two seconds.
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_millis(1_800), "took {waited:?}");
+    for answer in [first.into_iter().next().unwrap().await.unwrap(), second] {
+        assert_eq!(answer["data"], json!({"me": null}), "{answer}");
+        assert_eq!(answer["errors"][0]["extensions"]["code"], "SUBGRAPH_TIMEOUT", "{answer}");
+    }
+    gate.notify_waiters();
+}
