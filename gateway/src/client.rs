@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use futures::future::{BoxFuture, Shared};
+use futures::future::{BoxFuture, WeakShared};
 use futures::FutureExt;
 
 use bytes::Bytes;
@@ -45,7 +45,40 @@ struct InflightKey {
     body: Bytes,
 }
 
-type InflightFetch = Shared<BoxFuture<'static, Result<SubgraphReply, FetchError>>>;
+type InflightFetch = BoxFuture<'static, Result<SubgraphReply, FetchError>>;
+
+/// The exchanges in flight, held weakly: an exchange every waiter has given
+/// up on (their clients went away) is dropped, with its connection turn,
+/// instead of living on in the map.
+type InflightMap = Arc<Mutex<HashMap<InflightKey, WeakShared<InflightFetch>>>>;
+
+/// Takes an exchange's entry out of the map when the exchange ends, or when
+/// it is dropped unfinished.
+struct Forget {
+    map: InflightMap,
+    key: Option<InflightKey>,
+}
+
+impl Forget {
+    /// The exchange ended: its entry goes, while its waiters read the result.
+    fn now(mut self) {
+        if let Some(key) = self.key.take() {
+            self.map.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
+        }
+    }
+}
+
+impl Drop for Forget {
+    fn drop(&mut self) {
+        let Some(key) = self.key.take() else { return };
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        // Only our own, now dead, entry: a new exchange may already have
+        // taken the key.
+        if map.get(&key).is_some_and(|weak| weak.upgrade().is_none()) {
+            map.remove(&key);
+        }
+    }
+}
 
 /// A subgraph's GraphQL response.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -96,7 +129,7 @@ const READ_BUFFER_BYTES: usize = 16 * 1024;
 #[derive(Clone)]
 pub struct SubgraphClient {
     inner: Client<HttpConnector, Full<Bytes>>,
-    inflight: Arc<Mutex<HashMap<InflightKey, InflightFetch>>>,
+    inflight: InflightMap,
     /// Most exchanges in flight per host (`host:port`), when limited.
     per_host: Option<usize>,
     /// The turns of each host, made on its first request.
@@ -168,26 +201,24 @@ impl SubgraphClient {
         };
         let shared = {
             let mut inflight = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
-            match inflight.get(&key) {
+            match inflight.get(&key).and_then(WeakShared::upgrade) {
                 Some(existing) => {
                     metrics::counter!("gateway_subgraph_requests_deduplicated_total").increment(1);
-                    existing.clone()
+                    existing
                 }
                 None => {
                     let (client, endpoint, headers) = (self.clone(), endpoint.clone(), headers.clone());
-                    let map = self.inflight.clone();
-                    let owned_key = key.clone();
-                    // The entry is removed by the exchange itself when it ends,
-                    // so it never outlives the request even if every waiter
-                    // went away.
+                    let forget = Forget { map: self.inflight.clone(), key: Some(key.clone()) };
                     let fetch = async move {
                         let result = client.exchange(&endpoint, body, &headers).await;
-                        map.lock().unwrap_or_else(|e| e.into_inner()).remove(&owned_key);
+                        forget.now();
                         result
                     }
                     .boxed()
                     .shared();
-                    inflight.insert(key, fetch.clone());
+                    if let Some(weak) = fetch.downgrade() {
+                        inflight.insert(key, weak);
+                    }
                     fetch
                 }
             }
@@ -199,8 +230,8 @@ impl SubgraphClient {
     /// and diagnostics).
     pub fn in_flight_waiters(&self) -> usize {
         let inflight = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
-        // Each entry holds one clone itself; the rest belong to waiters.
-        inflight.values().map(|f| f.strong_count().unwrap_or(1).saturating_sub(1)).sum()
+        // Upgrading makes one more clone; the rest belong to waiters.
+        inflight.values().filter_map(WeakShared::upgrade).map(|f| f.strong_count().unwrap_or(1).saturating_sub(1)).sum()
     }
 
     async fn exchange(

@@ -128,3 +128,54 @@ async fn waiting_for_a_turn_counts_against_the_subgraph_timeout() {
     }
     gate.notify_waiters();
 }
+
+#[tokio::test]
+async fn a_shared_request_every_client_gave_up_on_returns_its_turn() {
+    let shop = common::shop::Shop::start().await;
+    let gate = Arc::new(Notify::new());
+    let seen = Arc::new(AtomicUsize::new(0));
+    // The first request hangs until the gate opens; later ones are answered.
+    let accounts = {
+        let (gate, seen) = (gate.clone(), seen.clone());
+        common::TestSubgraph::raw("accounts", move |_| {
+            let (gate, seen) = (gate.clone(), seen.clone());
+            async move {
+                if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+                    gate.notified().await;
+                }
+                axum::Json(json!({"data": {"me": {"id": "u1"}}})).into_response()
+            }
+        })
+        .await
+    };
+    let gateway = common::GatewayBuilder::new(common::fixture("shop/supergraph.graphql"))
+        .subgraph(&accounts)
+        .subgraph(&shop.products)
+        .subgraph(&shop.inventory)
+        .subgraph(&shop.reviews)
+        .config(|c| {
+            c.dedupe_subgraph_requests = true;
+            c.max_connections_per_subgraph = 1;
+            c.subgraph_timeout_ms = 10_000;
+        })
+        .start()
+        .await;
+    let gateway = Arc::new(gateway);
+
+    // A client sends a query and hangs up while it is in flight.
+    let abandoned = fire(&gateway, 1).pop().unwrap();
+    while seen.load(Ordering::SeqCst) < 1 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    abandoned.abort();
+    // Its exchange is dropped with it: the map forgets it and the only turn
+    // is free again, so the next request is answered instead of timing out.
+    let mut waited = 0;
+    while gateway.gateway.client.in_flight_waiters() > 0 && waited < 500 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        waited += 1;
+    }
+    assert_eq!(gateway.query("{ me { id } }").await, json!({"data": {"me": {"id": "u1"}}}));
+    assert_eq!(seen.load(Ordering::SeqCst), 2);
+    gate.notify_waiters();
+}
