@@ -167,8 +167,13 @@ impl SubgraphClient {
     /// The semaphore that hands out turns at `endpoint`'s host, when limited.
     fn turns(&self, endpoint: &SubgraphEndpoint) -> Option<Arc<Semaphore>> {
         let limit = self.per_host?;
-        let host = endpoint.url.authority().map_or_else(|| endpoint.url.to_string(), |a| a.as_str().to_string());
+        let host = endpoint.url.authority().map(|a| a.as_str());
         let mut turns = self.turns.lock().unwrap_or_else(|e| e.into_inner());
+        // Every request looks its host up; only the first one allocates the key.
+        if let Some(turns) = host.and_then(|host| turns.get(host)) {
+            return Some(turns.clone());
+        }
+        let host = host.map_or_else(|| endpoint.url.to_string(), str::to_string);
         Some(turns.entry(host).or_insert_with(|| Arc::new(Semaphore::new(limit))).clone())
     }
 

@@ -37,9 +37,12 @@ async fn accounts(overlap: Arc<Overlap>, gate: Option<Arc<Notify>>) -> common::T
     .await
 }
 
+/// The shop gateway with `accounts`; without `dedupe`, identical queries
+/// each send their own subgraph request.
 async fn gateway(
     accounts: &common::TestSubgraph,
     shop: &common::shop::Shop,
+    dedupe: bool,
     limit: usize,
     timeout_ms: u64,
 ) -> Arc<common::TestGateway> {
@@ -49,8 +52,7 @@ async fn gateway(
         .subgraph(&shop.inventory)
         .subgraph(&shop.reviews)
         .config(move |c| {
-            // Identical queries would share one request; each must be sent.
-            c.dedupe_subgraph_requests = false;
+            c.dedupe_subgraph_requests = dedupe;
             c.max_connections_per_subgraph = limit;
             c.subgraph_timeout_ms = timeout_ms;
         })
@@ -59,23 +61,14 @@ async fn gateway(
     Arc::new(gateway)
 }
 
-fn fire(gateway: &Arc<common::TestGateway>, n: usize) -> Vec<tokio::task::JoinHandle<serde_json::Value>> {
-    (0..n)
-        .map(|_| {
-            let gateway = gateway.clone();
-            tokio::spawn(async move { gateway.query("{ me { id } }").await })
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn requests_beyond_the_limit_wait_their_turn_and_all_are_answered() {
     let shop = common::shop::Shop::start().await;
     let overlap = Arc::new(Overlap::default());
     let accounts = accounts(overlap.clone(), None).await;
-    let gateway = gateway(&accounts, &shop, 2, 30_000).await;
+    let gateway = gateway(&accounts, &shop, false, 2, 30_000).await;
 
-    for request in fire(&gateway, 8) {
+    for request in common::fire_me_queries(&gateway, 8) {
         assert_eq!(request.await.unwrap(), json!({"data": {"me": {"id": "u1"}}}));
     }
     assert_eq!(accounts.recorder.requests(), 8);
@@ -89,9 +82,9 @@ async fn zero_sets_no_limit() {
     let overlap = Arc::new(Overlap::default());
     let gate = Arc::new(Notify::new());
     let accounts = accounts(overlap.clone(), Some(gate.clone())).await;
-    let gateway = gateway(&accounts, &shop, 0, 30_000).await;
+    let gateway = gateway(&accounts, &shop, false, 0, 30_000).await;
 
-    let requests = fire(&gateway, 8);
+    let requests = common::fire_me_queries(&gateway, 8);
     // All eight reach the subgraph while none has been answered.
     while overlap.now.load(Ordering::SeqCst) < 8 {
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -109,15 +102,15 @@ async fn waiting_for_a_turn_counts_against_the_subgraph_timeout() {
     let overlap = Arc::new(Overlap::default());
     let gate = Arc::new(Notify::new());
     let accounts = accounts(overlap.clone(), Some(gate.clone())).await;
-    let gateway = gateway(&accounts, &shop, 1, 1_000).await;
+    let gateway = gateway(&accounts, &shop, false, 1, 1_000).await;
 
     // The first request takes the only turn and hangs until it times out.
-    let first = fire(&gateway, 1);
+    let first = common::fire_me_queries(&gateway, 1);
     while overlap.now.load(Ordering::SeqCst) < 1 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let started = std::time::Instant::now();
-    let second = fire(&gateway, 1).pop().unwrap().await.unwrap();
+    let second = common::fire_me_queries(&gateway, 1).pop().unwrap().await.unwrap();
     // Had the wait not counted, the second would wait out the first's
     // timeout and then run its own: about two seconds.
     let waited = started.elapsed();
@@ -148,22 +141,10 @@ async fn a_shared_request_every_client_gave_up_on_returns_its_turn() {
         })
         .await
     };
-    let gateway = common::GatewayBuilder::new(common::fixture("shop/supergraph.graphql"))
-        .subgraph(&accounts)
-        .subgraph(&shop.products)
-        .subgraph(&shop.inventory)
-        .subgraph(&shop.reviews)
-        .config(|c| {
-            c.dedupe_subgraph_requests = true;
-            c.max_connections_per_subgraph = 1;
-            c.subgraph_timeout_ms = 10_000;
-        })
-        .start()
-        .await;
-    let gateway = Arc::new(gateway);
+    let gateway = gateway(&accounts, &shop, true, 1, 10_000).await;
 
     // A client sends a query and hangs up while it is in flight.
-    let abandoned = fire(&gateway, 1).pop().unwrap();
+    let abandoned = common::fire_me_queries(&gateway, 1).pop().unwrap();
     while seen.load(Ordering::SeqCst) < 1 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

@@ -31,15 +31,6 @@ async fn gateway_for(accounts: &common::TestSubgraph, shop: &common::shop::Shop,
         .await
 }
 
-fn fire(gateway: &Arc<common::TestGateway>, n: usize) -> Vec<tokio::task::JoinHandle<serde_json::Value>> {
-    (0..n)
-        .map(|_| {
-            let gateway = gateway.clone();
-            tokio::spawn(async move { gateway.query("{ me { id } }").await })
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn identical_concurrent_queries_share_one_subgraph_request() {
     let shop = common::shop::Shop::start().await;
@@ -47,7 +38,7 @@ async fn identical_concurrent_queries_share_one_subgraph_request() {
     let accounts = gated_accounts(gate.clone()).await;
     let gateway = Arc::new(gateway_for(&accounts, &shop, true).await);
 
-    let requests = fire(&gateway, 5);
+    let requests = common::fire_me_queries(&gateway, 5);
     while gateway.gateway.client.in_flight_waiters() < 5 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -65,7 +56,7 @@ async fn with_deduplication_off_every_query_reaches_the_subgraph() {
     let accounts = gated_accounts(gate.clone()).await;
     let gateway = Arc::new(gateway_for(&accounts, &shop, false).await);
 
-    let requests = fire(&gateway, 3);
+    let requests = common::fire_me_queries(&gateway, 3);
     while accounts.recorder.requests() < 3 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

@@ -268,3 +268,14 @@ impl TestGateway {
         }
     }
 }
+
+/// Sends `{ me { id } }` through `gateway` `n` times at once, each from its
+/// own task (a task aborted mid-flight is a client that hung up).
+pub fn fire_me_queries(gateway: &Arc<TestGateway>, n: usize) -> Vec<tokio::task::JoinHandle<Value>> {
+    (0..n)
+        .map(|_| {
+            let gateway = gateway.clone();
+            tokio::spawn(async move { gateway.query("{ me { id } }").await })
+        })
+        .collect()
+}
