@@ -125,13 +125,7 @@ async fn accounts_with_indexed_errors() -> common::TestSubgraph {
 async fn a_subgraph_error_mid_list_lands_at_the_clients_path() {
     let shop = common::shop::Shop::start().await;
     let accounts = accounts_with_indexed_errors().await;
-    let gateway = common::GatewayBuilder::new(common::fixture("shop/supergraph.graphql"))
-        .subgraph(&accounts)
-        .subgraph(&shop.products)
-        .subgraph(&shop.inventory)
-        .subgraph(&shop.reviews)
-        .start()
-        .await;
+    let gateway = shop.gateway_with(&[&accounts]).start().await;
     let response = gateway.query("{ topReviews { id author { name } } }").await;
     assert_eq!(
         response,

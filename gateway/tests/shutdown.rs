@@ -23,13 +23,7 @@ async fn an_in_flight_request_completes_after_shutdown_starts() {
     })
     .await;
     let shop = common::shop::Shop::start().await;
-    let gateway = common::GatewayBuilder::new(common::fixture("shop/supergraph.graphql"))
-        .subgraph(&accounts)
-        .subgraph(&shop.products)
-        .subgraph(&shop.inventory)
-        .subgraph(&shop.reviews)
-        .start()
-        .await;
+    let gateway = shop.gateway_with(&[&accounts]).start().await;
     let gateway = Arc::new(gateway);
 
     let in_flight = tokio::spawn({

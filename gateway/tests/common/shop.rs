@@ -329,11 +329,19 @@ impl Shop {
     }
 
     pub fn gateway(&self) -> GatewayBuilder {
-        GatewayBuilder::new(fixture("shop/supergraph.graphql"))
-            .subgraph(&self.accounts)
-            .subgraph(&self.products)
-            .subgraph(&self.inventory)
-            .subgraph(&self.reviews)
+        self.gateway_with(&[])
+    }
+
+    /// A gateway over the shop with some subgraphs served by `replacements`
+    /// instead (matched by name): a failing or hostile stand-in, say.
+    pub fn gateway_with(&self, replacements: &[&TestSubgraph]) -> GatewayBuilder {
+        [&self.accounts, &self.products, &self.inventory, &self.reviews].into_iter().fold(
+            GatewayBuilder::new(fixture("shop/supergraph.graphql")),
+            |builder, own| {
+                let chosen = replacements.iter().find(|r| r.name == own.name).copied().unwrap_or(own);
+                builder.subgraph(chosen)
+            },
+        )
     }
 
     /// Total requests the subgraphs received.
