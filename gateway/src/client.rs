@@ -108,7 +108,10 @@ impl SubgraphReply {
     /// a value is cheaper than parsing it again); a reply nobody else holds
     /// is parsed straight into the caller's value.
     pub fn decode(self) -> Result<SubgraphResponse, String> {
-        let parse = |body: &[u8]| serde_json::from_slice::<SubgraphResponse>(body).map_err(|e| e.to_string());
+        // sonic-rs finds string ends and escapes with SIMD, where serde_json
+        // goes a word at a time: a quarter of the gateway's instructions
+        // were parsing before. It checks UTF-8 as it goes.
+        let parse = |body: &[u8]| sonic_rs::from_slice::<SubgraphResponse>(body).map_err(|e| e.to_string());
         if Arc::strong_count(&self.decoded) == 1 {
             return match Arc::try_unwrap(self.decoded).map(OnceLock::into_inner) {
                 Ok(Some(decoded)) => decoded,
@@ -144,16 +147,26 @@ impl Default for SubgraphClient {
 
 impl SubgraphClient {
     pub fn new() -> Self {
+        Self { inner: Self::pool(), inflight: Arc::default(), per_host: None, turns: Arc::default() }
+    }
+
+    fn pool() -> Client<HttpConnector, Full<Bytes>> {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_keepalive(Some(Duration::from_secs(60)));
         connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        let inner = Client::builder(TokioExecutor::new())
+        Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(512)
             .http1_read_buf_exact_size(READ_BUFFER_BYTES)
-            .build(connector);
-        Self { inner, inflight: Arc::default(), per_host: None, turns: Arc::default() }
+            .build(connector)
+    }
+
+    /// A client with a connection pool of its own, for one server thread (a
+    /// connection's I/O runs on the runtime that opened it), sharing the
+    /// in-flight exchanges and the per-host turns with this one.
+    pub fn with_own_pool(&self) -> Self {
+        Self { inner: Self::pool(), ..self.clone() }
     }
 
     /// Lets at most `limit` exchanges (and so connections) be in flight to

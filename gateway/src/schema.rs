@@ -185,6 +185,11 @@ impl TypeInfo {
 const SPECIFIED_DIRECTIVES: [&str; 5] = ["skip", "include", "deprecated", "specifiedBy", "oneOf"];
 const SPECIFIED_SCALARS: [&str; 5] = ["String", "Int", "Float", "Boolean", "ID"];
 
+/// Whether `name` is one of the scalars the GraphQL specification defines.
+pub fn is_specified_scalar(name: &str) -> bool {
+    matches!(name, "String" | "Int" | "Float" | "Boolean" | "ID")
+}
+
 /// The public schema as a schema file shows it: without the introspection
 /// types and root fields (`__schema`, `__type`) the consumer document carries
 /// for the gateway's own use, and without the built-in scalars and directives.
@@ -195,7 +200,7 @@ pub fn printable(document: &Document) -> Document {
         .filter_map(|definition| match definition {
             Definition::TypeDefinition(ty) => {
                 let name = type_name(ty);
-                if name.starts_with("__") || SPECIFIED_SCALARS.contains(&name) {
+                if name.starts_with("__") || is_specified_scalar(name) {
                     return None;
                 }
                 let mut ty = ty.clone();

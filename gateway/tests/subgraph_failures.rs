@@ -66,13 +66,7 @@ async fn a_subgraph_answering_500_or_junk_is_reported_per_subgraph() {
     })
     .await;
     let junk = common::TestSubgraph::raw("accounts", |_| async { "not json at all".into_response() }).await;
-    let gateway = common::GatewayBuilder::new(common::fixture("shop/supergraph.graphql"))
-        .subgraph(&junk)
-        .subgraph(&shop.products)
-        .subgraph(&broken)
-        .subgraph(&shop.reviews)
-        .start()
-        .await;
+    let gateway = shop.gateway_with(&[&junk, &broken]).start().await;
     let body = gateway.query("{ me { id } topProducts(first: 1) { name } }").await;
     assert_eq!(body["data"], json!({"me": null, "topProducts": [{"name": "Table"}]}));
     assert_eq!(body["errors"][0]["extensions"]["code"], "SUBGRAPH_RESPONSE_INVALID");
@@ -80,6 +74,48 @@ async fn a_subgraph_answering_500_or_junk_is_reported_per_subgraph() {
     let body = gateway.query("{ product(upc: \"p1\") { name shippingEstimate } }").await;
     assert_eq!(body["data"], json!({"product": null}));
     assert_eq!(body["errors"][0]["extensions"]["code"], "SUBGRAPH_REQUEST_FAILED");
+}
+
+#[tokio::test]
+async fn hostile_subgraph_bodies_are_reported_as_invalid_answers() {
+    let shop = common::shop::Shop::start().await;
+    const INVALID: &str = "SUBGRAPH_RESPONSE_INVALID";
+    let bodies: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("unbalanced nesting", "[".repeat(100_000).into_bytes(), INVALID),
+        (
+            "deep nesting",
+            format!(r#"{{"data":{{"me":{}1{}}}}}"#, "[".repeat(10_000), "]".repeat(10_000)).into_bytes(),
+            INVALID,
+        ),
+        ("invalid UTF-8", b"{\"data\":{\"me\":{\"id\":\"\xff\xfe\"}}}".to_vec(), INVALID),
+        ("trailing garbage", br#"{"data":{"me":{"id":"1"}}} and more"#.to_vec(), INVALID),
+        ("data of the wrong type", br#"{"data":"not an object"}"#.to_vec(), INVALID),
+        ("errors of the wrong type", br#"{"data":null,"errors":"boom"}"#.to_vec(), INVALID),
+        ("an unterminated string", br#"{"data":{"me":{"id":"1"#.to_vec(), INVALID),
+        (
+            "errors nested past any limit",
+            format!(r#"{{"data":null,"errors":{}"#, "[".repeat(100_000)).into_bytes(),
+            INVALID,
+        ),
+        // As deep as the parser allows: a well-formed answer whose error
+        // is not an object, reported as the subgraph's error.
+        (
+            "deeply nested errors",
+            format!(r#"{{"data":null,"errors":{}{}}}"#, "[".repeat(250), "]".repeat(250)).into_bytes(),
+            "DOWNSTREAM_SERVICE_ERROR",
+        ),
+    ];
+    for (what, body, code) in bodies {
+        let hostile = common::TestSubgraph::raw("accounts", move |_| {
+            let body = body.clone();
+            async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response() }
+        })
+        .await;
+        let gateway = shop.gateway_with(&[&hostile]).start().await;
+        let body = gateway.query("{ me { id } topProducts(first: 1) { name } }").await;
+        assert_eq!(body["data"], json!({"me": null, "topProducts": [{"name": "Table"}]}), "{what}");
+        assert_eq!(body["errors"][0]["extensions"]["code"], code, "{what}: {body}");
+    }
 }
 
 #[tokio::test]

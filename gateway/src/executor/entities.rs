@@ -12,8 +12,8 @@ use serde_json::Value;
 
 use super::fetch::{raw_path, request_body, subgraph_error};
 use super::merge::{
-    apply_rewrites, collect_targets, deep_merge, get_mut, rename_error_path, repeats_keys, representation,
-    write_representation,
+    apply_rewrites, collect_targets, deep_merge, deep_merge_copy, get_mut, rename_error_path, repeats_keys,
+    representation, write_representation,
 };
 use super::tree::Node;
 use super::Execution;
@@ -30,7 +30,7 @@ struct EntityJob<'p> {
     /// locations of a dozen steps each, which as [`PathStep`]s took more
     /// memory than the entities themselves.
     steps: Vec<u32>,
-    /// The field names the steps name, each once.
+    /// The field names the steps name, each once per place in the plan.
     keys: Vec<&'p str>,
     /// Each place in the response tree (a range of `steps`), with the
     /// representation it maps to.
@@ -55,7 +55,10 @@ impl<'p> EntityJob<'p> {
                     }
                 },
                 PathStep::Key(key) => {
-                    let at = match self.keys.iter().position(|k| std::ptr::eq(*k, key) || *k == key) {
+                    // Keys borrow from the plan's few path segments, so
+                    // they are told apart by address, not by text (one
+                    // text at two addresses is kept twice, which is harmless).
+                    let at = match self.keys.iter().position(|k| std::ptr::eq(*k, key)) {
                         Some(at) => at,
                         None => {
                             self.keys.push(key);
@@ -146,7 +149,8 @@ impl Execution<'_> {
                                 if let Some(rewrites) = input_rewrites {
                                     apply_rewrites(&mut rep, rewrites, schema);
                                 }
-                                serde_json::to_writer(&mut *array, &rep).is_ok()
+                                rep.write_json(array);
+                                true
                             }
                             None => false,
                         }
@@ -240,11 +244,13 @@ impl Execution<'_> {
                     continue;
                 }
                 remaining_uses[*index] -= 1;
+                let Some(target) = get_mut(data, job.location(location)) else { continue };
                 // The last place a representation is merged into takes the
-                // value; earlier duplicates get a copy.
-                let value = if remaining_uses[*index] == 0 { std::mem::take(entity) } else { entity.clone() };
-                if let Some(target) = get_mut(data, job.location(location)) {
-                    deep_merge(target, value, schema);
+                // value; earlier duplicates copy what they lack from it.
+                if remaining_uses[*index] == 0 {
+                    deep_merge(target, std::mem::take(entity), schema);
+                } else {
+                    deep_merge_copy(target, entity, schema);
                 }
             }
         });

@@ -5,7 +5,7 @@ use hive_router_query_planner::ast::selection_item::SelectionItem;
 use hive_router_query_planner::ast::selection_set::SelectionSet;
 use hive_router_query_planner::planner::plan_nodes::{FetchNodePathSegment, FetchRewrite, FlattenNodePathSegment};
 
-use super::tree::{Node, Object};
+use super::tree::{write_name, Node, Object};
 use crate::error::{PathSegment, PathStep};
 use crate::schema::SchemaIndex;
 
@@ -16,27 +16,70 @@ use crate::schema::SchemaIndex;
 /// subgraph reports the interface's name, which must not hide the concrete
 /// type another subgraph already told us.
 pub fn deep_merge(target: &mut Node, source: Node, schema: &SchemaIndex) {
+    merge(target, Incoming::Owned(source), schema);
+}
+
+/// As [`deep_merge`], copying from `source` only what `target` lacks: an
+/// entity merged into several places is read, not cloned whole for each.
+pub fn deep_merge_copy(target: &mut Node, source: &Node, schema: &SchemaIndex) {
+    merge(target, Incoming::Borrowed(source), schema);
+}
+
+/// A value being merged: moved into the tree, or copied from elsewhere.
+enum Incoming<'a> {
+    Owned(Node),
+    Borrowed(&'a Node),
+}
+
+impl Incoming<'_> {
+    fn node(&self) -> &Node {
+        match self {
+            Incoming::Owned(node) => node,
+            Incoming::Borrowed(node) => node,
+        }
+    }
+
+    fn into_node(self) -> Node {
+        match self {
+            Incoming::Owned(node) => node,
+            Incoming::Borrowed(node) => node.clone(),
+        }
+    }
+}
+
+fn merge(target: &mut Node, source: Incoming<'_>, schema: &SchemaIndex) {
     match (target, source) {
-        (Node::Object(target), Node::Object(source)) => target.merge_with(source, |key, existing, value| {
-            if key == "__typename" {
-                let keep = existing.as_str().is_some_and(|t| !schema.is_abstract(t)) || value.is_null();
-                if !keep {
-                    *existing = value;
-                }
-            } else {
-                deep_merge(existing, value, schema);
-            }
-        }),
-        (Node::Array(target), Node::Array(source)) if target.len() == source.len() => {
+        (Node::Object(target), Incoming::Owned(Node::Object(source))) => {
+            target.merge_with(source, |key, existing, value| merge_entry(key, existing, Incoming::Owned(value), schema))
+        }
+        (Node::Object(target), Incoming::Borrowed(Node::Object(source))) => target
+            .merge_from(source, |key, existing, value| merge_entry(key, existing, Incoming::Borrowed(value), schema)),
+        (Node::Array(target), Incoming::Owned(Node::Array(source))) if target.len() == source.len() => {
             for (t, s) in target.iter_mut().zip(source) {
-                deep_merge(t, s, schema);
+                merge(t, Incoming::Owned(s), schema);
+            }
+        }
+        (Node::Array(target), Incoming::Borrowed(Node::Array(source))) if target.len() == source.len() => {
+            for (t, s) in target.iter_mut().zip(source) {
+                merge(t, Incoming::Borrowed(s), schema);
             }
         }
         (target, source) => {
-            if !source.is_null() || target.is_null() {
-                *target = source;
+            if !source.node().is_null() || target.is_null() {
+                *target = source.into_node();
             }
         }
+    }
+}
+
+fn merge_entry(key: &str, existing: &mut Node, value: Incoming<'_>, schema: &SchemaIndex) {
+    if key == "__typename" {
+        let keep = existing.as_str().is_some_and(|t| !schema.is_abstract(t)) || value.node().is_null();
+        if !keep {
+            *existing = value.into_node();
+        }
+    } else {
+        merge(existing, value, schema);
     }
 }
 
@@ -284,10 +327,10 @@ fn write_requires(
                 if !std::mem::take(first) {
                     out.push(b',');
                 }
-                let _ = serde_json::to_writer(&mut *out, field.alias.as_deref().unwrap_or(&field.name));
+                write_name(out, field.alias.as_deref().unwrap_or(&field.name));
                 out.push(b':');
                 if field.selections.is_empty() {
-                    let _ = serde_json::to_writer(&mut *out, source);
+                    source.write_json(out);
                 } else {
                     write_requires_value(source, &field.selections, schema, out)?;
                 }
@@ -329,9 +372,7 @@ fn write_requires_value(
             write_requires(object, typename, selections, schema, out, &mut true, &mut false, false)?;
             out.push(b'}');
         }
-        other => {
-            let _ = serde_json::to_writer(&mut *out, other);
-        }
+        other => other.write_json(out),
     }
     Some(())
 }
@@ -357,24 +398,50 @@ mod tests {
         SchemaIndex::new(Arc::new(document))
     }
 
+    /// `source` merged into `target` by moving and by copying, which must agree.
+    fn merged(target: Value, source: Value, schema: &SchemaIndex) -> Value {
+        let (mut moved, mut copied, source) = (node(target.clone()), node(target), node(source));
+        deep_merge_copy(&mut copied, &source, schema);
+        deep_merge(&mut moved, source, schema);
+        assert_eq!(moved.to_json(), copied.to_json());
+        moved.to_json()
+    }
+
     #[test]
     fn deep_merge_keeps_a_concrete_typename_over_an_interface_name() {
         let schema = schema();
-        let mut target = node(json!({"__typename": "Book", "id": "1"}));
-        deep_merge(&mut target, node(json!({"__typename": "Media", "rating": 5})), &schema);
-        assert_eq!(target.to_json(), json!({"__typename": "Book", "id": "1", "rating": 5}));
+        let target = json!({"__typename": "Book", "id": "1"});
+        let merged_in = merged(target, json!({"__typename": "Media", "rating": 5}), &schema);
+        assert_eq!(merged_in, json!({"__typename": "Book", "id": "1", "rating": 5}));
 
-        let mut target = node(json!({"__typename": "Media", "id": "1"}));
-        deep_merge(&mut target, node(json!({"__typename": "Book"})), &schema);
-        assert_eq!(target.typename(), Some("Book"));
+        let target = json!({"__typename": "Media", "id": "1"});
+        assert_eq!(merged(target, json!({"__typename": "Book"}), &schema)["__typename"], "Book");
     }
 
     #[test]
     fn deep_merge_combines_lists_element_by_element_and_keeps_values_over_null() {
         let schema = schema();
-        let mut target = node(json!({"a": [{"x": 1}, {"x": 2}], "b": "kept"}));
-        deep_merge(&mut target, node(json!({"a": [{"y": 1}, {"y": 2}], "b": null})), &schema);
-        assert_eq!(target.to_json(), json!({"a": [{"x": 1, "y": 1}, {"x": 2, "y": 2}], "b": "kept"}));
+        let target = json!({"a": [{"x": 1}, {"x": 2}], "b": "kept", "c": [1]});
+        let source = json!({"a": [{"y": 1}, {"y": 2}], "b": null, "c": [1, 2], "d": {"e": [null]}});
+        assert_eq!(
+            merged(target, source, &schema),
+            json!({"a": [{"x": 1, "y": 1}, {"x": 2, "y": 2}], "b": "kept", "c": [1, 2], "d": {"e": [null]}})
+        );
+    }
+
+    #[test]
+    fn merging_a_copy_leaves_the_source_as_it_was() {
+        let schema = schema();
+        let source =
+            node(json!({"id": "1", "reviews": [{"body": "a review body much longer than twenty-four bytes"}]}));
+        let before = source.to_json();
+        let mut first = node(json!({"id": "1"}));
+        let mut second = node(json!({"id": "1", "name": "x"}));
+        deep_merge_copy(&mut first, &source, &schema);
+        deep_merge_copy(&mut second, &source, &schema);
+        assert_eq!(source.to_json(), before);
+        assert_eq!(first.to_json(), before);
+        assert_eq!(second.to_json()["reviews"], before["reviews"]);
     }
 
     /// The planner's rename of `accounts[].(Admin)._internal_qp_alias_0` to `name`.

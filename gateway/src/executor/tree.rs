@@ -94,6 +94,21 @@ impl Object {
         self.0.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
     }
 
+    /// As [`Object::get`], searching from `*next` onwards first and then
+    /// from the start; `*next` moves past the entry found. Reading an
+    /// object's keys in about the order they were stored (the projector
+    /// does) then compares one key per lookup instead of scanning.
+    pub fn get_after(&self, key: &str, next: &mut usize) -> Option<&Node> {
+        let start = (*next).min(self.0.len());
+        let (tail, head) = (&self.0[start..], &self.0[..start]);
+        let at = match tail.iter().position(|(k, _)| k.as_str() == key) {
+            Some(i) => start + i,
+            None => head.iter().position(|(k, _)| k.as_str() == key)?,
+        };
+        *next = at + 1;
+        Some(&self.0[at].1)
+    }
+
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Node> {
         self.0.iter_mut().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
     }
@@ -141,6 +156,19 @@ impl Object {
             }
         }
     }
+
+    /// As [`Object::merge_with`] from a borrowed `source`: keys only
+    /// `source` has are copied in.
+    pub fn merge_from(&mut self, source: &Object, mut merge: impl FnMut(&str, &mut Node, &Node)) {
+        let new_keys = source.0.iter().filter(|(key, _)| self.position(key).is_none()).count();
+        self.0.reserve_exact(new_keys);
+        for (key, value) in &source.0 {
+            match self.0.iter_mut().find(|(k, _)| k == key) {
+                Some((k, existing)) => merge(k.as_str(), existing, value),
+                None => self.0.push((key.clone(), value.clone())),
+            }
+        }
+    }
 }
 
 impl Node {
@@ -176,6 +204,43 @@ impl Node {
         Node::String(Str::from(s))
     }
 
+    /// Appends the value as JSON text. The same text `serde_json` writes,
+    /// with strings that need no escaping (nearly all of them) copied as
+    /// they are.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        match self {
+            Node::Null => out.extend_from_slice(b"null"),
+            Node::Bool(true) => out.extend_from_slice(b"true"),
+            Node::Bool(false) => out.extend_from_slice(b"false"),
+            Node::Number(n) => {
+                let _ = serde_json::to_writer(&mut *out, n);
+            }
+            Node::String(s) => write_json_str(out, s),
+            Node::Array(items) => {
+                out.push(b'[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    item.write_json(out);
+                }
+                out.push(b']');
+            }
+            Node::Object(object) => {
+                out.push(b'{');
+                for (i, (key, value)) in object.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write_json_str(out, key);
+                    out.push(b':');
+                    value.write_json(out);
+                }
+                out.push(b'}');
+            }
+        }
+    }
+
     /// The same value as `serde_json` JSON (for tests and diagnostics).
     pub fn to_json(&self) -> Value {
         match self {
@@ -187,6 +252,27 @@ impl Node {
             Node::Object(object) => Value::Object(object.iter().map(|(k, v)| (k.to_string(), v.to_json())).collect()),
         }
     }
+}
+
+/// Appends `s` as a JSON string, copied as it is when it needs no escaping.
+pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    // A fold without early exit, so the compiler checks many bytes at once.
+    let plain = !s.bytes().fold(false, |escape, b| escape | (b < 0x20) | (b == b'"') | (b == b'\\'));
+    if plain {
+        write_name(out, s);
+    } else {
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
+}
+
+/// Appends a GraphQL name (a field, alias or type name) as a JSON string.
+/// Names are letters, digits and underscores by the grammar, so they are
+/// never escaped and not even looked at.
+pub fn write_name(out: &mut Vec<u8>, name: &str) {
+    out.reserve(name.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(name.as_bytes());
+    out.push(b'"');
 }
 
 impl From<Value> for Node {
@@ -241,6 +327,22 @@ impl<'de> Deserialize<'de> for Node {
 struct Scratch {
     entries: Vec<(CompactString, Node)>,
     items: Vec<Node>,
+    /// Objects and lists open around the value being parsed.
+    depth: usize,
+}
+
+/// Deepest nesting parsed. Parsing recurses once per level, so a hostile
+/// subgraph could otherwise overflow the stack; no response comes close.
+const MAX_DEPTH: usize = 128;
+
+impl Scratch {
+    fn enter<E: serde::de::Error>(&mut self) -> Result<(), E> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(E::custom(format_args!("JSON nested more than {MAX_DEPTH} levels deep")));
+        }
+        Ok(())
+    }
 }
 
 /// Parses one value, with the scratch space of the whole parse.
@@ -297,14 +399,17 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
+        self.scratch.enter()?;
         let start = self.scratch.items.len();
         while let Some(item) = seq.next_element_seed(NodeSeed { scratch: &mut *self.scratch })? {
             self.scratch.items.push(item);
         }
+        self.scratch.depth -= 1;
         Ok(Node::Array(self.scratch.items.drain(start..).collect()))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
+        self.scratch.enter()?;
         let start = self.scratch.entries.len();
         while let Some(key) = map.next_key_seed(KeySeed)? {
             let value = map.next_value_seed(NodeSeed { scratch: &mut *self.scratch })?;
@@ -315,6 +420,7 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
                 None => entries.push((key, value)),
             }
         }
+        self.scratch.depth -= 1;
         Ok(Node::Object(Object(self.scratch.entries.drain(start..).collect())))
     }
 }
@@ -416,6 +522,63 @@ mod tests {
         assert_eq!((target.len(), target.0.capacity()), (4, 4));
         let keys: Vec<&str> = target.iter().map(|(k, _)| k).collect();
         assert_eq!(keys, ["id", "name", "price", "weight"]);
+    }
+
+    #[test]
+    fn written_json_is_what_serde_json_writes() {
+        let texts = [
+            r#"{"plain":"abc","quote":"a\"b","backslash":"a\\b","control":"a\u0001b\n","unicode":"é✓😀"}"#,
+            r#"[1,-2,1.5,1e300,18446744073709551615,true,false,null,[],{},[[{"a":[null]}]]]"#,
+            r#"{"long key that does not fit inline at all":"and a long value that does not either"}"#,
+        ];
+        for text in texts {
+            let node: Node = serde_json::from_str(text).unwrap();
+            let mut written = b"prefix".to_vec();
+            node.write_json(&mut written);
+            assert_eq!(String::from_utf8(written).unwrap(), format!("prefix{}", serde_json::to_string(&node).unwrap()));
+        }
+    }
+
+    #[test]
+    fn a_lookup_after_a_position_finds_keys_before_it_too() {
+        let Node::Object(object) = Node::from(json!({"a": 1, "b": 2, "c": 3})) else { unreachable!() };
+        let mut next = 0;
+        let found: Vec<_> = ["a", "c", "b", "a", "z", "c"]
+            .iter()
+            .map(|key| object.get_after(key, &mut next).map(|v| v.to_json()))
+            .collect();
+        assert_eq!(found, [Some(json!(1)), Some(json!(3)), Some(json!(2)), Some(json!(1)), None, Some(json!(3))]);
+        let mut past_the_end = 10;
+        assert_eq!(object.get_after("b", &mut past_the_end).map(|v| v.to_json()), Some(json!(2)));
+        assert_eq!(past_the_end, 2);
+    }
+
+    #[test]
+    fn merging_from_a_borrowed_object_copies_only_new_keys_and_makes_exact_room() {
+        // Parsed, so the target starts exactly as long as its entries.
+        let Ok(Node::Object(mut target)) = serde_json::from_str(r#"{"id":1,"name":"a"}"#) else { unreachable!() };
+        let Node::Object(source) = Node::from(json!({"id": 2, "price": 2})) else { unreachable!() };
+        let mut merged = Vec::new();
+        target.merge_from(&source, |key, existing, value| {
+            merged.push(key.to_string());
+            *existing = value.clone();
+        });
+        assert_eq!(merged, ["id"]);
+        assert_eq!((target.len(), target.0.capacity()), (3, 3));
+        assert_eq!(Node::Object(target).to_json(), json!({"id": 2, "name": "a", "price": 2}));
+        assert_eq!(source.len(), 2);
+    }
+
+    #[test]
+    fn nesting_is_limited_whatever_the_parser_allows() {
+        let nested = |levels: usize| format!("{}1{}", "[".repeat(levels), "]".repeat(levels));
+        assert!(sonic_rs::from_str::<Node>(&nested(MAX_DEPTH)).is_ok());
+        assert!(sonic_rs::from_str::<Node>(&nested(MAX_DEPTH + 1)).is_err());
+        let objects = format!("{}1{}", r#"{"a":"#.repeat(MAX_DEPTH + 1), "}".repeat(MAX_DEPTH + 1));
+        assert!(sonic_rs::from_str::<Node>(&objects).is_err());
+        // The limit counts open levels, not levels seen: siblings do not add up.
+        let wide = format!("[{}]", vec![nested(MAX_DEPTH - 1); 3].join(","));
+        assert!(sonic_rs::from_str::<Node>(&wide).is_ok());
     }
 
     #[test]

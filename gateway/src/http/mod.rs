@@ -133,7 +133,9 @@ fn error_response(error: RequestError, media: MediaType) -> Response {
 
 fn traceparent(headers: &HeaderMap) -> HeaderValue {
     // Keep the caller's trace id and flags; this gateway is a new parent span.
-    let span_id = &uuid::Uuid::new_v4().simple().to_string()[..16];
+    // Ids come from the thread's random generator, which needs no system call
+    // per request; the specification forbids all-zero ids.
+    let span_id = rand::random::<u64>().max(1);
     let incoming = headers.get("traceparent").and_then(|v| v.to_str().ok()).and_then(|v| {
         let parts: Vec<&str> = v.trim().split('-').collect();
         let valid = parts.len() >= 4
@@ -144,8 +146,11 @@ fn traceparent(headers: &HeaderMap) -> HeaderValue {
             && parts[1].bytes().any(|b| b != b'0');
         valid.then(|| (parts[1].to_ascii_lowercase(), parts[3].to_ascii_lowercase()))
     });
-    let (trace_id, flags) = incoming.unwrap_or_else(|| (uuid::Uuid::new_v4().simple().to_string(), "01".into()));
-    HeaderValue::from_str(&format!("00-{trace_id}-{span_id}-{flags}")).unwrap_or(HeaderValue::from_static(""))
+    let value = match incoming {
+        Some((trace_id, flags)) => format!("00-{trace_id}-{span_id:016x}-{flags}"),
+        None => format!("00-{:032x}-{span_id:016x}-01", rand::random::<u128>().max(1)),
+    };
+    HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static(""))
 }
 
 async fn run(

@@ -11,7 +11,7 @@ use hive_router_query_planner::ast::selection_set::{FieldSelection, SelectionSet
 use serde_json::{Map, Value};
 
 use crate::error::{codes, GraphQLError, PathSegment, PathStep};
-use crate::executor::tree::{Node, Object};
+use crate::executor::tree::{write_json_str, write_name, Node, Object};
 use crate::schema::{SchemaIndex, TypeInfo, TypeKind};
 
 /// A null reached a non-null position; the nearest nullable ancestor becomes null.
@@ -69,21 +69,6 @@ pub fn write_errors(errors: &[GraphQLError]) -> Vec<u8> {
     out
 }
 
-/// Writes `s` as a JSON string. Most strings (every key, most values) need
-/// no escaping and are copied as they are.
-fn write_str(out: &mut Vec<u8>, s: &str) {
-    // A fold without early exit, so the compiler checks many bytes at once.
-    let plain = !s.bytes().fold(false, |escape, b| escape | (b < 0x20) | (b == b'"') | (b == b'\\'));
-    if plain {
-        out.reserve(s.len() + 2);
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
-    } else {
-        let _ = serde_json::to_writer(&mut *out, s);
-    }
-}
-
 struct Projector<'a> {
     schema: &'a SchemaIndex,
     variables: &'a Map<String, Value>,
@@ -133,8 +118,10 @@ impl<'a> Projector<'a> {
         }
     }
 
+    /// Keys are aliases and field names, which the grammar keeps to
+    /// letters, digits and underscores.
     fn write_key(&mut self, key: &str) {
-        write_str(&mut self.out, key);
+        write_name(&mut self.out, key);
         self.out.push(b':');
     }
 
@@ -152,6 +139,7 @@ impl<'a> Projector<'a> {
                 .all(|item| matches!(item, SelectionItem::Field(f) if f.skip_if.is_none() && f.include_if.is_none()));
             if plain {
                 let mut first = true;
+                let mut next = 0;
                 for item in &set.items {
                     let SelectionItem::Field(field) = item else { continue };
                     if field.omit_from_response {
@@ -165,6 +153,7 @@ impl<'a> Projector<'a> {
                         field,
                         std::slice::from_ref(&&field.selections),
                         object,
+                        &mut next,
                         typename,
                         parent,
                     )?;
@@ -175,38 +164,42 @@ impl<'a> Projector<'a> {
         }
         let mut groups = Vec::new();
         self.collect(sets, typename, &mut groups);
+        let mut next = 0;
         for (i, (key, fields)) in groups.iter().enumerate() {
             if i > 0 {
                 self.out.push(b',');
             }
             let sub: Vec<&'a SelectionSet> = fields.iter().map(|f| &f.selections).collect();
-            self.field(key, fields[0], &sub, object, typename, parent)?;
+            self.field(key, fields[0], &sub, object, &mut next, typename, parent)?;
         }
         self.out.push(b'}');
         Ok(())
     }
 
     /// Writes `"key":value` for one response key; `parent` is `typename`'s
-    /// entry in the schema.
+    /// entry in the schema; `next` is where in `object` the search for the
+    /// key starts (the fields come in about the order the object holds them).
+    #[allow(clippy::too_many_arguments)]
     fn field(
         &mut self,
         key: &'a str,
         field: &'a FieldSelection,
         sub: &[&'a SelectionSet],
         object: &Object,
+        next: &mut usize,
         typename: &str,
         parent: Option<&'a TypeInfo>,
     ) -> Result<(), Bubble> {
         self.write_key(key);
         if field.name == "__typename" {
-            write_str(&mut self.out, typename);
+            write_json_str(&mut self.out, typename);
             return Ok(());
         }
         let Some(ty) = parent.and_then(|info| info.fields.get(&field.name)) else {
             self.out.extend_from_slice(b"null");
             return Ok(());
         };
-        let value = object.get(key).unwrap_or(&NULL);
+        let value = object.get_after(key, next).unwrap_or(&NULL);
         self.path.push(PathStep::Key(key));
         let result = self.value(value, ty, sub);
         self.path.pop();
@@ -256,6 +249,12 @@ impl<'a> Projector<'a> {
                 Ok(())
             }
             Type::NamedType(name) => {
+                // Most leaves are of the specified scalars, which no schema
+                // can redefine: written without looking the type up.
+                if crate::schema::is_specified_scalar(name) {
+                    self.write_scalar(value);
+                    return Ok(());
+                }
                 let info = self.schema.type_info(name);
                 match info.map(|i| i.kind) {
                     Some(TypeKind::Object | TypeKind::Interface | TypeKind::Union) => {
@@ -284,9 +283,7 @@ impl<'a> Projector<'a> {
                         if typename != name.as_str() && !self.schema.type_condition_matches(name, typename) {
                             return Err(Bubble);
                         }
-                        // Copy out of `object` so the borrow of the tree is not tied to `self`.
-                        let typename = typename.to_string();
-                        self.selection_set(sub, object, &typename)
+                        self.selection_set(sub, object, typename)
                     }
                     Some(TypeKind::Enum) => {
                         let valid = value.as_str().is_some_and(|v| info.is_some_and(|i| i.enum_values.contains(v)));
@@ -313,15 +310,7 @@ impl<'a> Projector<'a> {
     }
 
     fn write_scalar(&mut self, value: &Node) {
-        match value {
-            Node::String(s) => write_str(&mut self.out, s),
-            Node::Bool(true) => self.out.extend_from_slice(b"true"),
-            Node::Bool(false) => self.out.extend_from_slice(b"false"),
-            Node::Null => self.out.extend_from_slice(b"null"),
-            other => {
-                let _ = serde_json::to_writer(&mut self.out, other);
-            }
-        }
+        value.write_json(&mut self.out);
     }
 
     fn owned_path(&self) -> Vec<PathSegment> {
