@@ -166,6 +166,13 @@ pub struct GatewayConfig {
     )]
     pub max_connections_per_subgraph: usize,
 
+    /// Threads that serve client connections, each with its own runtime and
+    /// subgraph connection pool; a connection is handed to one of them when
+    /// accepted (in turn) and stays there, so its requests never move between
+    /// threads. 0 means one per CPU core. Default 0.
+    #[arg(id = "gateway-server-threads", long = "server-threads", env = "GATEWAY_SERVER_THREADS", default_value_t = 0)]
+    pub server_threads: usize,
+
     /// Whether the supergraph file is watched for changes. Default true.
     #[arg(id = "gateway-watch-supergraph", long = "watch-supergraph", env = "GATEWAY_WATCH_SUPERGRAPH", default_value_t = true, action = clap::ArgAction::Set)]
     pub watch_supergraph: bool,
@@ -200,6 +207,7 @@ impl GatewayConfig {
             planning_timeout_ms: 10_000,
             dedupe_subgraph_requests: true,
             max_connections_per_subgraph: 100,
+            server_threads: 0,
             watch_supergraph: true,
             security: crate::security::SecurityConfig::default(),
         }
@@ -239,6 +247,8 @@ pub struct RuntimeConfig {
     pub dedupe_subgraph_requests: bool,
     /// Requests in flight per subgraph host; `None` for no limit.
     pub max_connections_per_subgraph: Option<usize>,
+    /// Threads serving client connections (at least 1).
+    pub server_threads: usize,
     pub default_timeout: Duration,
     pub propagate_headers: Vec<HeaderName>,
     /// Whether the HTTP layer appends the client's address to `X-Forwarded-For`.
@@ -310,6 +320,10 @@ impl TryFrom<&GatewayConfig> for RuntimeConfig {
             watch_supergraph: config.watch_supergraph,
             dedupe_subgraph_requests: config.dedupe_subgraph_requests,
             max_connections_per_subgraph: Some(config.max_connections_per_subgraph).filter(|&n| n > 0),
+            server_threads: match config.server_threads {
+                0 => std::thread::available_parallelism().map_or(1, usize::from),
+                n => n,
+            },
             default_timeout: Duration::from_millis(config.subgraph_timeout_ms.max(1)),
             propagate_headers,
             forwarded_for: config.forwarded_for,
@@ -359,6 +373,18 @@ mod tests {
         assert_eq!(accounts.timeout, Some(Duration::from_millis(250)));
         assert_eq!(accounts.propagate_headers[0].as_str(), "x-tenant");
         assert!(!runtime.introspection);
+    }
+
+    #[test]
+    fn server_threads_default_to_one_per_core_and_refuse_non_numbers() {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let default = Cli::try_parse_from(["gateway"]).unwrap().gateway;
+        assert_eq!(RuntimeConfig::try_from(&default).unwrap().server_threads, cores);
+        let three = Cli::try_parse_from(["gateway", "--server-threads", "3"]).unwrap().gateway;
+        assert_eq!(RuntimeConfig::try_from(&three).unwrap().server_threads, 3);
+        for bad in ["-1", "many", "", "1e3"] {
+            assert!(Cli::try_parse_from(["gateway", "--server-threads", bad]).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

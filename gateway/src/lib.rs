@@ -10,6 +10,7 @@
 //! - [`introspection`]: `__schema` / `__type` answered from the public schema.
 //! - [`client`]: the pooled keep-alive HTTP client for subgraph requests.
 //! - [`http`]: GraphQL over HTTP, GraphiQL, `/health`, `/ready`, `/metrics`.
+//! - `server`: client connections served on a thread per core, each connection kept on one thread.
 //! - [`security`]: token verification, directive guards, CSRF, CORS, cookies and the identity sent to subgraphs.
 //! - [`error`]: client-facing errors and their stable codes.
 
@@ -22,6 +23,7 @@ pub mod introspection;
 pub mod pipeline;
 pub mod schema;
 pub mod security;
+mod server;
 pub mod supergraph;
 
 use std::sync::Arc;
@@ -67,10 +69,12 @@ impl Application {
             tracing::error!(path = %runtime.supergraph_path.display(), error = %format!("{e:#}"), "the supergraph could not be loaded; serving unready");
         }
         let listener = TcpListener::bind(config.listen).await?;
+        let client = client::SubgraphClient::new().with_max_connections_per_host(runtime.max_connections_per_subgraph);
         let gateway = Arc::new(Gateway {
             store,
             config: runtime.clone(),
-            client: client::SubgraphClient::new().with_max_connections_per_host(runtime.max_connections_per_subgraph),
+            thread_clients: (0..runtime.server_threads).map(|_| client.with_own_pool()).collect(),
+            client,
             security,
         });
         Ok(Self { listener, gateway, background })
@@ -90,11 +94,10 @@ impl Application {
         let watcher =
             tokio::spawn(supergraph::watch(self.gateway.store.clone(), self.gateway.config.clone(), shutdown.clone()));
         let router = http::router(self.gateway.clone());
-        let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(self.listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await?;
+        let served = server::serve(self.listener, router, &self.gateway, shutdown.clone()).await;
         shutdown.cancel();
         self.background.cancel();
         let _ = watcher.await;
-        Ok(())
+        served
     }
 }

@@ -254,8 +254,22 @@ pub fn denied_error(denied: &DeniedField) -> GraphQLError {
 pub struct Gateway {
     pub store: Arc<SupergraphStore>,
     pub config: Arc<RuntimeConfig>,
+    /// The subgraph client of requests run outside the server threads.
     pub client: SubgraphClient,
+    /// One client per server thread, each with its own connection pool.
+    pub thread_clients: Vec<SubgraphClient>,
     pub security: Arc<crate::security::Security>,
+}
+
+thread_local! {
+    /// The server thread this is, on the threads that serve connections.
+    static SERVER_THREAD: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// Marks the current thread as server thread `index`: requests it runs use
+/// that thread's subgraph client.
+pub(crate) fn enter_server_thread(index: usize) {
+    SERVER_THREAD.with(|thread| thread.set(Some(index)));
 }
 
 /// What the HTTP layer needs to know about a request it is answering.
@@ -278,6 +292,13 @@ pub struct Answer {
 }
 
 impl Gateway {
+    /// The subgraph client for a request on the current thread: the server
+    /// thread's own, so the request's subgraph connections are driven by the
+    /// thread it runs on, or the shared one elsewhere.
+    pub fn client(&self) -> &SubgraphClient {
+        SERVER_THREAD.with(std::cell::Cell::get).and_then(|i| self.thread_clients.get(i)).unwrap_or(&self.client)
+    }
+
     /// Looks up or builds the prepared operation. Building runs on a blocking
     /// thread: parsing, validating and planning are CPU work.
     async fn prepared(
@@ -330,7 +351,7 @@ impl Gateway {
 
         let execution = Execution::new(
             &supergraph,
-            &self.client,
+            self.client(),
             &variables,
             meta.headers,
             meta.traceparent,
