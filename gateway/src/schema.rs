@@ -187,7 +187,7 @@ const SPECIFIED_SCALARS: [&str; 5] = ["String", "Int", "Float", "Boolean", "ID"]
 
 /// Whether `name` is one of the scalars the GraphQL specification defines.
 pub fn is_specified_scalar(name: &str) -> bool {
-    matches!(name, "String" | "Int" | "Float" | "Boolean" | "ID")
+    SPECIFIED_SCALARS.contains(&name)
 }
 
 /// The public schema as a schema file shows it: without the introspection

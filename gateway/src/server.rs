@@ -101,17 +101,7 @@ pub(crate) async fn serve(
         };
         match accepted.and_then(|(stream, peer)| Ok((stream.into_std()?, peer))) {
             Ok(connection) => {
-                // A thread whose runtime has ended cannot take it; the next one can.
-                let mut connection = Some(connection);
-                for _ in 0..threads {
-                    match handoffs[next].send(connection.take().expect("a connection to hand off")) {
-                        Ok(()) => break,
-                        Err(mpsc::error::SendError(back)) => connection = Some(back),
-                    }
-                    next = (next + 1) % threads;
-                }
-                next = (next + 1) % threads;
-                if connection.is_some() {
+                if hand_off(&handoffs, &mut next, connection).is_err() {
                     tracing::error!("no server thread is running; stopping");
                     shutdown.cancel();
                 }
@@ -135,4 +125,20 @@ pub(crate) async fn serve(
         }
     }
     failure.map_or(Ok(()), Err)
+}
+
+/// Hands `connection` to the next thread in turn. A thread whose runtime has
+/// ended cannot take it, so the one after it is asked; the connection comes
+/// back when no thread is running.
+fn hand_off(handoffs: &[mpsc::UnboundedSender<Handoff>], next: &mut usize, connection: Handoff) -> Result<(), Handoff> {
+    let mut connection = connection;
+    for _ in 0..handoffs.len() {
+        let thread = &handoffs[*next];
+        *next = (*next + 1) % handoffs.len();
+        match thread.send(connection) {
+            Ok(()) => return Ok(()),
+            Err(mpsc::error::SendError(back)) => connection = back,
+        }
+    }
+    Err(connection)
 }
