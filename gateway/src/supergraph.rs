@@ -33,9 +33,11 @@ pub struct Supergraph {
     pub planner: Planner,
     pub schema: SchemaIndex,
     pub subgraphs: HashMap<String, SubgraphEndpoint>,
-    /// Prepared operations keyed by a hash of (document, operation name).
-    /// Lives with the supergraph so that a reload can never serve a stale plan.
-    pub operations: moka::sync::Cache<u64, Arc<PreparedOperation>>,
+    /// Prepared operations keyed by a hash of (document, operation name,
+    /// access profile). A slot is made on the first miss and filled by one
+    /// build that concurrent misses wait for. Lives with the supergraph so
+    /// that a reload can never serve a stale plan.
+    pub operations: moka::sync::Cache<u64, Arc<tokio::sync::OnceCell<Arc<PreparedOperation>>>>,
     /// Plans keyed by the normalised operation text, shared by every document
     /// that normalises to the same operation.
     pub plans: moka::sync::Cache<String, Arc<QueryPlan>>,

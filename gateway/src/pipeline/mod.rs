@@ -22,7 +22,7 @@ pub mod project;
 pub mod validate;
 pub mod variables;
 
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -73,8 +73,12 @@ pub struct PreparedOperation {
     last_answer_size: AtomicUsize,
 }
 
+/// The operation cache's key. The hasher's keys are random per process, so
+/// nobody can work out documents that collide in advance (a collision is
+/// still caught: the cached operation is compared with the request).
 fn cache_key(query: &str, operation_name: Option<&str>, access: u64) -> u64 {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    static KEYS: std::sync::OnceLock<std::hash::RandomState> = std::sync::OnceLock::new();
+    let mut hasher = KEYS.get_or_init(std::hash::RandomState::new).build_hasher();
     query.hash(&mut hasher);
     operation_name.hash(&mut hasher);
     access.hash(&mut hasher);
@@ -300,7 +304,11 @@ impl Gateway {
     }
 
     /// Looks up or builds the prepared operation. Building runs on a blocking
-    /// thread: parsing, validating and planning are CPU work.
+    /// thread: parsing, validating and planning are CPU work. Requests that
+    /// miss on the same operation at the same time wait for one build
+    /// instead of each starting its own: a client opening many connections
+    /// with a new operation would otherwise plan it once per connection, a
+    /// blocking thread each.
     async fn prepared(
         &self,
         supergraph: &Arc<Supergraph>,
@@ -309,13 +317,45 @@ impl Gateway {
     ) -> Result<Arc<PreparedOperation>, RequestError> {
         let access = access_key(caller);
         let key = cache_key(&request.query, request.operation_name.as_deref(), access);
-        if let Some(hit) = supergraph.operations.get(&key) {
-            if hit.query == request.query && hit.operation_name == request.operation_name && hit.access == access {
-                metrics::counter!("gateway_operation_cache_hits_total").increment(1);
-                return Ok(hit);
+        let is_for_request = |prepared: &PreparedOperation| {
+            prepared.query == request.query
+                && prepared.operation_name == request.operation_name
+                && prepared.access == access
+        };
+        let slot = supergraph.operations.get_with(key, Default::default);
+        if let Some(hit) = slot.get().filter(|hit| is_for_request(hit)) {
+            metrics::counter!("gateway_operation_cache_hits_total").increment(1);
+            return Ok(hit.clone());
+        }
+        let build = || async {
+            metrics::counter!("gateway_operation_cache_misses_total").increment(1);
+            self.build_prepared(supergraph, request, caller).await
+        };
+        if slot.initialized() {
+            // Another operation with the same key holds the slot.
+            return build().await;
+        }
+        match slot.get_or_try_init(build).await {
+            Ok(prepared) if is_for_request(prepared) => Ok(prepared.clone()),
+            // Built for a colliding operation by another request meanwhile.
+            Ok(_) => build().await,
+            Err(error) => {
+                // Failures are not kept: a later request builds afresh.
+                if !slot.initialized() {
+                    supergraph.operations.invalidate(&key);
+                }
+                Err(error)
             }
         }
-        metrics::counter!("gateway_operation_cache_misses_total").increment(1);
+    }
+
+    /// Runs stages 1-5 on a blocking thread.
+    async fn build_prepared(
+        &self,
+        supergraph: &Arc<Supergraph>,
+        request: &GraphQLRequest,
+        caller: Option<&Caller>,
+    ) -> Result<Arc<PreparedOperation>, RequestError> {
         let (sg, config) = (supergraph.clone(), self.config.clone());
         let (query, name) = (request.query.clone(), request.operation_name.clone());
         let (caller, mode) = (caller.cloned(), self.security.mode);
@@ -327,9 +367,7 @@ impl Gateway {
             tracing::error!(error = %e, "operation preparation task failed");
             RequestError::Internal(GraphQLError::internal())
         })??;
-        let prepared = Arc::new(prepared);
-        supergraph.operations.insert(key, prepared.clone());
-        Ok(prepared)
+        Ok(Arc::new(prepared))
     }
 
     /// Runs one request to a serialised GraphQL response body.
