@@ -2,6 +2,7 @@
 //! tree, de-duplicated, sent in one request per fetch, and the results merged
 //! back into every place each representation came from.
 
+use std::borrow::Cow;
 use std::hash::BuildHasher;
 use std::ops::Range;
 
@@ -10,7 +11,7 @@ use hive_router_query_planner::ast::selection_set::SelectionSet;
 use hive_router_query_planner::planner::plan_nodes::{BatchFetchNode, FetchNode, FetchRewrite, FlattenNodePathSegment};
 use serde_json::Value;
 
-use super::fetch::{raw_path, request_body, subgraph_error};
+use super::fetch::{raw_path, request_body, subgraph_error, take_field};
 use super::merge::{
     apply_rewrites, collect_targets, deep_merge, deep_merge_copy, get_mut, rename_error_path, repeats_keys,
     representation, write_representation,
@@ -185,7 +186,7 @@ impl Execution<'_> {
     fn merge_entities(
         &self,
         job: &EntityJob<'_>,
-        entities: Node,
+        entities: Cow<'_, Node>,
         output_rewrites: Option<&Vec<FetchRewrite>>,
         errors: &[&Value],
         list_key: &str,
@@ -202,7 +203,7 @@ impl Execution<'_> {
             match entity_index {
                 Some(i) => {
                     let mut rest = path.as_deref().unwrap_or_default()[2..].to_vec();
-                    let entity = match &entities {
+                    let entity = match &*entities {
                         Node::Array(list) => list.get(i),
                         _ => None,
                     };
@@ -225,9 +226,13 @@ impl Execution<'_> {
         }
         self.push_errors(client_errors);
 
-        let Node::Array(mut entities) = entities else { return };
+        let mut entities: Cow<'_, [Node]> = match entities {
+            Cow::Owned(Node::Array(list)) => Cow::Owned(list),
+            Cow::Borrowed(Node::Array(list)) => Cow::Borrowed(list),
+            _ => return,
+        };
         if let Some(rewrites) = output_rewrites {
-            for entity in &mut entities {
+            for entity in entities.to_mut() {
                 apply_rewrites(entity, rewrites, schema);
             }
         }
@@ -239,18 +244,20 @@ impl Execution<'_> {
         }
         self.with_data(|data| {
             for (location, index) in &job.locations {
-                let Some(entity) = entities.get_mut(*index) else { continue };
-                if !matches!(entity, Node::Object(_)) {
+                let index = *index;
+                if !matches!(entities.get(index), Some(Node::Object(_))) {
                     continue;
                 }
-                remaining_uses[*index] -= 1;
+                remaining_uses[index] -= 1;
                 let Some(target) = get_mut(data, job.location(location)) else { continue };
-                // The last place a representation is merged into takes the
-                // value; earlier duplicates copy what they lack from it.
-                if remaining_uses[*index] == 0 {
-                    deep_merge(target, std::mem::take(entity), schema);
-                } else {
-                    deep_merge_copy(target, entity, schema);
+                // The last place a representation of the request's own is
+                // merged into takes the value; earlier duplicates, and every
+                // place of a shared answer, copy what they lack from it.
+                match &mut entities {
+                    Cow::Owned(list) if remaining_uses[index] == 0 => {
+                        deep_merge(target, std::mem::take(&mut list[index]), schema)
+                    }
+                    _ => deep_merge_copy(target, &entities[index], schema),
                 }
             }
         });
@@ -273,18 +280,16 @@ impl Execution<'_> {
             fetch.variable_usages.as_ref(),
             &[("representations", &job.representations)],
         );
-        let response = match self.send(&fetch.service_name, body, true).await {
+        let mut response = match self.send(&fetch.service_name, body, true).await {
             Ok(response) => response,
             Err(error) => {
                 self.push_error(error);
                 return;
             }
         };
-        let errors: Vec<&Value> = response.errors.iter().flatten().collect();
-        let entities = match response.data {
-            Node::Object(mut map) => map.remove("_entities").unwrap_or(Node::Null),
-            _ => Node::Null,
-        };
+        let (errors, mut data) = response.parts();
+        let errors: Vec<&Value> = errors.iter().collect();
+        let entities = take_field(&mut data, "_entities");
         self.merge_entities(&job, entities, fetch.output_rewrites.as_ref(), &errors, "_entities", &fetch.service_name);
     }
 
@@ -310,20 +315,17 @@ impl Execution<'_> {
             .map(|(alias, job)| (alias.representations_variable_name.as_str(), job.representations.as_slice()))
             .collect();
         let body = request_body(&batch.operation.document_str, self.variables, batch.variable_usages.as_ref(), &extra);
-        let response = match self.send(&batch.service_name, body, true).await {
+        let mut response = match self.send(&batch.service_name, body, true).await {
             Ok(response) => response,
             Err(error) => {
                 self.push_error(error);
                 return;
             }
         };
-        let errors: Vec<&Value> = response.errors.iter().flatten().collect();
-        let mut data = match response.data {
-            Node::Object(map) => map,
-            _ => Default::default(),
-        };
+        let (errors, mut data) = response.parts();
+        let errors: Vec<&Value> = errors.iter().collect();
         for (alias, job) in batch.entity_batch.aliases.iter().zip(&jobs) {
-            let entities = data.remove(&alias.alias).unwrap_or(Node::Null);
+            let entities = take_field(&mut data, &alias.alias);
             let alias_errors: Vec<&Value> = errors
                 .iter()
                 .copied()

@@ -1,6 +1,8 @@
 //! Sending one subgraph request and turning its answer into data and errors.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Instant;
 
 use hive_router_query_planner::planner::plan_nodes::FetchNode;
@@ -10,7 +12,7 @@ use http::{HeaderMap, HeaderName};
 use serde_json::{Map, Value};
 use tracing::Instrument;
 
-use super::merge::{apply_rewrites, deep_merge, rename_error_path};
+use super::merge::{apply_rewrites, merge_value, rename_error_path};
 use super::tree::Node;
 use super::Execution;
 use crate::client::{FetchError, SubgraphResponse};
@@ -77,6 +79,45 @@ pub(super) fn subgraph_error(raw: &Value, service: &str, path: Option<Vec<PathSe
     error
 }
 
+/// A subgraph answer as one request holds it: its own, to take apart, or
+/// shared with the requests that joined the same exchange, to read and copy
+/// from.
+pub(super) enum Received {
+    Own(SubgraphResponse),
+    Shared(Arc<SubgraphResponse>),
+}
+
+impl Received {
+    fn new(response: Arc<SubgraphResponse>) -> Self {
+        match Arc::try_unwrap(response) {
+            Ok(own) => Received::Own(own),
+            Err(shared) => Received::Shared(shared),
+        }
+    }
+
+    /// The answer's errors and its `data`, moved out when the answer is
+    /// this request's own.
+    pub(super) fn parts(&mut self) -> (&[Value], Cow<'_, Node>) {
+        match self {
+            Received::Own(own) => {
+                (own.errors.as_deref().unwrap_or_default(), Cow::Owned(std::mem::take(&mut own.data)))
+            }
+            Received::Shared(shared) => (shared.errors.as_deref().unwrap_or_default(), Cow::Borrowed(&shared.data)),
+        }
+    }
+}
+
+/// The value at `key` of an answer's `data`: moved out of an answer of the
+/// request's own, borrowed from a shared one; null when it is missing.
+pub(super) fn take_field<'a>(data: &mut Cow<'a, Node>, key: &str) -> Cow<'a, Node> {
+    static NULL: Node = Node::Null;
+    match data {
+        Cow::Owned(Node::Object(object)) => Cow::Owned(object.remove(key).unwrap_or_default()),
+        Cow::Owned(_) => Cow::Borrowed(&NULL),
+        Cow::Borrowed(data) => Cow::Borrowed(data.get(key).unwrap_or(&NULL)),
+    }
+}
+
 pub(super) fn raw_path(raw: &Value) -> Option<Vec<PathSegment>> {
     raw.get("path")?.as_array()?.iter().map(PathSegment::from_json).collect()
 }
@@ -109,12 +150,7 @@ impl Execution<'_> {
 
     /// Sends `body` to `service`. Transport failures come back as one client
     /// error; the cause is logged.
-    pub(super) async fn send(
-        &self,
-        service: &str,
-        body: Vec<u8>,
-        is_query: bool,
-    ) -> Result<SubgraphResponse, GraphQLError> {
+    pub(super) async fn send(&self, service: &str, body: Vec<u8>, is_query: bool) -> Result<Received, GraphQLError> {
         let Some(endpoint) = self.supergraph.subgraphs.get(service) else {
             tracing::error!(subgraph = service, "the plan names a subgraph the supergraph does not define");
             return Err(GraphQLError::internal());
@@ -157,7 +193,7 @@ impl Execution<'_> {
         if !reply.set_cookies.is_empty() && self.cookie_subgraphs.contains(service) {
             self.set_cookies.lock().unwrap_or_else(|e| e.into_inner()).extend(reply.set_cookies.iter().cloned());
         }
-        reply.decode().map_err(|error| {
+        reply.decode().map(Received::new).map_err(|error| {
             tracing::warn!(subgraph = service, %error, "subgraph answered with invalid JSON");
             failed(codes::SUBGRAPH_RESPONSE_INVALID, "the response is not a GraphQL response".into())
         })
@@ -167,29 +203,27 @@ impl Execution<'_> {
     pub(super) async fn root_fetch(&self, fetch: &FetchNode) {
         let body = request_body(&fetch.operation.document_str, self.variables, fetch.variable_usages.as_ref(), &[]);
         let is_query = !matches!(fetch.operation_kind, Some(OperationKind::Mutation));
-        let response = match self.send(&fetch.service_name, body, is_query).await {
+        let mut response = match self.send(&fetch.service_name, body, is_query).await {
             Ok(response) => response,
             Err(error) => {
                 self.push_error(error);
                 return;
             }
         };
-        let mut data = response.data;
-        if let Some(errors) = &response.errors {
-            self.push_errors(errors.iter().map(|raw| {
-                let mut path = raw_path(raw);
-                if let (Some(path), Some(rewrites)) = (&mut path, &fetch.output_rewrites) {
-                    rename_error_path(path, &data, rewrites, &self.supergraph.schema);
-                }
-                subgraph_error(raw, &fetch.service_name, path)
-            }));
-        }
+        let (errors, mut data) = response.parts();
+        self.push_errors(errors.iter().map(|raw| {
+            let mut path = raw_path(raw);
+            if let (Some(path), Some(rewrites)) = (&mut path, &fetch.output_rewrites) {
+                rename_error_path(path, &data, rewrites, &self.supergraph.schema);
+            }
+            subgraph_error(raw, &fetch.service_name, path)
+        }));
         if let Some(rewrites) = &fetch.output_rewrites {
-            apply_rewrites(&mut data, rewrites, &self.supergraph.schema);
+            apply_rewrites(data.to_mut(), rewrites, &self.supergraph.schema);
         }
-        if matches!(data, Node::Object(_)) {
-            self.with_data(|root| deep_merge(root, data, &self.supergraph.schema));
-        } else if response.errors.as_ref().is_none_or(Vec::is_empty) {
+        if matches!(*data, Node::Object(_)) {
+            self.with_data(|root| merge_value(root, data, &self.supergraph.schema));
+        } else if errors.is_empty() {
             self.push_error(
                 GraphQLError::new(
                     format!("Subgraph \"{}\" returned no data", fetch.service_name),

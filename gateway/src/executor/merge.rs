@@ -1,6 +1,8 @@
 //! Writing subgraph results into the response tree: deep merge, navigation by
 //! concrete path, flatten-path traversal, and the planner's input/output rewrites.
 
+use std::borrow::Cow;
+
 use hive_router_query_planner::ast::selection_item::SelectionItem;
 use hive_router_query_planner::ast::selection_set::SelectionSet;
 use hive_router_query_planner::planner::plan_nodes::{FetchNodePathSegment, FetchRewrite, FlattenNodePathSegment};
@@ -16,67 +18,53 @@ use crate::schema::SchemaIndex;
 /// subgraph reports the interface's name, which must not hide the concrete
 /// type another subgraph already told us.
 pub fn deep_merge(target: &mut Node, source: Node, schema: &SchemaIndex) {
-    merge(target, Incoming::Owned(source), schema);
+    merge(target, Cow::Owned(source), schema);
 }
 
 /// As [`deep_merge`], copying from `source` only what `target` lacks: an
-/// entity merged into several places is read, not cloned whole for each.
+/// entity merged into several places, or an answer other requests share, is
+/// read, not cloned whole first.
 pub fn deep_merge_copy(target: &mut Node, source: &Node, schema: &SchemaIndex) {
-    merge(target, Incoming::Borrowed(source), schema);
+    merge(target, Cow::Borrowed(source), schema);
 }
 
-/// A value being merged: moved into the tree, or copied from elsewhere.
-enum Incoming<'a> {
-    Owned(Node),
-    Borrowed(&'a Node),
+/// [`deep_merge`] or [`deep_merge_copy`], as `source` comes: values that are
+/// the request's own move into the tree, shared ones are copied.
+pub fn merge_value(target: &mut Node, source: Cow<'_, Node>, schema: &SchemaIndex) {
+    merge(target, source, schema);
 }
 
-impl Incoming<'_> {
-    fn node(&self) -> &Node {
-        match self {
-            Incoming::Owned(node) => node,
-            Incoming::Borrowed(node) => node,
-        }
-    }
-
-    fn into_node(self) -> Node {
-        match self {
-            Incoming::Owned(node) => node,
-            Incoming::Borrowed(node) => node.clone(),
-        }
-    }
-}
-
-fn merge(target: &mut Node, source: Incoming<'_>, schema: &SchemaIndex) {
+fn merge(target: &mut Node, source: Cow<'_, Node>, schema: &SchemaIndex) {
     match (target, source) {
-        (Node::Object(target), Incoming::Owned(Node::Object(source))) => {
-            target.merge_with(source, |key, existing, value| merge_entry(key, existing, Incoming::Owned(value), schema))
+        (Node::Object(target), Cow::Owned(Node::Object(source))) => {
+            target.merge_with(source, |key, existing, value| merge_entry(key, existing, Cow::Owned(value), schema))
         }
-        (Node::Object(target), Incoming::Borrowed(Node::Object(source))) => target
-            .merge_from(source, |key, existing, value| merge_entry(key, existing, Incoming::Borrowed(value), schema)),
-        (Node::Array(target), Incoming::Owned(Node::Array(source))) if target.len() == source.len() => {
+        (Node::Object(target), Cow::Borrowed(Node::Object(source))) => {
+            target.merge_from(source, |key, existing, value| merge_entry(key, existing, Cow::Borrowed(value), schema))
+        }
+        (Node::Array(target), Cow::Owned(Node::Array(source))) if target.len() == source.len() => {
             for (t, s) in target.iter_mut().zip(source) {
-                merge(t, Incoming::Owned(s), schema);
+                merge(t, Cow::Owned(s), schema);
             }
         }
-        (Node::Array(target), Incoming::Borrowed(Node::Array(source))) if target.len() == source.len() => {
+        (Node::Array(target), Cow::Borrowed(Node::Array(source))) if target.len() == source.len() => {
             for (t, s) in target.iter_mut().zip(source) {
-                merge(t, Incoming::Borrowed(s), schema);
+                merge(t, Cow::Borrowed(s), schema);
             }
         }
         (target, source) => {
-            if !source.node().is_null() || target.is_null() {
-                *target = source.into_node();
+            if !source.is_null() || target.is_null() {
+                *target = source.into_owned();
             }
         }
     }
 }
 
-fn merge_entry(key: &str, existing: &mut Node, value: Incoming<'_>, schema: &SchemaIndex) {
+fn merge_entry(key: &str, existing: &mut Node, value: Cow<'_, Node>, schema: &SchemaIndex) {
     if key == "__typename" {
-        let keep = existing.as_str().is_some_and(|t| !schema.is_abstract(t)) || value.node().is_null();
+        let keep = existing.as_str().is_some_and(|t| !schema.is_abstract(t)) || value.is_null();
         if !keep {
-            *existing = value.into_node();
+            *existing = value.into_owned();
         }
     } else {
         merge(existing, value, schema);
