@@ -322,18 +322,19 @@ impl Gateway {
                 && prepared.operation_name == request.operation_name
                 && prepared.access == access
         };
-        let slot = supergraph.operations.get_with(key, Default::default);
-        if let Some(hit) = slot.get().filter(|hit| is_for_request(hit)) {
-            metrics::counter!("gateway_operation_cache_hits_total").increment(1);
-            return Ok(hit.clone());
-        }
         let build = || async {
             metrics::counter!("gateway_operation_cache_misses_total").increment(1);
             self.build_prepared(supergraph, request, caller).await
         };
-        if slot.initialized() {
+        let slot = supergraph.operations.get_with(key, Default::default);
+        match slot.get() {
+            Some(hit) if is_for_request(hit) => {
+                metrics::counter!("gateway_operation_cache_hits_total").increment(1);
+                return Ok(hit.clone());
+            }
             // Another operation with the same key holds the slot.
-            return build().await;
+            Some(_) => return build().await,
+            None => {}
         }
         match slot.get_or_try_init(build).await {
             Ok(prepared) if is_for_request(prepared) => Ok(prepared.clone()),
