@@ -18,23 +18,19 @@ use crate::schema::SchemaIndex;
 /// subgraph reports the interface's name, which must not hide the concrete
 /// type another subgraph already told us.
 pub fn deep_merge(target: &mut Node, source: Node, schema: &SchemaIndex) {
-    merge(target, Cow::Owned(source), schema);
+    merge_value(target, Cow::Owned(source), schema);
 }
 
 /// As [`deep_merge`], copying from `source` only what `target` lacks: an
 /// entity merged into several places, or an answer other requests share, is
 /// read, not cloned whole first.
 pub fn deep_merge_copy(target: &mut Node, source: &Node, schema: &SchemaIndex) {
-    merge(target, Cow::Borrowed(source), schema);
+    merge_value(target, Cow::Borrowed(source), schema);
 }
 
 /// [`deep_merge`] or [`deep_merge_copy`], as `source` comes: values that are
 /// the request's own move into the tree, shared ones are copied.
 pub fn merge_value(target: &mut Node, source: Cow<'_, Node>, schema: &SchemaIndex) {
-    merge(target, source, schema);
-}
-
-fn merge(target: &mut Node, source: Cow<'_, Node>, schema: &SchemaIndex) {
     match (target, source) {
         (Node::Object(target), Cow::Owned(Node::Object(source))) => {
             target.merge_with(source, |key, existing, value| merge_entry(key, existing, Cow::Owned(value), schema))
@@ -44,12 +40,12 @@ fn merge(target: &mut Node, source: Cow<'_, Node>, schema: &SchemaIndex) {
         }
         (Node::Array(target), Cow::Owned(Node::Array(source))) if target.len() == source.len() => {
             for (t, s) in target.iter_mut().zip(source) {
-                merge(t, Cow::Owned(s), schema);
+                merge_value(t, Cow::Owned(s), schema);
             }
         }
         (Node::Array(target), Cow::Borrowed(Node::Array(source))) if target.len() == source.len() => {
             for (t, s) in target.iter_mut().zip(source) {
-                merge(t, Cow::Borrowed(s), schema);
+                merge_value(t, Cow::Borrowed(s), schema);
             }
         }
         (target, source) => {
@@ -67,7 +63,7 @@ fn merge_entry(key: &str, existing: &mut Node, value: Cow<'_, Node>, schema: &Sc
             *existing = value.into_owned();
         }
     } else {
-        merge(existing, value, schema);
+        merge_value(existing, value, schema);
     }
 }
 
