@@ -132,6 +132,9 @@ async fn health_ready_and_metrics_answer() {
     assert_eq!(metrics.status(), 200);
     let text = metrics.text().await.unwrap();
     assert!(text.contains("gateway_requests_total"), "{text}");
+    // Latencies are histograms with buckets, which add up across instances.
+    assert!(text.contains("gateway_request_duration_seconds_bucket{le=\"0.0005\"}"), "{text}");
+    assert!(text.contains("gateway_request_duration_seconds_bucket{le=\"+Inf\"}"), "{text}");
 }
 
 #[tokio::test]
