@@ -227,7 +227,7 @@ impl Execution<'_> {
         self.push_errors(client_errors);
 
         let mut entities: Cow<'_, [Node]> = match entities {
-            Cow::Owned(Node::Array(list)) => Cow::Owned(list),
+            Cow::Owned(Node::Array(list)) => Cow::Owned(list.into_vec()),
             Cow::Borrowed(Node::Array(list)) => Cow::Borrowed(list),
             _ => return,
         };

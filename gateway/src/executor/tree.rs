@@ -1,68 +1,29 @@
 //! The response tree the executor builds: subgraph answers are parsed into
 //! it, merged, read for representations and written out by the projector.
 //!
-//! It is shaped for that work rather than for general JSON. An object is a
-//! small vector of entries in the order the subgraph sent them, searched
-//! linearly (response objects have a handful of keys, where a scan beats a
-//! search tree); keys and short strings are stored inline up to 24 bytes, so
-//! most of them cost no allocation of their own, and longer strings are
-//! shared, so copying a tree (a de-duplicated answer handed to each request
-//! that joined it, an entity merged into several places) copies no text.
-//! Parsing gathers each object's and list's members before it allocates
-//! them, so every vector is exactly as long as its contents.
+//! It is shaped for that work rather than for general JSON, and for size:
+//! every request that is in flight holds a tree as large as its response,
+//! so a value is 24 bytes and an object entry 40. An object is a boxed
+//! slice of entries in the order the subgraph sent them, searched linearly
+//! (response objects have a handful of keys, where a scan beats a search
+//! tree); keys and strings are 16 bytes, stored inline up to 15 bytes, so
+//! most of them cost no allocation of their own, and longer ones are shared
+//! by reference count, so copying a tree (a de-duplicated answer handed to
+//! each request that joined it, an entity merged into several places)
+//! copies no text. Parsing gathers each object's and list's members before
+//! it allocates them, and merges make room for exactly the keys they add,
+//! so every slice is exactly as long as its contents.
 
 use std::fmt;
-use std::ops::Deref;
-use std::sync::Arc;
 
-use compact_str::CompactString;
+use ecow::EcoString;
 use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Number, Value};
 
-/// A string value: inline when it fits, else shared text that clones by
-/// reference count.
-#[derive(Clone)]
-pub enum Str {
-    Inline(CompactString),
-    Shared(Arc<str>),
-}
-
-impl Str {
-    /// Longest string kept inline (what `CompactString` holds without the heap).
-    const INLINE: usize = std::mem::size_of::<CompactString>();
-
-    pub fn as_str(&self) -> &str {
-        match self {
-            Str::Inline(s) => s.as_str(),
-            Str::Shared(s) => s,
-        }
-    }
-}
-
-impl From<&str> for Str {
-    fn from(s: &str) -> Self {
-        if s.len() <= Self::INLINE {
-            Str::Inline(CompactString::from(s))
-        } else {
-            Str::Shared(Arc::from(s))
-        }
-    }
-}
-
-impl Deref for Str {
-    type Target = str;
-
-    fn deref(&self) -> &str {
-        self.as_str()
-    }
-}
-
-impl fmt::Debug for Str {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        fmt::Debug::fmt(self.as_str(), f)
-    }
-}
+/// A string value or object key: inline up to 15 bytes, else shared text
+/// that clones by reference count.
+pub type Str = EcoString;
 
 /// One value of the response tree.
 #[derive(Debug, Clone, Default)]
@@ -72,17 +33,17 @@ pub enum Node {
     Bool(bool),
     Number(Number),
     String(Str),
-    Array(Vec<Node>),
+    Array(Box<[Node]>),
     Object(Object),
 }
 
 /// An object's entries, in the order they arrived.
 #[derive(Debug, Clone, Default)]
-pub struct Object(Vec<(CompactString, Node)>);
+pub struct Object(Box<[(Str, Node)]>);
 
 impl Object {
-    pub const fn new() -> Self {
-        Self(Vec::new())
+    pub fn new() -> Self {
+        Self::default()
     }
 
     fn position(&self, key: &str) -> Option<usize> {
@@ -112,16 +73,30 @@ impl Object {
         self.0.iter_mut().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
     }
 
+    /// Changes the entries as a vector, then boxes them again. A vector
+    /// whose length is its capacity boxes without moving, so `edit` keeps
+    /// the slice exact by reserving exactly what it adds.
+    fn edit<R>(&mut self, edit: impl FnOnce(&mut Vec<(Str, Node)>) -> R) -> R {
+        let mut entries = std::mem::take(&mut self.0).into_vec();
+        let result = edit(&mut entries);
+        self.0 = entries.into_boxed_slice();
+        result
+    }
+
     /// Sets `key` to `value`, in place when the key is there, else at the end.
-    pub fn insert(&mut self, key: impl Into<CompactString> + AsRef<str>, value: Node) {
+    pub fn insert(&mut self, key: impl Into<Str> + AsRef<str>, value: Node) {
         match self.position(key.as_ref()) {
             Some(at) => self.0[at].1 = value,
-            None => self.0.push((key.into(), value)),
+            None => self.edit(|entries| {
+                entries.reserve_exact(1);
+                entries.push((key.into(), value));
+            }),
         }
     }
 
     pub fn remove(&mut self, key: &str) -> Option<Node> {
-        self.position(key).map(|at| self.0.remove(at).1)
+        let at = self.position(key)?;
+        Some(self.edit(|entries| entries.remove(at).1))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Node)> {
@@ -144,33 +119,38 @@ impl Object {
     /// Merges `source` into `self` key by key with `merge` for keys both
     /// have; keys only `source` has are appended.
     pub fn merge_with(&mut self, source: Object, mut merge: impl FnMut(&str, &mut Node, Node)) {
-        self.reserve_for(&source);
-        for (key, value) in source.0 {
-            match self.0.iter_mut().find(|(k, _)| *k == key) {
-                Some((k, existing)) => merge(k.as_str(), existing, value),
-                None => self.0.push((key, value)),
+        let new_keys = self.new_keys(&source);
+        self.edit(|entries| {
+            entries.reserve_exact(new_keys);
+            for (key, value) in source.0 {
+                match entries.iter_mut().find(|(k, _)| *k == key) {
+                    Some((k, existing)) => merge(k.as_str(), existing, value),
+                    None => entries.push((key, value)),
+                }
             }
-        }
+        })
     }
 
-    /// Room for exactly the keys `source` would add: an entity gains a field
-    /// or two per fetch, and doubling the vector for them would leave most
-    /// of it unused.
-    fn reserve_for(&mut self, source: &Object) {
-        let new_keys = source.0.iter().filter(|(key, _)| self.position(key).is_none()).count();
-        self.0.reserve_exact(new_keys);
+    /// How many keys `source` has that `self` lacks: merges make room for
+    /// exactly those, since an entity gains a field or two per fetch and
+    /// doubling the entries for them would leave most of it unused.
+    fn new_keys(&self, source: &Object) -> usize {
+        source.0.iter().filter(|(key, _)| self.position(key).is_none()).count()
     }
 
     /// As [`Object::merge_with`] from a borrowed `source`: keys only
     /// `source` has are copied in.
     pub fn merge_from(&mut self, source: &Object, mut merge: impl FnMut(&str, &mut Node, &Node)) {
-        self.reserve_for(source);
-        for (key, value) in &source.0 {
-            match self.0.iter_mut().find(|(k, _)| k == key) {
-                Some((k, existing)) => merge(k.as_str(), existing, value),
-                None => self.0.push((key.clone(), value.clone())),
+        let new_keys = self.new_keys(source);
+        self.edit(|entries| {
+            entries.reserve_exact(new_keys);
+            for (key, value) in source.0.iter() {
+                match entries.iter_mut().find(|(k, _)| k == key) {
+                    Some((k, existing)) => merge(k.as_str(), existing, value),
+                    None => entries.push((key.clone(), value.clone())),
+                }
             }
-        }
+        })
     }
 }
 
@@ -303,7 +283,7 @@ impl<'de> Deserialize<'de> for Node {
 /// and growing a vector by doubling leaves up to half of it unused.
 #[derive(Default)]
 struct Scratch {
-    entries: Vec<(CompactString, Node)>,
+    entries: Vec<(Str, Node)>,
     items: Vec<Node>,
     /// Objects and lists open around the value being parsed.
     depth: usize,
@@ -407,26 +387,22 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
 struct KeySeed;
 
 impl<'de> DeserializeSeed<'de> for KeySeed {
-    type Value = CompactString;
+    type Value = Str;
 
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<CompactString, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Str, D::Error> {
         deserializer.deserialize_str(self)
     }
 }
 
 impl<'de> Visitor<'de> for KeySeed {
-    type Value = CompactString;
+    type Value = Str;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an object key")
     }
 
-    fn visit_str<E>(self, v: &str) -> Result<CompactString, E> {
-        Ok(CompactString::from(v))
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<CompactString, E> {
-        Ok(CompactString::from(v))
+    fn visit_str<E>(self, v: &str) -> Result<Str, E> {
+        Ok(Str::from(v))
     }
 }
 
@@ -472,38 +448,40 @@ mod tests {
     }
 
     #[test]
-    fn parsed_objects_and_lists_hold_no_spare_room() {
-        let node: Node = serde_json::from_str(r#"{"a":[1,2,3,4,5],"b":{"c":1,"d":2,"e":3,"c":4},"f":[]}"#).unwrap();
-        let Node::Object(object) = &node else { unreachable!() };
-        assert_eq!(object.0.capacity(), 3);
-        let Some(Node::Array(items)) = object.get("a") else { unreachable!() };
-        assert_eq!(items.capacity(), 5);
-        let Some(Node::Object(inner)) = object.get("b") else { unreachable!() };
-        assert_eq!((inner.len(), inner.0.capacity()), (3, 3), "a repeated key takes no room");
-        assert_eq!(json_text(&node), r#"{"a":[1,2,3,4,5],"b":{"c":4,"d":2,"e":3},"f":[]}"#);
+    fn values_and_entries_stay_small() {
+        // Every request in flight holds a tree as large as its response:
+        // these sizes are what a value and an object entry cost.
+        assert_eq!(std::mem::size_of::<Node>(), 24);
+        assert_eq!(std::mem::size_of::<(Str, Node)>(), 40);
     }
 
     #[test]
     fn long_strings_are_shared_by_copies_and_short_ones_inline() {
-        let long = "a review body much longer than twenty-four bytes";
+        let long = "a review body much longer than fifteen bytes";
         let node: Node = serde_json::from_str(&format!(r#"{{"body":"{long}","id":"1"}}"#)).unwrap();
         let copy = node.clone();
-        match (node.get("body"), copy.get("body")) {
-            (Some(Node::String(Str::Shared(a))), Some(Node::String(Str::Shared(b)))) => assert!(Arc::ptr_eq(a, b)),
-            other => panic!("not shared: {other:?}"),
-        }
-        assert!(matches!(node.get("id"), Some(Node::String(Str::Inline(_)))));
-        assert_eq!(copy.get("body").and_then(Node::as_str), Some(long));
-        assert!(matches!(Node::string(&"x".repeat(24)), Node::String(Str::Inline(_))));
-        assert!(matches!(Node::string(&"x".repeat(25)), Node::String(Str::Shared(_))));
+        let text = |node: &Node, key: &str| match node.get(key) {
+            Some(Node::String(s)) => s.clone(),
+            other => panic!("not a string: {other:?}"),
+        };
+        // A copy of a shared string points at the same text; an inline one
+        // lives inside each copy.
+        let (body, body_copy) = (text(&node, "body"), text(&copy, "body"));
+        assert_eq!(body_copy, long);
+        assert_eq!(body.as_ptr(), body_copy.as_ptr());
+        assert_ne!(text(&node, "id").as_ptr(), text(&copy, "id").as_ptr());
+        let at_limit = Str::from("x".repeat(15).as_str());
+        assert_ne!(at_limit.as_ptr(), at_limit.clone().as_ptr(), "15 bytes are inline");
+        let past_limit = Str::from("x".repeat(16).as_str());
+        assert_eq!(past_limit.as_ptr(), past_limit.clone().as_ptr(), "16 bytes are shared");
     }
 
     #[test]
-    fn merging_makes_room_for_exactly_the_new_keys() {
+    fn merging_appends_new_keys_in_order() {
         let Node::Object(mut target) = Node::from(json!({"id": 1, "name": "a"})) else { unreachable!() };
         let Node::Object(source) = Node::from(json!({"id": 1, "price": 2, "weight": 3})) else { unreachable!() };
         target.merge_with(source, |_, existing, value| *existing = value);
-        assert_eq!((target.len(), target.0.capacity()), (4, 4));
+        assert_eq!(target.len(), 4);
         let keys: Vec<&str> = target.iter().map(|(k, _)| k).collect();
         assert_eq!(keys, ["id", "name", "price", "weight"]);
     }
@@ -542,8 +520,7 @@ mod tests {
     }
 
     #[test]
-    fn merging_from_a_borrowed_object_copies_only_new_keys_and_makes_exact_room() {
-        // Parsed, so the target starts exactly as long as its entries.
+    fn merging_from_a_borrowed_object_copies_only_new_keys() {
         let Ok(Node::Object(mut target)) = serde_json::from_str(r#"{"id":1,"name":"a"}"#) else { unreachable!() };
         let Node::Object(source) = Node::from(json!({"id": 2, "price": 2})) else { unreachable!() };
         let mut merged = Vec::new();
@@ -552,7 +529,7 @@ mod tests {
             *existing = value.clone();
         });
         assert_eq!(merged, ["id"]);
-        assert_eq!((target.len(), target.0.capacity()), (3, 3));
+        assert_eq!(target.len(), 3);
         assert_eq!(Node::Object(target).to_json(), json!({"id": 2, "name": "a", "price": 2}));
         assert_eq!(source.len(), 2);
     }
