@@ -32,8 +32,27 @@ fn keep_off_transparent_huge_pages() {
     }
 }
 
+/// mimalloc's `purge_delay` option (its index in `mi_option_t`, version 3).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// How long freed memory stays with mimalloc before it goes back to the
+/// kernel. Version 3 waits a second, so the resident size saws up and down
+/// by a second's worth of responses (at 50 connections of the benchmark,
+/// peaks of 39-41 MB over a steady 31-35); after 100 ms the peaks are
+/// 33-35 MB, for about 2 % more CPU per request. `MIMALLOC_PURGE_DELAY`
+/// in the environment still wins.
+const PURGE_DELAY_MS: std::ffi::c_long = 100;
+
+fn return_freed_memory_sooner() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: sets one integer option; called before any other thread exists.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) }
+    }
+}
+
 fn main() -> ExitCode {
     keep_off_transparent_huge_pages();
+    return_freed_memory_sooner();
     run()
 }
 
@@ -51,5 +70,25 @@ async fn run() -> ExitCode {
             }
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_purge_delay_is_set_at_mimallocs_own_index() {
+        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+            // The environment's value wins; nothing of ours to check.
+            return;
+        }
+        // SAFETY: reads and sets plain integer options.
+        let read = || unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
+        // Of all of mimalloc 3's options only `purge_delay` defaults to 1000,
+        // so this is the index it has in the linked library.
+        assert_eq!(read(), 1000, "option {MI_OPTION_PURGE_DELAY} is not purge_delay in this mimalloc");
+        return_freed_memory_sooner();
+        assert_eq!(read(), PURGE_DELAY_MS);
     }
 }
