@@ -26,6 +26,29 @@ pub struct SubgraphEndpoint {
     pub url: Uri,
     pub timeout: Duration,
     pub propagate_headers: Vec<HeaderName>,
+    pub metrics: FetchMetrics,
+}
+
+/// One subgraph's fetch metrics, registered when the supergraph loads rather
+/// than looked up, labels allocated and hashed, on every fetch.
+#[derive(Debug, Clone)]
+pub struct FetchMetrics {
+    pub ok: metrics::Counter,
+    pub timeout: metrics::Counter,
+    pub error: metrics::Counter,
+    pub duration: metrics::Histogram,
+}
+
+impl FetchMetrics {
+    fn register(subgraph: &str) -> Self {
+        let requests = |outcome: &'static str| metrics::counter!("gateway_subgraph_requests_total", "subgraph" => subgraph.to_string(), "outcome" => outcome);
+        Self {
+            ok: requests("ok"),
+            timeout: requests("timeout"),
+            error: requests("error"),
+            duration: metrics::histogram!("gateway_subgraph_request_duration_seconds", "subgraph" => subgraph.to_string()),
+        }
+    }
 }
 
 /// One loaded supergraph. Immutable; a reload builds a new one.
@@ -73,6 +96,7 @@ impl Supergraph {
                     url: uri,
                     timeout: overrides.timeout.unwrap_or(config.default_timeout),
                     propagate_headers,
+                    metrics: FetchMetrics::register(name),
                 },
             );
         }

@@ -135,6 +135,12 @@ async fn health_ready_and_metrics_answer() {
     // Latencies are histograms with buckets, which add up across instances.
     assert!(text.contains("gateway_request_duration_seconds_bucket{le=\"0.0005\"}"), "{text}");
     assert!(text.contains("gateway_request_duration_seconds_bucket{le=\"+Inf\"}"), "{text}");
+    // Subgraph fetches are counted and timed per subgraph.
+    assert!(text.contains("gateway_subgraph_requests_total{subgraph=\"accounts\",outcome=\"ok\"}"), "{text}");
+    assert!(
+        text.contains("gateway_subgraph_request_duration_seconds_bucket{subgraph=\"accounts\",le=\"10\"}"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
