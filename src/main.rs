@@ -39,8 +39,8 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// kernel. Version 3 waits a second, so the resident size saws up and down
 /// by a second's worth of responses (at 50 connections of the benchmark,
 /// peaks of 39-41 MB over a steady 31-35); after 100 ms the peaks are
-/// 33-35 MB, for about 2 % more CPU per request. `MIMALLOC_PURGE_DELAY`
-/// in the environment still wins.
+/// 33-37 MB, and CPU per request moved by no more than run-to-run noise
+/// (1-2 %). `MIMALLOC_PURGE_DELAY` in the environment still wins.
 const PURGE_DELAY_MS: std::ffi::c_long = 100;
 
 fn return_freed_memory_sooner() {
