@@ -3,6 +3,7 @@
 //! same subgraph (same URL, headers and body) that overlap in time share one
 //! HTTP exchange.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -107,21 +108,52 @@ impl SubgraphReply {
     /// requests share is parsed once, and they all read the one parsed
     /// answer, each copying into its own response tree only what it merges
     /// (a copy of the whole answer per request was a fifth of the heap with
-    /// de-duplication on). A reply nobody else holds comes back as the only
-    /// reference, which the caller may take apart (`Arc::get_mut`).
-    pub fn decode(self) -> Result<Arc<SubgraphResponse>, String> {
+    /// de-duplication on). A reply nobody else holds is parsed into an
+    /// answer of the caller's own, to take apart.
+    pub fn decode(self) -> Result<Received, String> {
         // sonic-rs finds string ends and escapes with SIMD, where serde_json
         // goes a word at a time: a quarter of the gateway's instructions
         // were parsing before. It checks UTF-8 as it goes.
-        let parse =
-            |body: &[u8]| sonic_rs::from_slice::<SubgraphResponse>(body).map(Arc::new).map_err(|e| e.to_string());
+        let parse = |body: &[u8]| sonic_rs::from_slice::<SubgraphResponse>(body).map_err(|e| e.to_string());
         if Arc::strong_count(&self.decoded) == 1 {
             return match Arc::try_unwrap(self.decoded).map(OnceLock::into_inner) {
-                Ok(Some(decoded)) => decoded,
-                _ => parse(&self.body),
+                // Parsed for requests that have all finished with it since.
+                Ok(Some(decoded)) => decoded.map(Received::from),
+                _ => parse(&self.body).map(Received::Own),
             };
         }
-        self.decoded.get_or_init(|| parse(&self.body)).clone()
+        self.decoded.get_or_init(|| parse(&self.body).map(Arc::new)).clone().map(Received::from)
+    }
+}
+
+/// A subgraph answer as one request holds it: its own, to take apart, or
+/// shared with the requests that joined the same exchange, to read and copy
+/// from.
+pub enum Received {
+    Own(SubgraphResponse),
+    Shared(Arc<SubgraphResponse>),
+}
+
+impl From<Arc<SubgraphResponse>> for Received {
+    /// Own when no other request holds the answer any more.
+    fn from(response: Arc<SubgraphResponse>) -> Self {
+        match Arc::try_unwrap(response) {
+            Ok(own) => Received::Own(own),
+            Err(shared) => Received::Shared(shared),
+        }
+    }
+}
+
+impl Received {
+    /// The answer's errors and its `data`, moved out when the answer is
+    /// this request's own.
+    pub fn parts(&mut self) -> (&[Value], Cow<'_, Node>) {
+        match self {
+            Received::Own(own) => {
+                (own.errors.as_deref().unwrap_or_default(), Cow::Owned(std::mem::take(&mut own.data)))
+            }
+            Received::Shared(shared) => (shared.errors.as_deref().unwrap_or_default(), Cow::Borrowed(&shared.data)),
+        }
     }
 }
 

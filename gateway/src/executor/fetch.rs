@@ -2,7 +2,6 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::Instant;
 
 use hive_router_query_planner::planner::plan_nodes::FetchNode;
@@ -15,7 +14,7 @@ use tracing::Instrument;
 use super::merge::{apply_rewrites, merge_value, rename_error_path};
 use super::tree::Node;
 use super::Execution;
-use crate::client::{FetchError, SubgraphResponse};
+use crate::client::{FetchError, Received};
 use crate::error::{codes, GraphQLError, PathSegment};
 
 static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
@@ -77,34 +76,6 @@ pub(super) fn subgraph_error(raw: &Value, service: &str, path: Option<Vec<PathSe
     error.extensions.insert("serviceName".into(), Value::String(service.to_string()));
     error.path = path;
     error
-}
-
-/// A subgraph answer as one request holds it: its own, to take apart, or
-/// shared with the requests that joined the same exchange, to read and copy
-/// from.
-pub(super) enum Received {
-    Own(SubgraphResponse),
-    Shared(Arc<SubgraphResponse>),
-}
-
-impl Received {
-    fn new(response: Arc<SubgraphResponse>) -> Self {
-        match Arc::try_unwrap(response) {
-            Ok(own) => Received::Own(own),
-            Err(shared) => Received::Shared(shared),
-        }
-    }
-
-    /// The answer's errors and its `data`, moved out when the answer is
-    /// this request's own.
-    pub(super) fn parts(&mut self) -> (&[Value], Cow<'_, Node>) {
-        match self {
-            Received::Own(own) => {
-                (own.errors.as_deref().unwrap_or_default(), Cow::Owned(std::mem::take(&mut own.data)))
-            }
-            Received::Shared(shared) => (shared.errors.as_deref().unwrap_or_default(), Cow::Borrowed(&shared.data)),
-        }
-    }
 }
 
 /// The value at `key` of an answer's `data`: moved out of an answer of the
@@ -194,7 +165,7 @@ impl Execution<'_> {
         if !reply.set_cookies.is_empty() && self.cookie_subgraphs.contains(service) {
             self.set_cookies.lock().unwrap_or_else(|e| e.into_inner()).extend(reply.set_cookies.iter().cloned());
         }
-        reply.decode().map(Received::new).map_err(|error| {
+        reply.decode().map_err(|error| {
             tracing::warn!(subgraph = service, %error, "subgraph answered with invalid JSON");
             failed(codes::SUBGRAPH_RESPONSE_INVALID, "the response is not a GraphQL response".into())
         })
