@@ -7,7 +7,8 @@
 //!    from what remains, the projection from the client's whole operation, so
 //!    removed fields come back as `null` with an error each.
 //! 4. [`normalize`]: operation selected and normalised by the planner's normaliser.
-//! 5. [`plan`]: query plan, cached per supergraph by normalised operation.
+//! 5. [`plan`]: query plan, cached per supergraph by normalised operation;
+//!    [`partial_unions`] puts back union members the planner narrowed away.
 //! 6. [`variables`]: coercion of the client's variables (per request, never cached).
 //! 7. execution by [`crate::executor`].
 //! 8. [`project`]: the response written in the client's shape.
@@ -17,6 +18,7 @@
 
 pub mod normalize;
 pub mod parse;
+pub mod partial_unions;
 pub mod plan;
 pub mod project;
 pub mod validate;

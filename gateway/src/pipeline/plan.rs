@@ -1,4 +1,5 @@
-//! Stage 4: plan the normalised operation with hive-router-query-planner.
+//! Stage 4: plan the normalised operation with hive-router-query-planner,
+//! then restore the union members it narrowed away ([`partial_unions`]).
 //! Planner panics are contained and planning is bounded in time. Plans are
 //! cached per supergraph, keyed by the normalised operation text.
 
@@ -12,6 +13,7 @@ use hive_router_query_planner::graph::PlannerOverrideContext;
 use hive_router_query_planner::planner::plan_nodes::QueryPlan;
 use hive_router_query_planner::utils::cancellation::CancellationToken;
 
+use super::partial_unions;
 use crate::error::{codes, GraphQLError, RequestError};
 use crate::supergraph::Supergraph;
 
@@ -43,7 +45,16 @@ pub fn plan(
 
     let token = CancellationToken::with_timeout(timeout);
     let result = catch_unwind(AssertUnwindSafe(|| {
-        supergraph.planner.plan_from_normalized_operation(&for_planner, PlannerOverrideContext::default(), &token)
+        let mut plan = supergraph.planner.plan_from_normalized_operation(
+            &for_planner,
+            PlannerOverrideContext::default(),
+            &token,
+        )?;
+        let restored = partial_unions::restore(&mut plan, &for_planner, &supergraph.planner.supergraph);
+        if restored > 0 {
+            tracing::debug!(fetches = restored, "restored union members the planner narrowed away");
+        }
+        Ok::<_, hive_router_query_planner::planner::PlannerError>(plan)
     }));
     let plan = match result {
         Ok(Ok(plan)) => Arc::new(plan),

@@ -6,10 +6,10 @@
 //! entity hop to `bWrapper`), not a global intersection of the members;
 //! a fragment the chosen subgraph does not know must not reach it.
 //!
-//! The first two cases are ignored: the pinned planner narrows the union to
-//! the members both subgraphs share whenever the wrapper is shareable, so
-//! `a` and `b` are not fetched and read as null. Run them with `--ignored`
-//! after a planner upgrade.
+//! The pinned planner narrows the union to the members both subgraphs share
+//! whenever the wrapper is shareable; the first two cases pass because the
+//! gateway puts `OnlyA` / `OnlyB` back into the fetch of the subgraph that
+//! has them (`pipeline::partial_unions`).
 
 use crate::{audit_support, common};
 
@@ -92,7 +92,6 @@ async fn suite() -> (Vec<common::TestSubgraph>, common::TestGateway) {
 }
 
 #[tokio::test]
-#[ignore = "hive-router-query-planner 2.10.11 keeps only the members common to a and b under the shareable Wrapper.actions, so the member-only field is never fetched (its own snapshot test expects that plan)"]
 async fn wrapper_under_a_root_of_a_keeps_the_members_a_knows() {
     let (_subs, gateway) = suite().await;
     let response = gateway.query(&format!("{{ rootA {{ wrapper {{ actions {{ {ALL_MEMBERS} }} }} }} }}")).await;
@@ -106,7 +105,6 @@ async fn wrapper_under_a_root_of_a_keeps_the_members_a_knows() {
 }
 
 #[tokio::test]
-#[ignore = "hive-router-query-planner 2.10.11 keeps only the members common to a and b under the shareable Wrapper.actions, so the member-only field is never fetched (its own snapshot test expects that plan)"]
 async fn wrapper_under_a_root_of_b_keeps_the_members_b_knows() {
     let (_subs, gateway) = suite().await;
     let response = gateway.query(&format!("{{ rootB {{ wrapper {{ actions {{ {ALL_MEMBERS} }} }} }} }}")).await;

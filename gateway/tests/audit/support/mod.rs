@@ -345,10 +345,15 @@ fn executable_sdl(sdl: &str) -> String {
 /// Starts the subgraphs and a gateway over `fixtures/audit/<suite>/supergraph.graphql`;
 /// each subgraph validates requests against `fixtures/audit/<suite>/<name>.graphql`.
 pub async fn start(suite: &str, subgraphs: Vec<JsonSubgraph>) -> (Vec<TestSubgraph>, TestGateway) {
-    let sdl = fixture(&format!("audit/{suite}/supergraph.graphql"));
+    start_fixture(&format!("audit/{suite}"), subgraphs).await
+}
+
+/// [`start`] over any fixture folder (`fixtures/<folder>/`).
+pub async fn start_fixture(folder: &str, subgraphs: Vec<JsonSubgraph>) -> (Vec<TestSubgraph>, TestGateway) {
+    let sdl = fixture(&format!("{folder}/supergraph.graphql"));
     let mut running = Vec::new();
     for sub in subgraphs {
-        let own = fixture(&format!("audit/{suite}/{}.graphql", sub.name));
+        let own = fixture(&format!("{folder}/{}.graphql", sub.name));
         running.push(sub.sdl(&own).start().await);
     }
     let mut builder = GatewayBuilder::new(sdl);
