@@ -15,7 +15,10 @@
 //! - `T` is a member of the union in the fetch's own subgraph;
 //! - everything the client selected on `T`, at any depth, resolves in that
 //!   subgraph itself: no `@requires`, external, overridden or other
-//!   subgraphs' fields, no type or member that subgraph does not have.
+//!   subgraphs' fields, no type or member that subgraph does not have;
+//! - its fields can sit beside the other members' fields in that subgraph:
+//!   a response key they share is a leaf of the same type there (where the
+//!   planner aliased a field to keep to that rule, nothing is added).
 //!
 //! So nothing it adds needs a fetch of its own, and nothing it adds reaches a
 //! subgraph that cannot answer it. The variables of an added fragment are
@@ -30,7 +33,9 @@ use hive_router_query_planner::ast::operation::{OperationDefinition, SubgraphFet
 use hive_router_query_planner::ast::selection_item::SelectionItem;
 use hive_router_query_planner::ast::selection_set::{FieldSelection, InlineFragmentSelection, SelectionSet};
 use hive_router_query_planner::planner::plan_nodes::{FlattenNodePath, FlattenNodePathSegment, PlanNode, QueryPlan};
-use hive_router_query_planner::state::supergraph_state::{SupergraphDefinition, SupergraphField, SupergraphState};
+use hive_router_query_planner::state::supergraph_state::{
+    SupergraphDefinition, SupergraphField, SupergraphState, TypeNode,
+};
 
 /// Restores narrowed-away union members in every fetch of `plan`, which was
 /// planned from `operation`. Returns how many fetches changed.
@@ -209,14 +214,12 @@ impl<'a> Pass<'a> {
         graph: &str,
         variables: &mut BTreeSet<String>,
     ) -> bool {
-        let present: HashSet<&str> = set
-            .items
-            .iter()
-            .filter_map(|item| match item {
-                SelectionItem::InlineFragment(fragment) => Some(fragment.type_condition.as_str()),
-                _ => None,
-            })
-            .collect();
+        // Members the fetch already selects, however the planner nested them.
+        let mut present = HashSet::new();
+        fragment_types(set, &mut present);
+        // The fields the fetch selects below the union, by response key.
+        let mut selected = Vec::new();
+        response_keys(set, union, &mut selected);
         let mut wanted: Vec<&InlineFragmentSelection> = Vec::new();
         for scope in scopes {
             self.member_fragments(scope.set, &mut wanted);
@@ -225,18 +228,48 @@ impl<'a> Pass<'a> {
         let mut added = Vec::new();
         for fragment in wanted {
             let member = fragment.type_condition.as_str();
+            let mut keys = Vec::new();
+            response_keys(&fragment.selections, member, &mut keys);
             let restorable = !present.contains(member)
                 && self.is_member_in(member, union, graph)
                 && selects_more_than_typename(&fragment.selections)
-                && self.resolves_locally(&fragment.selections, member, graph);
+                && self.resolves_locally(&fragment.selections, member, graph)
+                && keys.iter().all(|key| self.merges_with(key, &selected, graph));
             if restorable && seen.insert(fragment.to_string()) {
                 variables.extend(fragment.variable_usages());
+                selected.extend(keys);
                 added.push(SelectionItem::InlineFragment(fragment.clone()));
             }
         }
         let changed = !added.is_empty();
         set.items.extend(added);
         changed
+    }
+
+    /// Whether `field` can sit beside the fields already `selected` under a
+    /// union without breaking the rule that fields sharing a response key
+    /// have the same shape: where the planner aliased a field for that rule,
+    /// an added fragment must not bring the clash back. Only a leaf of the
+    /// same type in `graph` may share a key with another member's field.
+    fn merges_with(&self, field: &SelectedField<'_>, selected: &[SelectedField<'_>], graph: &str) -> bool {
+        selected.iter().filter(|other| other.key == field.key).all(|other| {
+            let (Some(a), Some(b)) = (self.type_in(field, graph), self.type_in(other, graph)) else {
+                return false;
+            };
+            a == b && self.is_leaf(a.inner_type())
+        })
+    }
+
+    /// The type of a selected field as `graph` declares it.
+    fn type_in<'t>(&'t self, field: &SelectedField<'_>, graph: &str) -> Option<&'a TypeNode> {
+        let definition = self.supergraph.definitions.get(field.owner)?.fields().get(field.name)?;
+        let in_graph = definition.join_field.iter().find(|j| j.graph_id.as_deref() == Some(graph));
+        Some(in_graph.and_then(|j| j.type_in_graph.as_ref()).unwrap_or(&definition.field_type))
+    }
+
+    fn is_leaf(&self, ty: &str) -> bool {
+        self.supergraph.is_scalar_type(ty)
+            || matches!(self.supergraph.definitions.get(ty), Some(SupergraphDefinition::Enum(_)))
     }
 
     /// The client's fragments on object types directly below a union field,
@@ -405,6 +438,40 @@ impl<'a> Pass<'a> {
 fn resolves_in(field: &SupergraphField, owner: &SupergraphDefinition, graph: &str) -> bool {
     let requires = field.join_field.iter().any(|j| j.graph_id.as_deref() == Some(graph) && j.requires.is_some());
     !requires && field.resolvable_in_graphs(owner).contains(graph)
+}
+
+/// A field selected below a union: its response key, and its name on the
+/// type it is selected on.
+struct SelectedField<'s> {
+    key: &'s str,
+    owner: &'s str,
+    name: &'s str,
+}
+
+/// The fields `set` (selecting on `owner`) selects, at any fragment depth
+/// but not below another field, `__typename` aside.
+fn response_keys<'s>(set: &'s SelectionSet, owner: &'s str, out: &mut Vec<SelectedField<'s>>) {
+    for item in &set.items {
+        match item {
+            SelectionItem::Field(field) if field.name != "__typename" => {
+                out.push(SelectedField { key: response_key(field), owner, name: &field.name })
+            }
+            SelectionItem::InlineFragment(fragment) => {
+                response_keys(&fragment.selections, &fragment.type_condition, out)
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The type conditions of `set`'s fragments, nested ones included.
+fn fragment_types<'s>(set: &'s SelectionSet, out: &mut HashSet<&'s str>) {
+    for item in &set.items {
+        if let SelectionItem::InlineFragment(fragment) = item {
+            out.insert(&fragment.type_condition);
+            fragment_types(&fragment.selections, out);
+        }
+    }
 }
 
 fn selects_more_than_typename(set: &SelectionSet) -> bool {
