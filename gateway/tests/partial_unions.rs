@@ -121,6 +121,7 @@ async fn a_member_only_the_fetching_subgraph_has_comes_back_with_its_fields() {
     let plan = gateway.plan(&query);
     assert!(plan.contains("... on OnlyA"), "a's own member is asked of a:\n{plan}");
     assert!(!plan.contains("... on OnlyB"), "b's member never reaches a:\n{plan}");
+    insta::assert_snapshot!("restored_member", plan, &query);
 
     let response = gateway.query(&query).await;
     let actions = a_actions();
