@@ -257,7 +257,7 @@ pub fn repeats_keys(selections: &SelectionSet) -> bool {
     fn level<'s>(selections: &'s SelectionSet, keys: &mut Vec<&'s str>) -> bool {
         selections.items.iter().any(|item| match item {
             SelectionItem::Field(field) => {
-                let key = field.alias.as_deref().unwrap_or(&field.name);
+                let key = field.selection_identifier();
                 let repeated = keys.contains(&key);
                 keys.push(key);
                 repeated || (!field.selections.is_empty() && repeats_keys(&field.selections))
@@ -311,7 +311,7 @@ fn write_requires(
                 if !std::mem::take(first) {
                     out.push(b',');
                 }
-                write_name(out, field.alias.as_deref().unwrap_or(&field.name));
+                write_name(out, field.selection_identifier());
                 out.push(b':');
                 if field.selections.is_empty() {
                     source.write_json(out);

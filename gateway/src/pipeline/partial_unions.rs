@@ -179,7 +179,7 @@ impl<'a> Pass<'a> {
             match item {
                 SelectionItem::Field(field) if !field.selections.is_empty() => {
                     let Some(child_ty) = self.field_type(ty, &field.name) else { continue };
-                    let key = response_key(field).to_owned();
+                    let key = field.selection_identifier().to_owned();
                     let mut inner = Vec::new();
                     for scope in scopes {
                         self.fields_at(*scope, &key, Some(&field.name), Some(ty), &mut inner);
@@ -261,7 +261,7 @@ impl<'a> Pass<'a> {
     }
 
     /// The type of a selected field as `graph` declares it.
-    fn type_in<'t>(&'t self, field: &SelectedField<'_>, graph: &str) -> Option<&'a TypeNode> {
+    fn type_in(&self, field: &SelectedField<'_>, graph: &str) -> Option<&'a TypeNode> {
         let definition = self.supergraph.definitions.get(field.owner)?.fields().get(field.name)?;
         let in_graph = definition.join_field.iter().find(|j| j.graph_id.as_deref() == Some(graph));
         Some(in_graph.and_then(|j| j.type_in_graph.as_ref()).unwrap_or(&definition.field_type))
@@ -341,7 +341,9 @@ impl<'a> Pass<'a> {
     ) {
         for item in &scope.set.items {
             match item {
-                SelectionItem::Field(field) if response_key(field) == key && name.is_none_or(|n| n == field.name) => {
+                SelectionItem::Field(field)
+                    if field.selection_identifier() == key && name.is_none_or(|n| n == field.name) =>
+                {
                     if let Some(ty) = self.field_type(scope.ty, &field.name) {
                         out.push(Scope { ty, set: &field.selections });
                     }
@@ -454,7 +456,7 @@ fn response_keys<'s>(set: &'s SelectionSet, owner: &'s str, out: &mut Vec<Select
     for item in &set.items {
         match item {
             SelectionItem::Field(field) if field.name != "__typename" => {
-                out.push(SelectedField { key: response_key(field), owner, name: &field.name })
+                out.push(SelectedField { key: field.selection_identifier(), owner, name: &field.name })
             }
             SelectionItem::InlineFragment(fragment) => {
                 response_keys(&fragment.selections, &fragment.type_condition, out)
@@ -476,10 +478,6 @@ fn fragment_types<'s>(set: &'s SelectionSet, out: &mut HashSet<&'s str>) {
 
 fn selects_more_than_typename(set: &SelectionSet) -> bool {
     set.items.iter().any(|item| !matches!(item, SelectionItem::Field(f) if f.name == "__typename"))
-}
-
-fn response_key(field: &FieldSelection) -> &str {
-    field.alias.as_deref().unwrap_or(&field.name)
 }
 
 /// The `_entities` field of an entity fetch (`alias` for a batch member).
