@@ -79,6 +79,15 @@ pub struct Gatekeeper {
     codec: IdentityCodec,
 }
 
+/// The token of an `Authorization: Bearer <token>` value. The scheme is
+/// case-insensitive and may be followed by any run of spaces (RFC 9110
+/// section 11.1, RFC 6750 section 2.1); the token itself has no spaces.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once([' ', '\t'])?;
+    let token = token.trim_start_matches([' ', '\t']);
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && !token.contains([' ', '\t'])).then_some(token)
+}
+
 impl Gatekeeper {
     /// `revocations: None` skips the revocation check (tokens then live to
     /// their expiry); the gateway always configures it.
@@ -94,13 +103,7 @@ impl Gatekeeper {
     /// that is present but not a valid, live bearer token: a [`Rejection`].
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Option<Authenticated>, Rejection> {
         let Some(value) = headers.get(AUTHORIZATION) else { return Ok(None) };
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or(Rejection::BadHeader)?;
+        let token = value.to_str().ok().and_then(bearer_token).ok_or(Rejection::BadHeader)?;
         let claims = self.verifier.verify(token).await.map_err(Rejection::Invalid)?;
         if let Some(revocations) = &self.revocations {
             match revocations.is_revoked(claims.sid).await {
@@ -141,5 +144,21 @@ mod tests {
         assert!(Rejection::BadHeader.challenge().unwrap().to_str().unwrap().contains("invalid_request"));
         assert_eq!(Rejection::Unavailable.status(), 503);
         assert!(Rejection::Unavailable.challenge().is_none());
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive_and_the_token_exact() {
+        for value in [
+            "Bearer abc.def.ghi",
+            "bearer abc.def.ghi",
+            "BEARER abc.def.ghi",
+            "BeArEr   abc.def.ghi",
+            " Bearer\tabc.def.ghi ",
+        ] {
+            assert_eq!(bearer_token(value), Some("abc.def.ghi"), "{value:?}");
+        }
+        for value in ["Bearer", "Bearer ", "Basic abc", "Bearerabc", "Bearer abc def", "Token abc", ""] {
+            assert_eq!(bearer_token(value), None, "{value:?}");
+        }
     }
 }

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 use url::Url;
@@ -99,7 +98,34 @@ pub enum VerifyError {
     WrongAudience,
     #[error("the access token is missing required claims")]
     MissingClaims,
+    #[error("the access token names critical header extensions this gateway does not understand")]
+    UnknownCritical,
 }
+
+/// The parts of a JOSE header the verifier reads. Unknown members are
+/// ignored, as RFC 7515 requires, except those listed in `crit`.
+#[derive(Deserialize)]
+struct JoseHeader {
+    alg: Option<String>,
+    typ: Option<String>,
+    kid: Option<String>,
+    /// Extensions the issuer says must be understood. This verifier
+    /// understands none, so any `crit` member refuses the token (RFC 7515
+    /// section 4.1.11).
+    crit: Option<serde_json::Value>,
+}
+
+impl JoseHeader {
+    fn decode(token: &str) -> Result<Self, VerifyError> {
+        let encoded = token.split('.').next().ok_or(VerifyError::Malformed)?;
+        let json = URL_SAFE_NO_PAD.decode(encoded).map_err(|_| VerifyError::Malformed)?;
+        serde_json::from_slice(&json).map_err(|_| VerifyError::Malformed)
+    }
+}
+
+/// The largest JWKS or discovery document read. A key set of a dozen RSA
+/// keys is about 6 KB; anything near this bound is not a key set.
+pub const MAX_KEY_DOCUMENT_BYTES: usize = 256 * 1024;
 
 /// A token that passed every check that does not depend on the clock
 /// (algorithm, type, signature, issuer, audience). Presented again, it costs a
@@ -187,10 +213,13 @@ impl Verifier {
             }
             self.verified.invalidate(token);
         }
-        let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
+        let header = JoseHeader::decode(token)?;
         // Pinned before any key is looked at: no `none`, no HS256 with a public key.
-        if header.alg != Algorithm::RS256 {
+        if header.alg.as_deref() != Some("RS256") {
             return Err(VerifyError::WrongAlgorithm);
+        }
+        if header.crit.is_some() {
+            return Err(VerifyError::UnknownCritical);
         }
         let typ_ok = header
             .typ
@@ -297,10 +326,7 @@ impl Verifier {
             .get(reqwest::header::CACHE_CONTROL)
             .and_then(|v| v.to_str().ok())
             .and_then(jwks::max_age);
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| FetchError::Http { url: jwks_url.to_string(), reason: e.without_url().to_string() })?;
+        let body = read_bounded(response, &jwks_url).await?;
         let set = jwks::parse(&body).map_err(|source| FetchError::Jwks { url: jwks_url.to_string(), source })?;
         tracing::info!(kids = ?set.kids(), "loaded JWKS");
         metrics::counter!("gateway_jwks_refresh_total", "result" => "ok").increment(1);
@@ -329,7 +355,8 @@ impl Verifier {
                 if !response.status().is_success() {
                     return Err(failed());
                 }
-                let doc: Discovery = response.json().await.map_err(|_| failed())?;
+                let body = read_bounded(response, &discovery).await?;
+                let doc: Discovery = serde_json::from_slice(&body).map_err(|_| failed())?;
                 Url::parse(&doc.jwks_uri).map_err(|_| failed())
             }
         }
@@ -356,4 +383,27 @@ impl Verifier {
             }
         })
     }
+}
+
+/// A key document's body, refused once it passes [`MAX_KEY_DOCUMENT_BYTES`]
+/// (by its `Content-Length`, or while it streams in without one), so a
+/// compromised or misconfigured endpoint cannot fill the gateway's memory.
+async fn read_bounded(mut response: reqwest::Response, url: &Url) -> Result<Vec<u8>, FetchError> {
+    let too_large =
+        || FetchError::Http { url: url.to_string(), reason: format!("larger than {MAX_KEY_DOCUMENT_BYTES} bytes") };
+    if response.content_length().is_some_and(|length| length > MAX_KEY_DOCUMENT_BYTES as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| FetchError::Http { url: url.to_string(), reason: e.without_url().to_string() })?
+    {
+        if body.len() + chunk.len() > MAX_KEY_DOCUMENT_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }

@@ -60,6 +60,37 @@ async fn forged_algorithms_are_refused_before_any_key_is_used() {
 }
 
 #[tokio::test]
+async fn a_token_with_critical_extensions_is_refused() {
+    let key = TestKey::generate("k1");
+    let endpoint = Endpoint::start(Serve::Keys(vec![key.jwk.clone()], None)).await;
+    let verifier = verifier_for(&endpoint, Duration::from_secs(60)).await;
+    let plain = json!({"alg": "RS256", "typ": "at+jwt", "kid": "k1"});
+    // The same header without `crit` verifies: the refusal below is about `crit` alone.
+    verifier.verify(&key.sign_raw(&plain, &claims())).await.expect("no crit, valid");
+    for crit in [json!(["exp"]), json!(["b64"]), json!([]), json!("b64")] {
+        let header = json!({"alg": "RS256", "typ": "at+jwt", "kid": "k1", "crit": crit, "b64": false});
+        let token = key.sign_raw(&header, &claims());
+        assert_eq!(verifier.verify(&token).await.unwrap_err(), VerifyError::UnknownCritical, "crit {crit}");
+    }
+}
+
+#[tokio::test]
+async fn an_oversized_key_set_is_refused_and_the_last_good_keys_stay() {
+    let key = TestKey::generate("k1");
+    let endpoint = Endpoint::start(Serve::Keys(vec![key.jwk.clone()], None)).await;
+    let verifier = verifier_for(&endpoint, Duration::ZERO).await;
+    // Far above the bound, streamed without a length: the read stops at the bound.
+    endpoint.set(Serve::Huge(64 * 1024 * 1024));
+    let error = verifier.refresh().await.unwrap_err().to_string();
+    assert!(error.contains("larger than"), "{error}");
+    verifier.verify(&key.sign(&claims())).await.expect("the last good keys still verify");
+    // Just under the bound is read (and refused as a key set for its content).
+    endpoint.set(Serve::Huge(gatehouse_access::verifier::MAX_KEY_DOCUMENT_BYTES - 1));
+    let error = verifier.refresh().await.unwrap_err().to_string();
+    assert!(!error.contains("larger than"), "{error}");
+}
+
+#[tokio::test]
 async fn each_claim_rule_is_enforced() {
     let key = TestKey::generate("k1");
     let endpoint = Endpoint::start(Serve::Keys(vec![key.jwk.clone()], None)).await;

@@ -43,6 +43,17 @@ impl TestKey {
         self.sign_with(claims, |_| {})
     }
 
+    /// A token whose JOSE header is exactly `header` (JSON), signed with
+    /// this key: for headers the `Header` type cannot express.
+    pub fn sign_raw(&self, header: &Value, claims: &Value) -> String {
+        let message =
+            format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
+        let signature =
+            jsonwebtoken::crypto::sign(message.as_bytes(), &EncodingKey::from_rsa_der(&self.der), Algorithm::RS256)
+                .expect("signing");
+        format!("{message}.{signature}")
+    }
+
     pub fn sign_with(&self, claims: &Value, edit: impl FnOnce(&mut Header)) -> String {
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(self.kid.clone());
@@ -103,6 +114,9 @@ pub enum Serve {
     Keys(Vec<Value>, Option<&'static str>),
     Status(StatusCode),
     Body(&'static str),
+    /// A body of this many bytes: a valid start of a key set, then padding,
+    /// streamed in chunks without a `Content-Length`.
+    Huge(usize),
 }
 
 pub struct Endpoint {
@@ -130,6 +144,17 @@ impl Endpoint {
                         }
                         Serve::Status(status) => status.into_response(),
                         Serve::Body(body) => (StatusCode::OK, body).into_response(),
+                        Serve::Huge(size) => {
+                            let chunks = (0..size.div_ceil(64 * 1024)).map(move |i| {
+                                let mut chunk = vec![b' '; (size - i * 64 * 1024).min(64 * 1024)];
+                                if i == 0 {
+                                    chunk[..9].copy_from_slice(br#"{"keys":["#);
+                                }
+                                Ok::<_, std::io::Error>(chunk)
+                            });
+                            let body = axum::body::Body::from_stream(futures::stream::iter(chunks));
+                            (StatusCode::OK, body).into_response()
+                        }
                     }
                 }
             }),
