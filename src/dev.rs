@@ -160,17 +160,26 @@ pub async fn run_stack(shared: &SharedConfig, mut args: DevArgs) -> anyhow::Resu
     // take the running stack down with it, so the error is deliberately dropped.
     let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), banner.as_bytes());
 
+    // Shutdown runs front to back: the gateway stops accepting and finishes
+    // its requests while the subgraphs still answer them, then the
+    // subgraphs stop. A service that fails stops the whole stack the same way.
     let stop = shutdown::on_signal();
+    let subgraphs = CancellationToken::new();
     let app = async {
         match app {
             Some(app) => app.run_until_stopped(format!("http://localhost:{}", ports.gateway), stop.child_token()).await,
             None => Ok(()),
         }
     };
+    let gateway = async {
+        let result = run_with_siblings(gateway.run_until_stopped(stop.child_token()), stop.clone()).await;
+        subgraphs.cancel();
+        result
+    };
     let results = tokio::join!(
-        run_with_siblings(gateway.run_until_stopped(stop.child_token()), stop.clone()),
-        run_with_siblings(auth.run_until_stopped(stop.child_token()), stop.clone()),
-        run_with_siblings(users.run_until_stopped(stop.child_token()), stop.clone()),
+        gateway,
+        run_with_siblings(auth.run_until_stopped(subgraphs.child_token()), stop.clone()),
+        run_with_siblings(users.run_until_stopped(subgraphs.child_token()), stop.clone()),
         app,
     );
     results.0?;

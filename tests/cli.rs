@@ -170,14 +170,41 @@ async fn the_dev_stack_serves_a_federated_login_and_stops_with_status_zero_on_si
     // The session remembers the device: the gateway passed the user agent on.
     assert_eq!(answer["data"]["me"]["sessions"], serde_json::json!([{ "userAgent": "cli-test/1.0", "current": true }]));
 
+    // Queries from both subgraphs keep coming while the stack stops: the
+    // gateway stops first and drains, so every query it still answers is
+    // whole (a subgraph stopping under it would answer with an error).
+    let load: Vec<_> = (0..8)
+        .map(|_| {
+            let (http, graphql, token, me) = (http.clone(), graphql.clone(), token.clone(), me.clone());
+            tokio::spawn(async move {
+                let mut answers = Vec::new();
+                while let Ok(response) = http.post(&graphql).bearer_auth(&token).json(&me).send().await {
+                    let status = response.status();
+                    let Ok(body) = response.json::<serde_json::Value>().await else { break };
+                    answers.push((status, body));
+                }
+                answers
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let pid = child.id().expect("still running").to_string();
     let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
     assert!(killed.success());
-    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await
-        .expect("the stack stopped within 15 s of SIGTERM")
+        .expect("the stack stopped within 30 s of SIGTERM")
         .expect("exit status is readable");
     assert!(status.success(), "exit status after SIGTERM: {status:?}");
+    let mut answered = 0;
+    for worker in load {
+        for (status, body) in worker.await.expect("the load worker ran") {
+            assert_eq!(status, 200, "{body}");
+            assert!(body.get("errors").is_none() && body["data"]["me"]["username"] == "admin", "{body}");
+            answered += 1;
+        }
+    }
+    assert!(answered > 0, "no query was answered while the stack ran");
     isolated.cleanup().await;
 }
 

@@ -180,7 +180,20 @@ pub struct GatewayConfig {
     /// Authentication, authorization and browser-safety settings.
     #[command(flatten)]
     pub security: crate::security::SecurityConfig,
+
+    /// Connection limit and client timeouts.
+    #[command(flatten)]
+    pub listener: GatewayListenerArgs,
 }
+
+gatehouse_listener::listener_args!(
+    GatewayListenerArgs,
+    service = "gateway",
+    env = "GATEWAY",
+    id = "gateway",
+    long = "",
+    max_connections = 10_000
+);
 
 impl GatewayConfig {
     /// A configuration with every default, serving `supergraph` on `listen`.
@@ -210,6 +223,7 @@ impl GatewayConfig {
             server_threads: 0,
             watch_supergraph: true,
             security: crate::security::SecurityConfig::default(),
+            listener: GatewayListenerArgs::default(),
         }
     }
 }
@@ -237,6 +251,8 @@ pub struct RuntimeConfig {
     pub supergraph_path: PathBuf,
     pub limits: Limits,
     pub max_body_bytes: usize,
+    /// How long a whole request body may take to arrive.
+    pub body_read_timeout: Duration,
     pub introspection: bool,
     pub graphiql: bool,
     pub batching: bool,
@@ -309,6 +325,7 @@ impl TryFrom<&GatewayConfig> for RuntimeConfig {
                 max_tokens: config.max_tokens,
             },
             max_body_bytes: config.max_body_bytes,
+            body_read_timeout: config.listener.limits().body_read_timeout,
             introspection: config.introspection,
             graphiql: config.graphiql.unwrap_or_else(|| {
                 std::env::var("GATEHOUSE_ENV").map(|e| !e.eq_ignore_ascii_case("production")).unwrap_or(true)

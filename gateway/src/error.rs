@@ -15,6 +15,8 @@ pub mod codes {
     pub const OPERATION_NOT_FOUND: &str = "OPERATION_NOT_FOUND";
     pub const OPERATION_NOT_SUPPORTED: &str = "OPERATION_NOT_SUPPORTED";
     pub const LIMIT_EXCEEDED: &str = "LIMIT_EXCEEDED";
+    /// The request body did not arrive in time.
+    pub const REQUEST_TIMEOUT: &str = "REQUEST_TIMEOUT";
     pub const INTERNAL_SERVER_ERROR: &str = "INTERNAL_SERVER_ERROR";
     pub const QUERY_PLANNING_FAILED: &str = "QUERY_PLANNING_FAILED";
     pub const SUPERGRAPH_NOT_READY: &str = "SUPERGRAPH_NOT_READY";

@@ -42,6 +42,7 @@ use supergraph::SupergraphStore;
 /// A bound, ready-to-serve gateway.
 pub struct Application {
     listener: TcpListener,
+    server: Arc<gatehouse_listener::Server>,
     gateway: Arc<Gateway>,
     /// Stops the JWKS refresher and the revocation listener with the server.
     background: CancellationToken,
@@ -68,7 +69,8 @@ impl Application {
         if let Err(e) = store.reload(runtime.supergraph_path.clone(), runtime.clone()).await {
             tracing::error!(path = %runtime.supergraph_path.display(), error = %format!("{e:#}"), "the supergraph could not be loaded; serving unready");
         }
-        let listener = TcpListener::bind(config.listen).await?;
+        let listener = gatehouse_listener::bind("gateway", "GATEWAY_LISTEN", config.listen).await?;
+        let server = config.listener.server();
         let client = client::SubgraphClient::new().with_max_connections_per_host(runtime.max_connections_per_subgraph);
         let gateway = Arc::new(Gateway {
             store,
@@ -77,7 +79,7 @@ impl Application {
             client,
             security,
         });
-        Ok(Self { listener, gateway, background })
+        Ok(Self { listener, server, gateway, background })
     }
 
     pub fn port(&self) -> u16 {
@@ -94,7 +96,7 @@ impl Application {
         let watcher =
             tokio::spawn(supergraph::watch(self.gateway.store.clone(), self.gateway.config.clone(), shutdown.clone()));
         let router = http::router(self.gateway.clone());
-        let served = server::serve(self.listener, router, &self.gateway, shutdown.clone()).await;
+        let served = server::serve(self.listener, router, &self.gateway, self.server, shutdown.clone()).await;
         shutdown.cancel();
         self.background.cancel();
         let _ = watcher.await;

@@ -8,19 +8,16 @@
 //! same load cost from 0.44 to 0.75 ms of CPU per request depending on how
 //! the tasks happened to spread (BENCHMARKS.md).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use axum::serve::{Listener, ListenerExt};
 use axum::Router;
-use tokio::net::{TcpListener, TcpStream};
+use gatehouse_listener::{Detached, Server};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::pipeline::{enter_server_thread, Gateway};
-
-type Handoff = (std::net::TcpStream, SocketAddr);
 
 /// Stack of each server thread. Parsing a subgraph's answer recurses once
 /// per nesting level; the response tree stops at 128 levels, but `errors`
@@ -28,66 +25,30 @@ type Handoff = (std::net::TcpStream, SocketAddr);
 /// levels deep, and an unoptimised build spends several kilobytes a level.
 const SERVER_THREAD_STACK_BYTES: usize = 8 * 1024 * 1024;
 
-/// The connections one server thread is handed.
-struct Handed {
-    connections: mpsc::UnboundedReceiver<Handoff>,
-    local: SocketAddr,
-}
-
-impl Listener for Handed {
-    type Io = TcpStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (TcpStream, SocketAddr) {
-        loop {
-            let Some((stream, peer)) = self.connections.recv().await else {
-                // The accept loop has stopped: shutdown is under way, and
-                // `serve` stops asking once its signal fires.
-                return std::future::pending().await;
-            };
-            match TcpStream::from_std(stream) {
-                Ok(stream) => return (stream, peer),
-                Err(error) => {
-                    tracing::warn!(%error, %peer, "a connection could not be taken over by its server thread")
-                }
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        Ok(self.local)
-    }
-}
-
 /// Serves `router` on `listener` with one thread per client of
-/// `gateway.thread_clients` until `shutdown`; each thread finishes its
-/// in-flight requests before this returns.
+/// `gateway.thread_clients` until `shutdown`, under `server`'s limits; each
+/// thread lets its in-flight requests finish (within the shutdown timeout)
+/// before this returns.
 pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     gateway: &Arc<Gateway>,
+    server: Arc<Server>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let local = listener.local_addr()?;
     let threads = gateway.thread_clients.len().max(1);
     let mut handoffs = Vec::with_capacity(threads);
     let mut workers = Vec::with_capacity(threads);
     for index in 0..threads {
         let (handoff, connections) = mpsc::unbounded_channel();
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let (router, shutdown) = (router.clone(), shutdown.clone());
+        let (router, shutdown, server) = (router.clone(), shutdown.clone(), server.clone());
         let worker = std::thread::Builder::new()
             .name(format!("gateway-server-{index}"))
             .stack_size(SERVER_THREAD_STACK_BYTES)
             .spawn(move || {
                 enter_server_thread(index);
-                let listener = Handed { connections, local }.tap_io(|stream: &mut TcpStream| {
-                    let _ = stream.set_nodelay(true);
-                });
-                let service = router.into_make_service_with_connect_info::<SocketAddr>();
-                runtime.block_on(async move {
-                    axum::serve(listener, service).with_graceful_shutdown(shutdown.cancelled_owned()).await
-                })
+                runtime.block_on(serve_handed(server, connections, router, shutdown));
             })?;
         handoffs.push(handoff);
         workers.push(worker);
@@ -97,20 +58,16 @@ pub(crate) async fn serve(
     loop {
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => accepted,
+            accepted = server.accept(&listener) => accepted,
         };
-        match accepted.and_then(|(stream, peer)| Ok((stream.into_std()?, peer))) {
+        match accepted.and_then(|accepted| accepted.detach()) {
             Ok(connection) => {
                 if hand_off(&handoffs, &mut next, connection).is_err() {
                     tracing::error!("no server thread is running; stopping");
                     shutdown.cancel();
                 }
             }
-            Err(error) => {
-                // Out of file descriptors, say: wait a moment rather than spin.
-                tracing::warn!(%error, "accepting a connection failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            Err(error) => gatehouse_listener::pause_after_accept_error("gateway", &error).await,
         }
     }
     // Refuse new connections at once, not when the last thread is done.
@@ -119,18 +76,44 @@ pub(crate) async fn serve(
     let mut failure = None;
     for worker in workers {
         match tokio::task::spawn_blocking(move || worker.join()).await {
-            Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(error))) => failure = Some(anyhow::Error::from(error)),
+            Ok(Ok(())) => {}
             Ok(Err(_)) | Err(_) => failure = Some(anyhow::anyhow!("a server thread panicked")),
         }
     }
     failure.map_or(Ok(()), Err)
 }
 
+/// One server thread: serves each connection it is handed until the accept
+/// loop stops handing them, then drains its own.
+async fn serve_handed(
+    server: Arc<Server>,
+    mut handed: mpsc::UnboundedReceiver<Detached>,
+    router: Router,
+    shutdown: CancellationToken,
+) {
+    let connections = TaskTracker::new();
+    let stop = CancellationToken::new();
+    while let Some(connection) = handed.recv().await {
+        let peer = connection.peer();
+        match connection.attach() {
+            Ok(connection) => {
+                let (server, router, shutdown, stop) = (server.clone(), router.clone(), shutdown.clone(), stop.clone());
+                connections.spawn(async move {
+                    server.serve_connection(connection, router, &shutdown, &stop).await;
+                });
+            }
+            Err(error) => {
+                tracing::warn!(%error, %peer, "a connection could not be taken over by its server thread")
+            }
+        }
+    }
+    gatehouse_listener::drain(&server, connections, stop).await;
+}
+
 /// Hands `connection` to the next thread in turn. A thread whose runtime has
 /// ended cannot take it, so the one after it is asked; the connection comes
 /// back when no thread is running.
-fn hand_off(handoffs: &[mpsc::UnboundedSender<Handoff>], next: &mut usize, connection: Handoff) -> Result<(), Handoff> {
+fn hand_off(handoffs: &[mpsc::UnboundedSender<Detached>], next: &mut usize, connection: Detached) -> Result<(), Detached> {
     let mut connection = connection;
     for _ in 0..handoffs.len() {
         let thread = &handoffs[*next];

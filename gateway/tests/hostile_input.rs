@@ -135,3 +135,52 @@ async fn a_self_spreading_fragment_found_by_the_fuzzer_is_refused() {
     assert_eq!(status, 400);
     assert_eq!(body["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED");
 }
+
+/// The gateway with tight listener limits, and its address.
+async fn gateway_with_short_timeouts() -> (common::shop::Shop, common::TestGateway, std::net::SocketAddr) {
+    let shop = common::shop::Shop::start().await;
+    let gateway = shop
+        .gateway()
+        .config(|c| {
+            c.listener.header_read_timeout_ms = 300;
+            c.listener.body_read_timeout_ms = 300;
+            c.listener.idle_timeout_ms = 400;
+        })
+        .start()
+        .await;
+    let address = gateway.graphql_url().trim_start_matches("http://").split('/').next().unwrap().parse().unwrap();
+    (shop, gateway, address)
+}
+
+#[tokio::test]
+async fn slow_and_idle_clients_are_let_go_and_others_are_served_meanwhile() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (_shop, gateway, address) = gateway_with_short_timeouts().await;
+    let patience = std::time::Duration::from_secs(10);
+
+    // Half a head: closed without an answer.
+    let mut half_head = tokio::net::TcpStream::connect(address).await.unwrap();
+    half_head.write_all(b"POST /graphql HTTP/1.1\r\nhost: gateway\r\ncontent-ty").await.unwrap();
+    // Half a body: answered 408 with REQUEST_TIMEOUT.
+    let mut half_body = tokio::net::TcpStream::connect(address).await.unwrap();
+    half_body
+        .write_all(b"POST /graphql HTTP/1.1\r\nhost: gateway\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"query\":")
+        .await
+        .unwrap();
+    // Connected, silent: closed once idle.
+    let mut silent = tokio::net::TcpStream::connect(address).await.unwrap();
+
+    // Meanwhile everyone else is served.
+    assert_eq!(gateway.query("{ __typename }").await, json!({"data": {"__typename": "Query"}}));
+
+    let mut out = Vec::new();
+    tokio::time::timeout(patience, half_head.read_to_end(&mut out)).await.expect("the half head was cut off").ok();
+    assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
+    let mut out = vec![0u8; 4096];
+    let n = tokio::time::timeout(patience, half_body.read(&mut out)).await.expect("the half body was answered").unwrap();
+    let answer = String::from_utf8_lossy(&out[..n]);
+    assert!(answer.starts_with("HTTP/1.1 408") && answer.contains("REQUEST_TIMEOUT"), "{answer}");
+    let mut out = Vec::new();
+    tokio::time::timeout(patience, silent.read_to_end(&mut out)).await.expect("the silent connection was closed").ok();
+    assert!(out.is_empty());
+}

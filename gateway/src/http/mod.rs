@@ -14,7 +14,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use http_body_util::{BodyExt, Limited};
+use gatehouse_listener::BodyError;
 use serde_json::{Map, Value};
 use tracing::Instrument;
 
@@ -268,18 +268,16 @@ async fn post_graphql(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, b
         *response.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
         return response;
     }
-    let limit = gateway.config.max_body_bytes;
-    let bytes = match Limited::new(body, limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) => {
-            let too_large = e.downcast_ref::<http_body_util::LengthLimitError>().is_some();
-            let (status, message) = if too_large {
-                (StatusCode::PAYLOAD_TOO_LARGE, format!("The request body is larger than {limit} bytes"))
-            } else {
-                (StatusCode::BAD_REQUEST, "The request body could not be read".to_string())
+    let (limit, timeout) = (gateway.config.max_body_bytes, gateway.config.body_read_timeout);
+    let bytes = match gatehouse_listener::read_body(body, limit, timeout).await {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            let code = match error {
+                BodyError::TooLarge(_) => codes::LIMIT_EXCEEDED,
+                BodyError::TimedOut(_) => codes::REQUEST_TIMEOUT,
+                BodyError::Unreadable => codes::BAD_REQUEST,
             };
-            let error = GraphQLError::new(message, if too_large { codes::LIMIT_EXCEEDED } else { codes::BAD_REQUEST });
-            return respond(status, media, write_errors(&[error]));
+            return respond(error.status(), media, write_errors(&[GraphQLError::new(error.to_string(), code)]));
         }
     };
     let value: Value = match serde_json::from_slice(&bytes) {

@@ -294,7 +294,20 @@ pub struct AuthConfig {
         default_value_t = 65_536
     )]
     pub max_body_bytes: usize,
+
+    /// Connection limit and client timeouts.
+    #[command(flatten)]
+    pub listener: AuthListenerArgs,
 }
+
+gatehouse_listener::listener_args!(
+    AuthListenerArgs,
+    service = "auth",
+    env = "AUTH",
+    id = "auth",
+    long = "auth-",
+    max_connections = 1_000
+);
 
 /// The development SYS_ADMIN password, printed at start-up; production refuses it.
 pub const DEV_ADMIN_PASSWORD: &str = "gatehouse-admin-dev";

@@ -30,16 +30,16 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    let max_body = state.service.settings().max_body_bytes;
-    Router::new()
+    let settings = state.service.settings();
+    let (max_body, body_timeout) = (settings.max_body_bytes, settings.body_read_timeout);
+    let router = Router::new()
         .route("/graphql", post(graphql))
         .route("/.well-known/jwks.json", get(jwks))
         .route("/.well-known/openid-configuration", get(openid_configuration))
         .route("/ready", get(ready))
-        .merge(common_routes())
-        // async-graphql-axum streams the body itself, past axum's DefaultBodyLimit.
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(max_body))
-        .with_state(state)
+        .merge(common_routes());
+    // async-graphql-axum streams the body itself, past axum's DefaultBodyLimit.
+    gatehouse_listener::buffer_bodies(router, max_body, body_timeout).with_state(state)
 }
 
 async fn graphql(

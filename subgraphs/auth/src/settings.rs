@@ -70,6 +70,8 @@ pub struct AuthSettings {
     pub mail_poll: Duration,
     pub jwks_max_age: Duration,
     pub max_body_bytes: usize,
+    /// How long a whole request body may take to arrive.
+    pub body_read_timeout: Duration,
     pub redis_key_prefix: String,
     /// NATS Core subject of session-revocation notices.
     pub revocation_subject: String,
@@ -155,6 +157,7 @@ impl AuthSettings {
             mail_poll: Duration::from_secs(config.mail_poll_secs.max(1)),
             jwks_max_age: Duration::from_secs(config.jwks_max_age_secs),
             max_body_bytes: config.max_body_bytes,
+            body_read_timeout: config.listener.limits().body_read_timeout,
             redis_key_prefix: shared.redis_key_prefix.clone(),
             revocation_subject: revocation_subject(shared),
         })

@@ -1,6 +1,5 @@
 //! Building and running the auth service.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -43,6 +42,7 @@ pub struct Application {
     relay: Relay,
     keys: Arc<Keys>,
     keys_reload: std::time::Duration,
+    server: Arc<gatehouse_listener::Server>,
 }
 
 impl Application {
@@ -75,7 +75,8 @@ impl Application {
         let service = AuthService::new(pool, settings, hasher, keys.clone(), sessions, limiter, mail.wake.clone());
         let schema = schema::build(service.clone());
         let router = http::router(AppState { schema: schema.clone(), service: service.clone(), redis });
-        let listener = TcpListener::bind(config.listen).await?;
+        let listener = gatehouse_listener::bind("auth", "AUTH_LISTEN", config.listen).await?;
+        let server = config.listener.server();
         Ok(Self {
             listener,
             router,
@@ -85,6 +86,7 @@ impl Application {
             relay,
             keys,
             keys_reload: std::time::Duration::from_secs(config.keys_reload_secs),
+            server,
         })
     }
 
@@ -117,9 +119,7 @@ impl Application {
         let mail = tokio::spawn(self.mail.clone().run(background.clone()));
         let relay = tokio::spawn(self.relay.clone().run(background.clone()));
         let keys = tokio::spawn(self.keys.clone().watch(self.keys_reload, background.clone()));
-        let served = axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await;
+        let served = gatehouse_listener::serve(self.server, self.listener, self.router, shutdown).await;
         background.cancel();
         let _ = tokio::join!(mail, relay, keys);
         served?;

@@ -84,7 +84,29 @@ pub struct UsersConfig {
         default_value_t = 30
     )]
     pub identity_max_age_secs: i64,
+
+    /// Largest accepted request body in bytes. Default: 65536.
+    #[arg(
+        id = "users-max-body-bytes",
+        long = "users-max-body-bytes",
+        env = "USERS_MAX_BODY_BYTES",
+        default_value_t = 65_536
+    )]
+    pub max_body_bytes: usize,
+
+    /// Connection limit and client timeouts.
+    #[command(flatten)]
+    pub listener: UsersListenerArgs,
 }
+
+gatehouse_listener::listener_args!(
+    UsersListenerArgs,
+    service = "users",
+    env = "USERS",
+    id = "users",
+    long = "users-",
+    max_connections = 1_000
+);
 
 impl UsersConfig {
     /// Settings for tests: port 0, the given database, the given consumer name,
@@ -100,6 +122,8 @@ impl UsersConfig {
             projection_concurrency: 8,
             projection_ack_wait_secs: 3,
             identity_max_age_secs: 30,
+            max_body_bytes: 65_536,
+            listener: UsersListenerArgs::default(),
         }
     }
 

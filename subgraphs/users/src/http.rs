@@ -13,15 +13,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use sqlx::PgPool;
-use tower_http::limit::RequestBodyLimitLayer;
 
 use gatehouse_common::http::common_routes;
 use gatehouse_common::identity::{IdentityCodec, IDENTITY_HEADER};
 
 use crate::schema::UsersSchema;
-
-/// Largest request body accepted on `/graphql`.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 #[derive(Clone)]
 pub struct HttpState {
@@ -31,14 +27,10 @@ pub struct HttpState {
     pub nats: async_nats::Client,
 }
 
-pub fn router(state: HttpState) -> Router {
-    Router::new()
-        .route("/graphql", post(graphql))
-        .route("/ready", get(ready))
-        .merge(common_routes())
-        // async-graphql reads the body as a stream, past axum's own limit.
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .with_state(state)
+pub fn router(state: HttpState, max_body_bytes: usize, body_read_timeout: std::time::Duration) -> Router {
+    let router = Router::new().route("/graphql", post(graphql)).route("/ready", get(ready)).merge(common_routes());
+    // async-graphql reads the body as a stream, past axum's own limit.
+    gatehouse_listener::buffer_bodies(router, max_body_bytes, body_read_timeout).with_state(state)
 }
 
 async fn graphql(

@@ -34,6 +34,7 @@ pub struct Application {
     router: Router,
     projection: Projection,
     pool: PgPool,
+    server: std::sync::Arc<gatehouse_listener::Server>,
 }
 
 impl Application {
@@ -50,8 +51,9 @@ impl Application {
             Projection::connect(pool.clone(), nats.clone(), &shared, ProjectionOptions::from(&config)).await?;
         let codec = IdentityCodec::new(&shared.identity_secret, config.identity_max_age_secs);
         let state = HttpState { schema: build_schema(pool.clone()), codec, pool: pool.clone(), nats };
-        let listener = TcpListener::bind(config.listen).await?;
-        Ok(Self { listener, router: router(state), projection, pool })
+        let listener = gatehouse_listener::bind("users", "USERS_LISTEN", config.listen).await?;
+        let router = router(state, config.max_body_bytes, config.listener.limits().body_read_timeout);
+        Ok(Self { listener, router, projection, pool, server: config.listener.server() })
     }
 
     pub fn port(&self) -> u16 {
@@ -67,8 +69,7 @@ impl Application {
     /// and events finish first.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let projection = tokio::spawn(self.projection.run(shutdown.clone()));
-        let served =
-            axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await;
+        let served = gatehouse_listener::serve(self.server, self.listener, self.router, shutdown.clone()).await;
         // If the server failed on its own, stop the projection too.
         shutdown.cancel();
         projection.await?;
