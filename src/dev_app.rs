@@ -43,9 +43,7 @@ impl DevApp {
             tracing::info!(dir = %args.dir.display(), "no example app to serve");
             return Ok(None);
         }
-        let listener = TcpListener::bind(args.listen)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {} for the example app: {e}", args.listen))?;
+        let listener = gatehouse_listener::bind("the example app", "DEV_APP_LISTEN", args.listen).await?;
         let port = listener.local_addr()?.port();
         Ok(Some(Self { listener, dir: args.dir.clone(), port }))
     }

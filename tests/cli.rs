@@ -230,6 +230,23 @@ async fn a_closed_backing_service_port_ends_start_up_with_one_clear_line_per_ser
 }
 
 #[tokio::test]
+async fn a_taken_port_names_the_service_and_the_setting_that_moves_it() {
+    let isolated = Isolated::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap();
+    for (setting, service) in [("GATEWAY_LISTEN", "gateway"), ("USERS_LISTEN", "users"), ("AUTH_LISTEN", "auth")] {
+        let output =
+            isolated.command(&["dev"]).env(setting, address.to_string()).output().await.expect("gatehouse runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success());
+        let line = format!("error: {service} cannot listen on {address}");
+        assert!(stderr.contains(&line), "{line} in:\n{stderr}");
+        assert!(stderr.contains(&format!("set {setting} to another address")), "{stderr}");
+    }
+    isolated.cleanup().await;
+}
+
+#[tokio::test]
 async fn an_unreachable_database_names_postgres_and_the_url_without_its_password() {
     let isolated = Isolated::new();
     let output = isolated
