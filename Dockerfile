@@ -1,9 +1,21 @@
 # syntax=docker/dockerfile:1
 # One image for all three services: `gatehouse gateway`, `gatehouse auth`, `gatehouse users`.
 
+# GraphiQL's assets (gateway/graphiql/), bundled with Node.js; the Rust build
+# below embeds them without needing Node.js itself.
+FROM node:20-bookworm-slim AS graphiql
+WORKDIR /src
+COPY gateway/graphiql ./gateway/graphiql
+COPY examples/spa/gatehouse-client.js ./examples/spa/gatehouse-client.js
+RUN cd gateway/graphiql \
+    && npm ci --ignore-scripts --no-audit --no-fund --include=dev \
+    && node build.mjs /graphiql-assets --client /src/examples/spa/gatehouse-client.js
+
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
+COPY --from=graphiql /graphiql-assets /graphiql-assets
+ENV GATEHOUSE_GRAPHIQL_ASSETS=/graphiql-assets
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --bin gatehouse \

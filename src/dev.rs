@@ -143,6 +143,13 @@ pub async fn run_stack(shared: &SharedConfig, mut args: DevArgs) -> anyhow::Resu
     let app = DevApp::bind(&args.app).await?;
     let mut gateway_config = args.gateway;
     apply_environment(&mut gateway_config, &settings)?;
+    if settings.environment == Environment::Development {
+        // GraphiQL's sample login runs as it is, with the admin the banner prints.
+        gateway_config.graphiql_samples = gatehouse_gateway::http::GraphiqlConfig {
+            sample_login: Some(seeded.admin_email.clone()),
+            sample_password: seeded.dev_password.clone(),
+        };
+    }
     wire_gateway_to_local_subgraphs(&mut gateway_config, auth.port(), users.port(), issuer, audience);
     if let Some(app) = &app {
         push_missing(&mut gateway_config.security.cors_origins, app.origin());

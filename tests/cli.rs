@@ -141,6 +141,9 @@ async fn the_dev_stack_serves_a_federated_login_and_stops_with_status_zero_on_si
     // whose fields come from both subgraphs, once the account has been synced
     // to users through the outbox.
     let graphql = format!("http://127.0.0.1:{gateway}/graphql");
+    // GraphiQL's sample login is filled with the admin the banner prints.
+    let page = http.get(&graphql).header("accept", "text/html").send().await.unwrap().text().await.unwrap();
+    assert!(page.contains(r#""sampleLogin":"admin@gatehouse.local""#), "{page}");
     let login =
         r#"mutation { login(login: "admin", password: "gatehouse-admin-dev", refreshTokenIn: BODY) { accessToken } }"#;
     let body: serde_json::Value = http

@@ -111,18 +111,19 @@ export class GatehouseClient extends EventTarget {
    * Runs a query or mutation as the signed-in user and returns its `data`.
    * Refreshes first when the token is due (a throttled background tab may
    * have missed its timer), and on UNAUTHENTICATED (an expired or revoked
-   * token) refreshes and retries once.
+   * token) refreshes and retries once. `operationName` picks the operation
+   * to run when `query` holds several.
    */
-  async request(query, variables = {}) {
+  async request(query, variables = {}, { operationName } = {}) {
     if (this.#token && Date.now() >= this.#refreshAt) await this.refresh().catch(() => {});
     const sentWith = this.#token;
     try {
-      return await this.#call(query, variables, sentWith);
+      return await this.#call(query, variables, sentWith, operationName);
     } catch (error) {
       if (error.code !== 'UNAUTHENTICATED' || !sentWith) throw error;
       // Another tab may have refreshed meanwhile; else refresh here.
       if (this.#token === sentWith) await this.refresh();
-      return this.#call(query, variables, this.#token);
+      return this.#call(query, variables, this.#token, operationName);
     }
   }
 
@@ -195,7 +196,7 @@ export class GatehouseClient extends EventTarget {
   }
 
   /** One POST to the gateway; returns `data` or throws a GatehouseError. */
-  async #call(query, variables = {}, token = null) {
+  async #call(query, variables = {}, token = null, operationName = undefined) {
     const headers = { 'content-type': 'application/json', accept: 'application/json' };
     if (token) headers.authorization = `Bearer ${token}`;
     let response;
@@ -204,7 +205,7 @@ export class GatehouseClient extends EventTarget {
         method: 'POST',
         credentials: 'include', // send and accept the refresh cookie cross-origin
         headers,
-        body: JSON.stringify({ query, variables }),
+        body: JSON.stringify(operationName ? { query, variables, operationName } : { query, variables }),
       });
     } catch (cause) {
       throw new GatehouseError(`cannot reach the gateway (${cause.message})`, 'NETWORK_ERROR');

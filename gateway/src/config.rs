@@ -118,6 +118,11 @@ pub struct GatewayConfig {
     #[arg(id = "gateway-graphiql", long = "graphiql", env = "GATEWAY_GRAPHIQL", action = clap::ArgAction::Set)]
     pub graphiql: Option<bool>,
 
+    /// What GraphiQL's sample operations and sign-in bar are filled with
+    /// (`gatehouse dev` passes the seeded development admin); never a flag.
+    #[arg(skip)]
+    pub graphiql_samples: crate::http::GraphiqlConfig,
+
     /// Whether a JSON array of requests is accepted in one POST. Default false.
     #[arg(id = "gateway-batching", long = "batching", env = "GATEWAY_BATCHING", default_value_t = false, action = clap::ArgAction::Set)]
     pub batching: bool,
@@ -131,7 +136,8 @@ pub struct GatewayConfig {
     )]
     pub max_batch_size: usize,
 
-    /// How many prepared operations (parsed, validated, planned) are cached. Default 1024.
+    /// How many prepared operations (parsed, validated, planned) are cached
+    /// at most. Default 1024.
     #[arg(
         id = "gateway-plan-cache-size",
         long = "plan-cache-size",
@@ -139,6 +145,18 @@ pub struct GatewayConfig {
         default_value_t = 1024
     )]
     pub plan_cache_size: u64,
+
+    /// Memory, in bytes, the cache of prepared operations may hold (estimated
+    /// from each operation's parsed form and plan; the cache of plans beside
+    /// it has the same bound). Whichever of this and
+    /// `GATEWAY_PLAN_CACHE_SIZE` is reached first evicts. Default 67108864 (64 MiB).
+    #[arg(
+        id = "gateway-plan-cache-bytes",
+        long = "plan-cache-bytes",
+        env = "GATEWAY_PLAN_CACHE_BYTES",
+        default_value_t = 64 * 1024 * 1024
+    )]
+    pub plan_cache_bytes: u64,
 
     /// Longest time planning one operation may take, in milliseconds. Default 10000.
     #[arg(
@@ -214,9 +232,11 @@ impl GatewayConfig {
             max_tokens: 15_000,
             introspection: true,
             graphiql: None,
+            graphiql_samples: Default::default(),
             batching: false,
             max_batch_size: 10,
             plan_cache_size: 1024,
+            plan_cache_bytes: 64 * 1024 * 1024,
             planning_timeout_ms: 10_000,
             dedupe_subgraph_requests: true,
             max_connections_per_subgraph: 100,
@@ -255,9 +275,11 @@ pub struct RuntimeConfig {
     pub body_read_timeout: Duration,
     pub introspection: bool,
     pub graphiql: bool,
+    pub graphiql_samples: crate::http::GraphiqlConfig,
     pub batching: bool,
     pub max_batch_size: usize,
     pub plan_cache_size: u64,
+    pub plan_cache_bytes: u64,
     pub planning_timeout: Duration,
     pub watch_supergraph: bool,
     pub dedupe_subgraph_requests: bool,
@@ -330,9 +352,11 @@ impl TryFrom<&GatewayConfig> for RuntimeConfig {
             graphiql: config.graphiql.unwrap_or_else(|| {
                 std::env::var("GATEHOUSE_ENV").map(|e| !e.eq_ignore_ascii_case("production")).unwrap_or(true)
             }),
+            graphiql_samples: config.graphiql_samples.clone(),
             batching: config.batching,
             max_batch_size: config.max_batch_size.max(1),
             plan_cache_size: config.plan_cache_size.max(1),
+            plan_cache_bytes: config.plan_cache_bytes.max(1),
             planning_timeout: Duration::from_millis(config.planning_timeout_ms.max(1)),
             watch_supergraph: config.watch_supergraph,
             dedupe_subgraph_requests: config.dedupe_subgraph_requests,

@@ -4,6 +4,8 @@
 
 mod graphiql;
 
+pub use graphiql::GraphiqlConfig;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,7 +13,7 @@ use std::time::Instant;
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use gatehouse_listener::BodyError;
@@ -67,6 +69,9 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
     let mut graphql = Router::new().route("/graphql", get(get_graphql).post(post_graphql));
     if gateway.config.forwarded_for {
         graphql = graphql.layer(axum::middleware::from_fn(append_forwarded_for));
+    }
+    if gateway.config.graphiql {
+        graphql = graphql.merge(graphiql::routes());
     }
     graphql
         .route("/ready", get(ready))
@@ -368,7 +373,7 @@ async fn get_graphql(
 ) -> Response {
     let params = params.map(|Query(p)| p).unwrap_or_default();
     if gateway.config.graphiql && wants_html(&headers) && !params.contains_key("query") {
-        return Html(graphiql::GRAPHIQL_HTML).into_response();
+        return graphiql::page(&gateway.config.graphiql_samples);
     }
     let Some(media) = negotiate(&headers) else {
         return not_acceptable();
