@@ -113,7 +113,11 @@ async fn serve_handed(
 /// Hands `connection` to the next thread in turn. A thread whose runtime has
 /// ended cannot take it, so the one after it is asked; the connection comes
 /// back when no thread is running.
-fn hand_off(handoffs: &[mpsc::UnboundedSender<Detached>], next: &mut usize, connection: Detached) -> Result<(), Detached> {
+fn hand_off(
+    handoffs: &[mpsc::UnboundedSender<Detached>],
+    next: &mut usize,
+    connection: Detached,
+) -> Result<(), Detached> {
     let mut connection = connection;
     for _ in 0..handoffs.len() {
         let thread = &handoffs[*next];

@@ -51,6 +51,37 @@ impl FetchMetrics {
     }
 }
 
+/// Where one prepared operation lives in the cache: made empty on the first
+/// miss, filled by the one build that concurrent misses wait for.
+pub type OperationSlot = tokio::sync::OnceCell<Arc<PreparedOperation>>;
+
+/// A plan in the plan cache, with what it weighs there.
+#[derive(Clone)]
+pub struct CachedPlan {
+    pub plan: Arc<QueryPlan>,
+    /// Estimated bytes, see [`plan_weight`].
+    pub weight: u32,
+}
+
+/// The estimated memory of a plan: its JSON form is about the size of the
+/// operation texts and selection sets it holds, and the structures behind
+/// them take about three times that.
+pub fn plan_weight(plan: &QueryPlan) -> u32 {
+    let json = serde_json::to_vec(plan).map(|json| json.len()).unwrap_or(0);
+    u32::try_from(json.saturating_mul(3)).unwrap_or(u32::MAX)
+}
+
+/// The cache bounds: at most `bytes` of estimated weight, and at most
+/// `entries` entries because none weighs less than `bytes / entries`.
+fn bounded<K, V>(entries: u64, bytes: u64, weigh: fn(&V) -> u32) -> moka::sync::Cache<K, V>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    let floor = u32::try_from(bytes / entries.max(1)).unwrap_or(u32::MAX).max(1);
+    moka::sync::Cache::builder().max_capacity(bytes).weigher(move |_, value| weigh(value).max(floor)).build()
+}
+
 /// One loaded supergraph. Immutable; a reload builds a new one.
 pub struct Supergraph {
     pub planner: Planner,
@@ -60,12 +91,17 @@ pub struct Supergraph {
     /// access profile). A slot is made on the first miss and filled by one
     /// build that concurrent misses wait for. Lives with the supergraph so
     /// that a reload can never serve a stale plan.
-    pub operations: moka::sync::Cache<u64, Arc<tokio::sync::OnceCell<Arc<PreparedOperation>>>>,
-    /// Plans keyed by the normalised operation text, shared by every document
-    /// that normalises to the same operation.
-    pub plans: moka::sync::Cache<String, Arc<QueryPlan>>,
+    /// Bounded by entries and by the estimated bytes of what they hold
+    /// ([`PreparedOperation::weight`]); no entry keeps the document's text.
+    pub operations: moka::sync::Cache<u64, Arc<OperationSlot>>,
+    /// Plans keyed by a fingerprint of the normalised operation, shared by
+    /// every document that normalises to the same operation; bounded the same way.
+    pub plans: moka::sync::Cache<u128, CachedPlan>,
     /// `@authenticated` / `@requiresScopes` of this supergraph.
     pub guards: gatehouse_access::guards::GuardIndex,
+    /// The heaviest entry either cache takes (an eighth of its bound): one
+    /// huge operation would otherwise evict every other entry to make room.
+    pub cache_entry_limit: u32,
 }
 
 impl Supergraph {
@@ -110,8 +146,11 @@ impl Supergraph {
             planner,
             schema,
             subgraphs,
-            operations: moka::sync::Cache::builder().max_capacity(config.plan_cache_size).build(),
-            plans: moka::sync::Cache::builder().max_capacity(config.plan_cache_size).build(),
+            operations: bounded(config.plan_cache_size, config.plan_cache_bytes, |slot: &Arc<OperationSlot>| {
+                slot.get().map_or(0, |prepared| prepared.weight)
+            }),
+            plans: bounded(config.plan_cache_size, config.plan_cache_bytes, |cached: &CachedPlan| cached.weight),
+            cache_entry_limit: u32::try_from(config.plan_cache_bytes / 8).unwrap_or(u32::MAX),
             guards,
         })
     }

@@ -177,10 +177,38 @@ async fn slow_and_idle_clients_are_let_go_and_others_are_served_meanwhile() {
     tokio::time::timeout(patience, half_head.read_to_end(&mut out)).await.expect("the half head was cut off").ok();
     assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
     let mut out = vec![0u8; 4096];
-    let n = tokio::time::timeout(patience, half_body.read(&mut out)).await.expect("the half body was answered").unwrap();
+    let n =
+        tokio::time::timeout(patience, half_body.read(&mut out)).await.expect("the half body was answered").unwrap();
     let answer = String::from_utf8_lossy(&out[..n]);
     assert!(answer.starts_with("HTTP/1.1 408") && answer.contains("REQUEST_TIMEOUT"), "{answer}");
     let mut out = Vec::new();
     tokio::time::timeout(patience, silent.read_to_end(&mut out)).await.expect("the silent connection was closed").ok();
     assert!(out.is_empty());
+}
+
+#[tokio::test]
+async fn large_distinct_documents_stay_within_the_operation_cache_bytes() {
+    const BOUND: u64 = 2 * 1024 * 1024;
+    let shop = common::shop::Shop::start().await;
+    let gateway = shop.gateway().config(|c| c.plan_cache_bytes = BOUND).start().await;
+    let padding = "#".repeat(1_500_000);
+    for i in 0..40 {
+        // 1.5 MB of comment: nothing of it is kept.
+        let query = format!("{padding}\n{{ topProducts(first: {i}) {{ upc }} }}");
+        let (status, body) = gateway.post_json(json!({ "query": query })).await;
+        assert_eq!(status, 200, "{body}");
+        // 1.5 MB of literal: kept in the parsed operation, so it weighs that
+        // much and cannot push the cache past its bound.
+        let query = format!("{{ __typename a{i}: topProducts(first: 1) {{ upc }} b: __type(name: \"{}\") {{ name }} }}", "x".repeat(1_500_000));
+        let (status, body) = gateway.post_json(json!({ "query": query })).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let supergraph = gateway.gateway.store.current().expect("loaded");
+    supergraph.operations.run_pending_tasks();
+    supergraph.plans.run_pending_tasks();
+    assert!(supergraph.operations.weighted_size() <= BOUND, "{} bytes", supergraph.operations.weighted_size());
+    assert!(supergraph.plans.weighted_size() <= BOUND);
+    // The comment-padded documents are all cached, at a kilobyte or two each,
+    // and the heavy ones did not flush them out.
+    assert_eq!(supergraph.operations.entry_count(), 40);
 }

@@ -48,24 +48,26 @@ pub fn buffer_bodies<S: Clone + Send + Sync + 'static>(
     limit: usize,
     timeout: Duration,
 ) -> axum::Router<S> {
-    router.layer(axum::middleware::from_fn(move |request: axum::extract::Request, next: axum::middleware::Next| async move {
-        let (parts, body) = request.into_parts();
-        match read_body(body, limit, timeout).await {
-            Ok(bytes) => next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))).await,
-            Err(error) => {
-                let code = match error {
-                    BodyError::TooLarge(_) => "LIMIT_EXCEEDED",
-                    BodyError::TimedOut(_) => "REQUEST_TIMEOUT",
-                    BodyError::Unreadable => "BAD_REQUEST",
-                };
-                let body = format!(r#"{{"errors":[{{"message":"{error}","extensions":{{"code":"{code}"}}}}]}}"#);
-                let mut response = axum::response::Response::new(axum::body::Body::from(body));
-                *response.status_mut() = error.status();
-                response
-                    .headers_mut()
-                    .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
-                response
+    router.layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| async move {
+            let (parts, body) = request.into_parts();
+            match read_body(body, limit, timeout).await {
+                Ok(bytes) => next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))).await,
+                Err(error) => {
+                    let code = match error {
+                        BodyError::TooLarge(_) => "LIMIT_EXCEEDED",
+                        BodyError::TimedOut(_) => "REQUEST_TIMEOUT",
+                        BodyError::Unreadable => "BAD_REQUEST",
+                    };
+                    let body = format!(r#"{{"errors":[{{"message":"{error}","extensions":{{"code":"{code}"}}}}]}}"#);
+                    let mut response = axum::response::Response::new(axum::body::Body::from(body));
+                    *response.status_mut() = error.status();
+                    response
+                        .headers_mut()
+                        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+                    response
+                }
             }
-        }
-    }))
+        },
+    ))
 }

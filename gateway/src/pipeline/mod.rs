@@ -56,10 +56,12 @@ pub struct GraphQLRequest {
 
 /// Everything about an operation that does not depend on its variables.
 pub struct PreparedOperation {
-    query: String,
-    operation_name: Option<String>,
-    /// The access profile the operation was authorized for (see [`access_key`]).
-    access: u64,
+    /// What it was prepared from: document, operation name and access
+    /// profile, as a 128-bit fingerprint ([`cache_key`]); the document's text
+    /// itself is not kept.
+    fingerprint: u128,
+    /// Estimated bytes it holds, for the cache's bound.
+    pub weight: u32,
     /// Fields removed by the guards, answered with `null` and an error each.
     pub denied: Vec<DeniedField>,
     pub kind: OperationKind,
@@ -75,16 +77,27 @@ pub struct PreparedOperation {
     last_answer_size: AtomicUsize,
 }
 
-/// The operation cache's key. The hasher's keys are random per process, so
-/// nobody can work out documents that collide in advance (a collision is
-/// still caught: the cached operation is compared with the request).
-fn cache_key(query: &str, operation_name: Option<&str>, access: u64) -> u64 {
-    static KEYS: std::sync::OnceLock<std::hash::RandomState> = std::sync::OnceLock::new();
-    let mut hasher = KEYS.get_or_init(std::hash::RandomState::new).build_hasher();
-    query.hash(&mut hasher);
-    operation_name.hash(&mut hasher);
-    access.hash(&mut hasher);
-    hasher.finish()
+/// A 128-bit fingerprint of `value`, from two hashers whose keys are random
+/// per process: nobody can work out values that collide in advance, and an
+/// accidental collision among the documents one gateway sees is beyond reach.
+pub(crate) fn fingerprint(value: &impl Hash) -> u128 {
+    static KEYS: std::sync::OnceLock<[std::hash::RandomState; 2]> = std::sync::OnceLock::new();
+    let [low, high] = KEYS.get_or_init(|| [std::hash::RandomState::new(), std::hash::RandomState::new()]);
+    (u128::from(high.hash_one(value)) << 64) | u128::from(low.hash_one(value))
+}
+
+/// The operation cache's key, and the fingerprint that confirms a hit.
+fn cache_key(query: &str, operation_name: Option<&str>, access: u64) -> (u64, u128) {
+    let fingerprint = fingerprint(&(query, operation_name, access));
+    (fingerprint as u64, fingerprint)
+}
+
+/// What a prepared operation holds, estimated: a fixed part, its parsed form
+/// (about four times the text it prints as) and its plan.
+fn operation_weight(operation: &OperationDefinition, plan: Option<&QueryPlan>) -> u32 {
+    let parsed = operation.to_string().len().saturating_mul(4);
+    let plan = plan.map_or(0, |plan| crate::supergraph::plan_weight(plan) as usize);
+    u32::try_from(1024usize.saturating_add(parsed).saturating_add(plan)).unwrap_or(u32::MAX)
 }
 
 /// What the guards' decision depends on: whether guards apply at all,
@@ -162,6 +175,7 @@ pub fn prepare_authorized(
     mode: AuthorizationMode,
 ) -> Result<PreparedOperation, RequestError> {
     let mut document = parse::parse(query, &config.limits)?;
+    refuse_unsupported(&document, operation_name)?;
     validate::validate(&supergraph.schema, &document)?;
     validate::complete_and_check(&supergraph.schema, &mut document)?;
     let (filtered, denied) = authorize(supergraph, &document, operation_name, caller, mode)?;
@@ -174,12 +188,6 @@ pub fn prepare_authorized(
         OperationKind::Subscription => supergraph.schema.subscription_type.clone(),
     }
     .ok_or_else(|| RequestError::Internal(GraphQLError::internal()))?;
-    if matches!(kind, OperationKind::Subscription) {
-        return Err(RequestError::BadRequest(GraphQLError::new(
-            "Subscriptions are not supported by this gateway",
-            codes::OPERATION_NOT_SUPPORTED,
-        )));
-    }
     let has_introspection = operation
         .selection_set
         .items
@@ -201,10 +209,10 @@ pub fn prepare_authorized(
             plan::plan(supergraph, &allowed, config.planning_timeout)?
         }
     };
+    let weight = operation_weight(&operation, plan.as_deref());
     Ok(PreparedOperation {
-        query: query.to_string(),
-        operation_name: operation_name.map(str::to_string),
-        access: access_key(caller),
+        fingerprint: cache_key(query, operation_name, access_key(caller)).1,
+        weight,
         denied,
         kind,
         root_type,
@@ -214,6 +222,52 @@ pub fn prepare_authorized(
         has_introspection,
         last_answer_size: AtomicUsize::new(0),
     })
+}
+
+/// Subscriptions and incremental delivery (`@defer`, `@stream`) are not
+/// served: say so with `OPERATION_NOT_SUPPORTED` before validation would call
+/// the directives unknown or the root type missing.
+fn refuse_unsupported(document: &Document, operation_name: Option<&str>) -> Result<(), RequestError> {
+    use graphql_tools::static_graphql::query::{Selection, SelectionSet};
+    fn incremental(set: &SelectionSet) -> Option<&'static str> {
+        set.items.iter().find_map(|selection| {
+            let (directives, inner) = match selection {
+                Selection::Field(f) => (&f.directives, Some(&f.selection_set)),
+                Selection::InlineFragment(f) => (&f.directives, Some(&f.selection_set)),
+                Selection::FragmentSpread(f) => (&f.directives, None),
+            };
+            directives
+                .iter()
+                .find_map(|d| match d.name.as_str() {
+                    "defer" => Some("@defer"),
+                    "stream" => Some("@stream"),
+                    _ => None,
+                })
+                .or_else(|| inner.and_then(incremental))
+        })
+    }
+    let unsupported = |what: String| {
+        RequestError::BadRequest(GraphQLError::new(
+            format!("{what} not supported by this gateway"),
+            codes::OPERATION_NOT_SUPPORTED,
+        ))
+    };
+    if let Some(AstOperation::Subscription(_)) = selected_operation(document, operation_name) {
+        return Err(unsupported("Subscriptions are".to_owned()));
+    }
+    for definition in &document.definitions {
+        let set = match definition {
+            Definition::Operation(AstOperation::SelectionSet(s)) => s,
+            Definition::Operation(AstOperation::Query(q)) => &q.selection_set,
+            Definition::Operation(AstOperation::Mutation(m)) => &m.selection_set,
+            Definition::Operation(AstOperation::Subscription(s)) => &s.selection_set,
+            Definition::Fragment(f) => &f.selection_set,
+        };
+        if let Some(directive) = incremental(set) {
+            return Err(unsupported(format!("Incremental delivery ({directive}) is")));
+        }
+    }
+    Ok(())
 }
 
 /// Stage 3: the guards. Returns the document to plan when something was
@@ -317,16 +371,14 @@ impl Gateway {
         request: &GraphQLRequest,
         caller: Option<&Caller>,
     ) -> Result<Arc<PreparedOperation>, RequestError> {
-        let access = access_key(caller);
-        let key = cache_key(&request.query, request.operation_name.as_deref(), access);
-        let is_for_request = |prepared: &PreparedOperation| {
-            prepared.query == request.query
-                && prepared.operation_name == request.operation_name
-                && prepared.access == access
-        };
+        let (key, fingerprint) = cache_key(&request.query, request.operation_name.as_deref(), access_key(caller));
+        let is_for_request = |prepared: &PreparedOperation| prepared.fingerprint == fingerprint;
+        let built_here = std::sync::atomic::AtomicBool::new(false);
         let build = || async {
             metrics::counter!("gateway_operation_cache_misses_total").increment(1);
-            self.build_prepared(supergraph, request, caller).await
+            let prepared = self.build_prepared(supergraph, request, caller).await;
+            built_here.store(prepared.is_ok(), Ordering::Relaxed);
+            prepared
         };
         let slot = supergraph.operations.get_with(key, Default::default);
         match slot.get() {
@@ -339,7 +391,18 @@ impl Gateway {
             None => {}
         }
         match slot.get_or_try_init(build).await {
-            Ok(prepared) if is_for_request(prepared) => Ok(prepared.clone()),
+            Ok(prepared) if is_for_request(prepared) => {
+                if built_here.load(Ordering::Relaxed) {
+                    if prepared.weight <= supergraph.cache_entry_limit {
+                        // The slot was weighed empty; weigh it again now it holds the operation.
+                        supergraph.operations.insert(key, slot.clone());
+                    } else {
+                        // Too heavy to keep: built again when asked again.
+                        supergraph.operations.invalidate(&key);
+                    }
+                }
+                Ok(prepared.clone())
+            }
             // Built for a colliding operation by another request meanwhile.
             Ok(_) => build().await,
             Err(error) => {
@@ -439,5 +502,18 @@ impl Gateway {
             .current()
             .ok_or_else(|| RequestError::NotReady(GraphQLError::new("no supergraph", codes::SUPERGRAPH_NOT_READY)))?;
         Ok(prepare(&supergraph, &self.config, query, operation_name)?.plan)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fingerprint;
+
+    #[test]
+    fn fingerprints_tell_values_apart() {
+        assert_eq!(fingerprint(&"{ a }"), fingerprint(&"{ a }"));
+        assert_ne!(fingerprint(&"{ a }"), fingerprint(&"{ b }"));
+        let both = fingerprint(&"{ a }");
+        assert_ne!(both as u64, (both >> 64) as u64, "two independent halves");
     }
 }

@@ -32,11 +32,23 @@ pub fn parse(query: &str, limits: &Limits) -> Result<Document, RequestError> {
             if message.contains("Token limit exceeded") || message.contains("Recursion limit exceeded") {
                 return limit_error(format!("The document is too large or too deep: {message}"));
             }
-            RequestError::Parse(GraphQLError::new(format!("Syntax error: {message}"), codes::GRAPHQL_PARSE_FAILED))
+            let error = GraphQLError::new(format!("Syntax error: {message}"), codes::GRAPHQL_PARSE_FAILED);
+            RequestError::Parse(match error_location(&message) {
+                Some((line, column)) => error.with_location(line, column),
+                None => error,
+            })
         })?
         .into_static();
     check_limits(&document, limits)?;
     Ok(document)
+}
+
+/// The `line:column` the parser names in its message ("Parse error at 3:14").
+fn error_location(message: &str) -> Option<(usize, usize)> {
+    let (_, rest) = message.split_once("error at ")?;
+    let position = rest.split(|c: char| !(c.is_ascii_digit() || c == ':')).next()?;
+    let (line, column) = position.split_once(':')?;
+    Some((line.parse().ok()?, column.parse().ok()?))
 }
 
 fn limit_error(message: String) -> RequestError {

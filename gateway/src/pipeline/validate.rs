@@ -15,23 +15,36 @@ fn plan() -> &'static ValidationPlan {
     PLAN.get_or_init(default_rules_validation_plan)
 }
 
+/// The most validation errors one answer lists; past it a last error says
+/// the list was cut (as graphql-js does), so a document of a thousand
+/// mistakes gets a small answer, not one entry per mistake.
+pub const MAX_VALIDATION_ERRORS: usize = 100;
+
 pub fn validate(schema: &SchemaIndex, document: &Document) -> Result<(), RequestError> {
     let errors = run_rules(&schema.document, document, plan());
     if errors.is_empty() {
         return Ok(());
     }
-    Err(RequestError::Validation(
-        errors
-            .into_iter()
-            .map(|e| {
-                let mut error = GraphQLError::new(e.message, codes::GRAPHQL_VALIDATION_FAILED);
-                for pos in e.locations {
-                    error = error.with_location(pos.line, pos.column);
-                }
-                error
-            })
-            .collect(),
-    ))
+    Err(RequestError::Validation(capped(errors.into_iter().map(|e| {
+        let mut error = GraphQLError::new(e.message, codes::GRAPHQL_VALIDATION_FAILED);
+        for pos in e.locations {
+            error = error.with_location(pos.line, pos.column);
+        }
+        error
+    }))))
+}
+
+/// At most [`MAX_VALIDATION_ERRORS`] errors, then one that says how many more there were.
+fn capped(errors: impl ExactSizeIterator<Item = GraphQLError>) -> Vec<GraphQLError> {
+    let total = errors.len();
+    let mut kept: Vec<GraphQLError> = errors.take(MAX_VALIDATION_ERRORS).collect();
+    if total > MAX_VALIDATION_ERRORS {
+        kept.push(GraphQLError::new(
+            format!("Too many validation errors: {} more not listed", total - MAX_VALIDATION_ERRORS),
+            codes::GRAPHQL_VALIDATION_FAILED,
+        ));
+    }
+    kept
 }
 
 /// Checks the spec rules graphql-tools leaves out for `__` fields (only
@@ -64,7 +77,7 @@ pub fn complete_and_check(schema: &SchemaIndex, document: &mut Document) -> Resu
     if errors.is_empty() {
         Ok(())
     } else {
-        Err(RequestError::Validation(errors))
+        Err(RequestError::Validation(capped(errors.into_iter())))
     }
 }
 
