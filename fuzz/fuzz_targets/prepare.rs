@@ -26,7 +26,9 @@ const SUPERGRAPHS: [&str; 2] = [
 fn setup() -> &'static (Vec<Supergraph>, RuntimeConfig) {
     static STATE: OnceLock<(Vec<Supergraph>, RuntimeConfig)> = OnceLock::new();
     STATE.get_or_init(|| {
-        let config = GatewayConfig::new("unused".into(), "127.0.0.1:0".parse().unwrap());
+        let mut config = GatewayConfig::new("unused".into(), "127.0.0.1:0".parse().unwrap());
+        // The pass that edits plans after planning is off by default; fuzz it too.
+        config.restore_partial_unions = true;
         let runtime = RuntimeConfig::try_from(&config).unwrap();
         let supergraphs = SUPERGRAPHS.iter().map(|sdl| Supergraph::from_sdl(sdl, &runtime).unwrap()).collect();
         (supergraphs, runtime)

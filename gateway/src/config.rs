@@ -158,6 +158,14 @@ pub struct GatewayConfig {
     )]
     pub plan_cache_bytes: u64,
 
+    /// Put back into a fetch the union members the pinned planner narrows to
+    /// those every candidate subgraph shares (below a shareable field), when
+    /// the fetch's own subgraph has the member and resolves all the client
+    /// selected on it alone. Off by default: the public
+    /// federation-gateway-audit expects the narrowed answers. Default false.
+    #[arg(id = "gateway-restore-partial-unions", long = "restore-partial-unions", env = "GATEWAY_RESTORE_PARTIAL_UNIONS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub restore_partial_unions: bool,
+
     /// Longest time planning one operation may take, in milliseconds. Default 10000.
     #[arg(
         id = "gateway-planning-timeout-ms",
@@ -237,6 +245,7 @@ impl GatewayConfig {
             max_batch_size: 10,
             plan_cache_size: 1024,
             plan_cache_bytes: 64 * 1024 * 1024,
+            restore_partial_unions: false,
             planning_timeout_ms: 10_000,
             dedupe_subgraph_requests: true,
             max_connections_per_subgraph: 100,
@@ -280,6 +289,7 @@ pub struct RuntimeConfig {
     pub max_batch_size: usize,
     pub plan_cache_size: u64,
     pub plan_cache_bytes: u64,
+    pub restore_partial_unions: bool,
     pub planning_timeout: Duration,
     pub watch_supergraph: bool,
     pub dedupe_subgraph_requests: bool,
@@ -357,6 +367,7 @@ impl TryFrom<&GatewayConfig> for RuntimeConfig {
             max_batch_size: config.max_batch_size.max(1),
             plan_cache_size: config.plan_cache_size.max(1),
             plan_cache_bytes: config.plan_cache_bytes.max(1),
+            restore_partial_unions: config.restore_partial_unions,
             planning_timeout: Duration::from_millis(config.planning_timeout_ms.max(1)),
             watch_supergraph: config.watch_supergraph,
             dedupe_subgraph_requests: config.dedupe_subgraph_requests,

@@ -102,6 +102,9 @@ pub struct Supergraph {
     /// The heaviest entry either cache takes (an eighth of its bound): one
     /// huge operation would otherwise evict every other entry to make room.
     pub cache_entry_limit: u32,
+    /// Whether plans get the union members the planner narrowed away back
+    /// (`pipeline::partial_unions`); off by default.
+    pub restore_partial_unions: bool,
 }
 
 impl Supergraph {
@@ -151,6 +154,7 @@ impl Supergraph {
             }),
             plans: bounded(config.plan_cache_size, config.plan_cache_bytes, |cached: &CachedPlan| cached.weight),
             cache_entry_limit: u32::try_from(config.plan_cache_bytes / 8).unwrap_or(u32::MAX),
+            restore_partial_unions: config.restore_partial_unions,
             guards,
         })
     }

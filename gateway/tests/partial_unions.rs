@@ -14,7 +14,7 @@
 mod audit_support;
 mod common;
 
-use audit_support::{request_counts, start_fixture, JsonSubgraph};
+use audit_support::{request_counts, start_fixture_with, JsonSubgraph};
 use serde_json::{json, Value};
 
 const ID: &str = "c1";
@@ -85,7 +85,7 @@ async fn stack() -> (Vec<common::TestSubgraph>, common::TestGateway) {
             Some("Container") if is_the_container(rep) => json!({"__typename": "Container", "id": ID}),
             _ => Value::Null,
         });
-    start_fixture("partial-unions", vec![a, b, c]).await
+    start_fixture_with("partial-unions", vec![a, b, c], |c| c.restore_partial_unions = true).await
 }
 
 /// The actions as the client selected them with [`ALL_MEMBERS`].

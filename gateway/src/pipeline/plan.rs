@@ -1,5 +1,6 @@
 //! Stage 4: plan the normalised operation with hive-router-query-planner,
-//! then restore the union members it narrowed away ([`partial_unions`]).
+//! then, when configured, restore the union members it narrowed away
+//! ([`partial_unions`]).
 //! Planner panics are contained and planning is bounded in time. Plans are
 //! cached per supergraph, keyed by the normalised operation text.
 
@@ -51,9 +52,11 @@ pub fn plan(
             PlannerOverrideContext::default(),
             &token,
         )?;
-        let restored = partial_unions::restore(&mut plan, &for_planner, &supergraph.planner.supergraph);
-        if restored > 0 {
-            tracing::debug!(fetches = restored, "restored union members the planner narrowed away");
+        if supergraph.restore_partial_unions {
+            let restored = partial_unions::restore(&mut plan, &for_planner, &supergraph.planner.supergraph);
+            if restored > 0 {
+                tracing::debug!(fetches = restored, "restored union members the planner narrowed away");
+            }
         }
         Ok::<_, hive_router_query_planner::planner::PlannerError>(plan)
     }));

@@ -9,18 +9,18 @@ use audit_support::{find_by, start, JsonSubgraph};
 use serde_json::{json, Value};
 
 fn users() -> Value {
-    json!([{"__typename": "User", "id": "u7", "name": "u7-name"}])
+    json!([{"__typename": "User", "id": "u1", "name": "u1-name"}])
 }
 
 fn accounts() -> Value {
     json!([
-        {"__typename": "User", "id": "u7", "name": "u7-name"},
-        {"__typename": "Admin", "id": "a9", "name": "a9-name"}
+        {"__typename": "User", "id": "u1", "name": "u1-name"},
+        {"__typename": "Admin", "id": "a1", "name": "a1-name"}
     ])
 }
 
 async fn suite() -> (Vec<common::TestSubgraph>, common::TestGateway) {
-    let a = JsonSubgraph::new("a").query(json!({"users": [{"__typename": "User", "id": "u7"}]}));
+    let a = JsonSubgraph::new("a").query(json!({"users": [{"__typename": "User", "id": "u1"}]}));
     let b = JsonSubgraph::new("b")
         .query(json!({"accounts": accounts()}))
         .possible("Account", &["User", "Admin"])
@@ -37,8 +37,8 @@ async fn union_members_with_mismatched_id_types() {
     assert_eq!(
         response,
         json!({"data": {
-            "users": [{"id": "u7", "name": "u7-name"}],
-            "accounts": [{"id": "u7", "name": "u7-name"}, {"id": "a9", "name": "a9-name"}]
+            "users": [{"id": "u1", "name": "u1-name"}],
+            "accounts": [{"id": "u1", "name": "u1-name"}, {"id": "a1", "name": "a1-name"}]
         }})
     );
 }
@@ -53,14 +53,14 @@ async fn nested_internal_aliases_are_removed() {
                ... on Admin { id name similarAccounts { ... on User { id name } ... on Admin { id name } } } } }",
         )
         .await;
-    let similar = json!([{"id": "u7", "name": "u7-name"}, {"id": "a9", "name": "a9-name"}]);
+    let similar = json!([{"id": "u1", "name": "u1-name"}, {"id": "a1", "name": "a1-name"}]);
     assert_eq!(
         response,
         json!({"data": {
-            "users": [{"id": "u7", "name": "u7-name"}],
+            "users": [{"id": "u1", "name": "u1-name"}],
             "accounts": [
-                {"id": "u7", "name": "u7-name", "similarAccounts": similar},
-                {"id": "a9", "name": "a9-name", "similarAccounts": similar}
+                {"id": "u1", "name": "u1-name", "similarAccounts": similar},
+                {"id": "a1", "name": "a1-name", "similarAccounts": similar}
             ]
         }})
     );
@@ -75,18 +75,18 @@ async fn deeply_nested_internal_aliases_are_removed() {
         "query DeeplyNestedInternalAlias {{ users {{ id name }} accounts {{ ... on User {{ id name {middle} }} ... on Admin {{ id name {middle} }} }} }}"
     );
     let response = gateway.query(&query).await;
-    let leaf = json!([{"id": "u7", "name": "u7-name"}, {"id": "a9", "name": "a9-name"}]);
+    let leaf = json!([{"id": "u1", "name": "u1-name"}, {"id": "a1", "name": "a1-name"}]);
     let mid = json!([
-        {"id": "u7", "name": "u7-name", "similarAccounts": leaf},
-        {"id": "a9", "name": "a9-name", "similarAccounts": leaf}
+        {"id": "u1", "name": "u1-name", "similarAccounts": leaf},
+        {"id": "a1", "name": "a1-name", "similarAccounts": leaf}
     ]);
     assert_eq!(
         response,
         json!({"data": {
-            "users": [{"id": "u7", "name": "u7-name"}],
+            "users": [{"id": "u1", "name": "u1-name"}],
             "accounts": [
-                {"id": "u7", "name": "u7-name", "similarAccounts": mid},
-                {"id": "a9", "name": "a9-name", "similarAccounts": mid}
+                {"id": "u1", "name": "u1-name", "similarAccounts": mid},
+                {"id": "a1", "name": "a1-name", "similarAccounts": mid}
             ]
         }})
     );
@@ -101,13 +101,13 @@ async fn deeply_nested_names_only() {
         "query DeeplyNested {{ accounts {{ ... on User {{ name {middle} }} ... on Admin {{ name {middle} }} }} }}"
     );
     let response = gateway.query(&query).await;
-    let leaf = json!([{"name": "u7-name"}, {"name": "a9-name"}]);
-    let mid = json!([{"name": "u7-name", "similarAccounts": leaf}, {"name": "a9-name", "similarAccounts": leaf}]);
+    let leaf = json!([{"name": "u1-name"}, {"name": "a1-name"}]);
+    let mid = json!([{"name": "u1-name", "similarAccounts": leaf}, {"name": "a1-name", "similarAccounts": leaf}]);
     assert_eq!(
         response,
         json!({"data": {"accounts": [
-            {"name": "u7-name", "similarAccounts": mid},
-            {"name": "a9-name", "similarAccounts": mid}
+            {"name": "u1-name", "similarAccounts": mid},
+            {"name": "a1-name", "similarAccounts": mid}
         ]}})
     );
 }

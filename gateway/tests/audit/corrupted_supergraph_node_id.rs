@@ -9,8 +9,8 @@ use crate::{audit_support, common};
 use audit_support::{start, JsonSubgraph};
 use serde_json::{json, Value};
 
-const ACCOUNT: (&str, &str) = ("a1", "ana");
-const CHAT: (&str, &str) = ("c1", "hello there");
+const ACCOUNT: (&str, &str) = ("a1", "a1-username");
+const CHAT: (&str, &str) = ("c1", "c1-text");
 
 fn account_in_a() -> Value {
     json!({"__typename": "Account", "id": ACCOUNT.0, "username": ACCOUNT.1})
@@ -91,7 +91,7 @@ async fn node_typename_from_either_subgraph() {
 async fn node_fragments_routed_to_the_owning_subgraph() {
     check(
         r#"{ account: node(id: "a1") { ... on Account { id username } } chat: node(id: "c1") { ... on Chat { id text } } }"#,
-        json!({"account": {"id": "a1", "username": "ana"}, "chat": {"id": "c1", "text": "hello there"}}),
+        json!({"account": {"id": "a1", "username": "a1-username"}, "chat": {"id": "c1", "text": "c1-text"}}),
     )
     .await;
 }
@@ -136,7 +136,7 @@ async fn account_by_id() {
 async fn chat_with_its_account() {
     check(
         r#"{ chat(id: "c1") { id text account { id } } }"#,
-        json!({"chat": {"id": "c1", "text": "hello there", "account": {"id": "a1"}}}),
+        json!({"chat": {"id": "c1", "text": "c1-text", "account": {"id": "a1"}}}),
     )
     .await;
 }
@@ -145,7 +145,7 @@ async fn chat_with_its_account() {
 async fn account_with_its_chats() {
     check(
         r#"{ account(id: "a1") { id username chats { id } } }"#,
-        json!({"account": {"id": "a1", "username": "ana", "chats": [{"id": "c1"}]}}),
+        json!({"account": {"id": "a1", "username": "a1-username", "chats": [{"id": "c1"}]}}),
     )
     .await;
 }

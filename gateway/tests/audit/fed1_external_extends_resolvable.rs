@@ -8,7 +8,7 @@ use audit_support::{start, JsonSubgraph};
 use serde_json::{json, Value};
 
 /// id, pid, name, upc, price
-const PRODUCT: (&str, &str, &str, &str, f64) = ("p1", "pid-1", "Chair", "upc-77", 49.5);
+const PRODUCT: (&str, &str, &str, &str, f64) = ("p1", "p1-pid", "p1-name", "upc1", 12.3);
 
 async fn suite() -> (Vec<common::TestSubgraph>, common::TestGateway) {
     let in_a = json!({"__typename": "Product", "id": PRODUCT.0, "name": PRODUCT.2, "pid": PRODUCT.1});
@@ -37,6 +37,6 @@ async fn external_key_field_of_another_key() {
     let (_subs, gateway) = suite().await;
     assert_eq!(
         gateway.query("{ productInA { id pid price upc name } }").await,
-        json!({"data": {"productInA": {"id": "p1", "pid": "pid-1", "price": 49.5, "upc": "upc-77", "name": "Chair"}}})
+        json!({"data": {"productInA": {"id": "p1", "pid": "p1-pid", "price": 12.3, "upc": "upc1", "name": "p1-name"}}})
     );
 }

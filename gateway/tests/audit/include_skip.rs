@@ -8,7 +8,7 @@ use audit_support::{request_counts, start, JsonSubgraph};
 use serde_json::json;
 
 async fn suite() -> (Vec<common::TestSubgraph>, common::TestGateway) {
-    let a = JsonSubgraph::new("a").query(json!({"product": {"__typename": "Product", "id": "p3", "price": 42.5}}));
+    let a = JsonSubgraph::new("a").query(json!({"product": {"__typename": "Product", "id": "p3", "price": 699.99}}));
     let b = JsonSubgraph::new("b").entities(|rep| match rep["price"].as_f64() {
         Some(price) => json!({"__typename": "Product", "id": rep["id"], "isExpensive": price > 100.0}),
         None => json!({"__error": "price is missing"}),
@@ -36,7 +36,7 @@ async fn include_false_by_default_skips_the_chain() {
     let response = gateway
         .query("query ($bool: Boolean = false) { product { price neverCalledInclude @include(if: $bool) } }")
         .await;
-    assert_eq!(response, json!({"data": {"product": {"price": 42.5}}}));
+    assert_eq!(response, json!({"data": {"product": {"price": 699.99}}}));
     assert_eq!(entity_calls(&subs), vec![0, 0]);
 }
 
@@ -45,7 +45,7 @@ async fn skip_true_by_default_skips_the_chain() {
     let (subs, gateway) = suite().await;
     let response =
         gateway.query("query ($bool: Boolean = true) { product { price neverCalledSkip @skip(if: $bool) } }").await;
-    assert_eq!(response, json!({"data": {"product": {"price": 42.5}}}));
+    assert_eq!(response, json!({"data": {"product": {"price": 699.99}}}));
     assert_eq!(entity_calls(&subs), vec![0, 0]);
 }
 
@@ -54,7 +54,7 @@ async fn include_true_by_default_runs_the_chain() {
     let (subs, gateway) = suite().await;
     let response =
         gateway.query("query ($bool: Boolean = true) { product { price include @include(if: $bool) } }").await;
-    assert_eq!(response, json!({"data": {"product": {"price": 42.5, "include": true}}}));
+    assert_eq!(response, json!({"data": {"product": {"price": 699.99, "include": true}}}));
     assert_eq!(entity_calls(&subs), vec![1, 1]);
 }
 
@@ -62,7 +62,7 @@ async fn include_true_by_default_runs_the_chain() {
 async fn skip_false_by_default_runs_the_chain() {
     let (subs, gateway) = suite().await;
     let response = gateway.query("query ($bool: Boolean = false) { product { price skip @skip(if: $bool) } }").await;
-    assert_eq!(response, json!({"data": {"product": {"price": 42.5, "skip": true}}}));
+    assert_eq!(response, json!({"data": {"product": {"price": 699.99, "skip": true}}}));
     assert_eq!(entity_calls(&subs), vec![1, 1]);
 }
 
@@ -75,5 +75,5 @@ async fn an_explicit_variable_overrides_the_default() {
             json!({"bool": true}),
         )
         .await;
-    assert_eq!(response, json!({"data": {"product": {"price": 42.5, "include": true}}}));
+    assert_eq!(response, json!({"data": {"product": {"price": 699.99, "include": true}}}));
 }

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 fn a_item(id: &str) -> Value {
     json!({
-        "__typename": "A", "id": id, "pId": format!("{id}-pid"), "name": format!("name-{id}"),
+        "__typename": "A", "id": id, "pId": format!("{id}-pid"), "name": format!("a.{id}"),
         "compositeId": {"__typename": "CompositeID", "one": format!("{id}-one"), "two": format!("{id}-two"), "three": format!("{id}-three")}
     })
 }
@@ -17,12 +17,12 @@ fn a_item(id: &str) -> Value {
 #[tokio::test]
 async fn requires_through_a_composite_key() {
     let a = JsonSubgraph::new("a").entities(|rep| match rep["id"].as_str() {
-        Some(id @ ("7" | "8")) => a_item(id),
+        Some(id @ ("1" | "2")) => a_item(id),
         _ => Value::Null,
     });
     let b = JsonSubgraph::new("b")
-        .query(json!({"b": {"__typename": "B", "id": "700", "a": [{
-            "__typename": "A", "id": "7", "pId": "7-pid", "compositeId": a_item("7")["compositeId"]
+        .query(json!({"b": {"__typename": "B", "id": "100", "a": [{
+            "__typename": "A", "id": "1", "pId": "1-pid", "compositeId": a_item("1")["compositeId"]
         }]}}))
         .entities(|rep| {
             if rep["__typename"] != "A" {
@@ -36,7 +36,7 @@ async fn requires_through_a_composite_key() {
             let mut item = a_item(id);
             item.as_object_mut().unwrap().remove("name");
             match rep["name"].as_str() {
-                Some(name) => item["nameInB"] = json!(format!("in-b {name}")),
+                Some(name) => item["nameInB"] = json!(format!("b.a.nameInB {name}")),
                 None => item["nameInB"] = json!({"__error": "A.name was not provided"}),
             }
             item
@@ -45,6 +45,6 @@ async fn requires_through_a_composite_key() {
     let response = gateway.query("{ b { id a { id name nameInB } } }").await;
     assert_eq!(
         response,
-        json!({"data": {"b": {"id": "700", "a": [{"id": "7", "name": "name-7", "nameInB": "in-b name-7"}]}}})
+        json!({"data": {"b": {"id": "100", "a": [{"id": "1", "name": "a.1", "nameInB": "b.a.nameInB a.1"}]}}})
     );
 }

@@ -1,7 +1,19 @@
-//! The federation-gateway-audit scenarios
-//! (the-guild-org/graphql-federation-gateway-audit), one module per suite,
-//! in one test binary: each suite's subgraph SDL and composed supergraph are
-//! in `fixtures/audit/<suite>/`, its data and cases in `audit/<suite>.rs`.
+//! The federation-gateway-audit scenarios (graphql-hive/federation-gateway-audit,
+//! formerly the-guild-org/graphql-federation-gateway-audit), one module per
+//! suite, in one test binary: each suite's subgraph SDL and composed
+//! supergraph are in `fixtures/audit/<suite>/`, its data and cases in
+//! `audit/<suite>.rs`.
+//!
+//! The 46 suites of the audit (at its commit f59c05e) are ported case for
+//! case, one test per case (199, a case the audit lists twice included
+//! twice, and a few checks of our own beside them), with the audit's own
+//! queries and expected answers; their
+//! fixtures are the audit's subgraph SDL and its supergraph as composed by
+//! `@apollo/composition` (only the subgraph URLs changed). The suites
+//! `executable-directive-definition-default-arguments`,
+//! `i-will-name-you-later`, `nested-requires`,
+//! `provides-only-requested-fields` and `union-overfetching` are not in
+//! the audit's main branch; they are kept as our own.
 
 #[path = "support/mod.rs"]
 mod audit_support;

@@ -9,9 +9,9 @@ use serde_json::{json, Value};
 
 fn category(id: &str, with_subs: bool) -> Value {
     let (name, subs) = match id {
-        "k1" => ("Kitchen", vec!["k2"]),
-        "k2" => ("Garden", vec!["k3"]),
-        _ => ("Garage", vec!["k1"]),
+        "c1" => ("Category 1", vec!["c2"]),
+        "c2" => ("Category 2", vec!["c3"]),
+        _ => ("Category 3", vec!["c1"]),
     };
     let mut cat = json!({"__typename": "Category", "id": id, "name": name});
     if with_subs {
@@ -23,8 +23,8 @@ fn category(id: &str, with_subs: bool) -> Value {
 async fn suite() -> (Vec<common::TestSubgraph>, common::TestGateway) {
     let poor_plan = |_: &Value| json!({"__error": "a good plan answers from the category subgraph alone"});
     let products = json!([
-        {"__typename": "Product", "id": "p1", "categories": [category("k1", true), category("k2", true)]},
-        {"__typename": "Product", "id": "p2", "categories": [category("k3", true), category("k2", true)]}
+        {"__typename": "Product", "id": "p1", "categories": [category("c1", true), category("c2", true)]},
+        {"__typename": "Product", "id": "p2", "categories": [category("c3", true), category("c2", true)]}
     ]);
     let all = JsonSubgraph::new("all-products").entities(poor_plan);
     let cat = JsonSubgraph::new("category").query(json!({ "products": products })).entities(poor_plan);
@@ -39,8 +39,8 @@ async fn provided_categories() {
     assert_eq!(
         response,
         json!({"data": {"products": [
-            {"id": "p1", "categories": [{"id": "k1", "name": "Kitchen"}, {"id": "k2", "name": "Garden"}]},
-            {"id": "p2", "categories": [{"id": "k3", "name": "Garage"}, {"id": "k2", "name": "Garden"}]}
+            {"id": "p1", "categories": [{"id": "c1", "name": "Category 1"}, {"id": "c2", "name": "Category 2"}]},
+            {"id": "p2", "categories": [{"id": "c3", "name": "Category 3"}, {"id": "c2", "name": "Category 2"}]}
         ]}})
     );
     assert_eq!(request_counts(&subs), vec![0, 1, 0]);
@@ -54,12 +54,12 @@ async fn provided_sub_categories() {
         response,
         json!({"data": {"products": [
             {"id": "p1", "categories": [
-                {"id": "k1", "name": "Kitchen", "subCategories": [{"id": "k2", "name": "Garden"}]},
-                {"id": "k2", "name": "Garden", "subCategories": [{"id": "k3", "name": "Garage"}]}
+                {"id": "c1", "name": "Category 1", "subCategories": [{"id": "c2", "name": "Category 2"}]},
+                {"id": "c2", "name": "Category 2", "subCategories": [{"id": "c3", "name": "Category 3"}]}
             ]},
             {"id": "p2", "categories": [
-                {"id": "k3", "name": "Garage", "subCategories": [{"id": "k1", "name": "Kitchen"}]},
-                {"id": "k2", "name": "Garden", "subCategories": [{"id": "k3", "name": "Garage"}]}
+                {"id": "c3", "name": "Category 3", "subCategories": [{"id": "c1", "name": "Category 1"}]},
+                {"id": "c2", "name": "Category 2", "subCategories": [{"id": "c3", "name": "Category 3"}]}
             ]}
         ]}})
     );

@@ -9,9 +9,9 @@ use serde_json::{json, Value};
 
 fn books() -> Value {
     json!([
-        {"__typename": "Book", "id": "1", "upc": "u1", "author": {"__typename": "Author", "id": "w1", "name": "Ann"}},
-        {"__typename": "Book", "id": "2", "upc": "u2", "author": {"__typename": "Author", "id": "w2", "name": "Ben"}},
-        {"__typename": "Book", "id": "3", "upc": "u3", "author": {"__typename": "Author", "id": "w3", "name": "Cid"}}
+        {"__typename": "Book", "id": "1", "upc": "b1", "author": {"__typename": "Author", "id": "w1", "name": "Alice"}},
+        {"__typename": "Book", "id": "2", "upc": "b2", "author": {"__typename": "Author", "id": "w2", "name": "Bob"}},
+        {"__typename": "Book", "id": "3", "upc": "b3", "author": {"__typename": "Author", "id": "w3", "name": "Cid"}}
     ])
 }
 
@@ -48,9 +48,9 @@ async fn an_entity_the_middle_subgraph_cannot_find_gets_a_null_field() {
     assert_eq!(
         response,
         json!({"data": {"bookContainers": [
-            {"book": {"upc": "u1", "author": {"name": "Ann"}}},
-            {"book": {"upc": "u2", "author": {"name": "Ben"}}},
-            {"book": {"upc": "u3", "author": null}}
+            {"book": {"upc": "b1", "author": {"name": "Alice"}}},
+            {"book": {"upc": "b2", "author": {"name": "Bob"}}},
+            {"book": {"upc": "b3", "author": null}}
         ]}})
     );
     // Only the two books with an id were sent on to `c`.

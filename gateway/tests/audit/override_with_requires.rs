@@ -8,7 +8,7 @@ use audit_support::{start, JsonSubgraph};
 use serde_json::{json, Value};
 
 /// id, name; the first is the root user of `a`, then `b`, then `c`.
-const USERS: [(&str, &str); 3] = [("u1", "Ida"), ("u2", "Jon"), ("u3", "Kai")];
+const USERS: [(&str, &str); 3] = [("u1", "u1-name"), ("u2", "u2-name"), ("u3", "u3-name")];
 
 fn by_id(id: &Value) -> Option<&'static (&'static str, &'static str)> {
     USERS.iter().find(|u| u.0 == id)
@@ -22,7 +22,7 @@ fn requiring(subgraph: &'static str, root: &str, user: usize, field: &'static st
         .entities(move |rep| {
             let Some(u) = by_id(&rep["id"]) else { return Value::Null };
             let computed = match rep["name"].as_str() {
-                Some(name) => json!(format!("{subgraph}:{name}")),
+                Some(name) => json!(format!("{subgraph}__{name}")),
                 None => json!({"__error": "name was not sent"}),
             };
             json!({"__typename": "User", "id": u.0, "name": "wrong", field: computed})
@@ -49,9 +49,9 @@ async fn every_field_from_every_root() {
     check(
         "{ userInA { id name aName cName } userInB { id name aName cName } userInC { id name aName cName } }",
         json!({
-            "userInA": {"id": "u1", "name": "Ida", "aName": "a:Ida", "cName": "c:Ida"},
-            "userInB": {"id": "u2", "name": "Jon", "aName": "a:Jon", "cName": "c:Jon"},
-            "userInC": {"id": "u3", "name": "Kai", "aName": "a:Kai", "cName": "c:Kai"}
+            "userInA": {"id": "u1", "name": "u1-name", "aName": "a__u1-name", "cName": "c__u1-name"},
+            "userInB": {"id": "u2", "name": "u2-name", "aName": "a__u2-name", "cName": "c__u2-name"},
+            "userInC": {"id": "u3", "name": "u3-name", "aName": "a__u3-name", "cName": "c__u3-name"}
         }),
     )
     .await;
@@ -59,15 +59,15 @@ async fn every_field_from_every_root() {
 
 #[tokio::test]
 async fn requirement_back_into_the_root_subgraph() {
-    check("{ userInC { cName } }", json!({"userInC": {"cName": "c:Kai"}})).await;
+    check("{ userInC { cName } }", json!({"userInC": {"cName": "c__u3-name"}})).await;
 }
 
 #[tokio::test]
 async fn requirement_in_a_third_subgraph() {
-    check("{ userInA { cName } }", json!({"userInA": {"cName": "c:Ida"}})).await;
+    check("{ userInA { cName } }", json!({"userInA": {"cName": "c__u1-name"}})).await;
 }
 
 #[tokio::test]
 async fn requirement_of_the_root_subgraphs_own_field() {
-    check("{ userInA { aName } }", json!({"userInA": {"aName": "a:Ida"}})).await;
+    check("{ userInA { aName } }", json!({"userInA": {"aName": "a__u1-name"}})).await;
 }

@@ -9,7 +9,7 @@ use audit_support::{start, JsonSubgraph};
 use serde_json::{json, Value};
 
 /// id, pid, category
-const PRODUCTS: [(&str, &str, &str); 3] = [("p1", "x1", "k1"), ("p2", "x2", "k2"), ("p3", "x3", "k1")];
+const PRODUCTS: [(&str, &str, &str); 3] = [("p1", "x1", "c1"), ("p2", "x2", "c2"), ("p3", "x3", "c1")];
 
 fn category_of(rep: &Value) -> Option<&'static str> {
     PRODUCTS.iter().find(|p| rep["id"] == p.0 && rep["pid"].as_str().is_none_or(|pid| pid == p.1)).map(|p| p.2)
@@ -40,9 +40,9 @@ async fn a_nested_field_through_the_parent_entity() {
     assert_eq!(
         response,
         json!({"data": {"products": [
-            {"id": "p1", "category": {"id": "k1", "details": {"products": 2}}},
-            {"id": "p2", "category": {"id": "k2", "details": {"products": 1}}},
-            {"id": "p3", "category": {"id": "k1", "details": {"products": 2}}}
+            {"id": "p1", "category": {"id": "c1", "details": {"products": 2}}},
+            {"id": "p2", "category": {"id": "c2", "details": {"products": 1}}},
+            {"id": "p3", "category": {"id": "c1", "details": {"products": 2}}}
         ]}})
     );
     assert_eq!(subs[1].recorder.requests(), 0);

@@ -1,15 +1,15 @@
 //! Audit scenario `partial-union-complex`: the union `Action` sits below the
 //! shareable `Container.wrapper` / `Wrapper.actions`, and subgraphs `a` and
 //! `b` declare different members (`Common | OnlyA` and `Common | OnlyB`).
-//! Which member fragments are kept must follow the subgraph that actually
-//! resolves the path (`a` under `rootA`, `b` under `rootB` and after the
-//! entity hop to `bWrapper`), not a global intersection of the members;
-//! a fragment the chosen subgraph does not know must not reach it.
+//! A fragment the subgraph that resolves the path does not know must not
+//! reach it, and the entity hop to `bWrapper` keeps the members `b` knows.
 //!
-//! The pinned planner narrows the union to the members both subgraphs share
-//! whenever the wrapper is shareable; the first two cases pass because the
-//! gateway puts `OnlyA` / `OnlyB` back into the fetch of the subgraph that
-//! has them (`pipeline::partial_unions`).
+//! Upstream expects the members outside the intersection (`OnlyA` under
+//! `rootA`, `OnlyB` under `rootB`) to come back with their typename but
+//! their fields null: `wrapper` is shareable, so the planner narrows the
+//! union to the members both subgraphs share. The first two cases need the
+//! gateway's union-restoring pass (`pipeline::partial_unions`) off, which
+//! would otherwise fetch those fields.
 
 use crate::{audit_support, common};
 
@@ -92,27 +92,27 @@ async fn suite() -> (Vec<common::TestSubgraph>, common::TestGateway) {
 }
 
 #[tokio::test]
-async fn wrapper_under_a_root_of_a_keeps_the_members_a_knows() {
+async fn wrapper_under_a_root_of_a_gives_only_the_shared_members_fields() {
     let (_subs, gateway) = suite().await;
     let response = gateway.query(&format!("{{ rootA {{ wrapper {{ actions {{ {ALL_MEMBERS} }} }} }} }}")).await;
     assert_eq!(
         response,
         json!({"data": {"rootA": {"wrapper": {"actions": [
             {"__typename": "Common", "label": "common label"},
-            {"__typename": "OnlyA", "a": "only a"}
+            {"__typename": "OnlyA", "a": null}
         ]}}}})
     );
 }
 
 #[tokio::test]
-async fn wrapper_under_a_root_of_b_keeps_the_members_b_knows() {
+async fn wrapper_under_a_root_of_b_gives_only_the_shared_members_fields() {
     let (_subs, gateway) = suite().await;
     let response = gateway.query(&format!("{{ rootB {{ wrapper {{ actions {{ {ALL_MEMBERS} }} }} }} }}")).await;
     assert_eq!(
         response,
         json!({"data": {"rootB": {"wrapper": {"actions": [
             {"__typename": "Common", "label": "common label"},
-            {"__typename": "OnlyB", "b": "only b"}
+            {"__typename": "OnlyB", "b": null}
         ]}}}})
     );
 }

@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 
 fn animals() -> Value {
     json!([
-        {"__typename": "Dog", "id": "d1", "name": "Rex", "age": 3},
-        {"__typename": "Cat", "id": "c1", "name": "Tom", "age": 9}
+        {"__typename": "Dog", "id": "a1", "name": "Fido", "age": 3},
+        {"__typename": "Cat", "id": "a2", "name": "Whiskers", "age": 6}
     ])
 }
 
@@ -25,7 +25,7 @@ async fn suite() -> (Vec<common::TestSubgraph>, common::TestGateway) {
         .map(|a| json!({"__typename": a["__typename"], "id": a["id"], "name": a["name"]}))
         .collect();
     let b = JsonSubgraph::new("b")
-        .query(json!({"media": {"__typename": "Book", "id": "m7", "animals": provided}}))
+        .query(json!({"media": {"__typename": "Book", "id": "m1", "animals": provided}}))
         .possible("Media", &["Book"])
         .possible("Animal", &["Dog", "Cat"]);
     let c =
@@ -33,7 +33,7 @@ async fn suite() -> (Vec<common::TestSubgraph>, common::TestGateway) {
             rep["__typename"].as_str(),
             rep["id"].as_str(),
         ) {
-            (Some("Book"), Some("m7")) => json!({"__typename": "Book", "id": "m7", "animals": animals()}),
+            (Some("Book"), Some("m1")) => json!({"__typename": "Book", "id": "m1", "animals": animals()}),
             (Some("Dog"), _) => json!({"__error": "Dog entities should not be needed"}),
             (Some("Cat"), Some(id)) => {
                 animals().as_array().unwrap().iter().find(|a| a["id"] == id).cloned().unwrap_or(Value::Null)
@@ -49,7 +49,7 @@ async fn provided_interface_list_in_one_fetch() {
     let response = gateway.query("{ media { id animals { id name } } }").await;
     assert_eq!(
         response,
-        json!({"data": {"media": {"id": "m7", "animals": [{"id": "d1", "name": "Rex"}, {"id": "c1", "name": "Tom"}]}}})
+        json!({"data": {"media": {"id": "m1", "animals": [{"id": "a1", "name": "Fido"}, {"id": "a2", "name": "Whiskers"}]}}})
     );
     assert_eq!(request_counts(&subs), vec![0, 1, 0]);
 }
@@ -60,6 +60,6 @@ async fn a_member_field_through_the_parent_entity() {
     let response = gateway.query("{ media { id animals { id name ... on Cat { age } } } }").await;
     assert_eq!(
         response,
-        json!({"data": {"media": {"id": "m7", "animals": [{"id": "d1", "name": "Rex"}, {"id": "c1", "name": "Tom", "age": 9}]}}})
+        json!({"data": {"media": {"id": "m1", "animals": [{"id": "a1", "name": "Fido"}, {"id": "a2", "name": "Whiskers", "age": 6}]}}})
     );
 }

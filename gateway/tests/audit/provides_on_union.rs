@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 
 fn medias() -> Value {
     json!([
-        {"__typename": "Book", "id": "m10", "title": "A Book"},
-        {"__typename": "Movie", "id": "m20", "title": "A Movie"}
+        {"__typename": "Book", "id": "m1", "title": "Book 1"},
+        {"__typename": "Movie", "id": "m2", "title": "Movie 1"}
     ])
 }
 
@@ -40,7 +40,7 @@ async fn suite() -> (Vec<common::TestSubgraph>, common::TestGateway) {
 async fn provided_member_field_needs_no_entity_call() {
     let (subs, gateway) = suite().await;
     let response = gateway.query("{ media { ... on Book { id title } ... on Movie { id } } }").await;
-    assert_eq!(response, json!({"data": {"media": [{"id": "m10", "title": "A Book"}, {"id": "m20"}]}}));
+    assert_eq!(response, json!({"data": {"media": [{"id": "m1", "title": "Book 1"}, {"id": "m2"}]}}));
     assert_eq!(subs[2].recorder.requests(), 0);
 }
 
@@ -50,6 +50,6 @@ async fn unprovided_member_field_comes_from_an_entity_call() {
     let response = gateway.query("{ media { ... on Book { id title } ... on Movie { id title } } }").await;
     assert_eq!(
         response,
-        json!({"data": {"media": [{"id": "m10", "title": "A Book"}, {"id": "m20", "title": "A Movie"}]}})
+        json!({"data": {"media": [{"id": "m1", "title": "Book 1"}, {"id": "m2", "title": "Movie 1"}]}})
     );
 }

@@ -55,6 +55,11 @@ async fn suite() -> (Vec<common::TestSubgraph>, common::TestGateway) {
 async fn a_requirement_computed_from_another_requirement() {
     let (_subs, gateway) = suite().await;
     assert_eq!(gateway.query("{ product { canAfford } }").await, json!({"data": {"product": {"canAfford": false}}}));
+}
+
+#[tokio::test]
+async fn the_field_required_by_the_chain_alone() {
+    let (_subs, gateway) = suite().await;
     assert_eq!(gateway.query("{ product { isExpensive } }").await, json!({"data": {"product": {"isExpensive": true}}}));
 }
 

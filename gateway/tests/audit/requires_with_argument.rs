@@ -1,6 +1,7 @@
 //! Audit scenario `requires-with-argument`: `@requires` selects a field with
-//! an argument (`price(currency: "USD") weight`), so the requirement fetch has
-//! to pass that argument on to the subgraph that owns `price`; and
+//! an argument (`price(currency: "USD") weight`, and the nested
+//! `category { averagePrice(currency: "USD") }`), so the requirement fetch has
+//! to pass that argument on to the subgraph that owns the field; and
 //! `Post.author` requires `comments(limit: 3) { authorId }` while the client
 //! may ask the same field with another limit.
 
@@ -10,19 +11,18 @@ use audit_support::{start, JsonSubgraph};
 use serde_json::{json, Value};
 
 /// post id, comment ids with their author (in order)
-const POSTS: [(&str, [(&str, &str); 3]); 2] = [
-    ("post-1", [("k1", "au-2"), ("k2", "au-2"), ("k3", "au-2")]),
-    ("post-2", [("k4", "au-1"), ("k5", "au-1"), ("k6", "au-1")]),
-];
+const POSTS: [(&str, [(&str, &str); 3]); 2] =
+    [("p1", [("c1", "a2"), ("c2", "a2"), ("c3", "a2")]), ("p2", [("c4", "a1"), ("c5", "a1"), ("c6", "a1")])];
 
-/// upc, name, price in USD, weight
-const PRODUCTS: [(&str, &str, i64, i64); 2] = [("p1", "Lamp", 7, 3), ("p2", "Desk", 40, 5)];
+/// upc, name, price in USD, weight, average price of its category in USD
+const PRODUCTS: [(&str, &str, i64, i64, i64); 2] = [("p1", "p-name-1", 11, 1, 11), ("p2", "p-name-2", 22, 2, 22)];
 
 fn product(upc: &str) -> Value {
     match PRODUCTS.iter().find(|p| p.0 == upc) {
-        Some((upc, name, usd, weight)) => {
-            json!({"__typename": "Product", "upc": upc, "name": name, "usd": usd, "weight": weight})
-        }
+        Some((upc, name, usd, weight, average)) => json!({
+            "__typename": "Product", "upc": upc, "name": name, "usd": usd, "weight": weight,
+            "category": {"__typename": "Category", "usd": average}
+        }),
         None => Value::Null,
     }
 }
@@ -33,8 +33,8 @@ async fn suite() -> (Vec<common::TestSubgraph>, common::TestGateway) {
         .query(json!({ "products": all }))
         .fields(|parent, field, args| match field {
             // Only dollars are known here; any other currency is an error.
-            "price" if args["currency"] == "USD" => Some(parent["usd"].clone()),
-            "price" => Some(json!({"__error": format!("unknown currency {}", args["currency"])})),
+            "price" | "averagePrice" if args["currency"] == "USD" => Some(parent["usd"].clone()),
+            "price" | "averagePrice" => Some(json!({"__error": format!("unknown currency {}", args["currency"])})),
             _ => None,
         })
         .entities(|rep| product(rep["upc"].as_str().unwrap_or_default()));
@@ -43,7 +43,11 @@ async fn suite() -> (Vec<common::TestSubgraph>, common::TestGateway) {
             (Some(price), Some(weight)) => json!(price * weight * 10),
             _ => json!({"__error": "price and weight are required"}),
         };
-        json!({"__typename": "Product", "upc": rep["upc"], "shippingEstimate": estimate})
+        let expensive = match rep["category"]["averagePrice"].as_i64() {
+            Some(average) => json!(average > 11),
+            None => json!({"__error": "category.averagePrice is required"}),
+        };
+        json!({"__typename": "Product", "upc": rep["upc"], "shippingEstimate": estimate, "isExpensiveCategory": expensive})
     });
     let c = JsonSubgraph::new("c")
         .query(json!({"feed": POSTS.iter().map(|p| json!({"__typename": "Post", "id": p.0})).collect::<Value>()}))
@@ -85,10 +89,10 @@ async fn suite() -> (Vec<common::TestSubgraph>, common::TestGateway) {
 async fn requirement_with_an_argument() {
     let (_subs, gateway) = suite().await;
     assert_eq!(
-        gateway.query("{ products { upc name shippingEstimate } }").await,
+        gateway.query("{ products { upc name shippingEstimate isExpensiveCategory } }").await,
         json!({"data": {"products": [
-            {"upc": "p1", "name": "Lamp", "shippingEstimate": 210},
-            {"upc": "p2", "name": "Desk", "shippingEstimate": 2000}
+            {"upc": "p1", "name": "p-name-1", "shippingEstimate": 110, "isExpensiveCategory": false},
+            {"upc": "p2", "name": "p-name-2", "shippingEstimate": 440, "isExpensiveCategory": true}
         ]}})
     );
 }

@@ -85,6 +85,11 @@ async fn requires_with_nested_fragments_from_the_owning_subgraph() {
     let (_subs, gateway) = suite().await;
     let response = gateway.query("{ a { requirer } }").await;
     assert_eq!(response, json!({"data": {"a": {"requirer": "q1-foo_requirer"}}}));
+}
+
+#[tokio::test]
+async fn requires_with_nested_fragments_next_to_the_required_field() {
+    let (_subs, gateway) = suite().await;
     let response = gateway.query("{ a { data { __typename } requirer } }").await;
     assert_eq!(response, json!({"data": {"a": {"data": {"__typename": "Qux"}, "requirer": "q1-foo_requirer"}}}));
 }

@@ -7,39 +7,53 @@ use crate::{audit_support, common};
 use audit_support::{start, JsonSubgraph};
 use serde_json::{json, Value};
 
-fn product(field: &str, value: Value) -> Value {
-    json!({"__typename": "Product", "id": "9", field: value})
+/// The product as upstream's `data.ts` has it; each subgraph serves `id`
+/// and its own part.
+fn product(part: &str) -> Value {
+    let value = match part {
+        "name" => json!({"__typename": "Name", "id": "1", "brand": "Brand 1", "model": "Model 1"}),
+        "category" => json!({"__typename": "Category", "id": "1", "name": "Category 1"}),
+        _ => json!({"__typename": "Price", "id": "1", "amount": 1000, "currency": "USD"}),
+    };
+    json!({"__typename": "Product", "id": "1", part: value})
 }
 
 async fn suite() -> (Vec<common::TestSubgraph>, common::TestGateway) {
-    let subs = [("name", json!("Lamp")), ("category", json!("Lighting")), ("price", json!(25.5))]
+    let subs = ["name", "category", "price"]
         .into_iter()
-        .map(|(sub, value)| {
-            let p = product(sub, value);
+        .map(|sub| {
+            let p = product(sub);
             JsonSubgraph::new(sub).query(json!({"product": p, "products": [p]}))
         })
         .collect();
     start("shared-root", subs).await
 }
 
+fn expected_product() -> Value {
+    json!({
+        "id": "1",
+        "name": {"id": "1", "brand": "Brand 1", "model": "Model 1"},
+        "price": {"id": "1", "amount": 1000, "currency": "USD"},
+        "category": {"id": "1", "name": "Category 1"}
+    })
+}
+
 #[tokio::test]
 async fn one_object_from_three_subgraphs() {
     let (subs, gateway) = suite().await;
-    let response = gateway.query("{ product { id name category price } }").await;
-    assert_eq!(
-        response,
-        json!({"data": {"product": {"id": "9", "name": "Lamp", "category": "Lighting", "price": 25.5}}})
-    );
+    let response = gateway
+        .query("{ product { id name { id brand model } category { id name } price { id amount currency } } }")
+        .await;
+    assert_eq!(response, json!({"data": {"product": expected_product()}}));
     assert!(subs.iter().all(|s| s.recorder.requests() == 1));
 }
 
 #[tokio::test]
 async fn a_list_from_three_subgraphs() {
     let (subs, gateway) = suite().await;
-    let response = gateway.query("{ products { id name category price } }").await;
-    assert_eq!(
-        response,
-        json!({"data": {"products": [{"id": "9", "name": "Lamp", "category": "Lighting", "price": 25.5}]}})
-    );
+    let response = gateway
+        .query("{ products { id name { id brand model } category { id name } price { id amount currency } } }")
+        .await;
+    assert_eq!(response, json!({"data": {"products": [expected_product()]}}));
     assert!(subs.iter().all(|s| s.recorder.requests() == 1));
 }

@@ -9,17 +9,17 @@ use serde_json::json;
 
 async fn suite() -> (Vec<common::TestSubgraph>, common::TestGateway) {
     let email = JsonSubgraph::new("email")
-        .query(json!({"user": {"__typename": "User", "id": "u7", "email": "kim@example.org"}}))
+        .query(json!({"user": {"__typename": "User", "id": "1", "email": "user1@example.com"}}))
         .entities(|rep| {
-            if rep["id"] == "u7" {
-                json!({"__typename": "User", "id": "u7", "email": "kim@example.org"})
+            if rep["id"] == "1" {
+                json!({"__typename": "User", "id": "1", "email": "user1@example.com"})
             } else {
                 serde_json::Value::Null
             }
         });
     let nickname = JsonSubgraph::new("nickname").entities(|rep| {
-        if rep["email"] == "kim@example.org" {
-            json!({"__typename": "User", "nickname": "kimmy"})
+        if rep["email"] == "user1@example.com" {
+            json!({"__typename": "User", "nickname": "user1"})
         } else {
             serde_json::Value::Null
         }
@@ -32,7 +32,7 @@ async fn entity_call_by_a_different_key() {
     let (_subs, gateway) = suite().await;
     assert_eq!(
         gateway.query("{ user { id nickname } }").await,
-        json!({"data": {"user": {"id": "u7", "nickname": "kimmy"}}})
+        json!({"data": {"user": {"id": "1", "nickname": "user1"}}})
     );
 }
 

@@ -8,16 +8,16 @@ use crate::{audit_support, common};
 use audit_support::{start, JsonSubgraph};
 use serde_json::{json, Value};
 
-const ME: (&str, &str, &str) = ("u1", "Kim Lee", "kim_k");
+const ME: (&str, &str, &str) = ("u1", "u-name-1", "u-username-1");
 /// upc, name, price, weight, in stock
-const PRODUCTS: [(&str, &str, i64, i64, bool); 2] = [("p1", "Lamp", 7, 3, true), ("p2", "Desk", 40, 5, false)];
+const PRODUCTS: [(&str, &str, i64, i64, bool); 2] = [("p1", "p-name-1", 11, 1, true), ("p2", "p-name-2", 22, 2, false)];
 /// review id, product upc (all written by ME)
 const REVIEWS: [(&str, &str); 2] = [("r1", "p1"), ("r2", "p2")];
 
 fn review(id: &str) -> Value {
     match REVIEWS.iter().find(|r| r.0 == id) {
         Some((id, upc)) => json!({
-            "__typename": "Review", "id": id, "body": format!("about {upc}"),
+            "__typename": "Review", "id": id, "body": format!("r-body-{}", &id[1..]),
             "author": {"__typename": "User", "id": ME.0, "username": ME.2},
             "product": {"__typename": "Product", "upc": upc}
         }),
@@ -96,8 +96,8 @@ async fn provided_username_and_stock() {
     check(
         "{ me { reviews { id author { id username } product { inStock } } } }",
         json!({"me": {"reviews": [
-            {"id": "r1", "author": {"id": "u1", "username": "kim_k"}, "product": {"inStock": true}},
-            {"id": "r2", "author": {"id": "u1", "username": "kim_k"}, "product": {"inStock": false}}
+            {"id": "r1", "author": {"id": "u1", "username": "u-username-1"}, "product": {"inStock": true}},
+            {"id": "r2", "author": {"id": "u1", "username": "u-username-1"}, "product": {"inStock": false}}
         ]}}),
     )
     .await;
@@ -105,19 +105,19 @@ async fn provided_username_and_stock() {
 
 #[tokio::test]
 async fn root_list_field() {
-    check("{ products { name } }", json!({"products": [{"name": "Lamp"}, {"name": "Desk"}]})).await;
+    check("{ products { name } }", json!({"products": [{"name": "p-name-1"}, {"name": "p-name-2"}]})).await;
 }
 
 #[tokio::test]
 async fn root_list_required_field_input() {
-    check("{ products { price } }", json!({"products": [{"price": 7}, {"price": 40}]})).await;
+    check("{ products { price } }", json!({"products": [{"price": 11}, {"price": 22}]})).await;
 }
 
 #[tokio::test]
 async fn requires_from_the_root_list() {
     check(
         "{ products { shippingEstimate } }",
-        json!({"products": [{"shippingEstimate": 210}, {"shippingEstimate": 2000}]}),
+        json!({"products": [{"shippingEstimate": 110}, {"shippingEstimate": 440}]}),
     )
     .await;
 }
@@ -127,8 +127,8 @@ async fn requires_next_to_its_own_inputs() {
     check(
         "{ products { shippingEstimate weight price } }",
         json!({"products": [
-            {"shippingEstimate": 210, "weight": 3, "price": 7},
-            {"shippingEstimate": 2000, "weight": 5, "price": 40}
+            {"shippingEstimate": 110, "weight": 1, "price": 11},
+            {"shippingEstimate": 440, "weight": 2, "price": 22}
         ]}),
     )
     .await;
@@ -139,8 +139,8 @@ async fn requires_after_a_cycle_through_reviews() {
     check(
         "{ products { reviews { id author { username } product { name shippingEstimate } } } }",
         json!({"products": [
-            {"reviews": [{"id": "r1", "author": {"username": "kim_k"}, "product": {"name": "Lamp", "shippingEstimate": 210}}]},
-            {"reviews": [{"id": "r2", "author": {"username": "kim_k"}, "product": {"name": "Desk", "shippingEstimate": 2000}}]}
+            {"reviews": [{"id": "r1", "author": {"username": "u-username-1"}, "product": {"name": "p-name-1", "shippingEstimate": 110}}]},
+            {"reviews": [{"id": "r2", "author": {"username": "u-username-1"}, "product": {"name": "p-name-2", "shippingEstimate": 440}}]}
         ]}),
     )
     .await;
@@ -171,7 +171,7 @@ async fn stock_through_reviews() {
 async fn requires_through_reviews() {
     check(
         "{ me { reviews { product { shippingEstimate } } } }",
-        json!({"me": {"reviews": [{"product": {"shippingEstimate": 210}}, {"product": {"shippingEstimate": 2000}}]}}),
+        json!({"me": {"reviews": [{"product": {"shippingEstimate": 110}}, {"product": {"shippingEstimate": 440}}]}}),
     )
     .await;
 }
@@ -181,8 +181,8 @@ async fn two_fields_with_the_same_requirement() {
     check(
         "{ me { reviews { product { shippingEstimate shippingEstimateTag } } } }",
         json!({"me": {"reviews": [
-            {"product": {"shippingEstimate": 210, "shippingEstimateTag": "#p1#210#"}},
-            {"product": {"shippingEstimate": 2000, "shippingEstimateTag": "#p2#2000#"}}
+            {"product": {"shippingEstimate": 110, "shippingEstimateTag": "#p1#110#"}},
+            {"product": {"shippingEstimate": 440, "shippingEstimateTag": "#p2#440#"}}
         ]}}),
     )
     .await;

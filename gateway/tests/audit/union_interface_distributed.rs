@@ -1,7 +1,9 @@
 //! Audit scenario `union-interface-distributed`: `Oven` implements `Node` only
 //! in the subgraph that does not serve the root fields, so a `... on Node`
 //! selection must still reach ovens, and an oven handed out as a `Node` by the
-//! subgraph that does not know it is one is an error, not data.
+//! subgraph that does not know it is one is an error, not data. Both
+//! subgraphs also declare `WithWarranty`, implemented by `Toaster` in `a` and
+//! by `Oven` in `b`.
 
 use crate::{audit_support, common};
 
@@ -31,6 +33,7 @@ async fn suite() -> (Vec<common::TestSubgraph>, common::TestGateway) {
         .query(json!({"products": all, "nodes": toasters(), "toasters": toasters()}))
         .possible("Product", &["Oven", "Toaster"])
         .possible("Node", &["Toaster"])
+        .possible("WithWarranty", &["Toaster"])
         .fields(|parent, field, args| match (parent["__typename"].as_str(), field) {
             (Some("Query"), "node") => Some(match in_a(args["id"].as_str().unwrap_or_default()) {
                 // `a` does not declare `Oven implements Node`: its server rejects the value.
@@ -47,7 +50,7 @@ async fn suite() -> (Vec<common::TestSubgraph>, common::TestGateway) {
                 Value::Null
             }
         });
-    let b = JsonSubgraph::new("b").possible("Node", &["Oven"]).entities(|rep| {
+    let b = JsonSubgraph::new("b").possible("Node", &["Oven"]).possible("WithWarranty", &["Oven"]).entities(|rep| {
         match PRODUCTS.iter().find(|p| p.0 == rep["id"] && p.1 == "Oven") {
             Some((id, ty, warranty)) => json!({"__typename": ty, "id": id, "warranty": warranty}),
             None => Value::Null,
@@ -84,9 +87,37 @@ async fn interface_list_with_interface_field() {
 }
 
 #[tokio::test]
+async fn interface_list_with_a_fragment_on_the_interface() {
+    let (_subs, gateway) = suite().await;
+    assert_eq!(
+        gateway.query("{ nodes { ... on Node { id } } }").await,
+        json!({"data": {"nodes": [{"id": "toaster1"}, {"id": "toaster2"}]}})
+    );
+}
+
+#[tokio::test]
+async fn interface_list_with_a_fragment_on_another_interface() {
+    let (_subs, gateway) = suite().await;
+    assert_eq!(
+        gateway.query("{ nodes { ... on Node { ... on WithWarranty { warranty } } } }").await,
+        json!({"data": {"nodes": [{"warranty": 3}, {"warranty": 4}]}})
+    );
+}
+
+#[tokio::test]
+async fn interface_list_with_nested_interface_fragments() {
+    let (_subs, gateway) = suite().await;
+    assert_eq!(
+        gateway.query("{ nodes { ... on Node { id ... on Node { id ... on WithWarranty { warranty } } } } }").await,
+        json!({"data": {"nodes": [{"id": "toaster1", "warranty": 3}, {"id": "toaster2", "warranty": 4}]}})
+    );
+}
+
+#[tokio::test]
 async fn object_list_with_object_and_interface_fragments() {
     let (_subs, gateway) = suite().await;
-    let query = "{ toasters { ...T ...N } } fragment T on Toaster { id } fragment N on Node { id __typename }";
+    let query = "{ toasters { ...ToasterFragment ...NodeFragment } } \
+        fragment ToasterFragment on Toaster { id } fragment NodeFragment on Node { id __typename }";
     assert_eq!(
         gateway.query(query).await,
         json!({"data": {"toasters": [

@@ -9,7 +9,8 @@ use super::{start, JsonSubgraph};
 use crate::common::{TestGateway, TestSubgraph};
 
 /// id, name, nickname, rid
-const USERS: [(&str, &str, &str, &str); 2] = [("u1", "Ola", "ola_o", "r-1"), ("u2", "Per", "per_p", "r-2")];
+const USERS: [(&str, &str, &str, &str); 2] =
+    [("u1", "u1-name", "u1-nickname", "u1-rid"), ("u2", "u2-name", "u2-nickname", "u2-rid")];
 
 type User = (&'static str, &'static str, &'static str, &'static str);
 
@@ -50,8 +51,8 @@ pub async fn external_field_comes_from_the_owner(suite_name: &str) {
     assert_eq!(
         gateway.query(r#"{ randomUser { id name } userById(id: "u2") { id name nickname } }"#).await,
         json!({"data": {
-            "randomUser": {"id": "u1", "name": "Ola"},
-            "userById": {"id": "u2", "name": "Per", "nickname": "per_p"}
+            "randomUser": {"id": "u1", "name": "u1-name"},
+            "userById": {"id": "u2", "name": "u2-name", "nickname": "u2-nickname"}
         }})
     );
 }
@@ -61,7 +62,7 @@ pub async fn own_field_of_the_extension(suite_name: &str) {
     let (_subs, gateway) = suite(suite_name).await;
     assert_eq!(
         gateway.query("{ randomUser { id rid } }").await,
-        json!({"data": {"randomUser": {"id": "u1", "rid": "r-1"}}})
+        json!({"data": {"randomUser": {"id": "u1", "rid": "u1-rid"}}})
     );
 }
 
@@ -70,7 +71,7 @@ pub async fn own_and_external_fields(suite_name: &str) {
     let (_subs, gateway) = suite(suite_name).await;
     assert_eq!(
         gateway.query("{ randomUser { id rid name } }").await,
-        json!({"data": {"randomUser": {"id": "u1", "rid": "r-1", "name": "Ola"}}})
+        json!({"data": {"randomUser": {"id": "u1", "rid": "u1-rid", "name": "u1-name"}}})
     );
 }
 
@@ -79,7 +80,7 @@ pub async fn provided_external_field(suite_name: &str) {
     let (_subs, gateway) = suite(suite_name).await;
     assert_eq!(
         gateway.query("{ providedRandomUser { id rid name } }").await,
-        json!({"data": {"providedRandomUser": {"id": "u1", "rid": "r-1", "name": "Ola"}}})
+        json!({"data": {"providedRandomUser": {"id": "u1", "rid": "u1-rid", "name": "u1-name"}}})
     );
 }
 

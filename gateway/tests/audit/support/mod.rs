@@ -306,12 +306,21 @@ fn merge(target: &mut Value, value: Value) {
 /// validates requests against: extensions become definitions, and the
 /// `_entities` root field over the `@key`-ed object types is added.
 fn executable_sdl(sdl: &str) -> String {
-    // Drop the `extend schema @link(...)` block (up to the first blank line).
+    // Drop the `extend schema @link(...)` block: its directives, over as
+    // many lines as their parentheses take.
     let mut in_link = false;
+    let mut depth = 0i32;
     let mut text: String = sdl
         .lines()
         .filter(|l| {
-            in_link = l.starts_with("extend schema") || (in_link && !l.trim().is_empty());
+            if l.starts_with("extend schema") {
+                in_link = true;
+            } else if in_link && depth == 0 && !l.trim_start().starts_with('@') {
+                in_link = false;
+            }
+            if in_link {
+                depth += l.matches('(').count() as i32 - l.matches(')').count() as i32;
+            }
             !in_link
         })
         .map(|l| l.strip_prefix("extend ").unwrap_or(l))
@@ -350,13 +359,22 @@ pub async fn start(suite: &str, subgraphs: Vec<JsonSubgraph>) -> (Vec<TestSubgra
 
 /// [`start`] over any fixture folder (`fixtures/<folder>/`).
 pub async fn start_fixture(folder: &str, subgraphs: Vec<JsonSubgraph>) -> (Vec<TestSubgraph>, TestGateway) {
+    start_fixture_with(folder, subgraphs, |_| {}).await
+}
+
+/// As [`start_fixture`], with the gateway's configuration changed by `tweak`.
+pub async fn start_fixture_with(
+    folder: &str,
+    subgraphs: Vec<JsonSubgraph>,
+    tweak: impl FnOnce(&mut gatehouse_gateway::GatewayConfig) + 'static,
+) -> (Vec<TestSubgraph>, TestGateway) {
     let sdl = fixture(&format!("{folder}/supergraph.graphql"));
     let mut running = Vec::new();
     for sub in subgraphs {
         let own = fixture(&format!("{folder}/{}.graphql", sub.name));
         running.push(sub.sdl(&own).start().await);
     }
-    let mut builder = GatewayBuilder::new(sdl);
+    let mut builder = GatewayBuilder::new(sdl).config(tweak);
     for sub in &running {
         builder = builder.subgraph(sub);
     }
