@@ -34,10 +34,11 @@ pub fn error_lines(error: &anyhow::Error) -> Vec<String> {
 /// Checks PostgreSQL (each database, created if missing), Redis and NATS at
 /// once, so a user with two services down learns about both in one go.
 async fn preflight(shared: &SharedConfig, databases: &[&str]) -> anyhow::Result<()> {
+    let nats_settings = shared.nats()?;
     let (pg, redis, nats) = tokio::join!(
         futures::future::join_all(databases.iter().map(|url| infra::postgres(url, 1))),
         infra::redis(&shared.redis_url),
-        infra::nats(&shared.nats_url),
+        infra::nats(&nats_settings),
     );
     let mut missing: Vec<infra::Unreachable> = Vec::new();
     for result in pg {
@@ -62,7 +63,7 @@ pub async fn migrate(shared: &SharedConfig, auth: &AuthConfig, users: &UsersConf
     gatehouse_auth::migrate(&auth_pool).await?;
     gatehouse_users::migrate(&users_pool).await?;
     let settings = shared.resolve()?;
-    let nats = infra::nats(&settings.nats_url).await?;
+    let nats = infra::nats(&settings.nats).await?;
     events::ensure_stream(&async_nats::jetstream::new(nats), &settings).await?;
     tracing::info!("migrations applied, event stream ready");
     Ok(())

@@ -226,7 +226,7 @@ async fn a_closed_backing_service_port_ends_start_up_with_one_clear_line_per_ser
     let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: ")).collect();
     assert_eq!(errors.len(), 2, "one line per missing service:\n{stderr}");
     assert!(errors[0].starts_with("error: Redis is not reachable at redis://127.0.0.1:9"), "{stderr}");
-    assert!(errors[0].ends_with("start it with `docker compose up -d redis`"), "{stderr}");
+    assert!(errors[0].ends_with("start it with `docker compose -f compose.dev.yaml up -d redis`"), "{stderr}");
     assert!(errors[1].starts_with("error: NATS is not reachable at nats://127.0.0.1:9"), "{stderr}");
     assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), "{stderr}");
     isolated.cleanup().await;

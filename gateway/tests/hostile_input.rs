@@ -199,7 +199,10 @@ async fn large_distinct_documents_stay_within_the_operation_cache_bytes() {
         assert_eq!(status, 200, "{body}");
         // 1.5 MB of literal: kept in the parsed operation, so it weighs that
         // much and cannot push the cache past its bound.
-        let query = format!("{{ __typename a{i}: topProducts(first: 1) {{ upc }} b: __type(name: \"{}\") {{ name }} }}", "x".repeat(1_500_000));
+        let query = format!(
+            "{{ __typename a{i}: topProducts(first: 1) {{ upc }} b: __type(name: \"{}\") {{ name }} }}",
+            "x".repeat(1_500_000)
+        );
         let (status, body) = gateway.post_json(json!({ "query": query })).await;
         assert_eq!(status, 200, "{body}");
     }

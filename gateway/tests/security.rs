@@ -228,13 +228,15 @@ async fn a_revocation_notice_refuses_the_session_on_the_next_request() {
     let auth = format!("Bearer {token}");
     assert_eq!(post(&s.gateway, json!({ "query": "{ me { id } }" }), &[("authorization", &auth)]).await.status(), 200);
 
-    let nats = async_nats::connect(s.shared.nats_url.as_str()).await.unwrap();
+    let nats = async_nats::connect(s.shared.nats.url.as_str()).await.unwrap();
     let subject = format!("{}.session.revoked", s.shared.events_subject_prefix);
     let notice = json!({ "sid": sid, "user_id": Uuid::new_v4(), "reason": "logout", "revoked_at": now() });
     // The gateway subscribes in the background; repeat the notice until it is heard.
     let mut refused = false;
+    let payload = notice.to_string();
+    let headers = s.shared.message_signer().headers(&subject, payload.as_bytes());
     for _ in 0..50 {
-        nats.publish(subject.clone(), notice.to_string().into()).await.unwrap();
+        nats.publish_with_headers(subject.clone(), headers.clone(), payload.clone().into()).await.unwrap();
         nats.flush().await.unwrap();
         if post(&s.gateway, json!({ "query": "{ me { id } }" }), &[("authorization", &auth)]).await.status() == 401 {
             refused = true;

@@ -17,6 +17,8 @@ use redis::aio::ConnectionManager;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use gatehouse_common::signing::MessageSigner;
+
 /// Revocation settings.
 #[derive(Debug, Clone)]
 pub struct RevocationConfig {
@@ -31,16 +33,20 @@ pub struct RevocationConfig {
     pub remember: Duration,
     /// Accept tokens when Redis cannot answer. Default false (fail closed).
     pub fail_open: bool,
+    /// Checks that a notice comes from the auth service: anyone who can
+    /// publish on NATS could otherwise end any session.
+    pub signer: MessageSigner,
 }
 
 impl RevocationConfig {
-    pub fn new(key_prefix: impl Into<String>, notice_subject: impl Into<String>) -> Self {
+    pub fn new(key_prefix: impl Into<String>, notice_subject: impl Into<String>, signer: MessageSigner) -> Self {
         Self {
             key_prefix: key_prefix.into(),
             notice_subject: notice_subject.into(),
             recheck: Duration::from_secs(1),
             remember: Duration::from_secs(3600),
             fail_open: false,
+            signer,
         }
     }
 }
@@ -118,8 +124,9 @@ impl Revocations {
         }
     }
 
-    /// Listens for revocation notices until `shutdown`. Payloads that are not
-    /// a session id are ignored (and logged): a notice can only revoke.
+    /// Listens for revocation notices until `shutdown`. Notices without the
+    /// auth service's signature, and payloads that are not a session id, are
+    /// ignored (and logged): a notice can only revoke.
     pub async fn listen(self, nats: async_nats::Client, shutdown: CancellationToken) -> anyhow::Result<()> {
         use futures::StreamExt;
         let mut subscription = nats.subscribe(self.config.notice_subject.clone()).await?;
@@ -128,6 +135,11 @@ impl Revocations {
                 () = shutdown.cancelled() => return Ok(()),
                 message = subscription.next() => {
                     let Some(message) = message else { return Ok(()) };
+                    if let Err(error) = self.config.signer.verify_message(&message) {
+                        metrics::counter!("gateway_revocation_notices_refused_total").increment(1);
+                        tracing::warn!(%error, "ignoring a revocation notice the auth service did not sign");
+                        continue;
+                    }
                     match notice_sid(&message.payload) {
                         Some(sid) => self.mark_revoked(sid),
                         None => tracing::warn!("ignoring a malformed revocation notice"),

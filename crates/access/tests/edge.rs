@@ -18,17 +18,23 @@ use gatehouse_access::{
     Gatekeeper, KeySource, Rejection, RevocationConfig, Revocations, Verifier, VerifierConfig, VerifyError,
 };
 use gatehouse_common::identity::IdentityCodec;
+use gatehouse_common::signing::MessageSigner;
 use support::*;
 
 fn codec() -> IdentityCodec {
     IdentityCodec::new(&SecretString::from("edge-test-secret-0123456789abcdef".to_owned()), 30)
 }
 
+fn signer() -> MessageSigner {
+    MessageSigner::from_identity_secret(&SecretString::from("edge-test-secret-0123456789abcdef".to_owned()))
+}
+
 async fn gatekeeper(endpoint: &Endpoint, prefix: &str) -> Gatekeeper {
     let verifier = Verifier::new(VerifierConfig::new(KeySource::Jwks(endpoint.url.clone()), ISSUER, AUDIENCE));
     verifier.refresh().await.unwrap();
     let redis = redis::Client::open("redis://127.0.0.1:6379").unwrap().get_connection_manager().await.unwrap();
-    let revocations = Revocations::new(RevocationConfig::new(prefix, format!("t.{}", Uuid::new_v4().simple())), redis);
+    let subject = format!("t.{}", Uuid::new_v4().simple());
+    let revocations = Revocations::new(RevocationConfig::new(prefix, subject, signer()), redis);
     Gatekeeper::new(verifier, Some(revocations), codec())
 }
 

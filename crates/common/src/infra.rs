@@ -15,7 +15,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A backing service that could not be reached at start-up.
 #[derive(Debug, thiserror::Error)]
-#[error("{service} is not reachable at {url} ({reason}); start it with `docker compose up -d {compose_service}`")]
+#[error("{service} is not reachable at {url} ({reason}); start it with `docker compose -f compose.dev.yaml up -d {compose_service}`")]
 pub struct Unreachable {
     pub service: &'static str,
     pub compose_service: &'static str,
@@ -104,11 +104,39 @@ pub async fn redis(url: &str) -> Result<redis::aio::ConnectionManager, Unreachab
     Ok(manager)
 }
 
-/// Connects to NATS. JetStream availability is checked by whoever needs it.
-pub async fn nats(url: &str) -> Result<async_nats::Client, Unreachable> {
-    let unreachable = |reason: String| Unreachable::new("NATS", "nats", url, reason);
-    let options = async_nats::ConnectOptions::new().connection_timeout(CONNECT_TIMEOUT);
-    tokio::time::timeout(CONNECT_TIMEOUT, options.connect(url))
+/// Connects to NATS (any of the listed servers; the client reconnects across
+/// them), with the configured credentials and TLS. JetStream availability is
+/// checked by whoever needs it.
+pub async fn nats(settings: &crate::settings::NatsSettings) -> Result<async_nats::Client, Unreachable> {
+    use crate::settings::NatsAuth;
+    use secrecy::ExposeSecret;
+    let unreachable = |reason: String| Unreachable::new("NATS", "nats", &settings.url, reason);
+    let servers: Vec<&str> = settings.servers().collect();
+    for url in &servers {
+        url.parse::<async_nats::ServerAddr>().map_err(|e| unreachable(format!("{url:?} is not a NATS URL: {e}")))?;
+    }
+    if servers.is_empty() {
+        return Err(unreachable("no server URL given".into()));
+    }
+    let mut options = match &settings.auth {
+        NatsAuth::None => async_nats::ConnectOptions::new(),
+        NatsAuth::CredsFile(path) => async_nats::ConnectOptions::with_credentials_file(path)
+            .await
+            .map_err(|e| unreachable(format!("cannot read the credentials file {}: {e}", path.display())))?,
+        NatsAuth::NKey(seed) => async_nats::ConnectOptions::with_nkey(seed.expose_secret().to_owned()),
+        NatsAuth::UserPassword(user, password) => {
+            async_nats::ConnectOptions::with_user_and_password(user.clone(), password.expose_secret().to_owned())
+        }
+        NatsAuth::Token(token) => async_nats::ConnectOptions::with_token(token.expose_secret().to_owned()),
+    };
+    options = options.connection_timeout(CONNECT_TIMEOUT).require_tls(settings.tls_required);
+    if let Some(ca) = &settings.tls_ca_file {
+        options = options.add_root_certificates(ca.clone());
+    }
+    if let Some((cert, key)) = &settings.tls_client {
+        options = options.add_client_certificate(cert.clone(), key.clone());
+    }
+    tokio::time::timeout(CONNECT_TIMEOUT, options.connect(servers.as_slice()))
         .await
         .map_err(|_| unreachable("timed out".into()))?
         .map_err(|e| unreachable(e.to_string()))
@@ -131,13 +159,36 @@ mod tests {
         let error = redis("redis://127.0.0.1:9").await.err().expect("nothing listens on port 9");
         let line = error.to_string();
         assert!(line.starts_with("Redis is not reachable at redis://127.0.0.1:9"), "{line}");
-        assert!(line.contains("docker compose up -d redis"), "{line}");
+        assert!(line.contains("docker compose -f compose.dev.yaml up -d redis"), "{line}");
         assert!(!line.contains('\n'));
 
-        let error = nats("nats://127.0.0.1:9").await.expect_err("nothing listens on port 9");
+        let error = nats(&crate::settings::NatsSettings::plain("nats://127.0.0.1:9"))
+            .await
+            .expect_err("nothing listens on port 9");
         assert!(error.to_string().starts_with("NATS is not reachable at nats://127.0.0.1:9"));
 
         let error = postgres("postgres://postgres@127.0.0.1:9/x", 1).await.expect_err("nothing listens on port 9");
         assert!(error.to_string().starts_with("PostgreSQL is not reachable at postgres://postgres@127.0.0.1:9/x"));
+    }
+
+    #[tokio::test]
+    async fn nats_credentials_are_used_and_a_wrong_one_is_named() {
+        use crate::settings::{NatsAuth, NatsSettings};
+        use secrecy::SecretString;
+        let server = crate::testing::PrivateNats::start_with(&["--user", "gatehouse", "--pass", "s3cret"]).await;
+        let with = |auth| NatsSettings { auth, ..NatsSettings::plain(server.url()) };
+        let right = with(NatsAuth::UserPassword("gatehouse".into(), SecretString::from("s3cret".to_owned())));
+        let client = nats(&right).await.expect("the right password connects");
+        client.publish("t.ok", "x".into()).await.unwrap();
+        client.flush().await.unwrap();
+        for wrong in [NatsAuth::None, NatsAuth::UserPassword("gatehouse".into(), SecretString::from("nope".to_owned()))]
+        {
+            let error = nats(&with(wrong)).await.expect_err("refused").to_string();
+            assert!(error.starts_with(&format!("NATS is not reachable at {}", server.url())), "{error}");
+            assert!(error.to_lowercase().contains("auth"), "{error}");
+        }
+        // A list of servers: one of them answering is enough.
+        let list = NatsSettings { url: format!("nats://127.0.0.1:9, {}", server.url()), ..right };
+        nats(&list).await.expect("the second server of the list answers");
     }
 }

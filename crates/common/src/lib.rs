@@ -5,6 +5,7 @@
 //! - [`outbox`]: writing account events in the caller's transaction, and relaying them.
 //! - [`profile`]: profile values both subgraphs parse the same way (`DisplayName`).
 //! - [`infra`]: connecting to PostgreSQL, Redis and NATS with one clear line when one is missing.
+//! - [`signing`]: signatures on account events and revocation notices sent over NATS.
 //! - [`settings`]: the settings every service shares (environment, secrets, infrastructure URLs).
 //! - [`dev_secrets`]: development-only secrets generated once and kept under `.dev/`.
 //! - [`telemetry`]: the one tracing subscriber and the one Prometheus recorder.
@@ -20,4 +21,7 @@ pub mod outbox;
 pub mod profile;
 pub mod settings;
 pub mod shutdown;
+pub mod signing;
 pub mod telemetry;
+#[cfg(feature = "test-support")]
+pub mod testing;

@@ -15,7 +15,9 @@
 //!
 //! A relay killed between 2 and 3 leaves the rows pending: the next relay
 //! publishes them again, which is harmless. A relay whose broker is down backs
-//! off without holding rows. Published rows are pruned after a retention period.
+//! off without holding rows. Published rows are pruned after a retention
+//! period; until then they are what a stream lost with its broker's store is
+//! rebuilt from ([`Relay::reconcile_stream`]).
 
 use std::time::{Duration, Instant};
 
@@ -77,6 +79,9 @@ pub struct RelayOptions {
     pub retention: Duration,
     /// How often published rows are pruned. Default: 10 minutes.
     pub prune_interval: Duration,
+    /// How often a running relay checks that the events stream is the one it
+    /// published to ([`Relay::reconcile_stream`]). Default: 15 s.
+    pub stream_check_interval: Duration,
 }
 
 impl Default for RelayOptions {
@@ -89,6 +94,7 @@ impl Default for RelayOptions {
             backoff_max: Duration::from_secs(5),
             retention: Duration::from_secs(7 * 24 * 60 * 60),
             prune_interval: Duration::from_secs(10 * 60),
+            stream_check_interval: Duration::from_secs(15),
         }
     }
 }
@@ -121,6 +127,8 @@ pub struct Relay {
     jetstream: jetstream::Context,
     settings: SharedSettings,
     options: RelayOptions,
+    /// Signs every event, so consumers can tell ours from a stranger's.
+    signer: crate::signing::MessageSigner,
 }
 
 impl std::fmt::Debug for Relay {
@@ -151,7 +159,8 @@ impl Relay {
     ) -> Self {
         let mut jetstream = jetstream::new(client.clone());
         jetstream.set_timeout(options.publish_timeout);
-        Self { pool, client, jetstream, settings: settings.clone(), options }
+        let signer = settings.message_signer();
+        Self { pool, client, jetstream, settings: settings.clone(), options, signer }
     }
 
     /// Claims, publishes and marks one batch.
@@ -200,6 +209,54 @@ impl Relay {
         Ok(acked.len())
     }
 
+    /// Makes sure the events stream exists and is the one this outbox
+    /// published to. A stream created again since (a broker that restarted
+    /// without its store, an operator who deleted it; perhaps re-created by
+    /// the users projection) holds none of the events published before: every
+    /// retained row is queued again, to be published in each account's order,
+    /// and consumers drop what they had already applied. Returns how many rows
+    /// were queued again.
+    pub async fn reconcile_stream(&self) -> anyhow::Result<u64> {
+        let info = events::ensure_stream(&self.jetstream, &self.settings).await?;
+        let created = info.created.to_string();
+        let mut tx = self.pool.begin().await?;
+        let recorded: Option<String> =
+            sqlx::query_scalar("SELECT created FROM outbox_stream WHERE name = $1 FOR UPDATE")
+                .bind(&self.settings.events_stream)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let requeued = match recorded {
+            Some(recorded) if recorded == created => 0,
+            Some(recorded) => {
+                let requeued = sqlx::query("UPDATE outbox SET published_at = NULL WHERE published_at IS NOT NULL")
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tracing::warn!(
+                    stream = %self.settings.events_stream,
+                    was_created = %recorded,
+                    now_created = %created,
+                    requeued,
+                    "the events stream was created again; publishing the retained events once more"
+                );
+                metrics::counter!("gatehouse_outbox_stream_recreated_total").increment(1);
+                requeued
+            }
+            // The first look at this stream: it holds what was published.
+            None => 0,
+        };
+        sqlx::query(
+            "INSERT INTO outbox_stream (name, created) VALUES ($1, $2)
+             ON CONFLICT (name) DO UPDATE SET created = EXCLUDED.created",
+        )
+        .bind(&self.settings.events_stream)
+        .bind(&created)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(requeued)
+    }
+
     /// Deletes published rows older than the retention period; returns how many.
     pub async fn prune(&self) -> Result<u64, sqlx::Error> {
         let mut total = 0;
@@ -229,10 +286,10 @@ impl Relay {
         let mut backoff = Backoff::new(self.options.backoff_min, self.options.backoff_max);
         // The stream must exist before publishing; keep trying while NATS is down.
         loop {
-            match events::ensure_stream(&self.jetstream, &self.settings).await {
+            match self.reconcile_stream().await {
                 Ok(_) => break,
                 Err(error) => {
-                    tracing::warn!(%error, "cannot create the events stream yet; retrying");
+                    tracing::warn!(error = %format!("{error:#}"), "cannot create the events stream yet; retrying");
                     if sleep_or_cancel(backoff.next(), &shutdown).await {
                         return;
                     }
@@ -243,6 +300,7 @@ impl Relay {
         let mut listener = self.listen().await;
         let mut last_prune: Option<Instant> = None;
         let mut last_gauge: Option<Instant> = None;
+        let mut last_stream_check = Instant::now();
         tracing::info!(stream = %self.settings.events_stream, "outbox relay started");
         while !shutdown.is_cancelled() {
             if last_prune.is_none_or(|at| at.elapsed() >= self.options.prune_interval) {
@@ -257,6 +315,14 @@ impl Relay {
                 last_gauge = Some(Instant::now());
                 self.record_backlog().await;
             }
+            // Publishing into a stream another service created again succeeds
+            // without a hint that the older events are gone: look now and then.
+            if last_stream_check.elapsed() >= self.options.stream_check_interval {
+                last_stream_check = Instant::now();
+                if let Err(error) = self.reconcile_stream().await {
+                    tracing::debug!(error = %format!("{error:#}"), "the events stream cannot be checked now");
+                }
+            }
             match self.try_process_next().await {
                 Ok(Outcome::Published { failed: 0, .. }) => backoff.reset(),
                 Ok(Outcome::Published { .. }) => {
@@ -270,6 +336,16 @@ impl Relay {
                     let pause = backoff.next();
                     tracing::warn!(%error, pause_ms = pause.as_millis() as u64, "outbox relay backing off");
                     let _ = sleep_or_cancel(pause, &shutdown).await;
+                    if matches!(error, RelayError::Broker(_)) {
+                        // A broker that restarted without its store has no
+                        // stream: publishes find no one to store them.
+                        // Creating it again (or finding it unchanged) lets the
+                        // pending events out.
+                        last_stream_check = Instant::now();
+                        if let Err(error) = self.reconcile_stream().await {
+                            tracing::debug!(error = %format!("{error:#}"), "the events stream cannot be ensured yet");
+                        }
+                    }
                 }
             }
         }
@@ -341,8 +417,10 @@ impl Relay {
             let subject = events::event_subject(&self.settings.events_subject_prefix, &row.event_type);
             // `expected_stream`: an acknowledgement from any other stream that
             // happens to capture the subject is refused, not taken as stored.
+            let payload = row.payload.clone().into_bytes();
             let publish = Publish::build()
-                .payload(row.payload.clone().into_bytes().into())
+                .headers(self.signer.headers(&subject, &payload))
+                .payload(payload.into())
                 .message_id(row.id.to_string())
                 .expected_stream(&self.settings.events_stream);
             match self.jetstream.send_publish(subject, publish).await {

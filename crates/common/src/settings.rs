@@ -48,9 +48,53 @@ pub struct SharedConfig {
     #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "gatehouse:", global = true)]
     pub redis_key_prefix: String,
 
-    /// NATS URL (JetStream for account events). Default: nats://127.0.0.1:4222.
+    /// NATS server URL (JetStream for account events), or a comma-separated
+    /// list of them, as the nats CLI takes: the client connects to one and
+    /// reconnects across the list. `tls://` requires TLS. Credentials may be
+    /// in the URL (`nats://user:password@host`). Default: nats://127.0.0.1:4222.
     #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222", global = true)]
     pub nats_url: String,
+
+    /// A NATS credentials file (the user JWT and NKey seed that `nsc`
+    /// writes). At most one of this, `NATS_NKEY_SEED`, `NATS_USER` and
+    /// `NATS_TOKEN`. Default: none.
+    #[arg(long, env = "NATS_CREDS_FILE", global = true)]
+    pub nats_creds_file: Option<PathBuf>,
+
+    /// A NATS NKey seed (`SU...`) to authenticate with. Default: none.
+    #[arg(long, env = "NATS_NKEY_SEED", value_parser = parse_secret, hide_env_values = true, global = true)]
+    pub nats_nkey_seed: Option<SecretString>,
+
+    /// NATS user name, with `NATS_PASSWORD`. Default: none.
+    #[arg(long, env = "NATS_USER", global = true)]
+    pub nats_user: Option<String>,
+
+    /// NATS password of `NATS_USER`. Default: none.
+    #[arg(long, env = "NATS_PASSWORD", value_parser = parse_secret, hide_env_values = true, global = true)]
+    pub nats_password: Option<SecretString>,
+
+    /// NATS authentication token. Default: none.
+    #[arg(long, env = "NATS_TOKEN", value_parser = parse_secret, hide_env_values = true, global = true)]
+    pub nats_token: Option<SecretString>,
+
+    /// PEM file of the certificate authorities that sign the NATS servers'
+    /// certificates (besides the system's). Setting it requires TLS. Default: none.
+    #[arg(long, env = "NATS_TLS_CA_FILE", global = true)]
+    pub nats_tls_ca_file: Option<PathBuf>,
+
+    /// PEM client certificate for NATS servers that require one (mutual
+    /// TLS), with `NATS_TLS_KEY_FILE`. Default: none.
+    #[arg(long, env = "NATS_TLS_CERT_FILE", global = true, requires = "nats_tls_key_file")]
+    pub nats_tls_cert_file: Option<PathBuf>,
+
+    /// PEM private key of `NATS_TLS_CERT_FILE`. Default: none.
+    #[arg(long, env = "NATS_TLS_KEY_FILE", global = true, requires = "nats_tls_cert_file")]
+    pub nats_tls_key_file: Option<PathBuf>,
+
+    /// Refuse to talk to NATS without TLS. Default: false (on when a `tls://`
+    /// URL or a CA or client certificate is given).
+    #[arg(long, env = "NATS_TLS_REQUIRED", default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    pub nats_tls_required: bool,
 
     /// JetStream stream that carries account events. Default: AUTH_EVENTS.
     #[arg(long, env = "GATEHOUSE_EVENTS_STREAM", default_value = "AUTH_EVENTS", global = true)]
@@ -69,6 +113,42 @@ pub struct SharedConfig {
     pub log_format: LogFormat,
 }
 
+/// How to authenticate to NATS.
+#[derive(Debug, Clone, Default)]
+pub enum NatsAuth {
+    /// None, or what the URL carries.
+    #[default]
+    None,
+    CredsFile(PathBuf),
+    NKey(SecretString),
+    UserPassword(String, SecretString),
+    Token(SecretString),
+}
+
+/// Where NATS is and how to reach it.
+#[derive(Debug, Clone)]
+pub struct NatsSettings {
+    /// One URL or a comma-separated list.
+    pub url: String,
+    pub auth: NatsAuth,
+    pub tls_ca_file: Option<PathBuf>,
+    /// Client certificate and key, for servers that require mutual TLS.
+    pub tls_client: Option<(PathBuf, PathBuf)>,
+    pub tls_required: bool,
+}
+
+impl NatsSettings {
+    /// The local server, no authentication (tests and development).
+    pub fn plain(url: impl Into<String>) -> Self {
+        Self { url: url.into(), auth: NatsAuth::None, tls_ca_file: None, tls_client: None, tls_required: false }
+    }
+
+    /// The servers of [`NatsSettings::url`], each trimmed, empty entries dropped.
+    pub fn servers(&self) -> impl Iterator<Item = &str> {
+        self.url.split(',').map(str::trim).filter(|s| !s.is_empty())
+    }
+}
+
 /// The shared settings services run with.
 #[derive(Debug, Clone)]
 pub struct SharedSettings {
@@ -76,7 +156,7 @@ pub struct SharedSettings {
     pub identity_secret: SecretString,
     pub redis_url: String,
     pub redis_key_prefix: String,
-    pub nats_url: String,
+    pub nats: NatsSettings,
     pub events_stream: String,
     pub events_subject_prefix: String,
     pub dev_dir: PathBuf,
@@ -88,6 +168,40 @@ pub struct SharedSettings {
 pub struct ConfigError(pub String);
 
 impl SharedConfig {
+    /// The NATS settings, refusing more than one way to authenticate.
+    pub fn nats(&self) -> Result<NatsSettings, ConfigError> {
+        let mut chosen = Vec::new();
+        if let Some(path) = &self.nats_creds_file {
+            chosen.push(("NATS_CREDS_FILE", NatsAuth::CredsFile(path.clone())));
+        }
+        if let Some(seed) = &self.nats_nkey_seed {
+            chosen.push(("NATS_NKEY_SEED", NatsAuth::NKey(seed.clone())));
+        }
+        match (&self.nats_user, &self.nats_password) {
+            (Some(user), Some(password)) => {
+                chosen.push(("NATS_USER", NatsAuth::UserPassword(user.clone(), password.clone())))
+            }
+            (None, None) => {}
+            _ => return Err(ConfigError("NATS_USER and NATS_PASSWORD go together".into())),
+        }
+        if let Some(token) = &self.nats_token {
+            chosen.push(("NATS_TOKEN", NatsAuth::Token(token.clone())));
+        }
+        if chosen.len() > 1 {
+            let names: Vec<&str> = chosen.iter().map(|(name, _)| *name).collect();
+            return Err(ConfigError(format!("NATS takes one way to authenticate, not {}", names.join(" and "))));
+        }
+        let tls_client = self.nats_tls_cert_file.clone().zip(self.nats_tls_key_file.clone());
+        let tls_url = self.nats_url.split(',').any(|url| url.trim().starts_with("tls://"));
+        Ok(NatsSettings {
+            url: self.nats_url.clone(),
+            auth: chosen.pop().map(|(_, auth)| auth).unwrap_or_default(),
+            tls_required: self.nats_tls_required || tls_url || self.nats_tls_ca_file.is_some() || tls_client.is_some(),
+            tls_ca_file: self.nats_tls_ca_file.clone(),
+            tls_client,
+        })
+    }
+
     /// Fills in development secrets and applies the production rules.
     pub fn resolve(&self) -> Result<SharedSettings, ConfigError> {
         let identity_secret = match (&self.identity_secret, self.environment) {
@@ -110,7 +224,7 @@ impl SharedConfig {
             identity_secret,
             redis_url: self.redis_url.clone(),
             redis_key_prefix: self.redis_key_prefix.clone(),
-            nats_url: self.nats_url.clone(),
+            nats: self.nats()?,
             events_stream: self.events_stream.clone(),
             events_subject_prefix: self.events_subject_prefix.clone(),
             dev_dir: self.dev_dir.clone(),
@@ -131,6 +245,11 @@ pub fn require_strong_secret(name: &str, secret: &SecretString) -> Result<(), Co
 }
 
 impl SharedSettings {
+    /// The signer of account events and revocation notices on NATS.
+    pub fn message_signer(&self) -> crate::signing::MessageSigner {
+        crate::signing::MessageSigner::from_identity_secret(&self.identity_secret)
+    }
+
     /// Settings for tests: a fixed identity secret and the local services.
     pub fn for_tests(redis_key_prefix: &str, events_stream: &str, events_subject_prefix: &str) -> Self {
         Self {
@@ -138,7 +257,7 @@ impl SharedSettings {
             identity_secret: SecretString::from("test-identity-secret-0123456789abcdef".to_owned()),
             redis_url: std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
             redis_key_prefix: redis_key_prefix.to_owned(),
-            nats_url: std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into()),
+            nats: NatsSettings::plain(std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())),
             events_stream: events_stream.to_owned(),
             events_subject_prefix: events_subject_prefix.to_owned(),
             dev_dir: std::env::temp_dir().join("gatehouse-test-dev"),
@@ -149,6 +268,38 @@ impl SharedSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        shared: SharedConfig,
+    }
+
+    fn nats(args: &[&str]) -> Result<NatsSettings, ConfigError> {
+        Cli::try_parse_from(std::iter::once("gatehouse").chain(args.iter().copied()))
+            .expect("flags parse")
+            .shared
+            .nats()
+    }
+
+    #[test]
+    fn nats_takes_one_way_to_authenticate_and_tls_follows_its_settings() {
+        let plain = nats(&[]).unwrap();
+        assert!(matches!(plain.auth, NatsAuth::None) && !plain.tls_required);
+        assert!(matches!(nats(&["--nats-token", "t"]).unwrap().auth, NatsAuth::Token(_)));
+        assert!(matches!(
+            nats(&["--nats-user", "u", "--nats-password", "p"]).unwrap().auth,
+            NatsAuth::UserPassword(user, _) if user == "u"
+        ));
+        let both = nats(&["--nats-token", "t", "--nats-creds-file", "/x.creds"]).unwrap_err().to_string();
+        assert!(both.contains("NATS_CREDS_FILE and NATS_TOKEN"), "{both}");
+        assert!(nats(&["--nats-user", "u"]).unwrap_err().to_string().contains("go together"));
+        assert!(nats(&["--nats-url", "tls://a:4222, nats://b:4222"]).unwrap().tls_required);
+        assert!(nats(&["--nats-tls-ca-file", "/ca.pem"]).unwrap().tls_required);
+        let listed = nats(&["--nats-url", "nats://a:4222, ,nats://b:4222"]).unwrap();
+        assert_eq!(listed.servers().collect::<Vec<_>>(), ["nats://a:4222", "nats://b:4222"]);
+    }
 
     #[test]
     fn production_refuses_short_and_development_secrets() {

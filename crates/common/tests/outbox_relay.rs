@@ -33,13 +33,13 @@ impl Fixture {
         let pool = infra::postgres(&url, 8).await.expect("PostgreSQL is up");
         sqlx::migrate!("../../subgraphs/auth/migrations").run(&pool).await.expect("auth migrations apply");
         let settings = SharedSettings::for_tests(&unique("t:"), &unique("T_"), &unique("t"));
-        let js = jetstream::new(infra::nats(&settings.nats_url).await.expect("NATS is up"));
+        let js = jetstream::new(infra::nats(&settings.nats).await.expect("NATS is up"));
         events::ensure_stream(&js, &settings).await.expect("stream created");
         Self { pool, url, settings, js }
     }
 
     async fn relay(&self, options: RelayOptions) -> Relay {
-        let client = infra::nats(&self.settings.nats_url).await.unwrap();
+        let client = infra::nats(&self.settings.nats).await.unwrap();
         Relay::with_options(self.pool.clone(), client, &self.settings, options)
     }
 
@@ -252,63 +252,7 @@ async fn a_running_relay_wakes_on_notify_without_waiting_for_its_poll_interval()
     fx.cleanup().await;
 }
 
-/// A private nats-server on a random port with its own store, for fault tests.
-struct PrivateNats {
-    port: u16,
-    store: std::path::PathBuf,
-    child: Option<std::process::Child>,
-}
-
-impl PrivateNats {
-    async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let store = std::env::temp_dir().join(unique("gh-nats-"));
-        let mut server = Self { port, store, child: None };
-        server.restart().await;
-        server
-    }
-
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    async fn restart(&mut self) {
-        self.kill();
-        let binary = std::env::var("NATS_SERVER_BIN").unwrap_or_else(|_| "/usr/sbin/nats-server".into());
-        let child = std::process::Command::new(binary)
-            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
-            .arg(&self.store)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("nats-server starts");
-        self.child = Some(child);
-        let start = Instant::now();
-        loop {
-            if let Ok(client) = async_nats::connect(self.url()).await {
-                if client.request("$JS.API.INFO", "".into()).await.is_ok() {
-                    return;
-                }
-            }
-            assert!(start.elapsed() < Duration::from_secs(60), "private nats-server never answered");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-impl Drop for PrivateNats {
-    fn drop(&mut self) {
-        self.kill();
-        let _ = std::fs::remove_dir_all(&self.store);
-    }
-}
+use gatehouse_common::testing::PrivateNats;
 
 #[tokio::test]
 async fn while_nats_is_down_the_relay_reports_the_broker_keeps_rows_pending_and_resumes_after() {
@@ -316,8 +260,8 @@ async fn while_nats_is_down_the_relay_reports_the_broker_keeps_rows_pending_and_
     let mut fx = Fixture::new().await;
     // Move the fixture to the private server (and leave nothing on the shared one).
     fx.js.delete_stream(&fx.settings.events_stream).await.unwrap();
-    fx.settings.nats_url = nats.url();
-    fx.js = jetstream::new(infra::nats(&fx.settings.nats_url).await.unwrap());
+    fx.settings.nats.url = nats.url();
+    fx.js = jetstream::new(infra::nats(&fx.settings.nats).await.unwrap());
     events::ensure_stream(&fx.js, &fx.settings).await.unwrap();
     let options = RelayOptions { publish_timeout: Duration::from_secs(1), ..RelayOptions::default() };
     let relay = fx.relay(options).await;
@@ -344,5 +288,94 @@ async fn while_nats_is_down_the_relay_reports_the_broker_keeps_rows_pending_and_
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(fx.published().await.len(), 2, "published once each, across the restart");
+    fx.cleanup().await;
+}
+
+#[tokio::test]
+async fn every_published_event_carries_the_signature_of_its_subject_and_payload() {
+    let fx = Fixture::new().await;
+    let relay = fx.relay(RelayOptions::default()).await;
+    let event = fx.enqueue(Uuid::now_v7(), 1, registration("signed")).await;
+    drain(&relay).await;
+    let stream = fx.js.get_stream(&fx.settings.events_stream).await.unwrap();
+    let message = stream.get_raw_message(1).await.unwrap();
+    let signature = message.headers.get(gatehouse_common::signing::SIGNATURE_HEADER).map(|v| v.as_str().to_owned());
+    let signer = fx.settings.message_signer();
+    assert_eq!(signer.verify(message.subject.as_str(), &message.payload, signature.as_deref()), Ok(()));
+    assert_eq!(serde_json::from_slice::<AccountEvent>(&message.payload).unwrap(), event);
+    fx.cleanup().await;
+}
+
+/// The private server, a fixture moved onto it, and a relay.
+async fn on_private_nats() -> (PrivateNats, Fixture, Relay) {
+    let nats = PrivateNats::start().await;
+    let mut fx = Fixture::new().await;
+    fx.js.delete_stream(&fx.settings.events_stream).await.unwrap();
+    fx.settings.nats.url = nats.url();
+    fx.js = jetstream::new(infra::nats(&fx.settings.nats).await.unwrap());
+    let options = RelayOptions { publish_timeout: Duration::from_secs(1), ..RelayOptions::default() };
+    let relay = fx.relay(options).await;
+    (nats, fx, relay)
+}
+
+/// Steps the relay until nothing is pending.
+async fn publish_everything(fx: &Fixture, relay: &Relay) {
+    let start = Instant::now();
+    while fx.pending().await > 0 {
+        if relay.try_process_next().await.is_err() {
+            // What the running relay does after a broker failure.
+            let _ = relay.reconcile_stream().await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "the relay never published everything");
+    }
+}
+
+fn event_ids(published: &[(String, Option<String>, AccountEvent)]) -> std::collections::BTreeSet<Uuid> {
+    published.iter().map(|(_, _, event)| event.event_id).collect()
+}
+
+#[tokio::test]
+async fn a_broker_that_lost_its_store_gets_the_stream_and_every_retained_event_back() {
+    let (mut nats, fx, relay) = on_private_nats().await;
+    assert_eq!(relay.reconcile_stream().await.unwrap(), 0, "a first look queues nothing again");
+    let ada = Uuid::now_v7();
+    let mut written = vec![fx.enqueue(ada, 1, registration("ada")).await];
+    written.push(fx.enqueue(ada, 2, AccountChange::EmailVerified).await);
+    written.push(fx.enqueue(Uuid::now_v7(), 1, registration("bob")).await);
+    publish_everything(&fx, &relay).await;
+    assert_eq!(relay.reconcile_stream().await.unwrap(), 0, "the same stream: nothing to do");
+
+    nats.restart_empty().await;
+    written.push(fx.enqueue(Uuid::now_v7(), 1, registration("after")).await);
+    publish_everything(&fx, &relay).await;
+
+    let published = fx.published().await;
+    let expected: std::collections::BTreeSet<Uuid> = written.iter().map(|e| e.event_id).collect();
+    assert_eq!(event_ids(&published), expected, "every retained event is in the new stream");
+    assert_eq!(published.len(), 4, "each once");
+    // Each account's events are in order in the new stream too.
+    let ada_versions: Vec<i64> =
+        published.iter().filter(|(_, _, e)| e.user_id == ada).map(|(_, _, e)| e.version).collect();
+    assert_eq!(ada_versions, [1, 2]);
+    fx.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_stream_another_service_created_again_is_noticed_too() {
+    let (mut nats, fx, relay) = on_private_nats().await;
+    relay.reconcile_stream().await.unwrap();
+    fx.enqueue(Uuid::now_v7(), 1, registration("early")).await;
+    publish_everything(&fx, &relay).await;
+
+    nats.restart_empty().await;
+    // The users projection got there first: publishing would now succeed
+    // into a stream that lacks the earlier event.
+    let js = jetstream::new(infra::nats(&fx.settings.nats).await.unwrap());
+    events::ensure_stream(&js, &fx.settings).await.unwrap();
+    assert_eq!(relay.reconcile_stream().await.unwrap(), 1, "the retained event is queued again");
+    publish_everything(&fx, &relay).await;
+    assert_eq!(fx.published().await.len(), 1);
+    assert_eq!(relay.reconcile_stream().await.unwrap(), 0);
     fx.cleanup().await;
 }

@@ -153,5 +153,4 @@ mod tests {
             assert!(!redacted.contains(secret), "{secret} leaked into {redacted}");
         }
     }
-
 }

@@ -27,6 +27,8 @@ pub struct AppState {
     pub schema: AuthSchema,
     pub service: AuthService,
     pub redis: ConnectionManager,
+    /// For readiness: account events and revocation notices go out through it.
+    pub nats: async_nats::Client,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -157,8 +159,9 @@ async fn openid_configuration(State(state): State<AppState>) -> Response {
 async fn ready(State(state): State<AppState>) -> Response {
     let db = sqlx::query("SELECT 1").execute(state.service.pool()).await.is_ok();
     let redis = redis::cmd("PING").query_async::<String>(&mut state.redis.clone()).await.is_ok();
-    let status = if db && redis { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(serde_json::json!({ "postgres": db, "redis": redis }))).into_response()
+    let nats = state.nats.connection_state() == async_nats::connection::State::Connected;
+    let status = if db && redis && nats { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(serde_json::json!({ "postgres": db, "redis": redis, "nats": nats }))).into_response()
 }
 
 #[cfg(test)]

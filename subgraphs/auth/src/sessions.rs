@@ -23,6 +23,8 @@ use redis::Script;
 use serde::Serialize;
 use uuid::Uuid;
 
+use gatehouse_common::signing::MessageSigner;
+
 use crate::tokens::token_hash;
 
 /// Rotation, atomically: compare the presented token with the current and
@@ -128,6 +130,8 @@ struct RevocationNotice<'a> {
 pub struct SessionStore {
     redis: ConnectionManager,
     nats: async_nats::Client,
+    /// Signs revocation notices, so gateways can tell them from a stranger's.
+    signer: MessageSigner,
     prefix: String,
     subject: String,
     idle_ttl: Duration,
@@ -141,6 +145,7 @@ impl SessionStore {
     pub fn new(
         redis: ConnectionManager,
         nats: async_nats::Client,
+        signer: MessageSigner,
         prefix: String,
         subject: String,
         idle_ttl: Duration,
@@ -149,6 +154,7 @@ impl SessionStore {
         Self {
             redis,
             nats,
+            signer,
             prefix,
             subject,
             idle_ttl,
@@ -350,7 +356,8 @@ impl SessionStore {
         let notice =
             RevocationNotice { sid, user_id, reason: reason.as_str(), revoked_at: chrono::Utc::now().timestamp() };
         let payload = serde_json::to_vec(&notice).expect("notice serialises");
-        if let Err(error) = self.nats.publish(self.subject.clone(), payload.into()).await {
+        let headers = self.signer.headers(&self.subject, &payload);
+        if let Err(error) = self.nats.publish_with_headers(self.subject.clone(), headers, payload.into()).await {
             tracing::warn!(%sid, error = %error, "could not publish the revocation notice");
         }
     }

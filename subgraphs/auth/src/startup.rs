@@ -53,7 +53,7 @@ impl Application {
         let pool = connect_database(&config).await?;
         migrate(&pool).await?;
         let redis = infra::redis(&shared.redis_url).await?;
-        let nats = infra::nats(&shared.nats_url).await?;
+        let nats = infra::nats(&shared.nats).await?;
         // The relay creates or updates the event stream when it starts.
         let relay = Relay::new(pool.clone(), nats.clone(), &shared);
         let keys = {
@@ -64,7 +64,8 @@ impl Application {
         let hasher = Hasher::new(settings.hash, settings.hash_concurrency).await?;
         let sessions = SessionStore::new(
             redis.clone(),
-            nats,
+            nats.clone(),
+            shared.message_signer(),
             settings.redis_key_prefix.clone(),
             settings.revocation_subject.clone(),
             settings.tokens.refresh_idle_ttl,
@@ -74,7 +75,7 @@ impl Application {
         let mail = MailSender::new(pool.clone(), &settings.mail, &settings.mail_from, settings.mail_poll)?;
         let service = AuthService::new(pool, settings, hasher, keys.clone(), sessions, limiter, mail.wake.clone());
         let schema = schema::build(service.clone());
-        let router = http::router(AppState { schema: schema.clone(), service: service.clone(), redis });
+        let router = http::router(AppState { schema: schema.clone(), service: service.clone(), redis, nats });
         let listener = gatehouse_listener::bind("auth", "AUTH_LISTEN", config.listen).await?;
         let server = config.listener.server();
         Ok(Self {

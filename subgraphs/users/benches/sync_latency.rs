@@ -69,7 +69,7 @@ impl Running {
 
 impl Bench {
     async fn start_relay(&self) -> Running {
-        let client = infra::nats(&self.settings.nats_url).await.expect("NATS is up");
+        let client = infra::nats(&self.settings.nats).await.expect("NATS is up");
         let relay = Relay::new(self.auth.clone(), client, &self.settings);
         let stop = CancellationToken::new();
         let task = tokio::spawn(relay.run(stop.clone()));
@@ -212,7 +212,7 @@ async fn main() {
     latencies.sort();
     let (mut to_stream, mut from_stream) = (Vec::new(), Vec::new());
     {
-        let js = async_nats::jetstream::new(infra::nats(&bench.settings.nats_url).await.unwrap());
+        let js = async_nats::jetstream::new(infra::nats(&bench.settings.nats).await.unwrap());
         let stream = js.get_stream(&bench.settings.events_stream).await.unwrap();
         let walls = walls.lock().await;
         for sequence in 1..=signups as u64 {
@@ -284,7 +284,7 @@ async fn main() {
     println!("| relay + projection drain, {backlog} events | {pipeline_rate:.0} events/s |");
     println!();
 
-    let js = async_nats::jetstream::new(infra::nats(&bench.settings.nats_url).await.unwrap());
+    let js = async_nats::jetstream::new(infra::nats(&bench.settings.nats).await.unwrap());
     let _ = js.delete_stream(&bench.settings.events_stream).await;
     let _ = js.delete_stream(gatehouse_common::events::dead_letter_stream(&bench.settings)).await;
     bench.auth.close().await;

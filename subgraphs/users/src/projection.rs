@@ -142,10 +142,13 @@ pub struct Projection {
     consumer: jetstream::consumer::Consumer<pull::Config>,
     /// Kept to re-create the consumer if it disappears (deleted by an operator,
     /// or lost with a broker's store).
-    stream: jetstream::stream::Stream,
     config: pull::Config,
     dead_letter_subject: String,
     options: ProjectionOptions,
+    settings: SharedSettings,
+    /// Checks every event is ours: an unsigned or wrongly signed one is
+    /// dead-lettered, never applied.
+    signer: gatehouse_common::signing::MessageSigner,
 }
 
 impl std::fmt::Debug for Projection {
@@ -181,7 +184,8 @@ impl Projection {
         };
         let consumer = stream.get_or_create_consumer(&options.consumer_name, config.clone()).await?;
         let dead_letter_subject = events::dead_letter_subject(&settings.events_subject_prefix, "users");
-        Ok(Self { pool, jetstream, consumer, stream, config, dead_letter_subject, options })
+        let signer = settings.message_signer();
+        Ok(Self { pool, jetstream, consumer, config, dead_letter_subject, options, settings: settings.clone(), signer })
     }
 
     /// Fetches at most one waiting message and handles it.
@@ -189,7 +193,7 @@ impl Projection {
         let mut batch = self.consumer.fetch().max_messages(1).messages().await?;
         match batch.next().await {
             Some(Ok(message)) => {
-                let event = decode(&message);
+                let event = self.decode(&message);
                 Ok(self.handle(message, event).await)
             }
             Some(Err(error)) => Err(anyhow::anyhow!(error)),
@@ -197,8 +201,16 @@ impl Projection {
         }
     }
 
+    /// The durable consumer as it is now, made again if it is gone, with its
+    /// streams (a broker that restarted without its store has neither).
     async fn recreate_consumer(&self) -> Option<jetstream::consumer::Consumer<pull::Config>> {
-        match self.stream.get_or_create_consumer(&self.options.consumer_name, self.config.clone()).await {
+        let recreated = async {
+            events::ensure_stream(&self.jetstream, &self.settings).await?;
+            events::ensure_dead_letter_stream(&self.jetstream, &self.settings).await?;
+            let stream = self.jetstream.get_stream(&self.settings.events_stream).await?;
+            anyhow::Ok(stream.get_or_create_consumer(&self.options.consumer_name, self.config.clone()).await?)
+        };
+        match recreated.await {
             Ok(consumer) => Some(consumer),
             Err(error) => {
                 tracing::warn!(%error, "cannot re-create the projection's consumer");
@@ -214,7 +226,7 @@ impl Projection {
         let mut batch = Vec::new();
         while let Some(message) = fetched.next().await {
             let message = message.map_err(|e| anyhow::anyhow!(e))?;
-            let event = decode(&message);
+            let event = self.decode(&message);
             batch.push((message, event));
         }
         if batch.is_empty() {
@@ -260,7 +272,7 @@ impl Projection {
                 };
                 match next {
                     Some(Ok(message)) => {
-                        let event = decode(&message);
+                        let event = self.decode(&message);
                         let lane = match &event {
                             Ok(event) => lane_of(event.user_id, lanes.len()),
                             Err(_) => 0,
@@ -382,7 +394,7 @@ impl Projection {
             Ok(event) => event,
             Err(reason) => {
                 let sequence = message.info().map(|i| i.stream_sequence).unwrap_or(0);
-                let outcome = self.dead_letter(message, sequence, &format!("undecodable event: {reason}")).await;
+                let outcome = self.dead_letter(message, sequence, &reason).await;
                 count(outcome);
                 return (outcome, false);
             }
@@ -585,6 +597,16 @@ impl Projection {
         }
     }
 
+    /// A message's event, once its signature proves the auth service wrote
+    /// it; the error is kept as text for the dead letter.
+    fn decode(&self, message: &Message) -> Result<AccountEvent, String> {
+        if let Err(error) = self.signer.verify_message(message) {
+            metrics::counter!("gatehouse_users_projection_forged_events_total").increment(1);
+            return Err(format!("not from the auth service: {error}"));
+        }
+        serde_json::from_slice(&message.payload).map_err(|e| format!("undecodable event: {e}"))
+    }
+
     fn retry_delay(&self, delivered: i64) -> Duration {
         let exponent = u32::try_from(delivered.saturating_sub(1)).unwrap_or(u32::MAX).min(16);
         (self.options.retry_base * 2u32.pow(exponent)).min(MAX_RETRY_DELAY)
@@ -620,11 +642,6 @@ fn count(outcome: Outcome) {
         Outcome::Idle => "idle",
     };
     metrics::counter!("gatehouse_users_projection_events_total", "outcome" => label).increment(1);
-}
-
-/// Decodes a message into an event; the error is kept as text for the dead letter.
-fn decode(message: &Message) -> Result<AccountEvent, String> {
-    serde_json::from_slice(&message.payload).map_err(|e| e.to_string())
 }
 
 /// The lane an account's events go to: always the same one.

@@ -46,7 +46,7 @@ impl Application {
         gatehouse_common::telemetry::metrics_handle();
         let pool = connect_database(&config).await?;
         migrate(&pool).await?;
-        let nats = infra::nats(&shared.nats_url).await?;
+        let nats = infra::nats(&shared.nats).await?;
         let projection =
             Projection::connect(pool.clone(), nats.clone(), &shared, ProjectionOptions::from(&config)).await?;
         let codec = IdentityCodec::new(&shared.identity_secret, config.identity_max_age_secs);

@@ -97,6 +97,36 @@ async fn a_deleted_account_is_removed_and_late_duplicates_cannot_bring_it_back()
 }
 
 #[tokio::test]
+async fn events_nobody_signed_as_the_auth_service_are_dead_lettered_and_never_applied() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("ada", "Ada", "USER").await;
+    // A stranger on the broker grants SYS_ADMIN at the next version: unsigned,
+    // then signed with a key of its own.
+    let stranger = gatehouse_common::signing::MessageSigner::from_identity_secret(&secrecy::SecretString::from(
+        "a-strangers-secret-0123456789".to_owned(),
+    ));
+    let forged = event(ada, 2, AccountChange::RoleChanged { role: "SYS_ADMIN".into() });
+    app.publish_forged(&forged, async_nats::HeaderMap::new()).await;
+    let subject = events::event_subject(&app.settings.events_subject_prefix, forged.change.type_name());
+    let mut foreign = forged.clone();
+    foreign.event_id = Uuid::now_v7();
+    app.publish_forged(&foreign, stranger.headers(&subject, &serde_json::to_vec(&foreign).unwrap())).await;
+
+    let letters = eventually("two dead letters", || async {
+        let letters = dead_letters(&app).await;
+        (letters.len() >= 2).then_some(letters)
+    })
+    .await;
+    assert!(letters[0].0.contains("not from the auth service: the message is not signed"), "{letters:?}");
+    assert!(letters[1].0.contains("not from the auth service: the message's signature does not match"), "{letters:?}");
+    // The genuine version 2 is not dropped as a duplicate: it applies.
+    app.apply(ada, 2, AccountChange::RoleChanged { role: "ADMIN".into() }).await;
+    let row = row(&app, ada).await.unwrap();
+    assert_eq!((row.role.as_str(), row.version), ("ADMIN", 2));
+    app.cleanup().await;
+}
+
+#[tokio::test]
 async fn a_poison_event_goes_to_the_dead_letter_subject_without_blocking_the_others() {
     let app = TestApp::spawn().await;
     // Undecodable: dead-lettered at once.
@@ -160,14 +190,16 @@ async fn a_batch_with_a_rejected_event_falls_back_to_one_transaction_per_event()
     let url = format!("postgres://postgres@127.0.0.1:5432/{}", support::unique("gh_users_"));
     let pool = gatehouse_common::infra::postgres(&url, 4).await.unwrap();
     gatehouse_users::migrate(&pool).await.unwrap();
-    let nats = gatehouse_common::infra::nats(&settings.nats_url).await.unwrap();
+    let nats = gatehouse_common::infra::nats(&settings.nats).await.unwrap();
     let options = ProjectionOptions::from(&UsersConfig::for_tests(&url, "stepped"));
     let projection = Projection::connect(pool.clone(), nats.clone(), &settings, options).await.unwrap();
     let js = async_nats::jetstream::new(nats);
     let publish = |event: gatehouse_common::events::AccountEvent| {
         let js = js.clone();
         let subject = events::event_subject(&settings.events_subject_prefix, event.change.type_name());
-        async move { js.publish(subject, serde_json::to_vec(&event).unwrap().into()).await.unwrap().await.unwrap() }
+        let payload = serde_json::to_vec(&event).unwrap();
+        let headers = settings.message_signer().headers(&subject, &payload);
+        async move { js.publish_with_headers(subject, headers, payload.into()).await.unwrap().await.unwrap() }
     };
     let (ada, bob) = (Uuid::now_v7(), Uuid::now_v7());
     publish(registered(ada, "ada", "Ada", "USER")).await;
@@ -252,14 +284,16 @@ async fn an_event_whose_predecessor_never_arrives_is_dead_lettered_after_the_gap
     let url = format!("postgres://postgres@127.0.0.1:5432/{}", support::unique("gh_users_"));
     let pool = gatehouse_common::infra::postgres(&url, 4).await.unwrap();
     gatehouse_users::migrate(&pool).await.unwrap();
-    let nats = gatehouse_common::infra::nats(&settings.nats_url).await.unwrap();
+    let nats = gatehouse_common::infra::nats(&settings.nats).await.unwrap();
     let mut options = ProjectionOptions::from(&UsersConfig::for_tests(&url, "stepped"));
     options.max_gap_deliveries = 2;
     let projection = Projection::connect(pool.clone(), nats.clone(), &settings, options).await.unwrap();
     let js = async_nats::jetstream::new(nats);
     let orphan = event(Uuid::now_v7(), 2, AccountChange::EmailVerified);
     let subject = events::event_subject(&settings.events_subject_prefix, orphan.change.type_name());
-    js.publish(subject, serde_json::to_vec(&orphan).unwrap().into()).await.unwrap().await.unwrap();
+    let payload = serde_json::to_vec(&orphan).unwrap();
+    let headers = settings.message_signer().headers(&subject, &payload);
+    js.publish_with_headers(subject, headers, payload.into()).await.unwrap().await.unwrap();
 
     assert_eq!(projection.try_process_next().await.unwrap(), Outcome::Deferred);
     let start = std::time::Instant::now();

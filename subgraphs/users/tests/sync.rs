@@ -10,8 +10,9 @@ use uuid::Uuid;
 
 use gatehouse_common::events::AccountChange;
 use gatehouse_common::outbox::{Outcome, RelayOptions};
+use gatehouse_common::testing::PrivateNats as NatsServer;
 use gatehouse_users::UsersConfig;
-use support::{eventually, test_settings, unique, AuthSide, NatsServer, TestApp};
+use support::{eventually, test_settings, unique, AuthSide, TestApp};
 
 /// `count` sign-ups, written concurrently like a burst of requests.
 async fn sign_up_burst(auth: &AuthSide, prefix: &str, count: usize) -> Vec<Uuid> {
@@ -130,7 +131,7 @@ async fn a_relay_killed_between_publish_and_mark_causes_duplicates_that_change_n
 async fn nats_stopped_and_restarted_mid_burst_loses_nothing() {
     let mut nats = NatsServer::start().await;
     let mut settings = test_settings();
-    settings.nats_url = nats.url();
+    settings.nats.url = nats.url();
     let db = format!("postgres://postgres@127.0.0.1:5432/{}", unique("gh_users_"));
     let app = TestApp::spawn_with(UsersConfig::for_tests(&db, "users-projection"), settings.clone()).await;
     let auth = AuthSide::create().await;
@@ -157,6 +158,41 @@ async fn nats_stopped_and_restarted_mid_burst_loses_nothing() {
     let stored: HashSet<Uuid> =
         sqlx::query_scalar("SELECT id FROM users").fetch_all(&app.pool).await.unwrap().into_iter().collect();
     assert!(first.iter().chain(&second).chain(&third).all(|id| stored.contains(id)));
+
+    stop_relay.cancel();
+    relay.await.unwrap();
+    auth.cleanup().await;
+    let js = app.jetstream.clone();
+    let (config, settings) = app.stop().await;
+    support::cleanup_names(&js, &config.database_url, &settings).await;
+}
+
+#[tokio::test]
+async fn a_broker_that_restarts_without_its_store_loses_nothing_and_needs_no_restart() {
+    let mut nats = NatsServer::start().await;
+    let mut settings = test_settings();
+    settings.nats.url = nats.url();
+    let db = format!("postgres://postgres@127.0.0.1:5432/{}", unique("gh_users_"));
+    let app = TestApp::spawn_with(UsersConfig::for_tests(&db, "users-projection"), settings.clone()).await;
+    let auth = AuthSide::create().await;
+    let (stop_relay, relay) = auth.spawn_relay(&settings).await;
+
+    let before = sign_up_burst(&auth, "before", 100).await;
+    wait_for_users(&app, 100).await;
+    nats.restart_empty().await;
+    // Neither the relay nor the projection is restarted: both must notice.
+    let after = sign_up_burst(&auth, "after", 100).await;
+    for id in before.iter().take(20) {
+        auth.change(*id, 2, AccountChange::EmailVerified).await;
+    }
+    wait_for_users(&app, 200).await;
+    for id in before.iter().take(20) {
+        app.wait_for_version(*id, 2).await;
+    }
+    for id in after.iter().take(5) {
+        assert_eq!(app.version_of(*id).await, Some(1));
+    }
+    eventually("the outbox to empty", || async { (auth.pending().await == 0).then_some(()) }).await;
 
     stop_relay.cancel();
     relay.await.unwrap();

@@ -112,6 +112,42 @@ async fn an_smtp_outage_delays_mail_without_losing_it() {
 }
 
 #[tokio::test]
+async fn readiness_follows_nats() {
+    let mut nats = gatehouse_common::testing::PrivateNats::start().await;
+    let url = nats.url();
+    let app = TestApp::spawn_with_shared(|_| {}, move |shared| shared.nats.url = url).await;
+    let ready = || async {
+        let response = app.client.get(format!("{}/ready", app.address)).send().await.unwrap();
+        (response.status().as_u16(), response.json::<serde_json::Value>().await.unwrap())
+    };
+    let (status, body) = ready().await;
+    assert_eq!((status, &body["nats"]), (200, &serde_json::json!(true)), "{body}");
+    nats.kill();
+    let mut down = None;
+    for _ in 0..200 {
+        let (status, body) = ready().await;
+        if status == 503 {
+            down = Some(body);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let body = down.expect("not ready while NATS is down");
+    assert_eq!(body["nats"], false, "{body}");
+    assert_eq!(body["postgres"], true, "{body}");
+    nats.restart().await;
+    let mut up = false;
+    for _ in 0..200 {
+        if ready().await.0 == 200 {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(up, "ready again once NATS is back");
+}
+
+#[tokio::test]
 async fn health_ready_and_metrics_answer() {
     let app = TestApp::spawn().await;
     for path in ["/health", "/ready", "/metrics"] {

@@ -120,6 +120,14 @@ impl TestApp {
 
     /// Spawns the app with configuration changed by `adjust`.
     pub async fn spawn_with(adjust: impl FnOnce(&mut AuthConfig)) -> Self {
+        Self::spawn_with_shared(adjust, |_| {}).await
+    }
+
+    /// Spawns the app with its own and the shared settings changed.
+    pub async fn spawn_with_shared(
+        adjust: impl FnOnce(&mut AuthConfig),
+        adjust_shared: impl FnOnce(&mut SharedSettings),
+    ) -> Self {
         init_tracing();
         let smtp = SmtpSink::start().await;
         let keys = tempfile::tempdir().unwrap();
@@ -140,8 +148,9 @@ impl TestApp {
             ..AuthConfig::default()
         };
         adjust(&mut config);
-        let shared =
+        let mut shared =
             SharedSettings::for_tests(&format!("gh-test:{id}:"), &format!("GHTEST_{id}"), &format!("ghtest_{id}"));
+        adjust_shared(&mut shared);
         let app = Application::build(config.clone(), shared.clone()).await.expect("the app builds");
         let port = app.port();
         let mail = app.mail_sender().clone();
@@ -151,7 +160,7 @@ impl TestApp {
         tokio::spawn(app.run_until_stopped(shutdown.clone()));
         let codec = IdentityCodec::new(&shared.identity_secret, 30);
         let redis = gatehouse_common::infra::redis(&shared.redis_url).await.unwrap();
-        let nats = gatehouse_common::infra::nats(&shared.nats_url).await.unwrap();
+        let nats = gatehouse_common::infra::nats(&shared.nats).await.unwrap();
         Self {
             address: format!("http://127.0.0.1:{port}"),
             pool,

@@ -3,9 +3,6 @@
 #![allow(dead_code)]
 
 use std::future::Future;
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, context::Publish};
@@ -104,7 +101,7 @@ impl TestApp {
         let pool = app.pool().clone();
         let shutdown = CancellationToken::new();
         let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
-        let nats = gatehouse_common::infra::nats(&settings.nats_url).await.expect("NATS is up");
+        let nats = gatehouse_common::infra::nats(&settings.nats).await.expect("NATS is up");
         let jetstream = jetstream::new(nats.clone());
         let codec = IdentityCodec::new(&settings.identity_secret, 30);
         Self { address, pool, settings, config, nats, jetstream, http: reqwest::Client::new(), codec, shutdown, handle }
@@ -158,13 +155,30 @@ impl TestApp {
     pub async fn publish_with_id(&self, event: &AccountEvent, message_id: &str) {
         let subject = events::event_subject(&self.settings.events_subject_prefix, event.change.type_name());
         let payload = serde_json::to_vec(event).unwrap();
-        let publish = Publish::build().payload(payload.into()).message_id(message_id);
+        let headers = self.settings.message_signer().headers(&subject, &payload);
+        let publish = Publish::build().headers(headers).payload(payload.into()).message_id(message_id);
         self.jetstream.send_publish(subject, publish).await.unwrap().await.expect("JetStream acknowledged");
     }
 
+    /// Publishes `payload`, signed as the auth service signs, on the subject of `type_name`.
     pub async fn publish_raw(&self, type_name: &str, payload: &[u8]) {
         let subject = events::event_subject(&self.settings.events_subject_prefix, type_name);
-        self.jetstream.publish(subject, payload.to_vec().into()).await.unwrap().await.expect("acknowledged");
+        let headers = self.settings.message_signer().headers(&subject, payload);
+        self.jetstream
+            .publish_with_headers(subject, headers, payload.to_vec().into())
+            .await
+            .unwrap()
+            .await
+            .expect("acknowledged");
+    }
+
+    /// Publishes an event as a stranger on the broker would: with the given
+    /// headers (none, or a signature made with another key).
+    pub async fn publish_forged(&self, event: &AccountEvent, headers: async_nats::HeaderMap) {
+        let subject = events::event_subject(&self.settings.events_subject_prefix, event.change.type_name());
+        let payload = serde_json::to_vec(event).unwrap();
+        let publish = Publish::build().headers(headers).payload(payload.into()).message_id(event.event_id.to_string());
+        self.jetstream.send_publish(subject, publish).await.unwrap().await.expect("JetStream acknowledged");
     }
 
     /// A registered user, visible in the users table.
@@ -274,7 +288,7 @@ impl AuthSide {
     }
 
     pub async fn relay(&self, settings: &SharedSettings, options: RelayOptions) -> Relay {
-        let client = gatehouse_common::infra::nats(&settings.nats_url).await.expect("NATS is up");
+        let client = gatehouse_common::infra::nats(&settings.nats).await.expect("NATS is up");
         Relay::with_options(self.pool.clone(), client, settings, options)
     }
 
@@ -297,74 +311,7 @@ pub fn fast_relay() -> RelayOptions {
     RelayOptions {
         publish_timeout: Duration::from_secs(2),
         backoff_max: Duration::from_millis(500),
+        stream_check_interval: Duration::from_millis(500),
         ..RelayOptions::default()
-    }
-}
-
-/// A private nats-server with JetStream on a random port, for fault tests.
-pub struct NatsServer {
-    pub port: u16,
-    store: PathBuf,
-    _dir: tempfile::TempDir,
-    child: Option<Child>,
-}
-
-impl NatsServer {
-    pub async fn start() -> Self {
-        let port = {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            listener.local_addr().unwrap().port()
-        };
-        let dir = tempfile::tempdir().unwrap();
-        let mut server = Self { port, store: dir.path().to_path_buf(), _dir: dir, child: None };
-        server.restart().await;
-        server
-    }
-
-    pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    /// The server's log, for a failing test's message.
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.store.with_extension("log")).unwrap_or_default()
-    }
-
-    /// Kills the server at once (SIGKILL), as a crash would.
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Starts it (again) on the same port and store, and waits until it answers.
-    pub async fn restart(&mut self) {
-        self.kill();
-        let child = Command::new(std::env::var("NATS_SERVER_BIN").unwrap_or_else(|_| "/usr/sbin/nats-server".into()))
-            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
-            .arg(&self.store)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(self.store.with_extension("log")).map(Stdio::from).unwrap_or(Stdio::null()))
-            .spawn()
-            .expect("nats-server starts");
-        self.child = Some(child);
-        let url = self.url();
-        eventually("the private nats-server to answer", || {
-            let url = url.clone();
-            async move {
-                let client = async_nats::connect(&url).await.ok()?;
-                // JetStream answers its API once it has recovered its store.
-                let reply = client.request("$JS.API.INFO", "".into()).await.ok()?;
-                (!reply.payload.is_empty()).then_some(())
-            }
-        })
-        .await;
-    }
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        self.kill();
     }
 }

@@ -1,0 +1,112 @@
+//! Helpers for the services' tests (feature `test-support`): fault tests that
+//! stop a broker start their own `nats-server`, never the shared one.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A private nats-server with JetStream on a free port and a store of its
+/// own; killed (and its store removed) on drop.
+pub struct PrivateNats {
+    pub port: u16,
+    store: tempfile::TempDir,
+    child: Option<Child>,
+    /// Further `nats-server` arguments (credentials, say).
+    extra: Vec<String>,
+}
+
+impl PrivateNats {
+    /// Starts one and waits until JetStream answers.
+    pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// Starts one with further arguments, such as `["--user", "u", "--pass", "p"]`.
+    pub async fn start_with(extra: &[&str]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let store = tempfile::tempdir().expect("a temporary store");
+        let extra = extra.iter().map(|s| s.to_string()).collect();
+        let mut server = Self { port, store, child: None, extra };
+        server.restart().await;
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.store.path().with_extension("log")
+    }
+
+    /// The server's log, for a failing test's message.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Kills the server at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Kills it and starts it again with an empty store, as after losing its disk.
+    pub async fn restart_empty(&mut self) {
+        self.kill();
+        for entry in std::fs::read_dir(self.store.path()).into_iter().flatten().flatten() {
+            let _ = std::fs::remove_dir_all(entry.path()).or_else(|_| std::fs::remove_file(entry.path()));
+        }
+        self.restart().await;
+    }
+
+    /// Starts it (again) on the same port and store, and waits until
+    /// JetStream answers (it has recovered its store by then).
+    pub async fn restart(&mut self) {
+        self.kill();
+        let binary = std::env::var("NATS_SERVER_BIN").unwrap_or_else(|_| "/usr/sbin/nats-server".into());
+        let log = std::fs::File::create(self.log_path()).map(Stdio::from).unwrap_or(Stdio::null());
+        let child = Command::new(binary)
+            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
+            .arg(self.store.path())
+            .args(&self.extra)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("nats-server starts");
+        self.child = Some(child);
+        let start = Instant::now();
+        let credentials = self
+            .extra
+            .iter()
+            .position(|a| a == "--user")
+            .map(|at| (self.extra[at + 1].clone(), self.extra.get(at + 3).cloned().unwrap_or_default()));
+        loop {
+            let options = match &credentials {
+                Some((user, password)) => {
+                    async_nats::ConnectOptions::with_user_and_password(user.clone(), password.clone())
+                }
+                None => async_nats::ConnectOptions::new(),
+            };
+            if let Ok(client) = options.connect(self.url()).await {
+                if client.request("$JS.API.INFO", "".into()).await.is_ok_and(|reply| !reply.payload.is_empty()) {
+                    return;
+                }
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "the private nats-server never answered:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for PrivateNats {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_file(self.log_path());
+    }
+}
