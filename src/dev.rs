@@ -153,7 +153,9 @@ pub async fn run_stack(shared: &SharedConfig, mut args: DevArgs) -> anyhow::Resu
     }
     wire_gateway_to_local_subgraphs(&mut gateway_config, auth.port(), users.port(), issuer, audience);
     if let Some(app) = &app {
-        push_missing(&mut gateway_config.security.cors_origins, app.origin());
+        for origin in app.origins() {
+            push_missing(&mut gateway_config.security.cors_origins, origin);
+        }
     }
     let gateway = gatehouse_gateway::Application::build_with(gateway_config, Some(settings.clone())).await?;
 

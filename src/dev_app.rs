@@ -4,8 +4,13 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use axum::http::{header, HeaderValue};
+use axum::extract::{Request, State};
+use axum::http::uri::Authority;
+use axum::http::{header, request, HeaderMap, HeaderValue, Uri};
+use axum::middleware::{self, Next};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use tokio::net::TcpListener;
@@ -27,8 +32,11 @@ pub struct AppArgs {
     pub dir: PathBuf,
 }
 
+/// The names a browser on this machine reaches a local server by.
+const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
+
 /// The app's server, bound before the gateway is built so the gateway can list
-/// the app's origin in its CORS allowlist.
+/// the app's origins in its CORS allowlist.
 pub struct DevApp {
     listener: TcpListener,
     dir: PathBuf,
@@ -52,25 +60,30 @@ impl DevApp {
         self.port
     }
 
-    /// The origin browsers see the app at; the gateway must allow it.
-    pub fn origin(&self) -> String {
-        format!("http://localhost:{}", self.port)
+    /// The origins browsers see the app at, one per loopback name (the banner
+    /// prints the first); the gateway must allow them all.
+    pub fn origins(&self) -> Vec<String> {
+        LOOPBACK_HOSTS.iter().map(|host| format!("http://{host}:{}", self.port)).collect()
     }
 
     /// Serves the folder, and `/config.json` telling the app where the gateway
-    /// is, until `stop` is cancelled.
+    /// is, until `stop` is cancelled. A page opened on another loopback name
+    /// than `gateway_origin`'s (127.0.0.1 rather than localhost, say) is told
+    /// the gateway on its own name: the refresh cookie is host-only and
+    /// `SameSite=Strict`, so page and gateway must share the host.
     pub async fn run_until_stopped(self, gateway_origin: String, stop: CancellationToken) -> anyhow::Result<()> {
-        let config = serde_json::json!({ "graphqlUrl": format!("{gateway_origin}/graphql") });
-        // The policy a production deployment of such an app should have: no
-        // inline script, and network access only to itself and the gateway.
-        let policy = format!(
-            "default-src 'self'; connect-src 'self' {gateway_origin}; img-src 'self' https: data:; \
-             style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-        );
+        let gateway = Arc::new(GatewayOrigin::new(&gateway_origin)?);
+        let config = {
+            let gateway = gateway.clone();
+            move |request: request::Parts| {
+                let graphql_url = format!("{}/graphql", gateway.seen_from(&request.uri, &request.headers));
+                std::future::ready(Json(serde_json::json!({ "graphqlUrl": graphql_url })))
+            }
+        };
         let router = Router::new()
-            .route("/config.json", get(move || std::future::ready(Json(config.clone()))))
+            .route("/config.json", get(config))
             .fallback_service(ServeDir::new(&self.dir))
-            .layer(SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, HeaderValue::from_str(&policy)?))
+            .layer(middleware::from_fn_with_state(gateway, content_security_policy))
             .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
             .layer(SetResponseHeaderLayer::overriding(
                 header::X_CONTENT_TYPE_OPTIONS,
@@ -82,5 +95,92 @@ impl DevApp {
             ));
         axum::serve(self.listener, router).with_graceful_shutdown(stop.cancelled_owned()).await?;
         Ok(())
+    }
+}
+
+/// The gateway's origin as a page sees it: on the loopback name the page was
+/// opened with, else as configured.
+struct GatewayOrigin {
+    configured: String,
+    /// `scheme://` and `:port` around the host, when the configured host is a
+    /// loopback name (and so may be swapped for another one).
+    loopback: Option<(String, String)>,
+}
+
+impl GatewayOrigin {
+    fn new(origin: &str) -> anyhow::Result<Self> {
+        let uri: Uri = origin.parse()?;
+        let host = uri.host().map(str::to_ascii_lowercase).unwrap_or_default();
+        let loopback = LOOPBACK_HOSTS.contains(&host.as_str()).then(|| {
+            let port = uri.port_u16().map(|port| format!(":{port}")).unwrap_or_default();
+            (format!("{}://", uri.scheme_str().unwrap_or("http")), port)
+        });
+        Ok(Self { configured: origin.trim_end_matches('/').to_owned(), loopback })
+    }
+
+    /// The origin for a request to the app: its host (HTTP/2's `:authority`,
+    /// else `Host`) when both it and the configured host are loopback names.
+    fn seen_from(&self, uri: &Uri, headers: &HeaderMap) -> String {
+        let Some((scheme, port)) = &self.loopback else { return self.configured.clone() };
+        let authority = uri.authority().cloned().or_else(|| {
+            headers
+                .get(header::HOST)
+                .and_then(|host| host.to_str().ok())
+                .and_then(|host| host.parse::<Authority>().ok())
+        });
+        match authority.map(|authority| authority.host().to_ascii_lowercase()) {
+            Some(host) if LOOPBACK_HOSTS.contains(&host.as_str()) => format!("{scheme}{host}{port}"),
+            _ => self.configured.clone(),
+        }
+    }
+}
+
+/// The policy a production deployment of such an app should have: no inline
+/// script, and network access only to itself and the gateway (on the host the
+/// page was opened with).
+async fn content_security_policy(State(gateway): State<Arc<GatewayOrigin>>, request: Request, next: Next) -> Response {
+    let gateway_origin = gateway.seen_from(request.uri(), request.headers());
+    let mut response = next.run(request).await;
+    let policy = format!(
+        "default-src 'self'; connect-src 'self' {gateway_origin}; img-src 'self' https: data:; \
+         style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    );
+    if let Ok(policy) = HeaderValue::from_str(&policy) {
+        response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, policy);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen_from(gateway: &str, host: Option<&'static str>) -> String {
+        let mut headers = HeaderMap::new();
+        if let Some(host) = host {
+            headers.insert(header::HOST, HeaderValue::from_static(host));
+        }
+        GatewayOrigin::new(gateway).unwrap().seen_from(&Uri::from_static("/config.json"), &headers)
+    }
+
+    #[test]
+    fn the_gateway_is_named_on_the_loopback_host_the_page_was_opened_with() {
+        let gateway = "http://localhost:4000";
+        assert_eq!(seen_from(gateway, Some("localhost:4003")), "http://localhost:4000");
+        assert_eq!(seen_from(gateway, Some("127.0.0.1:4003")), "http://127.0.0.1:4000");
+        assert_eq!(seen_from(gateway, Some("[::1]:4003")), "http://[::1]:4000");
+        assert_eq!(seen_from(gateway, Some("LOCALHOST")), "http://localhost:4000");
+        // Other names, or none, get the configured origin.
+        for host in [Some("app.example.test:4003"), Some("192.168.1.5:4003"), Some("a b"), None] {
+            assert_eq!(seen_from(gateway, host), gateway, "{host:?}");
+        }
+        // A configured gateway elsewhere is never moved.
+        assert_eq!(seen_from("https://api.example.test", Some("127.0.0.1:4003")), "https://api.example.test");
+        // HTTP/2 names the host in the URI.
+        let origin = GatewayOrigin::new(gateway).unwrap();
+        assert_eq!(
+            origin.seen_from(&Uri::from_static("http://127.0.0.1:4003/config.json"), &HeaderMap::new()),
+            "http://127.0.0.1:4000"
+        );
     }
 }

@@ -2,6 +2,7 @@
 // gatehouse-client.js; this file only renders and calls `client.request`.
 
 import { GatehouseClient } from './gatehouse-client.js';
+import { deviceName } from './user-agent.js';
 
 const ME = `query Me { me {
   id username email emailVerified roles active createdAt
@@ -148,12 +149,13 @@ async function loadSessions(client) {
     h(
       'tr',
       { 'data-session-id': session.id, 'data-current': String(session.current) },
-      h('td', {}, session.userAgent ?? 'unknown device'),
-      h('td', {}, when(session.createdAt)),
-      h('td', {}, when(session.lastUsedAt)),
+      // "Chrome on Linux"; the raw User-Agent is the tooltip.
+      h('td', { class: 'device', 'data-label': 'Device', title: session.userAgent }, deviceName(session.userAgent)),
+      h('td', { 'data-label': 'Signed in' }, when(session.createdAt)),
+      h('td', { 'data-label': 'Last used' }, when(session.lastUsedAt)),
       h(
         'td',
-        {},
+        { class: 'actions', 'data-label': '' },
         session.current
           ? h('span', { class: 'badge current' }, 'this browser')
           : h('button', { type: 'button', class: 'revoke', onclick: (event) => revoke(client, session.id, event.target) }, 'Revoke'),
@@ -190,7 +192,7 @@ async function loadUsers(client, { more = false } = {}) {
 function userRow(client, user) {
   const highest = ROLES.filter((role) => user.roles.includes(role)).pop() ?? 'GUEST';
   const select = h('select', { 'aria-label': `Role of ${user.username}` }, ...ROLES.map((r) => h('option', { value: r, selected: r === highest }, r)));
-  const rolesCell = h('td', { class: 'roles' }, user.roles.join(', '));
+  const rolesCell = h('td', { class: 'roles', 'data-label': 'Roles' }, user.roles.join(', '));
   const save = h('button', { type: 'button', class: 'save-role' }, 'Set role');
   save.addEventListener('click', () =>
     act(save, async () => {
@@ -203,11 +205,11 @@ function userRow(client, user) {
   return h(
     'tr',
     { 'data-username': user.username },
-    h('td', {}, user.username),
-    h('td', {}, user.email ?? '—'),
-    h('td', {}, user.displayName),
+    h('td', { 'data-label': 'Username' }, user.username),
+    h('td', { 'data-label': 'Email' }, user.email ?? '—'),
+    h('td', { 'data-label': 'Name' }, user.displayName),
     rolesCell,
-    h('td', {}, select, save),
+    h('td', { class: 'actions', 'data-label': 'Role' }, h('span', { class: 'controls' }, select, save)),
   );
 }
 

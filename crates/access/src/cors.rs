@@ -55,6 +55,9 @@ impl CorsPolicy {
                 header::ACCEPT,
                 HeaderName::from_static("apollo-require-preflight"),
                 HeaderName::from_static("x-apollo-operation-name"),
+                // Apollo Client sends these when given a `name` and `version`.
+                HeaderName::from_static("apollographql-client-name"),
+                HeaderName::from_static("apollographql-client-version"),
                 HeaderName::from_static("traceparent"),
             ])
             .max_age(Duration::from_secs(600))

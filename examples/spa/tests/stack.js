@@ -336,13 +336,14 @@ export async function screenshot(t, page, name) {
 
 /**
  * Opens the app in a page and waits until it has decided who is signed in.
- * `init` runs in the page before any of the app's scripts.
+ * `init` runs in the page before any of the app's scripts; `url` opens the
+ * app somewhere else than the banner's address (say, on 127.0.0.1).
  */
-export async function openApp(context, stack, { init } = {}) {
+export async function openApp(context, stack, { init, url = `${stack.appUrl}/` } = {}) {
   const page = await context.newPage();
   page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
   if (init) await page.addInitScript(init);
-  await page.goto(`${stack.appUrl}/`);
+  await page.goto(url);
   await page.locator('body[data-ready="true"]').waitFor();
   return page;
 }
