@@ -9,6 +9,7 @@ use uuid::Uuid;
 use gatehouse_access::revocation::revoked_key;
 use gatehouse_access::{RevocationConfig, Revocations};
 use gatehouse_common::signing::MessageSigner;
+use gatehouse_common::testing::PrivateRedis;
 
 fn signer() -> MessageSigner {
     MessageSigner::from_identity_secret(&secrecy::SecretString::from("revocation-test-secret-0123456789".to_owned()))
@@ -142,58 +143,19 @@ async fn a_notice_without_the_auth_services_signature_revokes_nothing() {
     listener.await.unwrap().unwrap();
 }
 
-/// A private redis-server on a free port, killed on drop: the fault tests
-/// stop it without touching the shared Redis.
-struct PrivateRedis {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl PrivateRedis {
-    async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = std::process::Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server is installed");
-        let url = format!("redis://127.0.0.1:{port}");
-        let up = eventually(Duration::from_secs(10), async || {
-            redis::Client::open(url.as_str()).unwrap().get_multiplexed_async_connection().await.is_ok()
-        })
-        .await;
-        assert!(up, "private redis-server did not start");
-        Self { child, port }
-    }
-
-    async fn manager(&self) -> redis::aio::ConnectionManager {
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_number_of_retries(1)
-            .set_connection_timeout(Duration::from_millis(300))
-            .set_response_timeout(Duration::from_millis(300));
-        redis::Client::open(format!("redis://127.0.0.1:{}", self.port))
-            .unwrap()
-            .get_connection_manager_with_config(config)
-            .await
-            .unwrap()
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        self.kill();
-    }
+/// The fault tests stop a private redis-server, never the shared one.
+async fn manager(private: &PrivateRedis) -> redis::aio::ConnectionManager {
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_number_of_retries(1)
+        .set_connection_timeout(Duration::from_millis(300))
+        .set_response_timeout(Duration::from_millis(300));
+    redis::Client::open(private.url()).unwrap().get_connection_manager_with_config(config).await.unwrap()
 }
 
 #[tokio::test]
 async fn an_unreachable_redis_fails_closed_by_default_and_open_when_configured() {
     let mut private = PrivateRedis::start().await;
-    let manager = private.manager().await;
+    let manager = manager(&private).await;
     let prefix = format!("test:{}:", unique());
     let subject = format!("t.{}", unique());
     let closed = Revocations::new(RevocationConfig::new(&prefix, &subject, signer()), manager.clone());

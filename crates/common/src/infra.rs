@@ -13,9 +13,66 @@ use url::Url;
 /// How long start-up waits for a backing service before calling it unreachable.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a request waits for a database connection, and for a Redis
+/// answer, before it is answered SERVICE_UNAVAILABLE: well inside a client's
+/// patience and the gateway's subgraph timeout.
+pub const REQUEST_DEPENDENCY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What a database error means for the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseFailure {
+    /// The server is unreachable, restarting, overloaded or out of
+    /// connections: retryable, `SERVICE_UNAVAILABLE`.
+    Unavailable,
+    /// A text value held a NUL byte, which PostgreSQL cannot store: the
+    /// client's input, `BAD_USER_INPUT`.
+    NulInInput,
+    Other,
+}
+
+/// Sorts a database error into what the client is told.
+pub fn classify_database_error(error: &sqlx::Error) -> DatabaseFailure {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::BeginFailed => DatabaseFailure::Unavailable,
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            // invalid_byte_sequence / character_not_in_repertoire: a NUL in text.
+            Some("22021") => DatabaseFailure::NulInInput,
+            // Class 08: connection exceptions; 57P0x: the server shutting down
+            // or starting; 53300: too many connections; 40001/40P01 would be
+            // retryable too, but are answered where a transaction is retried.
+            Some(code) if code.starts_with("08") || code.starts_with("57P") || code == "53300" => {
+                DatabaseFailure::Unavailable
+            }
+            _ => DatabaseFailure::Other,
+        },
+        _ => DatabaseFailure::Other,
+    }
+}
+
+/// Whether a Redis error means Redis is unreachable or not serving now.
+pub fn is_redis_unavailable(error: &redis::RedisError) -> bool {
+    error.is_io_error()
+        || error.is_connection_dropped()
+        || error.is_connection_refusal()
+        || error.is_timeout()
+        || matches!(
+            error.kind(),
+            redis::ErrorKind::BusyLoadingError
+                | redis::ErrorKind::TryAgain
+                | redis::ErrorKind::ClusterDown
+                | redis::ErrorKind::MasterDown
+                | redis::ErrorKind::ReadOnly
+        )
+}
+
 /// A backing service that could not be reached at start-up.
 #[derive(Debug, thiserror::Error)]
-#[error("{service} is not reachable at {url} ({reason}); start it with `docker compose -f compose.dev.yaml up -d {compose_service}`")]
+#[error("{service} is not reachable at {url} ({reason}); start it (at the development default: `scripts/services ensure`, or `docker compose -f compose.dev.yaml up -d {compose_service}`)")]
 pub struct Unreachable {
     pub service: &'static str,
     pub compose_service: &'static str,
@@ -50,14 +107,29 @@ pub async fn postgres(url: &str, max_connections: u32) -> Result<PgPool, Unreach
     let options = options.log_statements(tracing::log::LevelFilter::Debug);
     let pool_options = PgPoolOptions::new().max_connections(max_connections).acquire_timeout(CONNECT_TIMEOUT);
 
-    match pool_options.clone().connect_with(options.clone()).await {
+    // Start-up waits longer for the first connection than requests later do.
+    let connected = match pool_options.clone().connect_with(options.clone()).await {
         Ok(pool) => Ok(pool),
         Err(error) if is_missing_database(&error) => {
             create_database(&options).await.map_err(|e| unreachable(e.to_string()))?;
             pool_options.connect_with(options).await.map_err(|e| unreachable(e.to_string()))
         }
         Err(error) => Err(unreachable(error.to_string())),
-    }
+    }?;
+    Ok(with_request_timeout(connected))
+}
+
+/// The pool as requests use it: a connection within
+/// [`REQUEST_DEPENDENCY_TIMEOUT`] or an error that says the database is
+/// unavailable.
+fn with_request_timeout(pool: PgPool) -> PgPool {
+    let options = pool.options().clone().acquire_timeout(REQUEST_DEPENDENCY_TIMEOUT);
+    let connect = pool.connect_options().as_ref().clone();
+    let fast = options.connect_lazy_with(connect);
+    // Hand over: the lazy pool opens its own connections on demand; the
+    // start-up pool only proved the server answers.
+    drop(pool);
+    fast
 }
 
 fn is_missing_database(error: &sqlx::Error) -> bool {
@@ -94,8 +166,10 @@ pub async fn drop_database(url: &str) -> Result<(), sqlx::Error> {
 pub async fn redis(url: &str) -> Result<redis::aio::ConnectionManager, Unreachable> {
     let unreachable = |reason: String| Unreachable::new("Redis", "redis", url, reason);
     let client = redis::Client::open(url).map_err(|e| unreachable(e.to_string()))?;
-    let config =
-        redis::aio::ConnectionManagerConfig::new().set_connection_timeout(CONNECT_TIMEOUT).set_number_of_retries(1);
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(CONNECT_TIMEOUT)
+        .set_number_of_retries(1)
+        .set_response_timeout(REQUEST_DEPENDENCY_TIMEOUT);
     let mut manager = tokio::time::timeout(CONNECT_TIMEOUT, client.get_connection_manager_with_config(config))
         .await
         .map_err(|_| unreachable("timed out".into()))?
@@ -159,7 +233,10 @@ mod tests {
         let error = redis("redis://127.0.0.1:9").await.err().expect("nothing listens on port 9");
         let line = error.to_string();
         assert!(line.starts_with("Redis is not reachable at redis://127.0.0.1:9"), "{line}");
-        assert!(line.contains("docker compose -f compose.dev.yaml up -d redis"), "{line}");
+        assert!(
+            line.contains("`scripts/services ensure`, or `docker compose -f compose.dev.yaml up -d redis`"),
+            "{line}"
+        );
         assert!(!line.contains('\n'));
 
         let error = nats(&crate::settings::NatsSettings::plain("nats://127.0.0.1:9"))

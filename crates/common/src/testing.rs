@@ -110,3 +110,61 @@ impl Drop for PrivateNats {
         let _ = std::fs::remove_file(self.log_path());
     }
 }
+
+/// A private redis-server on a free port, without persistence; killed on drop.
+pub struct PrivateRedis {
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl PrivateRedis {
+    /// Starts one and waits until it answers `PING`.
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut server = Self { port, child: None };
+        server.restart().await;
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server at once (SIGKILL), as a crash would; what it held is gone.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it (again, empty) on the same port, and waits until it answers.
+    pub async fn restart(&mut self) {
+        self.kill();
+        let binary = std::env::var("REDIS_SERVER_BIN").unwrap_or_else(|_| "redis-server".into());
+        let child = Command::new(binary)
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed");
+        self.child = Some(child);
+        let start = Instant::now();
+        loop {
+            if let Ok(client) = redis::Client::open(self.url()) {
+                if let Ok(mut connection) = client.get_multiplexed_async_connection().await {
+                    if redis::cmd("PING").query_async::<String>(&mut connection).await.is_ok() {
+                        return;
+                    }
+                }
+            }
+            assert!(start.elapsed() < Duration::from_secs(30), "the private redis-server never answered");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -113,6 +113,18 @@ pub struct AuthConfig {
     )]
     pub refresh_cookie_name: String,
 
+    /// Name of the cookie that remembers a device that signed in to an
+    /// account, so its owner gets in while strangers keep the account over
+    /// its limit of wrong passwords; must start with `__Host-`.
+    /// Default: __Host-gatehouse-device.
+    #[arg(
+        id = "auth-device-cookie",
+        long = "auth-device-cookie",
+        env = "AUTH_DEVICE_COOKIE_NAME",
+        default_value = "__Host-gatehouse-device"
+    )]
+    pub device_cookie_name: String,
+
     /// Folder with the RSA signing keys `current.pem`, `next.pem`, `previous.pem`
     /// (PKCS#8). Default: `<dev dir>/keys` in development (generated when
     /// missing); in production either this or `AUTH_SIGNING_KEY` is required.
@@ -219,6 +231,19 @@ pub struct AuthConfig {
         default_value_t = 100
     )]
     pub login_limit_per_ip: u64,
+
+    /// Login attempts each client IP may still make, per window, on an
+    /// account past `AUTH_LOGIN_LIMIT_PER_ACCOUNT` wrong passwords (a device
+    /// that signed in to it before gets `AUTH_LOGIN_LIMIT_PER_ACCOUNT` of its
+    /// own instead), so strangers cannot lock its owner out. 0 locks the
+    /// account for everyone but its known devices. Default: 3.
+    #[arg(
+        id = "auth-login-limit-locked-ip",
+        long = "auth-login-limit-locked-ip",
+        env = "AUTH_LOGIN_LIMIT_LOCKED_PER_IP",
+        default_value_t = 3
+    )]
+    pub login_limit_locked_per_ip: u64,
 
     /// `verifyEmail` attempts per email per window. Default: 10.
     #[arg(id = "auth-verify-limit", long = "auth-verify-limit", env = "AUTH_VERIFY_LIMIT", default_value_t = 10)]

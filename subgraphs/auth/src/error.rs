@@ -30,6 +30,8 @@ pub enum AuthError {
     RateLimited {
         retry_after: Duration,
     },
+    /// A dependency (PostgreSQL, Redis) is down or overloaded: retryable.
+    Unavailable(anyhow::Error),
     Internal(anyhow::Error),
 }
 
@@ -47,6 +49,7 @@ impl AuthError {
             AuthError::InvalidRefreshToken => "invalid refresh token".into(),
             AuthError::RefreshTokenReused => "refresh token reused; the session has been revoked".into(),
             AuthError::RateLimited { .. } => "too many attempts; retry later".into(),
+            AuthError::Unavailable(_) => "the service is briefly unavailable; retry shortly".into(),
             AuthError::Internal(_) => "internal error".into(),
         }
     }
@@ -54,7 +57,7 @@ impl AuthError {
     /// For logs: the message, and for internal errors the whole cause chain.
     pub fn log_line(&self) -> String {
         match self {
-            AuthError::Internal(cause) => format!("{cause:#}"),
+            AuthError::Internal(cause) | AuthError::Unavailable(cause) => format!("{cause:#}"),
             other => other.message(),
         }
     }
@@ -71,6 +74,7 @@ impl AuthError {
             AuthError::InvalidRefreshToken => "INVALID_REFRESH_TOKEN",
             AuthError::RefreshTokenReused => "REFRESH_TOKEN_REUSED",
             AuthError::RateLimited { .. } => "RATE_LIMITED",
+            AuthError::Unavailable(_) => "SERVICE_UNAVAILABLE",
             AuthError::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -100,21 +104,34 @@ impl From<Exceeded> for AuthError {
 
 impl From<sqlx::Error> for AuthError {
     fn from(value: sqlx::Error) -> Self {
-        AuthError::Internal(anyhow::Error::new(value).context("database"))
+        use gatehouse_common::infra::{classify_database_error, DatabaseFailure};
+        match classify_database_error(&value) {
+            DatabaseFailure::NulInInput => AuthError::bad_input("input", "must not contain NUL characters"),
+            DatabaseFailure::Unavailable => AuthError::Unavailable(anyhow::Error::new(value).context("database")),
+            DatabaseFailure::Other => AuthError::Internal(anyhow::Error::new(value).context("database")),
+        }
     }
 }
 
 impl From<redis::RedisError> for AuthError {
     fn from(value: redis::RedisError) -> Self {
-        AuthError::Internal(anyhow::Error::new(value).context("redis"))
+        if gatehouse_common::infra::is_redis_unavailable(&value) {
+            AuthError::Unavailable(anyhow::Error::new(value).context("redis"))
+        } else {
+            AuthError::Internal(anyhow::Error::new(value).context("redis"))
+        }
     }
 }
 
 impl From<AuthError> for async_graphql::Error {
     fn from(error: AuthError) -> Self {
         let code = error.code();
-        if let AuthError::Internal(cause) = &error {
-            tracing::error!(error = %format!("{cause:#}"), "internal error");
+        match &error {
+            AuthError::Internal(cause) => tracing::error!(error = %format!("{cause:#}"), "internal error"),
+            AuthError::Unavailable(cause) => {
+                tracing::warn!(error = %format!("{cause:#}"), "a dependency is unavailable")
+            }
+            _ => {}
         }
         async_graphql::Error::new(error.message()).extend_with(|_, extensions| {
             extensions.set("code", code);

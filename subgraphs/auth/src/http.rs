@@ -63,9 +63,81 @@ async fn graphql(
         client_ip: client_ip(&headers, peer.ip(), settings.trusted_proxy_hops),
         user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
         refresh_cookie: cookie(&headers, &settings.tokens.cookie_name),
+        device_cookie: cookie(&headers, &settings.tokens.device_cookie_name),
+        started_sessions: Default::default(),
     };
-    let response = state.schema.execute(request.into_inner().data(context)).await;
-    GraphQLResponse::from(response).into_response()
+    let started = context.started_sessions.clone();
+    let mut response = state.schema.execute(request.into_inner().data(context)).await;
+    let started = std::mem::take(&mut *started.lock().unwrap_or_else(|e| e.into_inner()));
+    end_undelivered_sessions(&state.service, &mut response, &started).await;
+    // A refusal for too many attempts says, in HTTP too, when to try again.
+    let retry_after = response
+        .errors
+        .iter()
+        .filter(|e| {
+            e.extensions.as_ref().and_then(|x| x.get("code")) == Some(&async_graphql::Value::from("RATE_LIMITED"))
+        })
+        .filter_map(|e| match e.extensions.as_ref()?.get("retryAfter")? {
+            async_graphql::Value::Number(n) => n.as_u64(),
+            _ => None,
+        })
+        .max();
+    let mut response = GraphQLResponse::from(response).into_response();
+    if let Some(seconds) = retry_after {
+        response.headers_mut().insert(header::RETRY_AFTER, axum::http::HeaderValue::from(seconds));
+    }
+    response
+}
+
+/// A login whose answer is `null`, or has a failed field below it (which the
+/// gateway's non-null rules turn into a `null` answer), reached nobody: its
+/// session is ended and its cookies are not set.
+async fn end_undelivered_sessions(
+    service: &AuthService,
+    response: &mut async_graphql::Response,
+    started: &[crate::service::StartedSession],
+) {
+    // An error below a login's answer counts as undelivered too: every field
+    // that can fail below it is non-null in the supergraph, so the gateway
+    // nulls the answer even where async-graphql left a `null` inside it.
+    let failed_below = |key: &str| {
+        response
+            .errors
+            .iter()
+            .any(|error| matches!(error.path.first(), Some(async_graphql::PathSegment::Field(first)) if first == key))
+    };
+    let delivered = |key: &str| match &response.data {
+        async_graphql::Value::Object(fields) => {
+            !matches!(fields.get(key), None | Some(async_graphql::Value::Null)) && !failed_below(key)
+        }
+        _ => false,
+    };
+    let undelivered: Vec<_> = started.iter().filter(|s| !delivered(&s.response_key)).collect();
+    if undelivered.is_empty() {
+        return;
+    }
+    for session in undelivered {
+        if let Err(error) = service.end_undelivered(session).await {
+            tracing::error!(error = %error.log_line(), "could not end a session whose login answer was null");
+        }
+    }
+    // Neither the refresh token nor the device of a login nobody saw.
+    let tokens = &service.settings().tokens;
+    let kept: Vec<_> = response
+        .http_headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter(|v| {
+            let v = v.to_str().unwrap_or_default();
+            !v.starts_with(&format!("{}=", tokens.cookie_name))
+                && !v.starts_with(&format!("{}=", tokens.device_cookie_name))
+        })
+        .cloned()
+        .collect();
+    response.http_headers.remove(header::SET_COOKIE);
+    for value in kept {
+        response.http_headers.append(header::SET_COOKIE, value);
+    }
 }
 
 /// The forwarded identity: absent means anonymous, present but forged,

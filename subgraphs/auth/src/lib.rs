@@ -13,6 +13,7 @@
 //! - [`tokens`]: access-token claims (RS256) and the refresh-token codec (HS256).
 //! - [`sessions`]: refresh-token families in Redis, atomic rotation, revocation records and notices.
 //! - [`rate_limit`]: fixed-window limits in Redis.
+//! - [`devices`]: device cookies, so an owner gets into an account strangers keep failing on.
 //! - [`mail`]: the mail queue table and the sender task (SMTP or `.eml` folder).
 //! - [`error`]: client-safe errors and their `extensions.code`.
 //! - [`seed`]: the idempotent SYS_ADMIN (and development demo accounts) seeding.
@@ -20,6 +21,7 @@
 pub mod accounts;
 pub mod config;
 pub mod credentials;
+pub mod devices;
 pub mod domain;
 pub mod error;
 pub mod http;

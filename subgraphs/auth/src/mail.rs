@@ -1,7 +1,10 @@
 //! Outgoing mail: queued in PostgreSQL, sent by a background task.
 //!
 //! A mail is inserted into `mail_queue` in the same transaction as the code or
-//! token it carries, so it exists exactly when they do. The sender claims one
+//! token it carries, so it exists exactly when they do. The code or token is
+//! not in the row's body: it is sealed ([`MailSeal`]) into its own column and
+//! put into the text only while the mail is handed to SMTP, and the row is
+//! deleted when the secret expires, sent or not. The sender claims one
 //! due row at a time (`FOR UPDATE SKIP LOCKED`, so several replicas can send),
 //! hands it to SMTP (or, in development, writes an `.eml` file) and deletes it;
 //! on failure it schedules a retry with exponential back-off. A mail server
@@ -21,12 +24,30 @@ use uuid::Uuid;
 use crate::domain::Email;
 use crate::settings::MailTransportKind;
 
+/// Where a mail's secret goes in its body; the queue never stores it there.
+const SECRET_MARK: &str = "[[gatehouse-secret]]";
+
+/// A code or token a mail carries, and how long it is good for.
+#[derive(Clone)]
+pub struct MailSecret {
+    value: String,
+    ttl: Duration,
+}
+
+impl std::fmt::Debug for MailSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailSecret").field("ttl", &self.ttl).finish_non_exhaustive()
+    }
+}
+
 /// A mail ready to queue.
 #[derive(Debug, Clone)]
 pub struct Mail {
     pub to: Email,
     pub subject: String,
+    /// The text, with [`SECRET_MARK`] where the secret goes.
     pub body: String,
+    pub secret: Option<MailSecret>,
 }
 
 impl Mail {
@@ -35,9 +56,10 @@ impl Mail {
             to: to.clone(),
             subject: "Your Gatehouse verification code".into(),
             body: format!(
-                "Welcome to Gatehouse.\r\n\r\nEnter this code to verify your email address:\r\n\r\nCode: {code}\r\n\r\nIt expires in {} minutes. If you did not sign up, ignore this mail.\r\n",
+                "Welcome to Gatehouse.\r\n\r\nEnter this code to verify your email address:\r\n\r\nCode: {SECRET_MARK}\r\n\r\nIt expires in {} minutes. If you did not sign up, ignore this mail.\r\n",
                 ttl.as_secs() / 60
             ),
+            secret: Some(MailSecret { value: code.to_owned(), ttl }),
         }
     }
 
@@ -46,9 +68,23 @@ impl Mail {
             to: to.clone(),
             subject: "Reset your Gatehouse password".into(),
             body: format!(
-                "Someone asked to reset the password of this account.\r\n\r\nToken: {token}\r\n\r\nIt expires in {} minutes and works once. If it was not you, ignore this mail; your password is unchanged.\r\n",
+                "Someone asked to reset the password of this account.\r\n\r\nToken: {SECRET_MARK}\r\n\r\nIt expires in {} minutes and works once. If it was not you, ignore this mail; your password is unchanged.\r\n",
                 ttl.as_secs() / 60
             ),
+            secret: Some(MailSecret { value: token.to_owned(), ttl }),
+        }
+    }
+
+    /// Sent to an address someone tried to register with a username that
+    /// another account has.
+    pub fn username_taken(to: &Email, username: &str) -> Self {
+        Self {
+            to: to.clone(),
+            subject: "Your Gatehouse sign-up needs another username".into(),
+            body: format!(
+                "Someone tried to create a Gatehouse account with this email address and the username \"{username}\", which another account has.\r\n\r\nIf it was you, sign up again with another username. If not, you can ignore this mail.\r\n"
+            ),
+            secret: None,
         }
     }
 
@@ -58,20 +94,84 @@ impl Mail {
             to: to.clone(),
             subject: "Someone tried to sign up with your email".into(),
             body: "Someone tried to create a Gatehouse account with this email address, which already has one.\r\n\r\nIf it was you, log in or reset your password. If not, you can ignore this mail.\r\n".into(),
+            secret: None,
         }
     }
 }
 
-/// Queues a mail inside the caller's transaction.
-pub async fn enqueue(conn: &mut PgConnection, mail: &Mail) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO mail_queue (id, recipient, subject, body) VALUES ($1, $2, $3, $4)")
-        .bind(Uuid::now_v7())
-        .bind(mail.to.as_str())
-        .bind(&mail.subject)
-        .bind(&mail.body)
-        .execute(conn)
-        .await?;
+/// Seals the secrets of queued mail: AES-256-GCM under a key derived from
+/// the refresh secret, with the mail's id as associated data, so a sealed
+/// secret cannot be moved to another row.
+#[derive(Clone)]
+pub struct MailSeal {
+    key: Arc<aws_lc_rs::aead::LessSafeKey>,
+}
+
+impl MailSeal {
+    pub fn from_secret(secret: &secrecy::SecretString) -> Self {
+        use hmac::Mac;
+        use secrecy::ExposeSecret;
+        let mut derive = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.expose_secret().as_bytes())
+            .expect("HMAC accepts keys of any length");
+        derive.update(b"gatehouse mail queue secrets v1");
+        let bytes = derive.finalize().into_bytes();
+        let key = aws_lc_rs::aead::UnboundKey::new(&aws_lc_rs::aead::AES_256_GCM, &bytes)
+            .expect("32 bytes make an AES-256 key");
+        Self { key: Arc::new(aws_lc_rs::aead::LessSafeKey::new(key)) }
+    }
+
+    fn seal(&self, id: Uuid, secret: &str) -> Vec<u8> {
+        use aws_lc_rs::aead::{Aad, Nonce, NONCE_LEN};
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::fill(&mut nonce);
+        let mut sealed = secret.as_bytes().to_vec();
+        self.key
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(id.as_bytes()), &mut sealed)
+            .expect("AES-GCM seals any short text");
+        [nonce.as_slice(), &sealed].concat()
+    }
+
+    fn open(&self, id: Uuid, sealed: &[u8]) -> Option<String> {
+        use aws_lc_rs::aead::{Aad, Nonce, NONCE_LEN};
+        let (nonce, ciphertext) = sealed.split_at_checked(NONCE_LEN)?;
+        let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let mut buffer = ciphertext.to_vec();
+        let plain = self.key.open_in_place(nonce, Aad::from(id.as_bytes()), &mut buffer).ok()?;
+        String::from_utf8(plain.to_vec()).ok()
+    }
+}
+
+/// Queues a mail inside the caller's transaction; its secret, if any, sealed.
+pub async fn enqueue(conn: &mut PgConnection, seal: &MailSeal, mail: &Mail) -> Result<(), sqlx::Error> {
+    let id = Uuid::now_v7();
+    let (sealed, ttl) = match &mail.secret {
+        Some(secret) => (Some(seal.seal(id, &secret.value)), Some(secret.ttl.as_secs_f64())),
+        None => (None, None),
+    };
+    sqlx::query(
+        "INSERT INTO mail_queue (id, recipient, subject, body, sealed_secret, expires_at)
+         VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))",
+    )
+    .bind(id)
+    .bind(mail.to.as_str())
+    .bind(&mail.subject)
+    .bind(&mail.body)
+    .bind(sealed)
+    .bind(ttl)
+    .execute(conn)
+    .await?;
     Ok(())
+}
+
+/// A row of `mail_queue` as the sender reads it.
+#[derive(sqlx::FromRow)]
+struct QueuedMail {
+    id: Uuid,
+    recipient: String,
+    subject: String,
+    body: String,
+    sealed_secret: Option<Vec<u8>>,
+    attempts: i32,
 }
 
 /// What one step of the sender did.
@@ -93,6 +193,7 @@ enum Transport {
 #[derive(Clone)]
 pub struct MailSender {
     pool: PgPool,
+    seal: MailSeal,
     transport: Arc<Transport>,
     from: Mailbox,
     /// Poked after a commit that queued mail, so it goes out at once.
@@ -101,7 +202,13 @@ pub struct MailSender {
 }
 
 impl MailSender {
-    pub fn new(pool: PgPool, kind: &MailTransportKind, from: &str, poll: Duration) -> anyhow::Result<Self> {
+    pub fn new(
+        pool: PgPool,
+        seal: MailSeal,
+        kind: &MailTransportKind,
+        from: &str,
+        poll: Duration,
+    ) -> anyhow::Result<Self> {
         let transport = match kind {
             MailTransportKind::Smtp(url) => Transport::Smtp(
                 AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
@@ -115,15 +222,22 @@ impl MailSender {
             }
         };
         let from: Mailbox = from.parse().map_err(|e| anyhow::anyhow!("AUTH_MAIL_FROM is not a mailbox: {e}"))?;
-        Ok(Self { pool, transport: Arc::new(transport), from, wake: Arc::new(Notify::new()), poll })
+        Ok(Self { pool, seal, transport: Arc::new(transport), from, wake: Arc::new(Notify::new()), poll })
     }
 
     /// Sends the oldest due mail, if any.
     #[tracing::instrument(skip(self))]
     pub async fn try_send_next(&self) -> anyhow::Result<Outcome> {
+        // A code or token that expired while its mail waited is worth nothing
+        // to anyone: the mail goes with it.
+        let expired = sqlx::query("DELETE FROM mail_queue WHERE expires_at <= now()").execute(&self.pool).await?;
+        if expired.rows_affected() > 0 {
+            metrics::counter!("gatehouse_auth_mail_expired_total").increment(expired.rows_affected());
+            tracing::warn!(mails = expired.rows_affected(), "dropped queued mail whose code or token expired unsent");
+        }
         let mut tx = self.pool.begin().await?;
-        let row: Option<(Uuid, String, String, String, i32)> = sqlx::query_as(
-            "SELECT id, recipient, subject, body, attempts FROM mail_queue
+        let row: Option<QueuedMail> = sqlx::query_as(
+            "SELECT id, recipient, subject, body, sealed_secret, attempts FROM mail_queue
              WHERE next_attempt_at <= now()
              ORDER BY next_attempt_at, id
              LIMIT 1
@@ -131,8 +245,21 @@ impl MailSender {
         )
         .fetch_optional(&mut *tx)
         .await?;
-        let Some((id, recipient, subject, body, attempts)) = row else {
+        let Some(QueuedMail { id, recipient, subject, body, sealed_secret: sealed, attempts }) = row else {
             return Ok(Outcome::Empty);
+        };
+        let body = match sealed {
+            None => body,
+            Some(sealed) => match self.seal.open(id, &sealed) {
+                Some(secret) => body.replace(SECRET_MARK, &secret),
+                None => {
+                    // Sealed under another refresh secret: nobody can read it.
+                    tracing::warn!(%id, "dropping queued mail whose secret cannot be opened");
+                    sqlx::query("DELETE FROM mail_queue WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                    tx.commit().await?;
+                    return Ok(Outcome::Sent);
+                }
+            },
         };
         match self.send(&recipient, &subject, body).await {
             Ok(()) => {

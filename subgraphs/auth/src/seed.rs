@@ -46,7 +46,17 @@ pub async fn seed(pool: &PgPool, config: &AuthConfig, shared: &SharedSettings) -
         (Some(p), Environment::Production) if p.expose_secret() == DEV_ADMIN_PASSWORD => {
             anyhow::bail!("GATEHOUSE_ADMIN_PASSWORD is the development default; production needs its own")
         }
-        (Some(p), _) => (p.clone(), None),
+        (Some(p), Environment::Production) => {
+            // The most powerful account gets at least the rule every user's
+            // password meets (length and zxcvbn strength, with its own
+            // email and username counted as guessable).
+            let inputs = [config.admin_email.as_str(), "admin", "gatehouse"];
+            if let Err(weak) = crate::domain::Password::parse(p.expose_secret(), &inputs) {
+                anyhow::bail!("GATEHOUSE_ADMIN_PASSWORD is refused in production: it {}", weak.message);
+            }
+            (p.clone(), None)
+        }
+        (Some(p), Environment::Development) => (p.clone(), None),
         (None, Environment::Development) => {
             (SecretString::from(DEV_ADMIN_PASSWORD.to_owned()), Some(DEV_ADMIN_PASSWORD.to_owned()))
         }

@@ -20,6 +20,7 @@ use gatehouse_common::identity::Identity;
 
 use crate::accounts::{self, Account, InsertError, NewAccount};
 use crate::credentials::{Hasher, Verified};
+use crate::devices::{Device, DeviceCodec};
 use crate::domain::{DisplayName, Email, Password, Role, Username};
 use crate::error::{AuthError, AuthResult};
 use crate::keys::Keys;
@@ -38,6 +39,20 @@ pub struct RequestContext {
     pub user_agent: Option<String>,
     /// The refresh token from the `__Host-` cookie, if the request carried one.
     pub refresh_cookie: Option<String>,
+    /// The device cookie ([`crate::devices`]), if the request carried one.
+    pub device_cookie: Option<String>,
+    /// Sessions this request's logins started, each with the response key
+    /// of its login field: one whose answer ends up `null` (a failure in a
+    /// non-null field below it) reached nobody, and is ended.
+    pub started_sessions: Arc<std::sync::Mutex<Vec<StartedSession>>>,
+}
+
+/// A session a login started, and where its answer is in the response.
+#[derive(Debug, Clone)]
+pub struct StartedSession {
+    pub session: Uuid,
+    pub user: Uuid,
+    pub response_key: String,
 }
 
 impl RequestContext {
@@ -54,6 +69,10 @@ pub struct Issued {
     /// Unix time the refresh token expires (the cookie's lifetime).
     pub refresh_expires_at: i64,
     pub account: Account,
+    /// After a login: the device token that remembers this client (set as a cookie).
+    pub device_token: Option<String>,
+    /// The session the tokens belong to.
+    pub session: Uuid,
 }
 
 /// Raw sign-up input.
@@ -79,6 +98,8 @@ struct Inner {
     limiter: RateLimiter,
     refresh: RefreshCodec,
     code_key: Hmac<Sha256>,
+    mail_seal: mail::MailSeal,
+    devices: DeviceCodec,
     mail_wake: Arc<Notify>,
 }
 
@@ -102,7 +123,19 @@ impl AuthService {
         )
         .expect("HMAC accepts keys of any length");
         Self {
-            inner: Arc::new(Inner { pool, settings, hasher, keys, sessions, limiter, refresh, code_key, mail_wake }),
+            inner: Arc::new(Inner {
+                mail_seal: mail::MailSeal::from_secret(&settings.refresh_secret),
+                devices: DeviceCodec::new(&settings.refresh_secret),
+                pool,
+                settings,
+                hasher,
+                keys,
+                sessions,
+                limiter,
+                refresh,
+                code_key,
+                mail_wake,
+            }),
         }
     }
 
@@ -156,10 +189,8 @@ impl AuthService {
 
         let mut tx = self.inner.pool.begin().await?;
         if accounts::by_email(&mut *tx, email.as_str()).await?.is_some() {
-            mail::enqueue(&mut tx, &Mail::sign_up_attempt(&email)).await?;
-            tx.commit().await?;
-            self.inner.mail_wake.notify_one();
-            return Ok(true);
+            drop(tx);
+            return self.mail_instead(&Mail::sign_up_attempt(&email)).await;
         }
         let new = NewAccount {
             email: email.as_str(),
@@ -171,15 +202,16 @@ impl AuthService {
         };
         let account = match accounts::insert(&mut tx, &new).await {
             Ok(account) => account,
-            Err(InsertError::UsernameTaken) => return Err(AuthError::bad_input("username", "is already taken")),
+            // Answered like a taken email, so the answer tells nobody which
+            // usernames exist; the mail tells the address's owner.
+            Err(InsertError::UsernameTaken) => {
+                drop(tx);
+                return self.mail_instead(&Mail::username_taken(&email, username.as_str())).await;
+            }
             Err(InsertError::EmailTaken) => {
                 // Registered concurrently by someone else: answer as for any taken email.
                 drop(tx);
-                let mut tx = self.inner.pool.begin().await?;
-                mail::enqueue(&mut tx, &Mail::sign_up_attempt(&email)).await?;
-                tx.commit().await?;
-                self.inner.mail_wake.notify_one();
-                return Ok(true);
+                return self.mail_instead(&Mail::sign_up_attempt(&email)).await;
             }
             Err(InsertError::Database(e)) => return Err(e.into()),
         };
@@ -187,6 +219,16 @@ impl AuthService {
         tx.commit().await?;
         self.inner.mail_wake.notify_one();
         tracing::info!(user_id = %account.id, "account registered");
+        Ok(true)
+    }
+
+    /// A sign-up that creates nothing answers `true` all the same, and the
+    /// address's owner learns why by mail.
+    async fn mail_instead(&self, mail: &Mail) -> AuthResult<bool> {
+        let mut tx = self.inner.pool.begin().await?;
+        mail::enqueue(&mut tx, &self.inner.mail_seal, mail).await?;
+        tx.commit().await?;
+        self.inner.mail_wake.notify_one();
         Ok(true)
     }
 
@@ -199,7 +241,7 @@ impl AuthService {
         let code = format!("{:06}", rand::random_range(0..1_000_000u32));
         let ttl = self.inner.settings.verification_ttl;
         accounts::store_verification(conn, account, &self.code_hash(account, &code), ttl.as_secs_f64()).await?;
-        mail::enqueue(conn, &Mail::verification(email, &code, ttl)).await?;
+        mail::enqueue(conn, &self.inner.mail_seal, &Mail::verification(email, &code, ttl)).await?;
         Ok(())
     }
 
@@ -306,13 +348,27 @@ impl AuthService {
             None => format!("login:account:{login}"),
         };
         let limits = &self.inner.settings.limits;
-        self.inner
-            .limiter
-            .hit(&[
-                (account_key.clone(), limits.login_per_account),
-                (format!("login:ip:{}", ctx.client_ip), limits.login_per_ip),
-            ])
-            .await??;
+        let now = Self::now();
+        self.inner.limiter.hit(&[(format!("login:ip:{}", ctx.client_ip), limits.login_per_ip)]).await??;
+        // A device that signed in to this very account before.
+        let known_device = ctx
+            .device_cookie
+            .as_deref()
+            .and_then(|token| self.inner.devices.verify(token, now))
+            .filter(|device| account.as_ref().is_some_and(|account| account.id == device.account));
+        let device_key = known_device.map(|device| format!("login:device:{}", device.id));
+        if let Err(locked) = self.inner.limiter.hit(&[(account_key.clone(), limits.login_per_account)]).await? {
+            // Past its limit of attempts the account is closed to strangers,
+            // but not to its owner: a known device has a budget of its own,
+            // any other client a small one per address (crate::devices).
+            let budget = match &device_key {
+                Some(key) => (key.clone(), limits.login_per_account),
+                None => (format!("{account_key}:ip:{}", ctx.client_ip), limits.login_locked_per_ip),
+            };
+            if self.inner.limiter.hit(&[budget]).await?.is_err() {
+                return Err(locked.into());
+            }
+        }
         // No account's password is longer than this, so nothing can match;
         // skipping the hash here reveals nothing about the account.
         if password.expose_secret().chars().count() > crate::domain::PASSWORD_MAX_LEN {
@@ -335,7 +391,12 @@ impl AuthService {
             tracing::info!(user_id = %account.id, "password re-hashed with the current parameters");
         }
         self.inner.limiter.clear(&account_key).await?;
-        let issued = self.start_session(account, ctx).await?;
+        if let Some(key) = &device_key {
+            self.inner.limiter.clear(key).await?;
+        }
+        let device = Device { id: known_device.map_or_else(Uuid::new_v4, |device| device.id), account: account.id };
+        let mut issued = self.start_session(account, ctx).await?;
+        issued.device_token = Some(self.inner.devices.issue(device, now));
         tracing::info!(user_id = %issued.account.id, "logged in");
         Ok(issued)
     }
@@ -351,7 +412,14 @@ impl AuthService {
         self.inner.sessions.create(sid, account.id, &jti, now, absolute_exp, user_agent.as_deref()).await?;
         let refresh_token = self.inner.refresh.sign(account.id, sid, jti, now, exp)?;
         let access = issue_access_token(&self.inner.keys.ring(), tokens, account.id, sid, account.role(), now)?;
-        Ok(Issued { access, refresh_token, refresh_expires_at: exp, account })
+        Ok(Issued { access, refresh_token, refresh_expires_at: exp, account, device_token: None, session: sid })
+    }
+
+    /// Ends a session a login started whose answer never reached the client.
+    pub async fn end_undelivered(&self, started: &StartedSession) -> AuthResult<()> {
+        self.inner.sessions.revoke_proven(started.session, started.user, RevokeReason::Undelivered).await?;
+        tracing::warn!(user_id = %started.user, sid = %started.session, "ended a session whose login answer was null");
+        Ok(())
     }
 
     #[tracing::instrument(skip_all)]
@@ -384,20 +452,22 @@ impl AuthService {
         let exp = (iat + tokens.refresh_idle_ttl.as_secs() as i64).min(absolute_exp);
         let refresh_token = self.inner.refresh.sign(claims.sub, claims.sid, successor, iat, exp)?;
         let access = issue_access_token(&self.inner.keys.ring(), tokens, account.id, claims.sid, account.role(), now)?;
-        Ok(Issued { access, refresh_token, refresh_expires_at: exp, account })
+        Ok(Issued { access, refresh_token, refresh_expires_at: exp, account, device_token: None, session: claims.sid })
     }
 
     /// Ends the session of `token`, or without one the caller's current session.
     #[tracing::instrument(skip_all)]
     pub async fn logout(&self, token: Option<&str>, ctx: &RequestContext) -> AuthResult<bool> {
+        // The token's signature (or the gateway's verified identity) proves
+        // the session was issued: its record is written even if Redis lost it.
         if let Some(token) = token {
             let claims = self.inner.refresh.verify_ignoring_expiry(token).ok_or(AuthError::InvalidRefreshToken)?;
-            self.inner.sessions.revoke(claims.sid, Some(claims.sub), RevokeReason::Logout).await?;
+            self.inner.sessions.revoke_proven(claims.sid, claims.sub, RevokeReason::Logout).await?;
             return Ok(true);
         }
         match &ctx.caller {
             Some(caller) => {
-                self.inner.sessions.revoke(caller.session_id, Some(caller.user_id), RevokeReason::Logout).await?;
+                self.inner.sessions.revoke_proven(caller.session_id, caller.user_id, RevokeReason::Logout).await?;
                 Ok(true)
             }
             None => Ok(false),
@@ -484,7 +554,7 @@ impl AuthService {
         let token = URL_SAFE_NO_PAD.encode(bytes);
         let ttl = self.inner.settings.reset_ttl;
         accounts::store_reset(&mut tx, account.id, &sha256_hex(&token), ttl.as_secs_f64()).await?;
-        mail::enqueue(&mut tx, &Mail::password_reset(email, &token, ttl)).await?;
+        mail::enqueue(&mut tx, &self.inner.mail_seal, &Mail::password_reset(email, &token, ttl)).await?;
         tx.commit().await?;
         self.inner.mail_wake.notify_one();
         Ok(())

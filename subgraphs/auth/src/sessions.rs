@@ -52,10 +52,20 @@ return {'reused'}
 "#;
 
 /// Deletes a session and leaves the revocation record, atomically; answers
-/// whether the session existed (and belonged to `ARGV[1]` when given).
+/// 1 when the session existed (and belonged to `ARGV[1]` when given). With
+/// `ARGV[4]` = '1' the caller has proof the session was issued (a valid
+/// refresh token, or the caller's own access token): a session Redis no
+/// longer holds (evicted, lost in a failover) still gets its record, so its
+/// access tokens stop working; that answers 2.
 const REVOKE: &str = r#"
 local uid = redis.call('HGET', KEYS[1], 'uid')
-if not uid then return 0 end
+if not uid then
+  if ARGV[4] == '1' then
+    redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+    return 2
+  end
+  return 0
+end
 if ARGV[1] ~= '' and uid ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
@@ -99,6 +109,8 @@ pub enum RevokeReason {
     RoleLowered,
     Deleted,
     Reuse,
+    /// A login's answer was `null` (a failure below it): nobody got the tokens.
+    Undelivered,
 }
 
 impl RevokeReason {
@@ -113,6 +125,7 @@ impl RevokeReason {
             RevokeReason::RoleLowered => "role_lowered",
             RevokeReason::Deleted => "deleted",
             RevokeReason::Reuse => "reuse",
+            RevokeReason::Undelivered => "undelivered",
         }
     }
 }
@@ -190,6 +203,8 @@ impl SessionStore {
         let ttl = (self.idle_ttl.as_secs() as i64).min(absolute_exp - now).max(1);
         let key = self.session_key(sid);
         let user_key = self.user_key(uid);
+        // A user who never logs out would otherwise add an id per login for good.
+        self.prune(uid).await?;
         let mut pipe = redis::pipe();
         pipe.atomic()
             .hset_multiple(
@@ -212,6 +227,27 @@ impl SessionStore {
             .expire(&user_key, absolute_exp - now)
             .ignore();
         pipe.query_async::<()>(&mut self.redis.clone()).await
+    }
+
+    /// Drops from `uid`'s set the ids of sessions that have ended (expired
+    /// or deleted); answers how many were dropped.
+    pub async fn prune(&self, uid: Uuid) -> redis::RedisResult<usize> {
+        let user_key = self.user_key(uid);
+        let mut conn = self.redis.clone();
+        let members: Vec<String> = redis::cmd("SMEMBERS").arg(&user_key).query_async(&mut conn).await?;
+        if members.is_empty() {
+            return Ok(0);
+        }
+        let mut exists = redis::pipe();
+        for sid in &members {
+            exists.exists(format!("{}session:{sid}", self.prefix));
+        }
+        let alive: Vec<bool> = exists.query_async(&mut conn).await?;
+        let ended: Vec<&String> = members.iter().zip(alive).filter(|(_, alive)| !alive).map(|(sid, _)| sid).collect();
+        if !ended.is_empty() {
+            let _: () = redis::cmd("SREM").arg(&user_key).arg(&ended).query_async(&mut conn).await?;
+        }
+        Ok(ended.len())
     }
 
     /// Rotates session `sid` of `uid` from token `jti` to `successor_jti`.
@@ -252,6 +288,24 @@ impl SessionStore {
     /// Revokes one session; with `owner`, only if it belongs to that user.
     /// Answers whether a session was revoked.
     pub async fn revoke(&self, sid: Uuid, owner: Option<Uuid>, reason: RevokeReason) -> redis::RedisResult<bool> {
+        self.revoke_with(sid, owner, reason, false).await
+    }
+
+    /// Revokes session `sid` of `owner`, which the caller proved was issued
+    /// (its refresh token verified, or it is the caller's own session): the
+    /// revocation record is written even when Redis no longer holds the
+    /// session, so its access tokens stop working at the gateways.
+    pub async fn revoke_proven(&self, sid: Uuid, owner: Uuid, reason: RevokeReason) -> redis::RedisResult<bool> {
+        self.revoke_with(sid, Some(owner), reason, true).await
+    }
+
+    async fn revoke_with(
+        &self,
+        sid: Uuid,
+        owner: Option<Uuid>,
+        reason: RevokeReason,
+        proven: bool,
+    ) -> redis::RedisResult<bool> {
         let done: i64 = self
             .revoke
             .key(self.session_key(sid))
@@ -259,9 +313,13 @@ impl SessionStore {
             .arg(owner.map(|u| u.to_string()).unwrap_or_default())
             .arg(reason.as_str())
             .arg(self.revocation_ttl.as_secs())
+            .arg(if proven { "1" } else { "0" })
             .invoke_async(&mut self.redis.clone())
             .await?;
-        if done == 1 {
+        if done == 2 {
+            tracing::warn!(%sid, reason = reason.as_str(), "revoked a session Redis no longer held");
+        }
+        if done >= 1 {
             if let Some(uid) = owner {
                 let _: redis::RedisResult<()> = redis::cmd("SREM")
                     .arg(self.user_key(uid))
@@ -273,7 +331,7 @@ impl SessionStore {
                 self.announce(sid, Uuid::nil(), reason).await;
             }
         }
-        Ok(done == 1)
+        Ok(done >= 1)
     }
 
     /// Revokes every session of `uid` except `keep`; answers how many.

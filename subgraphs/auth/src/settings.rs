@@ -24,6 +24,8 @@ pub struct TokenSettings {
     pub refresh_absolute_ttl: Duration,
     pub refresh_grace: Duration,
     pub cookie_name: String,
+    /// The device cookie (see [`crate::devices`]).
+    pub device_cookie_name: String,
 }
 
 /// One fixed-window limit: at most `max` events per `window`.
@@ -38,6 +40,8 @@ pub struct Limit {
 pub struct RateLimits {
     pub login_per_account: Limit,
     pub login_per_ip: Limit,
+    /// Per client IP, on an account past `login_per_account`.
+    pub login_locked_per_ip: Limit,
     pub verify_per_email: Limit,
     pub resend_per_email: Limit,
     pub reset_per_email: Limit,
@@ -99,6 +103,10 @@ impl AuthSettings {
         if !config.refresh_cookie_name.starts_with("__Host-") {
             anyhow::bail!("AUTH_REFRESH_COOKIE_NAME must start with __Host-");
         }
+        if !config.device_cookie_name.starts_with("__Host-") || config.device_cookie_name == config.refresh_cookie_name
+        {
+            anyhow::bail!("AUTH_DEVICE_COOKIE_NAME must start with __Host- and differ from AUTH_REFRESH_COOKIE_NAME");
+        }
         if config.access_token_ttl_secs == 0
             || config.refresh_idle_ttl_secs == 0
             || config.refresh_absolute_ttl_secs == 0
@@ -135,6 +143,7 @@ impl AuthSettings {
                 refresh_absolute_ttl: Duration::from_secs(config.refresh_absolute_ttl_secs),
                 refresh_grace: Duration::from_secs(config.refresh_grace_secs),
                 cookie_name: config.refresh_cookie_name.clone(),
+                device_cookie_name: config.device_cookie_name.clone(),
             },
             refresh_secret,
             identity: IdentityCodec::new(&shared.identity_secret, config.identity_max_age_secs),
@@ -146,6 +155,7 @@ impl AuthSettings {
             limits: RateLimits {
                 login_per_account: limit(config.login_limit_per_account),
                 login_per_ip: limit(config.login_limit_per_ip),
+                login_locked_per_ip: limit(config.login_limit_locked_per_ip),
                 verify_per_email: limit(config.verify_limit),
                 resend_per_email: limit(config.resend_limit),
                 reset_per_email: limit(config.reset_limit),

@@ -72,7 +72,8 @@ impl Application {
             settings.tokens.access_ttl,
         );
         let limiter = RateLimiter::new(redis.clone(), settings.redis_key_prefix.clone());
-        let mail = MailSender::new(pool.clone(), &settings.mail, &settings.mail_from, settings.mail_poll)?;
+        let seal = crate::mail::MailSeal::from_secret(&settings.refresh_secret);
+        let mail = MailSender::new(pool.clone(), seal, &settings.mail, &settings.mail_from, settings.mail_poll)?;
         let service = AuthService::new(pool, settings, hasher, keys.clone(), sessions, limiter, mail.wake.clone());
         let schema = schema::build(service.clone());
         let router = http::router(AppState { schema: schema.clone(), service: service.clone(), redis, nats });

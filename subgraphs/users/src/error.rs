@@ -21,6 +21,8 @@ pub enum ApiError {
         message: String,
     },
     AccountDisabled,
+    /// The database is down or overloaded: retryable.
+    Unavailable(anyhow::Error),
     /// Logged with its cause chain; the client sees only "internal error".
     Internal(anyhow::Error),
 }
@@ -33,6 +35,7 @@ impl ApiError {
             ApiError::Forbidden => "FORBIDDEN",
             ApiError::BadUserInput { .. } => "BAD_USER_INPUT",
             ApiError::AccountDisabled => "ACCOUNT_DISABLED",
+            ApiError::Unavailable(_) => "SERVICE_UNAVAILABLE",
             ApiError::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -44,6 +47,7 @@ impl ApiError {
             ApiError::Forbidden => "not allowed".into(),
             ApiError::BadUserInput { message, .. } => message.clone(),
             ApiError::AccountDisabled => "this account is disabled".into(),
+            ApiError::Unavailable(_) => "the service is briefly unavailable; retry shortly".into(),
             ApiError::Internal(_) => "internal error".into(),
         }
     }
@@ -61,14 +65,21 @@ impl From<InvalidInput> for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
-        ApiError::Internal(error.into())
+        use gatehouse_common::infra::{classify_database_error, DatabaseFailure};
+        match classify_database_error(&error) {
+            DatabaseFailure::NulInInput => ApiError::bad_input("text values must not contain NUL characters"),
+            DatabaseFailure::Unavailable => ApiError::Unavailable(error.into()),
+            DatabaseFailure::Other => ApiError::Internal(error.into()),
+        }
     }
 }
 
 impl From<ApiError> for async_graphql::Error {
     fn from(error: ApiError) -> Self {
-        if let ApiError::Internal(cause) = &error {
-            tracing::error!(error = format!("{cause:#}"), "users API internal error");
+        match &error {
+            ApiError::Internal(cause) => tracing::error!(error = format!("{cause:#}"), "users API internal error"),
+            ApiError::Unavailable(cause) => tracing::warn!(error = format!("{cause:#}"), "the database is unavailable"),
+            _ => {}
         }
         let code = error.code();
         let field = match &error {

@@ -138,6 +138,8 @@ impl From<sqlx::Error> for ApplyError {
 #[derive(Clone)]
 pub struct Projection {
     pool: PgPool,
+    /// Kept to flush the last acknowledgements on shutdown.
+    client: async_nats::Client,
     jetstream: jetstream::Context,
     consumer: jetstream::consumer::Consumer<pull::Config>,
     /// Kept to re-create the consumer if it disappears (deleted by an operator,
@@ -166,7 +168,7 @@ impl Projection {
         settings: &SharedSettings,
         options: ProjectionOptions,
     ) -> anyhow::Result<Self> {
-        let jetstream = jetstream::new(client);
+        let jetstream = jetstream::new(client.clone());
         events::ensure_stream(&jetstream, settings).await?;
         events::ensure_dead_letter_stream(&jetstream, settings).await?;
         let stream = jetstream.get_stream(&settings.events_stream).await?;
@@ -185,7 +187,17 @@ impl Projection {
         let consumer = stream.get_or_create_consumer(&options.consumer_name, config.clone()).await?;
         let dead_letter_subject = events::dead_letter_subject(&settings.events_subject_prefix, "users");
         let signer = settings.message_signer();
-        Ok(Self { pool, jetstream, consumer, config, dead_letter_subject, options, settings: settings.clone(), signer })
+        Ok(Self {
+            pool,
+            client,
+            jetstream,
+            consumer,
+            config,
+            dead_letter_subject,
+            options,
+            settings: settings.clone(),
+            signer,
+        })
     }
 
     /// Fetches at most one waiting message and handles it.
@@ -267,7 +279,31 @@ impl Projection {
             backoff = Duration::from_millis(100);
             loop {
                 let next = tokio::select! {
-                    () = shutdown.cancelled() => break 'outer,
+                    () = shutdown.cancelled() => {
+                        // Apply what this pull holds and what is already on
+                        // its way, until the broker has been quiet a moment:
+                        // left unacknowledged, it would wait out the ack wait
+                        // before another replica (or this one, restarted) could
+                        // have it.
+                        let quiet = Duration::from_millis(250);
+                        // Events published meanwhile keep arriving: bounded.
+                        let until = tokio::time::Instant::now() + Duration::from_secs(2);
+                        let mut taken = 0u64;
+                        while let Ok(Some(Ok(message))) =
+                            tokio::time::timeout(quiet.min(until.saturating_duration_since(tokio::time::Instant::now())), messages.next()).await
+                        {
+                            let event = self.decode(&message);
+                            let lane = event.as_ref().map_or(0, |event| lane_of(event.user_id, lanes.len()));
+                            if lanes[lane].send((message, event)).await.is_err() {
+                                break;
+                            }
+                            taken += 1;
+                        }
+                        if taken > 0 {
+                            tracing::info!(taken, "applied the events already delivered before stopping");
+                        }
+                        break 'outer;
+                    }
                     next = messages.next() => next,
                 };
                 match next {
@@ -307,6 +343,11 @@ impl Projection {
         drop(lanes);
         for worker in workers {
             let _ = worker.await;
+        }
+        // Acknowledgements are sent without waiting; the last ones must leave
+        // before the connection goes, or the server waits out their ack wait.
+        if let Err(error) = self.client.flush().await {
+            tracing::warn!(%error, "could not flush the last acknowledgements");
         }
         let _ = lag_task.await;
         tracing::info!("users projection stopped");

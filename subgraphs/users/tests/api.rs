@@ -213,9 +213,24 @@ async fn hostile_requests_get_stable_error_codes() {
         json!({ "first": 1000 }),
         json!({ "first": -1 }),
         json!({ "search": "x".repeat(101) }),
+        // PostgreSQL cannot store or compare a NUL: the input's fault, not ours.
+        json!({ "search": "ad\u{0}min" }),
     ] {
         let body = app.graphql(USERS, variables.clone(), Some(&admin)).await;
         assert_eq!(code(&body), "BAD_USER_INPUT", "{variables} → {body}");
+    }
+
+    let me = identity(app.register("nul", "Nul", "USER").await, USER);
+    // (An avatar URL with a NUL is percent-encoded by URL parsing, so it is stored safely.)
+    for input in [json!({ "bio": "a\u{0}b" }), json!({ "displayName": "N\u{0}l" })] {
+        let body = app
+            .graphql(
+                "mutation($i: UpdateProfileInput!) { updateProfile(input: $i) { id } }",
+                json!({ "i": input }),
+                Some(&me),
+            )
+            .await;
+        assert_eq!(code(&body), "BAD_USER_INPUT", "{input} → {body}");
     }
 
     // Thousands of aliases: refused by the complexity limit before any resolver runs.

@@ -268,3 +268,29 @@ async fn two_users_replicas_sharing_the_consumer_apply_every_event_once_and_in_o
     second.stop().await;
     first.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_projection_that_stops_holds_no_event_unacknowledged() {
+    let app = TestApp::spawn().await;
+    let auth = AuthSide::create().await;
+    let (stop_relay, relay) = auth.spawn_relay(&app.settings).await;
+    sign_up_burst(&auth, "held", 1_500).await;
+    // Stop while the burst is arriving: the pull holds events not applied yet.
+    eventually("some sign-ups to arrive", || async { (app.user_count().await > 0).then_some(()) }).await;
+    let js = app.jetstream.clone();
+    let (config, settings) = app.stop().await;
+    let consumer: async_nats::jetstream::consumer::PullConsumer =
+        js.get_stream(&settings.events_stream).await.unwrap().get_consumer(&config.projection_consumer).await.unwrap();
+    let info = consumer.cached_info();
+    // Everything it was handed is either applied and acknowledged or handed
+    // back: nothing waits out the ack wait before another replica can have it.
+    assert_eq!(info.num_ack_pending, 0, "{info:?}");
+
+    // And a restarted projection applies the rest.
+    let app = TestApp::spawn_with(config, settings).await;
+    wait_for_users(&app, 1_500).await;
+    stop_relay.cancel();
+    relay.await.unwrap();
+    auth.cleanup().await;
+    app.cleanup().await;
+}

@@ -5,7 +5,7 @@ use secrecy::SecretString;
 
 use crate::domain::Role;
 use crate::error::AuthError;
-use crate::service::{AuthService, Issued, RequestContext, SignUp};
+use crate::service::{AuthService, Issued, RequestContext, SignUp, StartedSession};
 
 use super::guard::{ADMIN, AUTHENTICATED};
 use super::types::{AuthPayload, SignUpInput, TokenTransport, User};
@@ -24,7 +24,7 @@ fn parse_user_id(id: &ID) -> Result<uuid::Uuid, AuthError> {
     uuid::Uuid::parse_str(id).map_err(|_| AuthError::bad_input("userId", "no such user"))
 }
 
-/// `Set-Cookie` for a refresh token, or for clearing it (`None`).
+/// `Set-Cookie` for a refresh or device token, or for clearing it (`None`).
 fn refresh_cookie(name: &str, token: Option<(&str, i64)>) -> String {
     match token {
         Some((value, max_age)) => {
@@ -36,6 +36,11 @@ fn refresh_cookie(name: &str, token: Option<(&str, i64)>) -> String {
 
 /// Builds the payload, putting the refresh token in the body or in the cookie.
 fn deliver(ctx: &Context<'_>, service: &AuthService, issued: Issued, transport: TokenTransport) -> AuthPayload {
+    if let Some(device) = &issued.device_token {
+        let lifetime = crate::devices::DEVICE_TOKEN_LIFETIME.as_secs() as i64;
+        let name = &service.settings().tokens.device_cookie_name;
+        ctx.append_http_header("set-cookie", refresh_cookie(name, Some((device, lifetime))));
+    }
     let refresh_token = match transport {
         TokenTransport::Body => Some(issued.refresh_token),
         TokenTransport::Cookie => {
@@ -50,7 +55,7 @@ fn deliver(ctx: &Context<'_>, service: &AuthService, issued: Issued, transport: 
         token_type: "Bearer".into(),
         expires_in: issued.access.expires_in as i32,
         refresh_token,
-        user: User(issued.account),
+        user: User::issued(issued.account),
     }
 }
 
@@ -92,6 +97,11 @@ impl Mutation {
     ) -> Result<AuthPayload> {
         let (service, request) = parts(ctx)?;
         let issued = service.login(&login, secret(password), request).await?;
+        request.started_sessions.lock().unwrap_or_else(|e| e.into_inner()).push(StartedSession {
+            session: issued.session,
+            user: issued.account.id,
+            response_key: ctx.item.node.response_key().node.to_string(),
+        });
         Ok(deliver(ctx, service, issued, refresh_token_in.unwrap_or(TokenTransport::Cookie)))
     }
 
@@ -181,7 +191,7 @@ impl Mutation {
     async fn set_user_roles(&self, ctx: &Context<'_>, user_id: ID, roles: Vec<Role>) -> Result<User> {
         let (service, request) = parts(ctx)?;
         let account = service.set_user_roles(request.require_caller()?, parse_user_id(&user_id)?, &roles).await?;
-        Ok(User(account))
+        Ok(User::new(account))
     }
 
     /// Enables or disables an account; disabling ends its sessions.
@@ -189,7 +199,7 @@ impl Mutation {
     async fn set_user_active(&self, ctx: &Context<'_>, user_id: ID, active: bool) -> Result<User> {
         let (service, request) = parts(ctx)?;
         let account = service.set_user_active(request.require_caller()?, parse_user_id(&user_id)?, active).await?;
-        Ok(User(account))
+        Ok(User::new(account))
     }
 
     /// Deletes the caller's account after checking the password.

@@ -15,6 +15,6 @@ impl Query {
     async fn find_user_by_id(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
         let Ok(id) = uuid::Uuid::parse_str(&id) else { return Ok(None) };
         let service = ctx.data::<AuthService>()?;
-        Ok(service.account(id).await?.map(User))
+        Ok(service.account(id).await?.map(User::new))
     }
 }

@@ -31,47 +31,81 @@ pub struct SignUpInput {
 }
 
 /// An account, as the auth subgraph knows it.
-pub struct User(pub Account);
+pub struct User {
+    account: Account,
+    /// In the answer of a login or a refresh: whoever holds the tokens it
+    /// came with owns the account, though the request carried no identity.
+    issued: bool,
+}
+
+impl User {
+    pub fn new(account: Account) -> Self {
+        Self { account, issued: false }
+    }
+
+    /// The account a login or refresh just issued tokens for.
+    pub fn issued(account: Account) -> Self {
+        Self { account, issued: true }
+    }
+
+    /// Fields about the account itself (not its public name) are its owner's
+    /// and the administrators' to read; anyone else gets `null` and FORBIDDEN.
+    fn owner_or_admin(&self, ctx: &Context<'_>) -> Result<()> {
+        let request = ctx.data::<RequestContext>()?;
+        let allowed = self.issued
+            || request
+                .caller
+                .as_ref()
+                .is_some_and(|caller| caller.user_id == self.account.id || caller.has_scope(Role::Admin.scope()));
+        if allowed {
+            Ok(())
+        } else {
+            Err(AuthError::Forbidden("only the account's owner and administrators may read this field").into())
+        }
+    }
+}
 
 #[Object]
 impl User {
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        ID(self.account.id.to_string())
     }
 
     async fn username(&self) -> &str {
-        &self.0.username
+        &self.account.username
     }
 
     /// Readable by the account's owner and by ADMIN and above.
     async fn email(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
-        let request = ctx.data::<RequestContext>()?;
-        let allowed = request
-            .caller
-            .as_ref()
-            .is_some_and(|caller| caller.user_id == self.0.id || caller.has_scope(Role::Admin.scope()));
-        if allowed {
-            Ok(Some(&self.0.email))
-        } else {
-            Err(AuthError::Forbidden("only the owner and administrators may read the email").into())
-        }
+        self.owner_or_admin(ctx)?;
+        Ok(Some(&self.account.email))
     }
 
-    async fn email_verified(&self) -> bool {
-        self.0.email_verified
+    /// Readable by the account's owner and by ADMIN and above.
+    async fn email_verified(&self, ctx: &Context<'_>) -> Result<Option<bool>> {
+        self.owner_or_admin(ctx)?;
+        Ok(Some(self.account.email_verified))
     }
 
-    /// The account's role and every role it implies, lowest first.
-    async fn roles(&self) -> Vec<Role> {
-        self.0.role().implied()
+    /// The account's role and every role it implies, lowest first. Readable
+    /// by the account's owner and by ADMIN and above.
+    async fn roles(&self, ctx: &Context<'_>) -> Result<Option<Vec<Role>>> {
+        self.owner_or_admin(ctx)?;
+        Ok(Some(self.account.role().implied()))
     }
 
-    async fn active(&self) -> bool {
-        self.0.active
+    /// False once an administrator disabled the account. Readable by the
+    /// account's owner and by ADMIN and above.
+    async fn active(&self, ctx: &Context<'_>) -> Result<Option<bool>> {
+        self.owner_or_admin(ctx)?;
+        Ok(Some(self.account.active))
     }
 
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    /// When the account was registered. Readable by the account's owner and
+    /// by ADMIN and above.
+    async fn created_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime<Utc>>> {
+        self.owner_or_admin(ctx)?;
+        Ok(Some(self.account.created_at))
     }
 
     /// The account's live sessions; only its owner may list them.
@@ -79,11 +113,11 @@ impl User {
     async fn sessions(&self, ctx: &Context<'_>) -> Result<Vec<Session>> {
         let request = ctx.data::<RequestContext>()?;
         let caller = request.require_caller()?;
-        if caller.user_id != self.0.id {
+        if caller.user_id != self.account.id {
             return Err(AuthError::Forbidden("only the owner may list sessions").into());
         }
         let service = ctx.data::<AuthService>()?;
-        let sessions = service.sessions(self.0.id).await?;
+        let sessions = service.sessions(self.account.id).await?;
         Ok(sessions.into_iter().map(|info| Session::new(info, caller.session_id)).collect())
     }
 }

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{access_claims, jwt_header, TestApp, COOKIE, PASSWORD};
+use crate::helpers::{access_claims, jwt_header, TestApp, COOKIE, DEVICE_COOKIE, PASSWORD};
 
 #[tokio::test]
 async fn a_new_account_is_unverified_gets_a_code_by_mail_and_writes_a_registered_event() {
@@ -44,12 +44,64 @@ async fn signing_up_with_a_taken_email_answers_true_and_warns_the_owner() {
 }
 
 #[tokio::test]
-async fn a_taken_username_is_bad_user_input_on_the_username_field() {
+async fn a_taken_username_answers_like_a_taken_email_and_tells_the_address_by_mail() {
     let app = TestApp::spawn().await;
     app.sign_up("carol@example.com", "carol", PASSWORD).await.ok();
-    let response = app.sign_up("other@example.com", "Carol", PASSWORD).await;
-    response.expect_code("BAD_USER_INPUT");
-    assert_eq!(response.error()["extensions"]["field"], "username");
+    let taken = app.sign_up("other@example.com", "Carol", PASSWORD).await;
+    let fresh = app.sign_up("new@example.com", "someone_new", PASSWORD).await;
+    // The same answer a free username gets: nothing to tell the two apart.
+    assert_eq!(taken.body, fresh.body);
+    assert_eq!(taken.data("signUp"), &json!(true));
+    let mail = app.smtp.wait_for("other@example.com", "another account has", 1).await;
+    assert!(mail.data.contains("\"carol\""), "{}", mail.data);
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM accounts").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(count, 2, "carol and someone_new");
+}
+
+#[tokio::test]
+async fn queued_mail_keeps_no_code_in_its_row_and_goes_when_the_code_expires() {
+    // No SMTP server answers: the mail stays queued.
+    let app = TestApp::spawn_with(|c| c.smtp_url = Some("smtp://127.0.0.1:9".into())).await;
+    app.sign_up("gina@example.com", "gina", PASSWORD).await.ok();
+    let (body, sealed): (String, Option<Vec<u8>>) =
+        sqlx::query_as("SELECT body, sealed_secret FROM mail_queue").fetch_one(&app.pool).await.unwrap();
+    let code_line = body.lines().find(|l| l.starts_with("Code: ")).expect("a code line");
+    assert!(!code_line.chars().any(|c| c.is_ascii_digit()), "the code is in the row: {code_line}");
+    let sealed = sealed.expect("the code is sealed");
+    assert!(sealed.len() > 12 + 6, "nonce, code and tag");
+    // Its code expires unsent: the row goes, and nothing is sent.
+    sqlx::query("UPDATE mail_queue SET expires_at = now() - interval '1 second'").execute(&app.pool).await.unwrap();
+    app.mail.try_send_next().await.unwrap();
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM mail_queue").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(left, 0);
+}
+
+#[tokio::test]
+async fn nul_bytes_anywhere_are_bad_user_input() {
+    let app = TestApp::spawn().await;
+    let user = app.verified_user("hana").await;
+    let access = app.login_body("hana", PASSWORD).await.access;
+    let cases: Vec<(&str, serde_json::Value)> = vec![
+        ("mutation($l: String!) { login(login: $l, password: \"x\") { accessToken } }", json!({ "l": "ha\u{0}na" })),
+        ("mutation($e: String!) { requestPasswordReset(email: $e) }", json!({ "e": "hana\u{0}@example.com" })),
+        ("mutation($e: String!) { resendVerificationEmail(email: $e) }", json!({ "e": "x\u{0}@example.com" })),
+        ("mutation($e: String!) { verifyEmail(email: $e, code: \"12\\u0000\") }", json!({ "e": "hana@example.com" })),
+        (
+            "mutation($t: String!) { resetPassword(token: $t, newPassword: \"plinth-Quarry-48\") }",
+            json!({ "t": "a\u{0}b" }),
+        ),
+        (
+            "mutation($i: SignUpInput!) { signUp(input: $i) }",
+            json!({ "i": { "email": "ivy@example.com", "username": "ivy", "password": PASSWORD, "displayName": "I\u{0}vy" } }),
+        ),
+    ];
+    for (query, variables) in cases {
+        let response = app.gql(query, variables.clone()).await;
+        assert_eq!(response.code().as_deref(), Some("BAD_USER_INPUT"), "{query} {variables}: {:#}", response.body);
+    }
+    let revoke = app.gql_as(&access, "mutation { revokeSession(id: \"a\\u0000b\") }", json!({})).await;
+    assert!(revoke.code().as_deref() != Some("INTERNAL_SERVER_ERROR"), "{:#}", revoke.body);
+    assert!(user.id != uuid::Uuid::nil());
 }
 
 #[tokio::test]
@@ -249,8 +301,10 @@ async fn a_cookie_login_sets_a_host_cookie_and_keeps_the_token_out_of_the_body()
     default.ok();
     assert!(default.data("login")["refreshToken"].is_null());
     assert!(default.cookie(COOKIE).is_some());
-    // BODY sets no cookie.
-    assert!(app.login("noah", PASSWORD, "BODY").await.set_cookies.is_empty());
+    // BODY sets no refresh cookie (only the device cookie, as every login does).
+    let body = app.login("noah", PASSWORD, "BODY").await;
+    assert!(body.cookie(COOKIE).is_none(), "{:?}", body.set_cookies);
+    assert!(body.set_cookies.iter().all(|c| c.starts_with(DEVICE_COOKIE)), "{:?}", body.set_cookies);
 }
 
 #[tokio::test]
@@ -263,10 +317,88 @@ async fn fifty_aliased_logins_in_one_request_count_as_fifty_attempts() {
     let response = app.gql(&format!("mutation {{ {fields} }}"), json!({})).await;
     let codes = response.codes();
     assert_eq!(codes.len(), 50);
-    assert_eq!(codes.iter().filter(|c| *c == "INVALID_CREDENTIALS").count(), 10);
-    assert_eq!(codes.iter().filter(|c| *c == "RATE_LIMITED").count(), 40);
-    // Even the right password is refused until the window ends.
-    app.login("olga", PASSWORD, "BODY").await.expect_code("RATE_LIMITED");
+    // Ten for the account, then three more for this address once it is over.
+    assert_eq!(codes.iter().filter(|c| *c == "INVALID_CREDENTIALS").count(), 13);
+    assert_eq!(codes.iter().filter(|c| *c == "RATE_LIMITED").count(), 37);
+    // This address has spent its budget: even the right password waits for
+    // the window, and HTTP says how long too.
+    let refused = app.login("olga", PASSWORD, "BODY").await;
+    refused.expect_code("RATE_LIMITED");
+    let seconds: u64 = refused.retry_after.as_deref().expect("a Retry-After header").parse().unwrap();
+    assert_eq!(seconds, refused.error()["extensions"]["retryAfter"].as_u64().unwrap());
+    assert!((1..=900).contains(&seconds), "{seconds}");
+    assert!(response.retry_after.is_some(), "the aliased batch had refusals too");
+}
+
+/// A login from client address `ip` (the app trusts one proxy hop), with
+/// the cookies given.
+async fn login_from(app: &TestApp, ip: &str, login: &str, password: &str, cookie: Option<&str>) -> crate::helpers::Gql {
+    let mut headers = vec![("x-forwarded-for", ip.to_owned())];
+    if let Some(cookie) = cookie {
+        headers.push(("cookie", cookie.to_owned()));
+    }
+    app.post(
+        "mutation($l: String!, $p: String!) { login(login: $l, password: $p, refreshTokenIn: BODY) { accessToken } }",
+        json!({ "l": login, "p": password }),
+        &headers,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn strangers_who_keep_failing_cannot_lock_the_owner_out() {
+    let app = TestApp::spawn_with(|c| c.trusted_proxy_hops = 1).await;
+    app.verified_user("pia").await;
+    // The owner signed in from this browser once: it holds a device cookie.
+    let first = login_from(&app, "198.51.100.7", "pia", PASSWORD, None).await;
+    first.ok();
+    let device = first.cookie(DEVICE_COOKIE).expect("a device cookie");
+    let device_cookie = format!("{DEVICE_COOKIE}={device}");
+    let set = first.set_cookies.iter().find(|c| c.starts_with(DEVICE_COOKIE)).unwrap();
+    for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+        assert!(set.contains(attribute), "{set} lacks {attribute}");
+    }
+
+    // A stranger at one address tries passwords until refused...
+    let mut codes = Vec::new();
+    for i in 0..15 {
+        codes.push(login_from(&app, "203.0.113.66", "pia", &format!("guess-{i}-Harbor"), None).await.code().unwrap());
+    }
+    assert_eq!(codes.iter().filter(|c| *c == "INVALID_CREDENTIALS").count(), 13, "{codes:?}");
+    assert!(codes[13..].iter().all(|c| c == "RATE_LIMITED"), "{codes:?}");
+    // ...and more strangers at other addresses get three guesses each.
+    for ip in ["203.0.113.67", "203.0.113.68"] {
+        for i in 0..3 {
+            login_from(&app, ip, "pia", &format!("other-{i}-Harbor"), None).await.expect_code("INVALID_CREDENTIALS");
+        }
+        login_from(&app, ip, "pia", PASSWORD, None).await.expect_code("RATE_LIMITED");
+    }
+
+    // The owner's known browser gets in, even from the strangers' address.
+    login_from(&app, "203.0.113.66", "pia", PASSWORD, Some(&device_cookie)).await.ok();
+    // So does the owner on a new device at an address of their own.
+    login_from(&app, "192.0.2.10", "pia", PASSWORD, None).await.ok();
+}
+
+#[tokio::test]
+async fn a_forged_or_foreign_device_cookie_buys_no_attempts() {
+    let app = TestApp::spawn_with(|c| c.trusted_proxy_hops = 1).await;
+    app.verified_user("quin").await;
+    app.verified_user("rosa").await;
+    // A genuine device cookie, but for another account.
+    let rosa = login_from(&app, "198.51.100.8", "rosa", PASSWORD, None).await;
+    let foreign = format!("{DEVICE_COOKIE}={}", rosa.cookie(DEVICE_COOKIE).unwrap());
+    let forged = format!("{DEVICE_COOKIE}=v1.{}.{}.1.00", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    for i in 0..13 {
+        login_from(&app, "203.0.113.70", "quin", &format!("guess-{i}-Harbor"), None)
+            .await
+            .expect_code("INVALID_CREDENTIALS");
+    }
+    for cookie in [&foreign, &forged] {
+        login_from(&app, "203.0.113.70", "quin", "another-guess-Harbor", Some(cookie))
+            .await
+            .expect_code("RATE_LIMITED");
+    }
 }
 
 #[tokio::test]
@@ -300,7 +432,12 @@ async fn a_hash_with_weaker_parameters_is_upgraded_at_login() {
 
 #[tokio::test]
 async fn the_email_and_the_username_of_an_account_share_one_login_budget() {
-    let app = TestApp::spawn_with(|c| c.login_limit_per_account = 4).await;
+    // No second chance per address here: the account's budget alone decides.
+    let app = TestApp::spawn_with(|c| {
+        c.login_limit_per_account = 4;
+        c.login_limit_locked_per_ip = 0;
+    })
+    .await;
     let user = app.verified_user("quincy").await;
     for login in [user.email.as_str(), "quincy", "QUINCY", user.email.as_str()] {
         app.login(login, "not-the-password-at-all", "BODY").await.expect_code("INVALID_CREDENTIALS");

@@ -18,7 +18,8 @@ async fn the_service_sdl_carries_the_directives_and_entities_resolve_users() {
     assert!(aliased.body["data"]["s"]["text"].as_str().unwrap().contains("@authenticated"));
 
     let user = app.verified_user("sara").await;
-    let entity = app.user_entity(None, user.id, "id username emailVerified roles active createdAt").await;
+    let own = app.login_body("sara", PASSWORD).await.access;
+    let entity = app.user_entity(Some(&own), user.id, "id username emailVerified roles active createdAt").await;
     entity.ok();
     let found = &entity.body["data"]["_entities"][0];
     assert_eq!(found["username"], "sara");
@@ -28,7 +29,7 @@ async fn the_service_sdl_carries_the_directives_and_entities_resolve_users() {
 }
 
 #[tokio::test]
-async fn email_is_readable_by_its_owner_and_by_admins_only() {
+async fn account_fields_are_readable_by_their_owner_and_by_admins_only() {
     let app = TestApp::spawn().await;
     app.seeded_sys_admin().await;
     let owner = app.verified_user("tom").await;
@@ -37,12 +38,29 @@ async fn email_is_readable_by_its_owner_and_by_admins_only() {
     let stranger = app.login_body("ursula", PASSWORD).await.access;
     let admin = app.login_body("demo_admin", "gatehouse-admin-demo-dev").await.access;
 
-    let mine = app.user_entity(Some(&own), owner.id, "email").await;
-    assert_eq!(mine.ok().body["data"]["_entities"][0]["email"], owner.email);
-    let by_admin = app.user_entity(Some(&admin), owner.id, "email").await;
-    assert_eq!(by_admin.ok().body["data"]["_entities"][0]["email"], owner.email);
-    app.user_entity(Some(&stranger), owner.id, "email").await.expect_code("FORBIDDEN");
-    app.user_entity(None, owner.id, "email").await.expect_code("FORBIDDEN");
+    for field in ["email", "emailVerified", "roles", "active", "createdAt"] {
+        let mine = app.user_entity(Some(&own), owner.id, field).await;
+        assert!(!mine.ok().body["data"]["_entities"][0][field].is_null(), "{field}");
+        let by_admin = app.user_entity(Some(&admin), owner.id, field).await;
+        assert!(!by_admin.ok().body["data"]["_entities"][0][field].is_null(), "{field}");
+        for caller in [Some(stranger.as_str()), None] {
+            let refused = app.user_entity(caller, owner.id, field).await;
+            refused.expect_code("FORBIDDEN");
+            assert!(refused.body["data"]["_entities"][0][field].is_null(), "{field}: {:#}", refused.body);
+        }
+    }
+    // The username stays public; the login answer's user is its owner's.
+    let public = app.user_entity(Some(&stranger), owner.id, "username").await;
+    assert_eq!(public.ok().body["data"]["_entities"][0]["username"], "tom");
+    let login = app
+        .gql(
+            "mutation { login(login: \"tom\", password: $p, refreshTokenIn: BODY) { user { email roles active } } }"
+                .replace("$p", &format!("{PASSWORD:?}"))
+                .as_str(),
+            json!({}),
+        )
+        .await;
+    assert_eq!(login.ok().body["data"]["login"]["user"]["roles"], json!(["GUEST", "USER"]));
 }
 
 #[tokio::test]

@@ -43,6 +43,8 @@ pub struct TestApp {
 pub struct Gql {
     pub status: reqwest::StatusCode,
     pub set_cookies: Vec<String>,
+    /// The `Retry-After` header, if any.
+    pub retry_after: Option<String>,
     pub body: Value,
 }
 
@@ -105,6 +107,7 @@ pub struct Tokens {
 }
 
 pub const COOKIE: &str = "__Host-gatehouse-refresh";
+pub const DEVICE_COOKIE: &str = "__Host-gatehouse-device";
 
 fn init_tracing() {
     static ONCE: OnceLock<()> = OnceLock::new();
@@ -192,9 +195,10 @@ impl TestApp {
         let status = response.status();
         let set_cookies =
             response.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+        let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
         let text = response.text().await.unwrap();
         let body = serde_json::from_str(&text).unwrap_or_else(|_| json!({ "raw": text }));
-        Gql { status, set_cookies, body }
+        Gql { status, set_cookies, retry_after, body }
     }
 
     pub async fn gql(&self, query: &str, variables: Value) -> Gql {

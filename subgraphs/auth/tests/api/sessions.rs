@@ -159,3 +159,93 @@ async fn logout_without_a_token_ends_the_callers_current_session_only() {
     // Anonymous and tokenless: nothing to end.
     assert_eq!(app.gql("mutation { logout }", json!({})).await.ok().data("logout"), &json!(false));
 }
+
+#[tokio::test]
+async fn logout_after_redis_lost_the_session_still_revokes_it() {
+    let app = TestApp::spawn().await;
+    let user = app.verified_user("lena").await;
+    let tokens = app.login_body("lena", PASSWORD).await;
+    let sid = access_claims(&tokens.access)["sid"].as_str().unwrap().to_owned();
+    // Redis loses the session (eviction, a failover that lost the last writes).
+    let session_key = format!("{}session:{sid}", app.shared.redis_key_prefix);
+    let _: () = redis::cmd("DEL").arg(&session_key).query_async(&mut app.redis.clone()).await.unwrap();
+    assert!(app.logout(&tokens.refresh).await.ok().data("logout") == &json!(true));
+    // The record the gateways check is there all the same.
+    assert!(app.redis_exists(&format!("{}revoked:sid:{sid}", app.shared.redis_key_prefix)).await);
+    assert!(user.id != uuid::Uuid::nil());
+}
+
+#[tokio::test]
+async fn a_login_prunes_the_ids_of_sessions_that_ended() {
+    let app = TestApp::spawn().await;
+    let user = app.verified_user("mona").await;
+    let set = format!("{}user-sessions:{}", app.shared.redis_key_prefix, user.id);
+    let mut first = Vec::new();
+    for _ in 0..3 {
+        first.push(app.login_body("mona", PASSWORD).await);
+    }
+    // Their sessions end without a logout (expiry, as an idle user's would).
+    for tokens in &first {
+        let sid = access_claims(&tokens.access)["sid"].as_str().unwrap().to_owned();
+        let key = format!("{}session:{sid}", app.shared.redis_key_prefix);
+        let _: () = redis::cmd("DEL").arg(key).query_async(&mut app.redis.clone()).await.unwrap();
+    }
+    let members: i64 = redis::cmd("SCARD").arg(&set).query_async(&mut app.redis.clone()).await.unwrap();
+    assert_eq!(members, 3);
+    let latest = app.login_body("mona", PASSWORD).await;
+    let members: Vec<String> = redis::cmd("SMEMBERS").arg(&set).query_async(&mut app.redis.clone()).await.unwrap();
+    assert_eq!(members, vec![access_claims(&latest.access)["sid"].as_str().unwrap().to_owned()]);
+}
+
+#[tokio::test]
+async fn a_redis_outage_is_service_unavailable_within_seconds_and_passes() {
+    let mut redis = gatehouse_common::testing::PrivateRedis::start().await;
+    let url = redis.url();
+    let app = TestApp::spawn_with_shared(|_| {}, move |shared| shared.redis_url = url).await;
+    app.verified_user("nina").await;
+    let tokens = app.login_body("nina", PASSWORD).await;
+
+    redis.kill();
+    let started = std::time::Instant::now();
+    let login = app.login("nina", PASSWORD, "BODY").await;
+    let refresh = app.refresh_session(&tokens.refresh).await;
+    // A client is told to retry, promptly, rather than left hanging or told
+    // the server broke.
+    assert_eq!(login.code().as_deref(), Some("SERVICE_UNAVAILABLE"), "{:#}", login.body);
+    assert_eq!(refresh.code().as_deref(), Some("SERVICE_UNAVAILABLE"), "{:#}", refresh.body);
+    assert!(started.elapsed() < std::time::Duration::from_secs(15), "answered after {:?}", started.elapsed());
+
+    redis.restart().await;
+    // Redis came back empty: the session is gone, but logins work again.
+    let mut answered = None;
+    for _ in 0..100 {
+        let login = app.login("nina", PASSWORD, "BODY").await;
+        if login.code().is_none() {
+            answered = Some(login);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    answered.expect("logins work once Redis is back").ok();
+}
+
+#[tokio::test]
+async fn a_login_whose_answer_is_null_ends_the_session_it_started() {
+    let app = TestApp::spawn().await;
+    let user = app.verified_user("olive").await;
+    // `sessions` needs a signed-in caller; by the supergraph's non-null rules
+    // its error nulls `user: User!`, then `login: AuthPayload!`, then
+    // `data`: through the gateway, nobody gets the tokens.
+    let query = format!(
+        "mutation {{ login(login: \"olive\", password: {PASSWORD:?}, refreshTokenIn: COOKIE) {{ accessToken user {{ sessions {{ id }} }} }} }}"
+    );
+    let response = app.gql(&query, json!({})).await;
+    assert_eq!(response.code().as_deref(), Some("UNAUTHENTICATED"), "{:#}", response.body);
+    assert!(response.set_cookies.is_empty(), "no cookie for an answer nobody got: {:?}", response.set_cookies);
+    assert!(app.service.sessions(user.id).await.unwrap().is_empty(), "the session was ended");
+    // A login whose answer arrives keeps its session.
+    let tokens = app.login_body("olive", PASSWORD).await;
+    let sessions = app.service.sessions(user.id).await.unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].id.to_string(), sid_of(&tokens.access));
+}
