@@ -57,6 +57,19 @@ pub struct GatewayConfig {
     )]
     pub subgraph_timeouts: Vec<String>,
 
+    /// Largest request body a subgraph accepts, as `NAME=BYTES`, repeatable
+    /// (comma-separated in the environment): a request to it that would be
+    /// larger is refused at the gateway with `LIMIT_EXCEEDED`, naming the
+    /// subgraph, instead of being sent. `gatehouse dev` sets it for auth and
+    /// users from their own limits. Default: none.
+    #[arg(
+        id = "gateway-subgraph-max-request-bytes",
+        long = "subgraph-max-request-bytes",
+        env = "GATEWAY_SUBGRAPH_MAX_REQUEST_BYTES",
+        value_delimiter = ','
+    )]
+    pub subgraph_max_request_bytes: Vec<String>,
+
     /// Client request headers forwarded to every subgraph, repeatable
     /// (comma-separated in the environment). Default: none.
     #[arg(
@@ -230,6 +243,7 @@ impl GatewayConfig {
             subgraph_urls: Vec::new(),
             subgraph_timeout_ms: 30_000,
             subgraph_timeouts: Vec::new(),
+            subgraph_max_request_bytes: Vec::new(),
             propagate_headers: Vec::new(),
             subgraph_propagate_headers: Vec::new(),
             forwarded_for: true,
@@ -272,6 +286,7 @@ pub struct SubgraphOverrides {
     pub url: Option<String>,
     pub timeout: Option<Duration>,
     pub propagate_headers: Vec<HeaderName>,
+    pub max_request_bytes: Option<usize>,
 }
 
 /// The configuration as request code uses it: parsed once, never re-read.
@@ -331,6 +346,11 @@ impl TryFrom<&GatewayConfig> for RuntimeConfig {
             let (name, ms) = split_pair(raw, "--subgraph-timeout")?;
             let ms: u64 = ms.parse().with_context(|| format!("timeout {ms:?} is not a number"))?;
             subgraphs.entry(name.to_string()).or_default().timeout = Some(Duration::from_millis(ms));
+        }
+        for raw in config.subgraph_max_request_bytes.iter().filter(|s| !s.trim().is_empty()) {
+            let (name, bytes) = split_pair(raw, "--subgraph-max-request-bytes")?;
+            let bytes: usize = bytes.parse().with_context(|| format!("byte limit {bytes:?} is not a number"))?;
+            subgraphs.entry(name.to_string()).or_default().max_request_bytes = Some(bytes);
         }
         for raw in config.subgraph_propagate_headers.iter().filter(|s| !s.trim().is_empty()) {
             let (name, header) = split_pair(raw, "--subgraph-propagate-header")?;

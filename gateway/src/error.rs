@@ -31,6 +31,7 @@ pub mod codes {
     pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
     pub const FORBIDDEN: &str = "FORBIDDEN";
     pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
+    pub const RATE_LIMITED: &str = "RATE_LIMITED";
 }
 
 /// One step of a response path: an object key or a list index.
@@ -103,6 +104,14 @@ impl GraphQLError {
         let mut extensions = Map::new();
         extensions.insert("code".into(), Value::String(code.into()));
         Self { message: message.into(), locations: Vec::new(), path: None, extensions }
+    }
+
+    /// Seconds to wait before trying again, when this is a RATE_LIMITED
+    /// error that says (`extensions.retryAfter`, as the auth subgraph sends).
+    pub fn retry_after(&self) -> Option<u64> {
+        (self.extensions.get("code").and_then(Value::as_str) == Some(codes::RATE_LIMITED))
+            .then(|| self.extensions.get("retryAfter").and_then(Value::as_u64))
+            .flatten()
     }
 
     pub fn with_path(mut self, path: Vec<PathSegment>) -> Self {

@@ -26,6 +26,8 @@ pub struct SubgraphEndpoint {
     pub url: Uri,
     pub timeout: Duration,
     pub propagate_headers: Vec<HeaderName>,
+    /// The largest request body the subgraph takes, when configured.
+    pub max_request_bytes: Option<usize>,
     pub metrics: FetchMetrics,
 }
 
@@ -105,6 +107,9 @@ pub struct Supergraph {
     /// Whether plans get the union members the planner narrowed away back
     /// (`pipeline::partial_unions`); off by default.
     pub restore_partial_unions: bool,
+    /// A fingerprint of the SDL it was built from, to tell whether the file
+    /// changed since.
+    pub source: u128,
 }
 
 impl Supergraph {
@@ -135,6 +140,7 @@ impl Supergraph {
                     url: uri,
                     timeout: overrides.timeout.unwrap_or(config.default_timeout),
                     propagate_headers,
+                    max_request_bytes: overrides.max_request_bytes,
                     metrics: FetchMetrics::register(name),
                 },
             );
@@ -155,6 +161,7 @@ impl Supergraph {
             plans: bounded(config.plan_cache_size, config.plan_cache_bytes, |cached: &CachedPlan| cached.weight),
             cache_entry_limit: u32::try_from(config.plan_cache_bytes / 8).unwrap_or(u32::MAX),
             restore_partial_unions: config.restore_partial_unions,
+            source: crate::pipeline::fingerprint(&sdl),
             guards,
         })
     }
@@ -215,6 +222,13 @@ pub async fn watch(store: Arc<SupergraphStore>, config: Arc<RuntimeConfig>, shut
 
     #[cfg(unix)]
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+
+    // A change between the first load and the watcher's start would go
+    // unnoticed: look once now.
+    let on_disk = std::fs::read_to_string(&path).ok().map(|sdl| crate::pipeline::fingerprint(&sdl));
+    if config.watch_supergraph && on_disk != store.current().map(|loaded| loaded.source) {
+        let _ = tx.try_send(());
+    }
 
     loop {
         #[cfg(unix)]

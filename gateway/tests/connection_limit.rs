@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use axum::response::IntoResponse;
 use serde_json::json;
-use tokio::sync::Notify;
 
 /// Counts the requests being answered at once, and the most there ever were.
 #[derive(Default)]
@@ -20,14 +19,14 @@ struct Overlap {
 
 /// An accounts subgraph that answers `{ me { id } }` after `gate` opens
 /// (or after a short pause without one), recording overlap.
-async fn accounts(overlap: Arc<Overlap>, gate: Option<Arc<Notify>>) -> common::TestSubgraph {
+async fn accounts(overlap: Arc<Overlap>, gate: Option<common::Gate>) -> common::TestSubgraph {
     common::TestSubgraph::raw("accounts", move |_| {
         let (overlap, gate) = (overlap.clone(), gate.clone());
         async move {
             let now = overlap.now.fetch_add(1, Ordering::SeqCst) + 1;
             overlap.most.fetch_max(now, Ordering::SeqCst);
             match gate {
-                Some(gate) => gate.notified().await,
+                Some(gate) => gate.wait().await,
                 None => tokio::time::sleep(Duration::from_millis(20)).await,
             }
             overlap.now.fetch_sub(1, Ordering::SeqCst);
@@ -80,7 +79,7 @@ async fn requests_beyond_the_limit_wait_their_turn_and_all_are_answered() {
 async fn zero_sets_no_limit() {
     let shop = common::shop::Shop::start().await;
     let overlap = Arc::new(Overlap::default());
-    let gate = Arc::new(Notify::new());
+    let gate = common::Gate::default();
     let accounts = accounts(overlap.clone(), Some(gate.clone())).await;
     let gateway = gateway(&accounts, &shop, false, 0, 30_000).await;
 
@@ -89,7 +88,7 @@ async fn zero_sets_no_limit() {
     while overlap.now.load(Ordering::SeqCst) < 8 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    gate.notify_waiters();
+    gate.open();
     for request in requests {
         assert_eq!(request.await.unwrap(), json!({"data": {"me": {"id": "u1"}}}));
     }
@@ -100,7 +99,7 @@ async fn zero_sets_no_limit() {
 async fn waiting_for_a_turn_counts_against_the_subgraph_timeout() {
     let shop = common::shop::Shop::start().await;
     let overlap = Arc::new(Overlap::default());
-    let gate = Arc::new(Notify::new());
+    let gate = common::Gate::default();
     let accounts = accounts(overlap.clone(), Some(gate.clone())).await;
     let gateway = gateway(&accounts, &shop, false, 1, 1_000).await;
 
@@ -119,13 +118,13 @@ async fn waiting_for_a_turn_counts_against_the_subgraph_timeout() {
         assert_eq!(answer["data"], json!({"me": null}), "{answer}");
         assert_eq!(answer["errors"][0]["extensions"]["code"], "SUBGRAPH_TIMEOUT", "{answer}");
     }
-    gate.notify_waiters();
+    gate.open();
 }
 
 #[tokio::test]
 async fn a_shared_request_every_client_gave_up_on_returns_its_turn() {
     let shop = common::shop::Shop::start().await;
-    let gate = Arc::new(Notify::new());
+    let gate = common::Gate::default();
     let seen = Arc::new(AtomicUsize::new(0));
     // The first request hangs until the gate opens; later ones are answered.
     let accounts = {
@@ -134,7 +133,7 @@ async fn a_shared_request_every_client_gave_up_on_returns_its_turn() {
             let (gate, seen) = (gate.clone(), seen.clone());
             async move {
                 if seen.fetch_add(1, Ordering::SeqCst) == 0 {
-                    gate.notified().await;
+                    gate.wait().await;
                 }
                 axum::Json(json!({"data": {"me": {"id": "u1"}}})).into_response()
             }
@@ -158,5 +157,5 @@ async fn a_shared_request_every_client_gave_up_on_returns_its_turn() {
     }
     assert_eq!(gateway.query("{ me { id } }").await, json!({"data": {"me": {"id": "u1"}}}));
     assert_eq!(seen.load(Ordering::SeqCst), 2);
-    gate.notify_waiters();
+    gate.open();
 }

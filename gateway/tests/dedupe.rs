@@ -7,13 +7,12 @@ use std::time::Duration;
 
 use axum::response::IntoResponse;
 use serde_json::json;
-use tokio::sync::Notify;
 
-async fn gated_accounts(gate: Arc<Notify>) -> common::TestSubgraph {
+async fn gated_accounts(gate: common::Gate) -> common::TestSubgraph {
     common::TestSubgraph::raw("accounts", move |_| {
         let gate = gate.clone();
         async move {
-            gate.notified().await;
+            gate.wait().await;
             axum::Json(json!({"data": {"me": {"id": "u1"}}})).into_response()
         }
     })
@@ -34,7 +33,7 @@ async fn gateway_for(accounts: &common::TestSubgraph, shop: &common::shop::Shop,
 #[tokio::test]
 async fn identical_concurrent_queries_share_one_subgraph_request() {
     let shop = common::shop::Shop::start().await;
-    let gate = Arc::new(Notify::new());
+    let gate = common::Gate::default();
     let accounts = gated_accounts(gate.clone()).await;
     let gateway = Arc::new(gateway_for(&accounts, &shop, true).await);
 
@@ -42,7 +41,7 @@ async fn identical_concurrent_queries_share_one_subgraph_request() {
     while gateway.gateway.client.in_flight_waiters() < 5 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    gate.notify_waiters();
+    gate.open();
     for request in requests {
         assert_eq!(request.await.unwrap(), json!({"data": {"me": {"id": "u1"}}}));
     }
@@ -52,7 +51,7 @@ async fn identical_concurrent_queries_share_one_subgraph_request() {
 #[tokio::test]
 async fn with_deduplication_off_every_query_reaches_the_subgraph() {
     let shop = common::shop::Shop::start().await;
-    let gate = Arc::new(Notify::new());
+    let gate = common::Gate::default();
     let accounts = gated_accounts(gate.clone()).await;
     let gateway = Arc::new(gateway_for(&accounts, &shop, false).await);
 
@@ -60,7 +59,7 @@ async fn with_deduplication_off_every_query_reaches_the_subgraph() {
     while accounts.recorder.requests() < 3 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    gate.notify_waiters();
+    gate.open();
     for request in requests {
         assert_eq!(request.await.unwrap(), json!({"data": {"me": {"id": "u1"}}}));
     }
@@ -69,14 +68,14 @@ async fn with_deduplication_off_every_query_reaches_the_subgraph() {
 
 /// Subgraph `name` served by forwarding to `target`, holding the first
 /// request until `gate` lets it through.
-async fn gated_proxy(name: &str, target: String, gate: Arc<Notify>) -> common::TestSubgraph {
+async fn gated_proxy(name: &str, target: String, gate: common::Gate) -> common::TestSubgraph {
     let first = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let http = reqwest::Client::new();
     common::TestSubgraph::raw(name, move |body| {
         let (gate, first, http, target) = (gate.clone(), first.clone(), http.clone(), target.clone());
         async move {
             if first.swap(false, std::sync::atomic::Ordering::SeqCst) {
-                gate.notified().await;
+                gate.wait().await;
             }
             let answer: serde_json::Value = http.post(&target).json(&body).send().await.unwrap().json().await.unwrap();
             axum::Json(answer).into_response()
@@ -98,7 +97,7 @@ async fn requests_sharing_an_entity_answer_get_what_an_answer_of_their_own_gives
     assert!(own["errors"].as_array().is_some_and(|e| !e.is_empty()), "{own}");
     assert!(own["data"]["topProducts"][0]["reviews"][0]["author"]["name"].is_string(), "{own}");
 
-    let gate = Arc::new(Notify::new());
+    let gate = common::Gate::default();
     let accounts = gated_proxy("accounts", shop.accounts.url.clone(), gate.clone()).await;
     let gateway = Arc::new(shop.gateway_with(&[&accounts]).config(|c| c.dedupe_subgraph_requests = true).start().await);
     let requests: Vec<_> = (0..5)
@@ -120,7 +119,7 @@ async fn requests_sharing_an_entity_answer_get_what_an_answer_of_their_own_gives
     tokio::time::timeout(Duration::from_secs(20), all_waiting)
         .await
         .expect("the five requests reach the accounts exchange (the shared reviews answer was merged)");
-    gate.notify_one();
+    gate.open();
     for request in requests {
         assert_eq!(request.await.unwrap(), own);
     }

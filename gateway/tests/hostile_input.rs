@@ -215,3 +215,21 @@ async fn large_distinct_documents_stay_within_the_operation_cache_bytes() {
     // and the heavy ones did not flush them out.
     assert_eq!(supergraph.operations.entry_count(), 40);
 }
+
+#[tokio::test]
+async fn a_request_larger_than_its_subgraph_takes_is_refused_at_the_gateway_by_name() {
+    let shop = common::shop::Shop::start().await;
+    let gateway = shop.gateway().config(|c| c.subgraph_max_request_bytes = vec!["products=400".into()]).start().await;
+    let (status, body) =
+        gateway.post_json(json!({ "query": "query($u: String!) { product(upc: $u) { name } }", "variables": { "u": "x".repeat(1_000) } })).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"], json!({ "product": null }));
+    let error = &body["errors"][0];
+    assert_eq!(error["extensions"]["code"], "LIMIT_EXCEEDED", "{body}");
+    assert_eq!(error["extensions"]["serviceName"], "products");
+    assert!(error["message"].as_str().unwrap().contains("more than the 400 it accepts"), "{body}");
+    assert_eq!(shop.products.recorder.requests(), 0, "nothing was sent");
+    // Under the limit the same query goes through.
+    let (_, body) = gateway.post_json(json!({ "query": "{ product(upc: \"p1\") { name } }" })).await;
+    assert_eq!(body["data"]["product"]["name"], "Table", "{body}");
+}

@@ -321,3 +321,24 @@ async fn credentialed_cors_is_granted_to_listed_origins_only() {
     let unlisted = preflight("https://evil.example.net").await.unwrap();
     assert!(unlisted.headers().get("access-control-allow-origin").is_none());
 }
+
+#[tokio::test]
+async fn a_mutation_whose_answer_a_guard_would_null_is_not_run() {
+    let s = stack().await;
+    // `sessions` needs a signed-in caller; nulled, it nulls `user: User!` and
+    // then `login: AuthPayload!`: the session would start and never reach
+    // the caller. The gateway refuses before any subgraph call.
+    let login = r#"mutation { login(login: "ann", password: "pw", refreshTokenIn: BODY) { accessToken user { sessions { id } } } }"#;
+    let response = post(&s.gateway, json!({ "query": login }), &[]).await;
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHORIZED_FIELD_OR_TYPE", "{body}");
+    assert_eq!(body["errors"][0]["path"], json!(["login", "user", "sessions"]), "{body}");
+    assert!(body.get("data").is_none_or(Value::is_null), "{body}");
+    assert_eq!(s.auth.recorder.requests(), 0, "the mutation never reached auth");
+
+    // A guard whose null stops at a nullable field leaves the mutation to run.
+    let logout = "mutation { logout }";
+    let response = post(&s.gateway, json!({ "query": logout }), &[]).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(s.auth.recorder.requests(), 1);
+}

@@ -158,3 +158,35 @@ async fn a_null_for_a_non_null_root_field_nulls_data_with_an_error() {
     assert_eq!(body["errors"][0]["path"], json!(["topProducts"]));
     assert_eq!(body["errors"][0]["extensions"]["code"], "NON_NULL_VIOLATION");
 }
+
+#[tokio::test]
+async fn a_subgraphs_rate_limit_reaches_the_client_as_retry_after() {
+    let shop = common::shop::Shop::start().await;
+    let limited = common::TestSubgraph::raw("accounts", |_| async {
+        axum::Json(json!({
+            "data": { "me": null },
+            "errors": [
+                { "message": "too many attempts", "path": ["me"], "extensions": { "code": "RATE_LIMITED", "retryAfter": 42 } },
+                { "message": "and another", "extensions": { "code": "RATE_LIMITED", "retryAfter": 7 } }
+            ]
+        }))
+        .into_response()
+    })
+    .await;
+    let gateway = shop.gateway_with(&[&limited]).start().await;
+    let response =
+        gateway.http.post(gateway.graphql_url()).json(&json!({ "query": "{ me { id } }" })).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["retry-after"], "42", "the longest wait");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "RATE_LIMITED");
+    // An answer without such an error has no header.
+    let plain = gateway
+        .http
+        .post(gateway.graphql_url())
+        .json(&json!({ "query": "{ topProducts(first: 1) { name } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(plain.headers().get("retry-after").is_none());
+}

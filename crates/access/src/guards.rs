@@ -90,6 +90,11 @@ pub struct DeniedField {
     /// not part of it, the field is null in every list item.
     pub path: Vec<String>,
     pub denial: Denial,
+    /// Whether the field's `null` propagates, by the non-null rules, all the
+    /// way up to its root field, which then answers `null` too. A mutation
+    /// whose root field is known to answer `null` is better not run: its
+    /// effect (a session started, say) would never reach the caller.
+    pub nulls_root_field: bool,
 }
 
 /// The result of [`authorize`].
@@ -109,6 +114,31 @@ pub enum GuardError {
     TooLarge,
 }
 
+/// How a field's type passes a `null` on. `outer`: the field itself is
+/// non-null, so a `null` in it makes its parent object `null`. `through`:
+/// every level of its type is non-null (`[T!]!`), so a `null` object inside it
+/// makes it, and then its parent object, `null`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Nullness {
+    outer: bool,
+    through: bool,
+}
+
+impl Nullness {
+    fn of(t: &schema::Type) -> Self {
+        fn all_non_null(t: &schema::Type) -> bool {
+            match t {
+                schema::Type::NonNullType(inner) => match inner.as_ref() {
+                    schema::Type::ListType(item) => all_non_null(item),
+                    _ => true,
+                },
+                _ => false,
+            }
+        }
+        Self { outer: matches!(t, schema::Type::NonNullType(_)), through: all_non_null(t) }
+    }
+}
+
 /// Guard directives of one supergraph, indexed for lookups during requests.
 #[derive(Debug, Clone, Default)]
 pub struct GuardIndex {
@@ -116,6 +146,8 @@ pub struct GuardIndex {
     fields: HashMap<(String, String), Requirement>,
     /// Named return type of every field, for type-level requirements.
     field_types: HashMap<(String, String), String>,
+    /// How a `null` moves through each field (see [`Nullness`]).
+    nullness: HashMap<(String, String), Nullness>,
     /// Interfaces and unions to the object types that may stand for them.
     possible_types: HashMap<String, Vec<String>>,
     query_type: String,
@@ -182,6 +214,7 @@ impl GuardIndex {
                     for field in fields {
                         let key = (name.to_owned(), field.name.clone());
                         index.field_types.insert(key.clone(), named_type(&field.field_type).to_owned());
+                        index.nullness.insert(key.clone(), Nullness::of(&field.field_type));
                         let field_requirement = requirement(&field.directives);
                         if !field_requirement.is_empty() {
                             index.fields.insert(key, field_requirement);
@@ -228,6 +261,10 @@ impl GuardIndex {
 
     fn field_type(&self, parent: &str, field: &str) -> Option<&str> {
         self.field_types.get(&(parent.to_owned(), field.to_owned())).map(String::as_str)
+    }
+
+    fn nullness(&self, parent: &str, field: &str) -> Nullness {
+        self.nullness.get(&(parent.to_owned(), field.to_owned())).copied().unwrap_or_default()
     }
 }
 
@@ -321,7 +358,8 @@ pub fn authorize(
         OperationDefinition::Mutation(_) => index.mutation_type.as_str(),
         OperationDefinition::Subscription(_) => index.subscription_type.as_str(),
     };
-    let mut walker = Walker { index, caller, fragments, budget: MAX_INLINED_SELECTIONS, denied: Vec::new() };
+    let mut walker =
+        Walker { index, caller, fragments, budget: MAX_INLINED_SELECTIONS, denied: Vec::new(), through: Vec::new() };
     let mut path = Vec::new();
     let mut selection_set = walker.filter(selection_set_of(operation), root_type, &mut path, &mut Vec::new())?;
     if walker.denied.is_empty() {
@@ -371,6 +409,22 @@ struct Walker<'a> {
     fragments: HashMap<&'a str, &'a query::FragmentDefinition>,
     budget: usize,
     denied: Vec<DeniedField>,
+    /// For each field on the current path: whether a `null` object inside it
+    /// makes its parent `null` too ([`Nullness::through`]).
+    through: Vec<bool>,
+}
+
+impl Walker<'_> {
+    /// A field at `path` (its own key last) on `parent` is denied.
+    fn deny(&mut self, path: Vec<String>, parent: &str, field: &str, denial: Denial) {
+        // The root field itself is removed from the plan and never runs; a
+        // deeper one nulls the root field when every field between passes
+        // the null on.
+        let nulls_root_field = path.len() >= 2
+            && self.index.nullness(parent, field).outer
+            && self.through.iter().skip(1).all(|through| *through);
+        self.denied.push(DeniedField { path, denial, nulls_root_field });
+    }
 }
 
 impl Walker<'_> {
@@ -397,14 +451,17 @@ impl Walker<'_> {
                     let requirement = self.index.field_requirement(parent, &field.name);
                     path.push(key);
                     if let Err(denial) = requirement.allows(self.caller) {
-                        self.denied.push(DeniedField { path: path.clone(), denial });
+                        self.deny(path.clone(), parent, &field.name, denial);
                         path.pop();
                         continue;
                     }
                     let mut kept = field.clone();
                     if !field.selection_set.items.is_empty() {
                         let child = self.index.field_type(parent, &field.name).unwrap_or(parent).to_owned();
-                        kept.selection_set = self.filter(&field.selection_set, &child, path, spreading)?;
+                        self.through.push(self.index.nullness(parent, &field.name).through);
+                        let filtered = self.filter(&field.selection_set, &child, path, spreading);
+                        self.through.pop();
+                        kept.selection_set = filtered?;
                         if kept.selection_set.items.is_empty() {
                             // Every sub-selection was denied: keep the field so the
                             // response still has its object, selecting only its type name.
@@ -477,7 +534,7 @@ impl Walker<'_> {
                     if let query::Selection::Field(field) = selection {
                         let mut denied_path = path.clone();
                         denied_path.push(field.alias.clone().unwrap_or_else(|| field.name.clone()));
-                        self.denied.push(DeniedField { path: denied_path, denial });
+                        self.deny(denied_path, condition, &field.name, denial);
                     }
                 }
                 return Ok(None);

@@ -29,7 +29,19 @@ type Query {
 type Mutation {
   signUp: Boolean!
   deleteEverything: Boolean! @requiresScopes(scopes: [["sys_admin"]])
+  login: Payload!
+  loginMaybe: Payload
 }
+
+type Payload { token: String! account: Account! accounts: [Account!]! loose: [Account] }
+
+type Account {
+  id: ID!
+  sessions: [Session!]! @authenticated
+  note: String @authenticated
+}
+
+type Session { id: ID! }
 
 interface Node { id: ID! }
 
@@ -61,7 +73,7 @@ fn op(text: &str) -> query::Document {
 
 fn denied(text: &str, caller: &Caller) -> Vec<(String, Denial)> {
     let outcome = authorize(&index(), &op(text), None, caller).unwrap();
-    outcome.denied.into_iter().map(|DeniedField { path, denial }| (path.join("."), denial)).collect()
+    outcome.denied.into_iter().map(|DeniedField { path, denial, .. }| (path.join("."), denial)).collect()
 }
 
 fn filtered(text: &str, caller: &Caller) -> String {
@@ -107,14 +119,21 @@ fn paths_use_aliases_and_fragments_are_inlined() {
         fragment Parts on User { id mail: email }
     "#;
     let outcome = authorize(&index(), &op(text), Some("Q"), &Caller::anonymous()).unwrap();
-    assert_eq!(outcome.denied, vec![DeniedField { path: vec!["who".into()], denial: Denial::Unauthenticated }]);
+    assert_eq!(
+        outcome.denied,
+        vec![DeniedField { path: vec!["who".into()], denial: Denial::Unauthenticated, nulls_root_field: false }]
+    );
 
     let caller = Caller::with_scopes(["user"]);
     let text = "query Q { me { ...P } } fragment P on User { id mail: email secret }";
     let outcome = authorize(&index(), &op(text), Some("Q"), &caller).unwrap();
     assert_eq!(
         outcome.denied,
-        vec![DeniedField { path: vec!["me".into(), "secret".into()], denial: Denial::MissingScopes }]
+        vec![DeniedField {
+            path: vec!["me".into(), "secret".into()],
+            denial: Denial::MissingScopes,
+            nulls_root_field: false
+        }]
     );
     let printed = outcome.filtered.unwrap().to_string();
     assert!(!printed.contains("fragment"), "fragments are inlined: {printed}");
@@ -205,7 +224,10 @@ fn renamed_directives_from_link_are_honoured() {
     let doc: schema::Document = parse_schema::<String>(schema_text).unwrap().into_static();
     let index = GuardIndex::from_schema(&doc);
     let outcome = authorize(&index, &op("{ open closed }"), None, &Caller::anonymous()).unwrap();
-    assert_eq!(outcome.denied, vec![DeniedField { path: vec!["closed".into()], denial: Denial::Unauthenticated }]);
+    assert_eq!(
+        outcome.denied,
+        vec![DeniedField { path: vec!["closed".into()], denial: Denial::Unauthenticated, nulls_root_field: false }]
+    );
 }
 
 #[test]
@@ -230,4 +252,32 @@ fn our_own_supergraph_guards_what_the_contract_says() {
     assert!(check("{ users { totalCount } }", &Caller::with_scopes(["guest", "user", "admin"])).is_empty());
     assert_eq!(check("mutation { logoutAll }", &anonymous), vec!["logoutAll"]);
     assert_eq!(check("mutation { setUserActive(userId: 1, active: false) { id } }", &user), vec!["setUserActive"]);
+}
+
+#[test]
+fn a_denial_knows_whether_its_null_reaches_the_root_field() {
+    let anonymous = Caller::anonymous();
+    let reaches = |text: &str| -> Vec<(String, bool)> {
+        let outcome = authorize(&index(), &op(text), None, &anonymous).unwrap();
+        outcome.denied.into_iter().map(|d| (d.path.join("."), d.nulls_root_field)).collect()
+    };
+    // Non-null all the way up: login's answer would be null.
+    assert_eq!(
+        reaches("mutation { login { account { sessions { id } } } }"),
+        [("login.account.sessions".into(), true)]
+    );
+    assert_eq!(
+        reaches("mutation { login { accounts { sessions { id } } } }"),
+        [("login.accounts.sessions".into(), true)]
+    );
+    // A nullable field, item or list on the way stops it.
+    assert_eq!(reaches("mutation { login { account { note } } }"), [("login.account.note".into(), false)]);
+    assert_eq!(reaches("mutation { login { loose { sessions { id } } } }"), [("login.loose.sessions".into(), false)]);
+    // The root field nulls itself when nullable; that is still its null.
+    assert_eq!(
+        reaches("mutation { loginMaybe { account { sessions { id } } } }"),
+        [("loginMaybe.account.sessions".into(), true)]
+    );
+    // A denied root field is not run at all: nothing to null.
+    assert_eq!(reaches("mutation { deleteEverything }"), [("deleteEverything".into(), false)]);
 }

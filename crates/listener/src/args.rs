@@ -15,24 +15,19 @@ macro_rules! listener_args {
         #[doc = concat!("How the ", $service, " accepts clients: connection limit and timeouts.")]
         #[derive(Debug, Clone, clap::Args)]
         pub struct $name {
-            #[doc = concat!("Most client connections the ", $service, " keeps open at once; past it, new connections wait (and a warning is logged) until one closes. 0 means no limit. Default ", stringify!($max), ".")]
-            #[arg(id = concat!($id, "-max-connections"), long = concat!($long, "max-connections"), env = concat!($env, "_MAX_CONNECTIONS"), default_value_t = $max)]
+            #[arg(help = concat!("Most client connections the ", $service, " keeps open at once; past it, new connections wait (and a warning is logged) until one closes. 0 means no limit. Default ", stringify!($max), "."), id = concat!($id, "-max-connections"), long = concat!($long, "max-connections"), env = concat!($env, "_MAX_CONNECTIONS"), default_value_t = $max)]
             pub max_connections: usize,
 
-            #[doc = concat!("Longest time, in milliseconds, between the first byte of a request head and its end; a client that sends its headers slower is disconnected. Default 10000.")]
-            #[arg(id = concat!($id, "-header-read-timeout-ms"), long = concat!($long, "header-read-timeout-ms"), env = concat!($env, "_HEADER_READ_TIMEOUT_MS"), default_value_t = 10_000)]
+            #[arg(help = concat!("Longest time, in milliseconds, between the first byte of a request head and its end; a client that sends its headers slower is disconnected. Default 10000."), id = concat!($id, "-header-read-timeout-ms"), long = concat!($long, "header-read-timeout-ms"), env = concat!($env, "_HEADER_READ_TIMEOUT_MS"), default_value_t = 10_000)]
             pub header_read_timeout_ms: u64,
 
-            #[doc = concat!("Longest time, in milliseconds, to receive a whole request body; a slower upload is answered 408. Default 30000.")]
-            #[arg(id = concat!($id, "-body-read-timeout-ms"), long = concat!($long, "body-read-timeout-ms"), env = concat!($env, "_BODY_READ_TIMEOUT_MS"), default_value_t = 30_000)]
+            #[arg(help = concat!("Longest time, in milliseconds, to receive a whole request body; a slower upload is answered 408. Default 30000."), id = concat!($id, "-body-read-timeout-ms"), long = concat!($long, "body-read-timeout-ms"), env = concat!($env, "_BODY_READ_TIMEOUT_MS"), default_value_t = 30_000)]
             pub body_read_timeout_ms: u64,
 
-            #[doc = concat!("A kept-alive client connection with no request in flight for this many milliseconds is closed. Default 60000.")]
-            #[arg(id = concat!($id, "-idle-timeout-ms"), long = concat!($long, "idle-timeout-ms"), env = concat!($env, "_IDLE_TIMEOUT_MS"), default_value_t = 60_000)]
+            #[arg(help = concat!("A kept-alive client connection with no request in flight for this many milliseconds is closed. Default 60000."), id = concat!($id, "-idle-timeout-ms"), long = concat!($long, "idle-timeout-ms"), env = concat!($env, "_IDLE_TIMEOUT_MS"), default_value_t = 60_000)]
             pub idle_timeout_ms: u64,
 
-            #[doc = concat!("On shutdown, how many seconds in-flight requests get to finish before their connections are closed. Default 25.")]
-            #[arg(id = concat!($id, "-shutdown-timeout-secs"), long = concat!($long, "shutdown-timeout-secs"), env = concat!($env, "_SHUTDOWN_TIMEOUT_SECS"), default_value_t = 25)]
+            #[arg(help = concat!("On shutdown, how many seconds in-flight requests get to finish before their connections are closed. Default 25."), id = concat!($id, "-shutdown-timeout-secs"), long = concat!($long, "shutdown-timeout-secs"), env = concat!($env, "_SHUTDOWN_TIMEOUT_SECS"), default_value_t = 25)]
             pub shutdown_timeout_secs: u64,
         }
 

@@ -306,7 +306,7 @@ pub async fn bind(service: &str, setting: &str, address: SocketAddr) -> Result<T
 /// A listener that could not be bound, naming the service, the address and
 /// the setting that moves it.
 #[derive(Debug, thiserror::Error)]
-#[error("{service} cannot listen on {address}: {source}{hint}", hint = bind_hint(.source, .setting))]
+#[error("{service} cannot listen on {address}{hint}", hint = bind_hint(.source, .setting))]
 pub struct BindError {
     pub service: String,
     pub setting: String,

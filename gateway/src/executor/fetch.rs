@@ -128,6 +128,17 @@ impl Execution<'_> {
             tracing::error!(subgraph = service, "the plan names a subgraph the supergraph does not define");
             return Err(GraphQLError::internal());
         };
+        if let Some(limit) = endpoint.max_request_bytes.filter(|limit| body.len() > *limit) {
+            // The subgraph would refuse it (413): say so plainly, without sending it.
+            return Err(GraphQLError::new(
+                format!(
+                    "The request to subgraph \"{service}\" would be {} bytes, more than the {limit} it accepts",
+                    body.len()
+                ),
+                codes::LIMIT_EXCEEDED,
+            )
+            .with_extension("serviceName", Value::String(service.to_string())));
+        }
         let headers = self.subgraph_headers(service);
         let started = Instant::now();
         let span = tracing::info_span!("subgraph_fetch", subgraph = service, url = %endpoint.url);

@@ -180,7 +180,13 @@ async fn run(
     let meta = RequestMeta { is_get, headers, traceparent: Some(traceparent), caller, identity_header };
     let result = gateway.execute(request, meta).instrument(span).await;
     let response = match result {
-        Ok(answer) => with_cookies(respond(StatusCode::OK, media, answer.body), answer.set_cookies),
+        Ok(answer) => {
+            let mut response = with_cookies(respond(StatusCode::OK, media, answer.body), answer.set_cookies);
+            if let Some(seconds) = answer.retry_after {
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
+            response
+        }
         Err(error) => error_response(error, media),
     };
     metrics::counter!("gateway_requests_total", "status" => response.status().as_u16().to_string()).increment(1);

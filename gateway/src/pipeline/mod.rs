@@ -297,6 +297,13 @@ fn authorize(
     if mode == AuthorizationMode::Reject && !outcome.denied.is_empty() {
         return Err(RequestError::Forbidden(outcome.denied.iter().map(denied_error).collect()));
     }
+    // A mutation whose root field would answer `null` because of a field the
+    // caller may not select is refused before it runs: its effect (a session
+    // started, an account changed) would otherwise happen unseen.
+    let is_mutation = matches!(selected_operation(document, operation_name), Some(AstOperation::Mutation(_)));
+    if is_mutation && outcome.denied.iter().any(|denied| denied.nulls_root_field) {
+        return Err(RequestError::Forbidden(outcome.denied.iter().map(denied_error).collect()));
+    }
     Ok((outcome.filtered, outcome.denied))
 }
 
@@ -349,6 +356,9 @@ pub struct RequestMeta<'a> {
 pub struct Answer {
     pub body: Vec<u8>,
     pub set_cookies: Vec<http::HeaderValue>,
+    /// When a subgraph refused with RATE_LIMITED and said how long to wait:
+    /// the longest such wait, in seconds, for the `Retry-After` header.
+    pub retry_after: Option<u64>,
 }
 
 impl Gateway {
@@ -473,6 +483,7 @@ impl Gateway {
             last => last + last / 16,
         };
         let ((mut data, mut errors), set_cookies) = execution.finish_with_cookies();
+        let retry_after = errors.iter().filter_map(GraphQLError::retry_after).max();
         errors.extend(prepared.denied.iter().map(denied_error));
         if prepared.has_introspection {
             crate::introspection::resolve_root(
@@ -492,7 +503,7 @@ impl Gateway {
             size_hint,
         );
         prepared.last_answer_size.store(body.len(), Ordering::Relaxed);
-        Ok(Answer { body, set_cookies })
+        Ok(Answer { body, set_cookies, retry_after })
     }
 
     /// The plan the gateway would run for a document (for tests and tooling).

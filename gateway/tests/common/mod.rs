@@ -279,3 +279,25 @@ pub fn fire_me_queries(gateway: &Arc<TestGateway>, n: usize) -> Vec<tokio::task:
         })
         .collect()
 }
+
+/// A gate test subgraphs wait at until the test opens it. Opening is never
+/// lost: a handler that reaches the gate after it opened passes at once
+/// (`Notify::notify_waiters` would leave it waiting for good).
+#[derive(Clone)]
+pub struct Gate(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self(Arc::new(tokio::sync::watch::Sender::new(false)))
+    }
+}
+
+impl Gate {
+    pub async fn wait(&self) {
+        let _ = self.0.subscribe().wait_for(|open| *open).await;
+    }
+
+    pub fn open(&self) {
+        self.0.send_replace(true);
+    }
+}
