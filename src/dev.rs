@@ -137,6 +137,7 @@ pub async fn run_stack(shared: &SharedConfig, mut args: DevArgs) -> anyhow::Resu
         args.auth.trusted_proxy_hops = 1;
     }
     let (issuer, audience) = (args.auth.issuer.clone(), args.auth.audience.clone());
+    let (auth_body_limit, users_body_limit) = (args.auth.max_body_bytes, args.users.max_body_bytes);
     let seed_config = args.auth.clone();
     let auth = gatehouse_auth::Application::build(args.auth, settings.clone()).await?;
     let seeded = gatehouse_auth::seed::seed(auth.service().pool(), &seed_config, &settings).await?;
@@ -152,6 +153,13 @@ pub async fn run_stack(shared: &SharedConfig, mut args: DevArgs) -> anyhow::Resu
         };
     }
     wire_gateway_to_local_subgraphs(&mut gateway_config, auth.port(), users.port(), issuer, audience);
+    // Requests the subgraphs would refuse as too large are refused at the gateway, by name.
+    for (name, bytes) in [("auth", auth_body_limit), ("users", users_body_limit)] {
+        let named = gateway_config.subgraph_max_request_bytes.iter().any(|pair| pair.starts_with(&format!("{name}=")));
+        if !named {
+            gateway_config.subgraph_max_request_bytes.push(format!("{name}={bytes}"));
+        }
+    }
     if let Some(app) = &app {
         for origin in app.origins() {
             push_missing(&mut gateway_config.security.cors_origins, origin);
@@ -165,7 +173,14 @@ pub async fn run_stack(shared: &SharedConfig, mut args: DevArgs) -> anyhow::Resu
         MailTransportKind::Folder(folder) => folder.display().to_string(),
         MailTransportKind::Smtp(_) => "sent over SMTP_URL".to_owned(),
     };
-    let banner = banner(&settings, &ports, &mail, &seeded);
+    // A gateway without a supergraph serves unready: the banner says so, with
+    // the reason from one more load (which also picks up a file fixed since).
+    let served = gateway.gateway();
+    let unloaded = match served.store.current() {
+        Some(_) => None,
+        None => served.store.reload(served.config.supergraph_path.clone(), served.config.clone()).await.err(),
+    };
+    let banner = banner(&settings, &ports, &mail, &seeded, &served.config, unloaded.as_ref());
     // One write, and a closed stdout (a pipe whose reader went away) must not
     // take the running stack down with it, so the error is deliberately dropped.
     let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), banner.as_bytes());
@@ -248,17 +263,49 @@ struct Ports {
     app: Option<u16>,
 }
 
-/// The start-up banner: where everything listens and how to sign in.
-fn banner(settings: &SharedSettings, ports: &Ports, mail: &str, seeded: &gatehouse_auth::seed::SeedReport) -> String {
+/// The start-up banner: where everything listens and how to sign in, or,
+/// when the gateway has no supergraph (`unloaded`, why it failed to load),
+/// that it answers no GraphQL until a valid one is written.
+fn banner(
+    settings: &SharedSettings,
+    ports: &Ports,
+    mail: &str,
+    seeded: &gatehouse_auth::seed::SeedReport,
+    gateway_config: &gatehouse_gateway::config::RuntimeConfig,
+    unloaded: Option<&anyhow::Error>,
+) -> String {
     let Ports { gateway, auth, users, app } = ports;
-    let mut lines = vec![
-        String::new(),
-        format!("  Gatehouse is running ({:?})", settings.environment),
+    let mut lines = vec![String::new()];
+    match unloaded {
+        None => lines.push(format!("  Gatehouse is running ({:?})", settings.environment)),
+        Some(error) => {
+            let path = &gateway_config.supergraph_path;
+            let path = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+            lines.push(format!(
+                "  Gatehouse started WITHOUT A SUPERGRAPH ({:?}): the gateway answers no GraphQL",
+                settings.environment
+            ));
+            lines.push(format!("  Supergraph:  NOT LOADED from {}", path.display()));
+            for line in format!("{error:#}").lines().filter(|l| !l.trim().is_empty()) {
+                lines.push(format!("               {}", line.trim_end()));
+            }
+            lines.push(if gateway_config.watch_supergraph {
+                "               /ready answers 503 until a valid supergraph is written to that file \
+                 (it is watched: saving it reloads)"
+                    .to_owned()
+            } else {
+                "               /ready answers 503 until a valid supergraph is written to that file \
+                 and reloaded with SIGHUP (GATEWAY_WATCH_SUPERGRAPH=false: it is not watched)"
+                    .to_owned()
+            });
+        }
+    }
+    lines.extend([
         format!("  Playground:  http://localhost:{gateway}/graphql"),
         format!("  Gateway:     http://localhost:{gateway}   (health /health, ready /ready, metrics /metrics)"),
         format!("  Auth:        http://localhost:{auth}/graphql"),
         format!("  Users:       http://localhost:{users}/graphql"),
-    ];
+    ]);
     if let Some(app) = app {
         lines.push(format!("  App:         http://localhost:{app}/   (the example single-page app)"));
     }

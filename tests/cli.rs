@@ -54,7 +54,9 @@ impl Isolated {
             let _ = gatehouse_common::infra::drop_database(&self.database_url(service)).await;
         }
         if let Ok(client) = async_nats::connect("nats://127.0.0.1:4222").await {
-            let _ = async_nats::jetstream::new(client).delete_stream(self.id.to_uppercase()).await;
+            let jetstream = async_nats::jetstream::new(client);
+            let _ = jetstream.delete_stream(self.id.to_uppercase()).await;
+            let _ = jetstream.delete_stream(format!("{}_DLQ", self.id.to_uppercase())).await;
         }
         let _ = std::fs::remove_dir_all(&self.dev_dir);
     }
@@ -67,6 +69,39 @@ fn uuid_like() -> String {
 /// The banner's `Label: http://localhost:PORT` lines, read until its last line
 /// within a bounded time.
 async fn ports_from_banner(child: &mut Child) -> std::collections::HashMap<String, u16> {
+    // The reader is dropped on return, closing the pipe: the stack must keep
+    // serving when nobody reads its output any more (it once panicked on the
+    // next banner line).
+    read_banner(child).await.0
+}
+
+/// What the stack logs after its banner, kept for a failing test's message.
+#[derive(Clone, Default)]
+struct Log(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl std::fmt::Display for Log {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.lock().unwrap().join("\n"))
+    }
+}
+
+/// The banner's ports, and the log the stack writes afterwards.
+async fn ports_and_log(child: &mut Child) -> (std::collections::HashMap<String, u16>, Log) {
+    let (ports, mut lines) = read_banner(child).await;
+    let log = Log::default();
+    let kept = log.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            kept.0.lock().unwrap().push(line);
+        }
+    });
+    (ports, log)
+}
+
+type Lines = tokio::io::Lines<BufReader<tokio::process::ChildStdout>>;
+
+/// Reads the banner; answers its ports and the rest of the output.
+async fn read_banner(child: &mut Child) -> (std::collections::HashMap<String, u16>, Lines) {
     let stdout = child.stdout.take().expect("stdout is piped");
     let mut lines = BufReader::new(stdout).lines();
     let mut ports = std::collections::HashMap::new();
@@ -89,18 +124,15 @@ async fn ports_from_banner(child: &mut Child) -> std::collections::HashMap<Strin
         }
         panic!("the banner ended early: {ports:?}\nits stderr:\n{why}");
     };
-    // The reader is dropped on return, closing the pipe: the stack must keep
-    // serving when nobody reads its output any more (it once panicked on the
-    // next banner line).
     tokio::time::timeout(Duration::from_secs(120), read).await.expect("the stack printed its banner in time");
-    ports
+    (ports, lines)
 }
 
 #[tokio::test]
 async fn the_dev_stack_serves_a_federated_login_and_stops_with_status_zero_on_sigterm() {
     let isolated = Isolated::new();
     let mut child = isolated.command(&["dev"]).spawn().expect("gatehouse starts");
-    let ports = ports_from_banner(&mut child).await;
+    let (ports, log) = ports_and_log(&mut child).await;
     let [gateway, auth, users, app] = ["Gateway", "Auth", "Users", "App"]
         .map(|label| *ports.get(label).unwrap_or_else(|| panic!("{label} in {ports:?}")));
 
@@ -118,10 +150,13 @@ async fn the_dev_stack_serves_a_federated_login_and_stops_with_status_zero_on_si
     }
 
     // The example app is served on its own origin, knows where the gateway
-    // is, and the gateway lets that origin send credentials.
-    let config: serde_json::Value =
-        http.get(format!("http://127.0.0.1:{app}/config.json")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(config["graphqlUrl"], format!("http://localhost:{gateway}/graphql"));
+    // is (on the loopback name the page was opened with), and the gateway
+    // lets that origin send credentials.
+    for host in ["127.0.0.1", "localhost"] {
+        let config: serde_json::Value =
+            http.get(format!("http://{host}:{app}/config.json")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(config["graphqlUrl"], format!("http://{host}:{gateway}/graphql"));
+    }
     let page = http.get(format!("http://127.0.0.1:{app}/")).send().await.unwrap();
     assert_eq!(page.status(), 200);
     assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("script-src 'self'"));
@@ -173,6 +208,16 @@ async fn the_dev_stack_serves_a_federated_login_and_stops_with_status_zero_on_si
     // The session remembers the device: the gateway passed the user agent on.
     assert_eq!(answer["data"]["me"]["sessions"], serde_json::json!([{ "userAgent": "cli-test/1.0", "current": true }]));
 
+    // A request larger than auth takes is refused at the gateway, by name,
+    // not sent and answered as a failed subgraph request.
+    let oversized = serde_json::json!({
+        "query": "mutation($p: String!) { login(login: \"admin\", password: $p) { accessToken } }",
+        "variables": { "p": "x".repeat(70_000) },
+    });
+    let refused: serde_json::Value = http.post(&graphql).json(&oversized).send().await.unwrap().json().await.unwrap();
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "LIMIT_EXCEEDED", "{refused}");
+    assert_eq!(refused["errors"][0]["extensions"]["serviceName"], "auth", "{refused}");
+
     // Queries from both subgraphs keep coming while the stack stops: the
     // gateway stops first and drains, so every query it still answers is
     // whole (a subgraph stopping under it would answer with an error).
@@ -202,8 +247,9 @@ async fn the_dev_stack_serves_a_federated_login_and_stops_with_status_zero_on_si
     let mut answered = 0;
     for worker in load {
         for (status, body) in worker.await.expect("the load worker ran") {
-            assert_eq!(status, 200, "{body}");
-            assert!(body.get("errors").is_none() && body["data"]["me"]["username"] == "admin", "{body}");
+            assert_eq!(status, 200, "{body}\nthe stack's log:\n{log}");
+            let whole = body.get("errors").is_none() && body["data"]["me"]["username"] == "admin";
+            assert!(whole, "{body}\nthe stack's log:\n{log}");
             answered += 1;
         }
     }
@@ -226,7 +272,12 @@ async fn a_closed_backing_service_port_ends_start_up_with_one_clear_line_per_ser
     let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: ")).collect();
     assert_eq!(errors.len(), 2, "one line per missing service:\n{stderr}");
     assert!(errors[0].starts_with("error: Redis is not reachable at redis://127.0.0.1:9"), "{stderr}");
-    assert!(errors[0].ends_with("start it with `docker compose -f compose.dev.yaml up -d redis`"), "{stderr}");
+    assert!(
+        errors[0].ends_with(
+            "start it (at the development default: `scripts/services ensure`, or `docker compose -f compose.dev.yaml up -d redis`)"
+        ),
+        "{stderr}"
+    );
     assert!(errors[1].starts_with("error: NATS is not reachable at nats://127.0.0.1:9"), "{stderr}");
     assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), "{stderr}");
     isolated.cleanup().await;
@@ -303,6 +354,30 @@ async fn production_refuses_to_start_without_its_own_secrets() {
 }
 
 #[tokio::test]
+async fn production_refuses_a_weak_sys_admin_password() {
+    let isolated = Isolated::new();
+    let seed = |password: &str| {
+        let mut command = isolated.command(&["seed"]);
+        command
+            .env("GATEHOUSE_ENV", "production")
+            .env("GATEHOUSE_IDENTITY_SECRET", "Zq8vJ3kP0wX7nR2mL5tY9cB4hG6dF1sA-cli-test")
+            .env("GATEHOUSE_ADMIN_PASSWORD", password);
+        command
+    };
+    for weak in ["password1234", "admin-admin-admin", "gatehouse-2026"] {
+        let output = seed(weak).output().await.expect("gatehouse runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{weak} was accepted");
+        assert!(stderr.contains("GATEHOUSE_ADMIN_PASSWORD is refused in production"), "{stderr}");
+        assert!(!stderr.contains(weak), "the password was printed: {stderr}");
+    }
+    let output = seed("plinth-Quarry-48-vivid-Osprey").output().await.expect("gatehouse runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("SYS_ADMIN admin@gatehouse.local (created)"));
+    isolated.cleanup().await;
+}
+
+#[tokio::test]
 async fn the_printed_public_schema_is_the_checked_in_one_and_bad_supergraphs_are_named() {
     let isolated = Isolated::new();
     let output = isolated.command(&["schema"]).output().await.expect("gatehouse runs");
@@ -363,6 +438,197 @@ async fn graphql_codegen_gets_the_same_schema_from_the_gateway_as_from_the_schem
     let from_schema = std::fs::read_to_string(out.join("from-schema.graphql")).unwrap();
     assert!(from_gateway.contains("type Mutation {") && from_gateway.contains("\"\"\""), "{from_gateway}");
     assert_eq!(from_gateway, from_schema);
+    child.kill().await.unwrap();
+    isolated.cleanup().await;
+}
+
+/// `gatehouse gateway` alone, with authentication off so it needs no backing
+/// service, logging at INFO on stdout (pretty unless `tweak` says otherwise):
+/// the process, what it logged up to "gateway listening", and its port.
+async fn gateway_alone(
+    isolated: &Isolated,
+    supergraph: &std::path::Path,
+    tweak: impl FnOnce(&mut Command),
+) -> (Child, String, u16) {
+    let mut command = isolated.command(&["gateway", "--supergraph", supergraph.to_str().unwrap()]);
+    command.env("GATEWAY_AUTH", "false").env("RUST_LOG", "info");
+    tweak(&mut command);
+    let mut child = command.spawn().expect("gatehouse starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
+    let mut log = String::new();
+    let read = async {
+        while let Some(line) = lines.next_line().await.expect("stdout is readable") {
+            log.push_str(&line);
+            log.push('\n');
+            if line.contains("gateway listening") {
+                return;
+            }
+        }
+        panic!("the gateway stopped before it listened:\n{log}");
+    };
+    tokio::time::timeout(Duration::from_secs(60), read).await.expect("the gateway listened in time");
+    // The line ends with `port=N` (with or without colour codes around the `=`).
+    let port = log
+        .lines()
+        .find(|line| line.contains("gateway listening"))
+        .and_then(|line| {
+            let line = line.trim_end();
+            line[line.trim_end_matches(|c: char| c.is_ascii_digit()).len()..].parse().ok()
+        })
+        .unwrap_or_else(|| panic!("no port in {log:?}"));
+    (child, log, port)
+}
+
+/// `LOG_FORMAT=pretty` (the default) colours log lines on a terminal only: a
+/// pipe or a file gets plain text, even with `NO_COLOR` unset.
+#[tokio::test]
+async fn pretty_logs_written_into_a_pipe_carry_no_colour_codes() {
+    let isolated = Isolated::new();
+    let missing = isolated.dev_dir.join("missing.graphql");
+    let (mut child, log, _) = gateway_alone(&isolated, &missing, |command| {
+        command.env("LOG_FORMAT", "pretty").env_remove("NO_COLOR");
+    })
+    .await;
+    child.kill().await.unwrap();
+    let mut stderr = String::new();
+    tokio::io::AsyncReadExt::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).await.unwrap();
+    for (name, text) in [("stdout", &log), ("stderr", &stderr)] {
+        assert!(!text.contains('\u{1b}'), "escape codes in the piped {name}: {text:?}");
+    }
+    // The log had what colours would style: an ERROR line with fields, an INFO line.
+    assert!(log.contains("ERROR") && log.contains("the supergraph could not be loaded"), "{log}");
+    assert!(log.contains(&format!("path={}", missing.display())), "{log}");
+    isolated.cleanup().await;
+}
+
+/// A supergraph that does not load leaves the gateway unready: the banner says
+/// so instead of "Gatehouse is running", the stack keeps running, and writing a
+/// valid supergraph to the watched file makes the gateway ready.
+#[tokio::test]
+async fn dev_says_plainly_when_the_gateway_has_no_supergraph_and_recovers_when_the_file_is_fixed() {
+    let isolated = Isolated::new();
+    std::fs::create_dir_all(&isolated.dev_dir).unwrap();
+    let supergraph = isolated.dev_dir.join("supergraph.graphql");
+    std::fs::write(&supergraph, "type Query { ").unwrap();
+    let mut child =
+        isolated.command(&["dev"]).env("GATEWAY_SUPERGRAPH", &supergraph).spawn().expect("gatehouse starts");
+
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
+    let mut banner = String::new();
+    let read = async {
+        while let Some(line) = lines.next_line().await.expect("stdout is readable") {
+            banner.push_str(&line);
+            banner.push('\n');
+            if line.trim() == "Stop with Ctrl-C." {
+                return;
+            }
+        }
+        panic!("the banner ended early:\n{banner}");
+    };
+    tokio::time::timeout(Duration::from_secs(120), read).await.expect("the stack printed its banner in time");
+    // Keep reading the log, to show it if the gateway never gets ready.
+    let log = tokio::spawn(async move {
+        let mut log = String::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            log.push_str(&line);
+            log.push('\n');
+        }
+        log
+    });
+    assert!(!banner.contains("Gatehouse is running"), "{banner}");
+    assert!(banner.contains("WITHOUT A SUPERGRAPH"), "{banner}");
+    assert!(banner.contains(&format!("NOT LOADED from {}", supergraph.display())), "{banner}");
+    assert!(banner.contains("supergraph does not parse"), "the reason is missing: {banner}");
+    assert!(banner.contains("/ready answers 503 until a valid supergraph is written"), "{banner}");
+    assert!(banner.contains("it is watched"), "{banner}");
+    let gateway: u16 = banner
+        .lines()
+        .find_map(|line| line.trim_start().strip_prefix("Gateway:")?.split("http://localhost:").nth(1))
+        .and_then(|rest| rest.split([' ', '/']).next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no gateway port in {banner}"));
+
+    let http = reqwest::Client::new();
+    let ready = format!("http://127.0.0.1:{gateway}/ready");
+    assert_eq!(http.get(&ready).send().await.unwrap().status(), 503);
+
+    // The gateway's watcher is set up by a task of its own, which may not have
+    // run yet when the gateway first answers, and a change made before it
+    // watches is missed: the valid supergraph is written again every two
+    // seconds until the gateway loads it.
+    let mut status = 0;
+    for attempt in 0..300 {
+        if attempt % 20 == 0 {
+            std::fs::write(&supergraph, include_str!("../schema/supergraph.graphql")).unwrap();
+        }
+        status = http.get(&ready).send().await.unwrap().status().as_u16();
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if status != 200 {
+        child.kill().await.unwrap();
+        panic!("the gateway did not pick up the fixed supergraph; its log:\n{}", log.await.unwrap());
+    }
+    let answer: serde_json::Value = http
+        .post(format!("http://127.0.0.1:{gateway}/graphql"))
+        .json(&serde_json::json!({ "query": "{ __typename }" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer, serde_json::json!({ "data": { "__typename": "Query" } }));
+    child.kill().await.unwrap();
+    isolated.cleanup().await;
+}
+
+/// `npm run codegen` in schema/ (GraphQL Code Generator, installed with
+/// `npm ci` on first use) pointed at `url`, writing to `out`.
+async fn run_codegen(url: &str, out: &std::path::Path) -> std::process::Output {
+    let schema_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema");
+    if !schema_dir.join("node_modules/.bin/graphql-codegen").exists() {
+        let installed = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--silent"])
+            .current_dir(&schema_dir)
+            .status()
+            .await
+            .expect("npm runs (Node.js is needed for the schema tooling)");
+        assert!(installed.success(), "npm ci in schema/ failed");
+    }
+    Command::new("npm")
+        .args(["run", "codegen"])
+        .current_dir(&schema_dir)
+        .env("CODEGEN_OUT", out)
+        .env("GATEWAY_GRAPHQL_URL", url)
+        .output()
+        .await
+        .expect("npm runs")
+}
+
+/// A wrong endpoint makes `npm run codegen` fail with a non-zero status, name
+/// the endpoint and the cause on stderr, and write nothing.
+#[tokio::test]
+async fn graphql_codegen_fails_loudly_on_a_wrong_endpoint() {
+    let isolated = Isolated::new();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // A gateway without a supergraph: its /graphql answers 503, and its root
+    // is no GraphQL endpoint at all.
+    let (mut child, _, gateway) = gateway_alone(&isolated, &isolated.dev_dir.join("missing.graphql"), |_| {}).await;
+    let out = isolated.dev_dir.join("codegen");
+    for (url, cause) in [
+        (format!("http://127.0.0.1:{closed}/graphql"), "ECONNREFUSED"),
+        (format!("http://127.0.0.1:{gateway}/graphql"), "The gateway has no supergraph loaded yet"),
+        (format!("http://127.0.0.1:{gateway}"), ""),
+    ] {
+        let output = run_codegen(&url, &out).await;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{url}: graphql-codegen succeeded:\n{stderr}");
+        assert!(stderr.contains(&format!("Failed to load schema from {url}")), "{url} is not named:\n{stderr}");
+        assert!(stderr.contains(cause), "{url}: {cause:?} is not said:\n{stderr}");
+        assert!(!out.join("from-gateway.graphql").exists() && !out.join("from-schema.graphql").exists(), "{url}");
+    }
     child.kill().await.unwrap();
     isolated.cleanup().await;
 }

@@ -34,7 +34,6 @@ enum TypeRef<'s> {
 }
 
 struct Resolver<'s> {
-    document: &'s Document,
     types: HashMap<&'s str, &'s TypeDefinition>,
     index: &'s SchemaIndex,
     variables: &'s Map<String, Value>,
@@ -56,7 +55,7 @@ pub fn resolve_root(
             _ => None,
         })
         .collect();
-    let resolver = Resolver { document, types, index: schema, variables };
+    let resolver = Resolver { types, index: schema, variables };
     let Tree::Object(data) = data else { return };
     for item in &selection_set.items {
         let SelectionItem::Field(field) = item else { continue };
@@ -214,17 +213,8 @@ impl<'s> Resolver<'s> {
                 "queryType" => self.named(Some(&self.index.query_type), sel),
                 "mutationType" => self.named(self.index.mutation_type.as_deref(), sel),
                 "subscriptionType" => self.named(self.index.subscription_type.as_deref(), sel),
-                "directives" => self.list(
-                    self.document
-                        .definitions
-                        .iter()
-                        .filter_map(|d| match d {
-                            Definition::DirectiveDefinition(d) => Some(Node::Directive(d)),
-                            _ => None,
-                        })
-                        .collect(),
-                    sel,
-                ),
+                // Each directive once: the public schema's document may declare one twice.
+                "directives" => self.list(self.index.directives.iter().map(Node::Directive).collect(), sel),
                 _ => Value::Null,
             },
             Node::Type(ty) => self.type_field(ty, field),

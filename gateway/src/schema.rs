@@ -7,7 +7,7 @@
 use hashbrown::{HashMap, HashSet};
 use std::sync::Arc;
 
-use graphql_tools::static_graphql::schema::{Definition, Document, Type, TypeDefinition};
+use graphql_tools::static_graphql::schema::{Definition, DirectiveDefinition, Document, Type, TypeDefinition};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TypeKind {
@@ -48,6 +48,13 @@ pub struct SchemaIndex {
     pub mutation_type: Option<String>,
     pub subscription_type: Option<String>,
     pub types: HashMap<String, TypeInfo>,
+    /// Every directive of the public schema, each once, as introspection
+    /// lists them: the specified ones as the specification defines them, then
+    /// the schema's own in document order. The document itself may declare a
+    /// directive twice: composed supergraphs declare `@include` and `@skip`,
+    /// and the planner adds every specified directive to the public schema
+    /// again (`@oneOf` with the wrong locations).
+    pub directives: Vec<DirectiveDefinition>,
 }
 
 /// The innermost named type of a wrapped type.
@@ -136,7 +143,15 @@ impl SchemaIndex {
         let subscription_type =
             subscription_type.or_else(|| types.contains_key("Subscription").then(|| "Subscription".into()));
 
-        Self { document, query_type, mutation_type, subscription_type, types }
+        let mut directives = specified_directives();
+        for definition in &document.definitions {
+            let Definition::DirectiveDefinition(directive) = definition else { continue };
+            if !directives.iter().any(|known| known.name == directive.name) {
+                directives.push(directive.clone());
+            }
+        }
+
+        Self { document, query_type, mutation_type, subscription_type, types, directives }
     }
 
     /// Records, for each public enum, the values `supergraph` defines that the
@@ -183,6 +198,44 @@ impl TypeInfo {
 
 /// Directives every GraphQL schema has; printers leave them out.
 const SPECIFIED_DIRECTIVES: [&str; 5] = ["skip", "include", "deprecated", "specifiedBy", "oneOf"];
+
+/// [`SPECIFIED_DIRECTIVES`] as the GraphQL specification defines them (its
+/// September 2025 edition, which added `@oneOf`), described as graphql-js
+/// describes them, in graphql-js's order.
+const SPECIFIED_DIRECTIVES_SDL: &str = r#"
+"Directs the executor to include this field or fragment only when the `if` argument is true."
+directive @include("Included when true." if: Boolean!) on FIELD | FRAGMENT_SPREAD | INLINE_FRAGMENT
+
+"Directs the executor to skip this field or fragment when the `if` argument is true."
+directive @skip("Skipped when true." if: Boolean!) on FIELD | FRAGMENT_SPREAD | INLINE_FRAGMENT
+
+"Marks an element of a GraphQL schema as no longer supported."
+directive @deprecated(
+  "Explains why this element was deprecated, usually also including a suggestion for how to access supported similar data. Formatted using the Markdown syntax, as specified by [CommonMark](https://commonmark.org/)."
+  reason: String = "No longer supported"
+) on FIELD_DEFINITION | ARGUMENT_DEFINITION | INPUT_FIELD_DEFINITION | ENUM_VALUE
+
+"Exposes a URL that specifies the behavior of this scalar."
+directive @specifiedBy("The URL that specifies the behavior of this scalar." url: String!) on SCALAR
+
+"Indicates exactly one field must be supplied and this field must not be `null`."
+directive @oneOf on INPUT_OBJECT
+"#;
+
+/// The parsed [`SPECIFIED_DIRECTIVES_SDL`].
+fn specified_directives() -> Vec<DirectiveDefinition> {
+    let document = graphql_tools::parser::schema::parse_schema::<String>(SPECIFIED_DIRECTIVES_SDL)
+        .expect("the specified directives parse");
+    document
+        .definitions
+        .into_iter()
+        .filter_map(|definition| match definition {
+            Definition::DirectiveDefinition(directive) => Some(directive),
+            _ => None,
+        })
+        .collect()
+}
+
 const SPECIFIED_SCALARS: [&str; 5] = ["String", "Int", "Float", "Boolean", "ID"];
 
 /// Whether `name` is one of the scalars the GraphQL specification defines.
@@ -227,5 +280,34 @@ pub fn type_name(definition: &TypeDefinition) -> &str {
         TypeDefinition::Union(t) => &t.name,
         TypeDefinition::Enum(t) => &t.name,
         TypeDefinition::InputObject(t) => &t.name,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_specified_directives_are_the_ones_printers_leave_out() {
+        let mut parsed: Vec<String> = specified_directives().into_iter().map(|d| d.name).collect();
+        let mut named: Vec<String> = SPECIFIED_DIRECTIVES.iter().map(|n| n.to_string()).collect();
+        parsed.sort();
+        named.sort();
+        assert_eq!(parsed, named);
+    }
+
+    #[test]
+    fn a_directive_declared_twice_is_indexed_once() {
+        let sdl = "type Query { a: Int }
+            directive @include(if: Boolean!) on FIELD | FRAGMENT_SPREAD | INLINE_FRAGMENT
+            directive @tag(name: String!) repeatable on FIELD_DEFINITION
+            directive @include(if: Boolean!) on FIELD | FRAGMENT_SPREAD | INLINE_FRAGMENT
+            directive @tag(name: String!) repeatable on FIELD_DEFINITION";
+        let document = graphql_tools::parser::schema::parse_schema::<String>(sdl).unwrap();
+        let index = SchemaIndex::new(Arc::new(document));
+        let names: Vec<&str> = index.directives.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["include", "skip", "deprecated", "specifiedBy", "oneOf", "tag"]);
+        // The specification's definition wins over the declared one.
+        assert!(index.directives[0].description.as_deref().is_some_and(|d| d.starts_with("Directs the executor")));
     }
 }

@@ -86,3 +86,61 @@ async fn unknown_double_underscore_fields_are_validation_errors() {
     }
     assert_eq!(shop.requests(), 0);
 }
+
+/// The directives `__schema { directives }` lists, by name, with their locations.
+async fn directives(gateway: &common::TestGateway) -> Vec<(String, Vec<String>)> {
+    let response = gateway.query("{ __schema { directives { name locations } } }").await;
+    let list = response["data"]["__schema"]["directives"].as_array().unwrap_or_else(|| panic!("{response}"));
+    list.iter()
+        .map(|d| {
+            let locations = d["locations"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().to_owned());
+            (d["name"].as_str().unwrap().to_owned(), locations.collect())
+        })
+        .collect()
+}
+
+/// Composed supergraphs declare `@include` and `@skip` (ours does) and may
+/// declare the other built-in directives; the planner's public schema adds all
+/// of them again. Introspection lists each directive once, as the spec has it.
+#[tokio::test]
+async fn introspection_lists_each_directive_once() {
+    let ours = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../schema/supergraph.graphql")).unwrap();
+    assert!(ours.contains("directive @include(") && ours.contains("directive @skip("), "the premise of this test");
+    let every_built_in = format!(
+        "{}\n{}",
+        common::fixture("shop/supergraph.graphql"),
+        r#"directive @include(if: Boolean!) on FIELD | FRAGMENT_SPREAD | INLINE_FRAGMENT
+directive @skip(if: Boolean!) on FIELD | FRAGMENT_SPREAD | INLINE_FRAGMENT
+directive @deprecated(reason: String = "No longer supported") on FIELD_DEFINITION | ARGUMENT_DEFINITION | INPUT_FIELD_DEFINITION | ENUM_VALUE
+directive @specifiedBy(url: String!) on SCALAR
+directive @oneOf on INPUT_OBJECT
+"#
+    );
+    for (label, sdl) in [("schema/supergraph.graphql", ours), ("shop with every built-in declared", every_built_in)] {
+        let gateway = common::GatewayBuilder::new(sdl).start().await;
+        let directives = directives(&gateway).await;
+        let names: Vec<&str> = directives.iter().map(|(name, _)| name.as_str()).collect();
+        for name in &names {
+            assert_eq!(names.iter().filter(|n| *n == name).count(), 1, "{label}: @{name} listed twice: {names:?}");
+        }
+        let locations = |name: &str| {
+            directives
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, l)| l.join(" | "))
+                .unwrap_or_else(|| panic!("{label}: @{name} missing from {names:?}"))
+        };
+        assert_eq!(locations("include"), "FIELD | FRAGMENT_SPREAD | INLINE_FRAGMENT", "{label}");
+        assert_eq!(locations("skip"), "FIELD | FRAGMENT_SPREAD | INLINE_FRAGMENT", "{label}");
+        assert_eq!(
+            locations("deprecated"),
+            "FIELD_DEFINITION | ARGUMENT_DEFINITION | INPUT_FIELD_DEFINITION | ENUM_VALUE",
+            "{label}"
+        );
+        assert_eq!(locations("specifiedBy"), "SCALAR", "{label}");
+        assert_eq!(locations("oneOf"), "INPUT_OBJECT", "{label}");
+        for internal in ["join__field", "link", "inaccessible"] {
+            assert!(!names.contains(&internal), "{label}: @{internal} leaked: {names:?}");
+        }
+    }
+}

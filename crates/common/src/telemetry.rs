@@ -3,6 +3,8 @@
 //! `gatehouse dev` runs three services in one process, so both are global and
 //! installed at most once; every service renders the same recorder on `/metrics`.
 
+use std::ffi::OsStr;
+use std::io::IsTerminal;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -20,15 +22,30 @@ pub enum LogFormat {
 
 /// Installs the global subscriber. `RUST_LOG` overrides `default_filter`.
 /// Calling it twice is harmless (tests do).
+///
+/// Logs go to standard output. `pretty` colours them only when standard
+/// output is a terminal and `NO_COLOR` is unset or empty (https://no-color.org),
+/// so pipes, files and log collectors get plain text.
 pub fn init_tracing(default_filter: &str, format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let registry = tracing_subscriber::registry().with(filter);
     let result = match format {
-        LogFormat::Pretty => registry.with(fmt::layer().with_target(false)).try_init(),
-        LogFormat::Json => registry.with(fmt::layer().json().flatten_event(true)).try_init(),
+        LogFormat::Pretty => {
+            let ansi = colour_logs(std::io::stdout().is_terminal(), std::env::var_os("NO_COLOR").as_deref());
+            registry.with(fmt::layer().with_writer(std::io::stdout).with_ansi(ansi).with_target(false)).try_init()
+        }
+        LogFormat::Json => registry
+            .with(fmt::layer().json().flatten_event(true).with_writer(std::io::stdout).with_ansi(false))
+            .try_init(),
     };
     // Already installed (a second service in the same process, or a test): keep the first.
     let _ = result;
+}
+
+/// Whether log lines written to an output get ANSI colours: only on a
+/// terminal, and never when `NO_COLOR` is set to anything but the empty string.
+fn colour_logs(output_is_terminal: bool, no_color: Option<&OsStr>) -> bool {
+    output_is_terminal && no_color.is_none_or(OsStr::is_empty)
 }
 
 /// Bucket bounds, in seconds, of every histogram (all of them are `*_seconds`):
@@ -70,5 +87,21 @@ fn spawn_upkeep(handle: PrometheusHandle) {
     };
     if let Err(e) = std::thread::Builder::new().name("metrics-upkeep".into()).spawn(upkeep) {
         tracing::warn!(error = %e, "could not start the metrics upkeep thread; histograms are folded only when /metrics is read");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_are_coloured_only_on_a_terminal_without_no_color() {
+        assert!(colour_logs(true, None));
+        // no-color.org: an empty NO_COLOR does not count as set.
+        assert!(colour_logs(true, Some(OsStr::new(""))));
+        assert!(!colour_logs(true, Some(OsStr::new("1"))));
+        assert!(!colour_logs(true, Some(OsStr::new("false"))));
+        assert!(!colour_logs(false, None));
+        assert!(!colour_logs(false, Some(OsStr::new("1"))));
     }
 }
