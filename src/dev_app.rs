@@ -20,6 +20,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 /// Where `gatehouse dev` serves the example app.
 #[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Example app")]
 pub struct AppArgs {
     /// Address the example single-page app is served on by `dev` (port 0 picks
     /// a free port). Default `127.0.0.1:4003`.

@@ -632,3 +632,28 @@ async fn graphql_codegen_fails_loudly_on_a_wrong_endpoint() {
     child.kill().await.unwrap();
     isolated.cleanup().await;
 }
+
+#[tokio::test]
+async fn dev_help_groups_its_settings_by_service() {
+    let isolated = Isolated::new();
+    let output = isolated.command(&["dev", "--help"]).output().await.expect("gatehouse runs");
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    let headings: Vec<&str> = help.lines().filter(|l| !l.starts_with(' ') && l.ends_with(':')).collect();
+    for heading in [
+        "Gateway:",
+        "Gateway: tokens, guards and browsers:",
+        "Gateway: connections:",
+        "Auth subgraph:",
+        "Users subgraph:",
+        "Example app:",
+        "Every service:",
+    ] {
+        assert!(headings.contains(&heading), "{heading} missing from {headings:?}");
+    }
+    // The short form is a flag and a line of help per setting.
+    let short = isolated.command(&["dev", "-h"]).output().await.expect("gatehouse runs");
+    let settings = String::from_utf8_lossy(&short.stdout).lines().filter(|l| l.trim_start().starts_with("--")).count();
+    let lines = String::from_utf8_lossy(&short.stdout).lines().count();
+    assert!(lines < 2 * settings + 40, "{lines} lines for {settings} settings");
+}

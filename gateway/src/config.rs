@@ -17,6 +17,7 @@ pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for
 /// Per-subgraph settings use `NAME=VALUE` pairs where `NAME` is the subgraph
 /// name from the supergraph's `@join__graph(name:)`.
 #[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Gateway")]
 pub struct GatewayConfig {
     /// The Federation v2 supergraph SDL to serve. Default `schema/supergraph.graphql`.
     /// The file is watched: a change (or SIGHUP) reloads it, and a supergraph that
@@ -228,10 +229,11 @@ pub struct GatewayConfig {
 gatehouse_listener::listener_args!(
     GatewayListenerArgs,
     service = "gateway",
+    heading = "Gateway",
     env = "GATEWAY",
     id = "gateway",
     long = "",
-    max_connections = 10_000
+    max_connections = 10000
 );
 
 impl GatewayConfig {

@@ -35,6 +35,7 @@ pub enum AuthorizationMode {
 
 /// Security settings, read from flags or `GATEWAY_*` variables.
 #[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Gateway: tokens, guards and browsers")]
 pub struct SecurityConfig {
     /// Verify access tokens, enforce `@authenticated` / `@requiresScopes` and
     /// forward the signed identity. Default: true.
@@ -58,7 +59,12 @@ pub struct SecurityConfig {
     #[arg(long = "token-audience", env = "GATEWAY_TOKEN_AUDIENCE", default_value = "gatehouse")]
     pub token_audience: String,
 
-    /// Clock skew tolerated on `exp` and `nbf`, in seconds. Default: 30.
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds: a token is still
+    /// accepted this long after it expires, so with a short
+    /// `AUTH_ACCESS_TOKEN_TTL_SECS` (60, say) a token works for up to that
+    /// plus the leeway (90 s); keep the leeway well below the lifetime.
+    /// Revocation (logout, a password change) ends a token at once whatever
+    /// its expiry. Default: 30.
     #[arg(long = "token-leeway-secs", env = "GATEWAY_TOKEN_LEEWAY_SECS", default_value_t = 30)]
     pub token_leeway_secs: u64,
 

@@ -84,6 +84,32 @@ where
     moka::sync::Cache::builder().max_capacity(bytes).weigher(move |_, value| weigh(value).max(floor)).build()
 }
 
+/// Appends to the description of every guarded field what it requires
+/// ("Requires the scope `admin`."), so clients and schema tools see it.
+fn document_requirements(
+    document: &mut graphql_tools::static_graphql::schema::Document,
+    guards: &gatehouse_access::guards::GuardIndex,
+) {
+    use graphql_tools::static_graphql::schema::{Definition, TypeDefinition};
+    for definition in &mut document.definitions {
+        let (type_name, fields) = match definition {
+            Definition::TypeDefinition(TypeDefinition::Object(object)) => (&object.name, &mut object.fields),
+            Definition::TypeDefinition(TypeDefinition::Interface(interface)) => {
+                (&interface.name, &mut interface.fields)
+            }
+            _ => continue,
+        };
+        for field in fields.iter_mut() {
+            if let Some(requirement) = guards.describe_field(type_name, &field.name) {
+                field.description = Some(match field.description.take() {
+                    Some(text) if !text.trim().is_empty() => format!("{}\n\n{requirement}", text.trim_end()),
+                    _ => requirement,
+                });
+            }
+        }
+    }
+}
+
 /// One loaded supergraph. Immutable; a reload builds a new one.
 pub struct Supergraph {
     pub planner: Planner,
@@ -123,7 +149,9 @@ impl Supergraph {
                 .map_err(|_| anyhow!("the query planner panicked while loading the supergraph"))?
                 .map_err(|e| anyhow!("the query planner rejected the supergraph: {e}"))?;
 
-        let mut schema = SchemaIndex::new(planner.consumer_schema.document.clone());
+        let mut public = (*planner.consumer_schema.document).clone();
+        document_requirements(&mut public, &guards);
+        let mut schema = SchemaIndex::new(Arc::new(public));
         schema.note_hidden_enum_values(&document);
 
         let mut subgraphs = HashMap::new();

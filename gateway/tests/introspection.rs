@@ -144,3 +144,33 @@ directive @oneOf on INPUT_OBJECT
         }
     }
 }
+
+#[tokio::test]
+async fn our_schema_documents_its_scalar_and_what_guarded_fields_require() {
+    let ours = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../schema/supergraph.graphql")).unwrap();
+    let gateway = common::GatewayBuilder::new(ours).start().await;
+    let answer = gateway
+        .query(
+            r#"{
+                scalar: __type(name: "DateTime") { description specifiedByURL }
+                mutation: __type(name: "Mutation") { fields { name description } }
+            }"#,
+        )
+        .await;
+    let scalar = &answer["data"]["scalar"];
+    assert_eq!(scalar["specifiedByURL"], "https://scalars.graphql.org/andimarek/date-time", "{answer}");
+    assert!(scalar["description"].as_str().unwrap().contains("RFC 3339"), "{answer}");
+    let described = |name: &str| {
+        answer["data"]["mutation"]["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == name)
+            .and_then(|f| f["description"].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(described("logoutAll").ends_with("Requires a signed-in caller."), "{}", described("logoutAll"));
+    assert!(described("setUserRoles").ends_with("Requires the scope `admin`."), "{}", described("setUserRoles"));
+    assert!(!described("login").contains("Requires"), "{}", described("login"));
+}

@@ -33,6 +33,29 @@ pub struct Requirement {
 }
 
 impl Requirement {
+    /// What a caller needs, in words, for a field's documentation.
+    pub fn describe(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if self.authenticated && self.scopes.is_empty() {
+            parts.push("a signed-in caller".to_owned());
+        }
+        for any_of in &self.scopes {
+            let alternatives: Vec<String> = any_of
+                .iter()
+                .map(|all_of| {
+                    let names: Vec<String> = all_of.iter().map(|s| format!("`{s}`")).collect();
+                    match names.len() {
+                        0 => "a signed-in caller".to_owned(),
+                        1 => format!("the scope {}", names[0]),
+                        _ => format!("the scopes {}", names.join(" and ")),
+                    }
+                })
+                .collect();
+            parts.push(alternatives.join(", or "));
+        }
+        (!parts.is_empty()).then(|| format!("Requires {}.", parts.join("; and ")))
+    }
+
     fn is_empty(&self) -> bool {
         !self.authenticated && self.scopes.is_empty()
     }
@@ -257,6 +280,12 @@ impl GuardIndex {
             r.merge(own);
         }
         r
+    }
+
+    /// What selecting `field` on `parent` requires, in words (see
+    /// [`Requirement::describe`]); `None` when it is open to everyone.
+    pub fn describe_field(&self, parent: &str, field: &str) -> Option<String> {
+        self.field_requirement(parent, field).describe()
     }
 
     fn field_type(&self, parent: &str, field: &str) -> Option<&str> {

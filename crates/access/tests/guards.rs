@@ -281,3 +281,17 @@ fn a_denial_knows_whether_its_null_reaches_the_root_field() {
     // A denied root field is not run at all: nothing to null.
     assert_eq!(reaches("mutation { deleteEverything }"), [("deleteEverything".into(), false)]);
 }
+
+#[test]
+fn requirements_read_as_documentation() {
+    let index = index();
+    assert_eq!(index.describe_field("Query", "me").as_deref(), Some("Requires a signed-in caller."));
+    assert_eq!(
+        index.describe_field("Query", "users").as_deref(),
+        Some("Requires the scopes `a` and `b`, or the scope `c`.")
+    );
+    // A guard on the returned type counts too.
+    assert_eq!(index.describe_field("Query", "report").as_deref(), Some("Requires the scope `admin`."));
+    assert_eq!(index.describe_field("User", "secret").as_deref(), Some("Requires the scope `vault`."));
+    assert_eq!(index.describe_field("Query", "public"), None);
+}

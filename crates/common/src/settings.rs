@@ -28,6 +28,7 @@ pub fn parse_secret(value: &str) -> Result<SecretString, String> {
 
 /// Settings shared by the gateway and both subgraphs.
 #[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Every service")]
 pub struct SharedConfig {
     /// `development` or `production`. Default: development.
     #[arg(long = "env", env = "GATEHOUSE_ENV", value_enum, default_value = "development", global = true)]

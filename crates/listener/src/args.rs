@@ -4,18 +4,19 @@
 
 /// Defines a `clap::Args` struct with a service's listener settings.
 ///
-/// `listener_args!(Name, service = "gateway", env = "GATEWAY", id = "gateway",
-/// long = "", max_connections = 10_000)` reads `GATEWAY_MAX_CONNECTIONS`,
+/// `listener_args!(Name, service = "gateway", heading = "Gateway", env = "GATEWAY",
+/// id = "gateway", long = "", max_connections = 10000)` reads `GATEWAY_MAX_CONNECTIONS`,
 /// `GATEWAY_HEADER_READ_TIMEOUT_MS`, `GATEWAY_BODY_READ_TIMEOUT_MS`,
 /// `GATEWAY_IDLE_TIMEOUT_MS` and `GATEWAY_SHUTDOWN_TIMEOUT_SECS`; `long` is
 /// the flags' prefix (`auth-` gives `--auth-max-connections`).
 #[macro_export]
 macro_rules! listener_args {
-    ($name:ident, service = $service:literal, env = $env:literal, id = $id:literal, long = $long:literal, max_connections = $max:expr) => {
+    ($name:ident, service = $service:literal, heading = $heading:literal, env = $env:literal, id = $id:literal, long = $long:literal, max_connections = $max:literal) => {
         #[doc = concat!("How the ", $service, " accepts clients: connection limit and timeouts.")]
         #[derive(Debug, Clone, clap::Args)]
+        #[command(next_help_heading = concat!($heading, ": connections"))]
         pub struct $name {
-            #[arg(help = concat!("Most client connections the ", $service, " keeps open at once; past it, new connections wait (and a warning is logged) until one closes. 0 means no limit. Default ", stringify!($max), "."), id = concat!($id, "-max-connections"), long = concat!($long, "max-connections"), env = concat!($env, "_MAX_CONNECTIONS"), default_value_t = $max)]
+            #[arg(help = concat!("Most client connections the ", $service, " keeps open at once; past it, new connections wait (and a warning is logged) until one closes. 0 means no limit. Default ", $max, "."), id = concat!($id, "-max-connections"), long = concat!($long, "max-connections"), env = concat!($env, "_MAX_CONNECTIONS"), default_value_t = $max)]
             pub max_connections: usize,
 
             #[arg(help = concat!("Longest time, in milliseconds, between the first byte of a request head and its end; a client that sends its headers slower is disconnected. Default 10000."), id = concat!($id, "-header-read-timeout-ms"), long = concat!($long, "header-read-timeout-ms"), env = concat!($env, "_HEADER_READ_TIMEOUT_MS"), default_value_t = 10_000)]

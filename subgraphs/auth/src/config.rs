@@ -13,6 +13,7 @@ use gatehouse_common::settings::parse_secret;
 
 /// Auth service settings.
 #[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Auth subgraph")]
 pub struct AuthConfig {
     /// Address the auth subgraph listens on. Default: 127.0.0.1:4001.
     #[arg(id = "auth-listen", long = "auth-listen", env = "AUTH_LISTEN", default_value = "127.0.0.1:4001")]
@@ -328,10 +329,11 @@ pub struct AuthConfig {
 gatehouse_listener::listener_args!(
     AuthListenerArgs,
     service = "auth",
+    heading = "Auth subgraph",
     env = "AUTH",
     id = "auth",
     long = "auth-",
-    max_connections = 1_000
+    max_connections = 1000
 );
 
 /// The development SYS_ADMIN password, printed at start-up; production refuses it.

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 /// Users service settings.
 #[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Users subgraph")]
 pub struct UsersConfig {
     /// Address the users subgraph listens on. Default: 127.0.0.1:4002.
     #[arg(id = "users-listen", long = "users-listen", env = "USERS_LISTEN", default_value = "127.0.0.1:4002")]
@@ -102,10 +103,11 @@ pub struct UsersConfig {
 gatehouse_listener::listener_args!(
     UsersListenerArgs,
     service = "users",
+    heading = "Users subgraph",
     env = "USERS",
     id = "users",
     long = "users-",
-    max_connections = 1_000
+    max_connections = 1000
 );
 
 impl UsersConfig {

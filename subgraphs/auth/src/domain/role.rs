@@ -5,9 +5,13 @@ use std::str::FromStr;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, async_graphql::Enum)]
 #[graphql(rename_items = "SCREAMING_SNAKE_CASE")]
 pub enum Role {
+    /// Signed in, with no further rights (scope `guest`).
     Guest,
+    /// An ordinary account (scopes `guest user`).
     User,
+    /// Manages users and grants roles up to ADMIN (scopes `guest user admin`).
     Admin,
+    /// Everything, including granting SYS_ADMIN (scopes `guest user admin sys_admin`).
     SysAdmin,
 }
 

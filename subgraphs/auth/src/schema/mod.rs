@@ -26,20 +26,19 @@ const MAX_COMPLEXITY: usize = 500;
 fn builder() -> async_graphql::SchemaBuilder<query::Query, mutation::Mutation, EmptySubscription> {
     Schema::build(query::Query, mutation::Mutation, EmptySubscription)
         .enable_federation()
-        .extension(sdl::FederationSdl)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
 }
 
-/// The schema, serving requests through `service`.
+/// The schema, serving requests through `service`; `_service { sdl }`
+/// answers [`schema_sdl`].
 pub fn build(service: AuthService) -> AuthSchema {
-    builder().data(service).finish()
+    builder().extension(gatehouse_subgraph::sdl::ServiceSdl::new(schema_sdl())).data(service).finish()
 }
 
 /// The subgraph SDL with its authorization directives, for the composition script.
 pub fn schema_sdl() -> String {
-    let schema = builder().finish();
-    sdl::annotate_sdl(&schema.sdl_with_options(async_graphql::SDLExportOptions::new().federation().compose_directive()))
+    sdl::annotate_sdl(&builder().finish().sdl_with_options(gatehouse_subgraph::sdl::export_options()))
 }
 
 #[cfg(test)]

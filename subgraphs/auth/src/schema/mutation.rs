@@ -59,6 +59,7 @@ fn deliver(ctx: &Context<'_>, service: &AuthService, issued: Issued, transport: 
     }
 }
 
+/// What changes data: sign-up, sessions and roles (auth), profiles (users).
 #[Object]
 impl Mutation {
     /// Registers an account and mails a verification code. Answers `true`

@@ -8,6 +8,7 @@ use super::types::User;
 
 pub struct Query;
 
+/// What reads data: the caller's own account and, for administrators, everyone's.
 #[Object]
 impl Query {
     /// Resolves `User` references (`_entities`) from other subgraphs.

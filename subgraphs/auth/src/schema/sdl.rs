@@ -2,14 +2,9 @@
 //!
 //! async-graphql writes Federation v2 SDL with `@key` but has no way to put
 //! `@authenticated` on a field, so [`annotate_sdl`] adds the directives of
-//! [`FIELD_RULES`] (and the `@link` import they need) to its output. The same
-//! function serves `_service { sdl }` (through [`FederationSdl`]) and
-//! [`crate::schema_sdl`], so the composed supergraph and the live subgraph agree.
-
-use std::sync::Arc;
-
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo};
-use async_graphql::{ServerResult, Value};
+//! [`FIELD_RULES`] (and the `@link` import they need) to its output. Its
+//! result is [`crate::schema_sdl`], which `_service { sdl }` answers too, so
+//! the composed supergraph and the live subgraph agree.
 
 use super::guard::{Rule, ADMIN, AUTHENTICATED};
 
@@ -84,48 +79,6 @@ fn rule_for(ty: &str, field: &str) -> Option<Rule> {
 /// The table's own `&'static str` for a field name it contains.
 fn name_static(name: &str) -> &'static str {
     FIELD_RULES.iter().find(|(_, f, _)| *f == name).map(|(_, f, _)| *f).unwrap_or("")
-}
-
-/// Makes `_service { sdl }` answer the annotated SDL.
-pub struct FederationSdl;
-
-impl ExtensionFactory for FederationSdl {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(FederationSdlExtension)
-    }
-}
-
-struct FederationSdlExtension;
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for FederationSdlExtension {
-    async fn resolve(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        info: ResolveInfo<'_>,
-        next: NextResolve<'_>,
-    ) -> ServerResult<Option<Value>> {
-        let is_service = info.parent_type == "Query" && info.name == "_service";
-        let value = next.run(ctx, info).await?;
-        if !is_service {
-            return Ok(value);
-        }
-        // `_service` answers `{ sdl }` (perhaps aliased, perhaps with `__typename`):
-        // annotate whichever string holds the SDL.
-        Ok(value.map(|value| match value {
-            Value::Object(mut fields) => {
-                for field in fields.values_mut() {
-                    if let Value::String(sdl) = field {
-                        if sdl.contains("@link(") {
-                            *sdl = annotate_sdl(sdl);
-                        }
-                    }
-                }
-                Value::Object(fields)
-            }
-            other => other,
-        }))
-    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! GraphQL object and input types.
 
 use async_graphql::{ComplexObject, Context, Enum, InputObject, Object, Result, SimpleObject, ID};
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{TimeZone, Utc};
+use gatehouse_subgraph::DateTime;
 
 use crate::accounts::Account;
 use crate::domain::Role;
@@ -20,10 +21,16 @@ pub enum TokenTransport {
     Body,
 }
 
+/// A new account's details.
 #[derive(Debug, InputObject)]
 pub struct SignUpInput {
+    /// Where the verification code goes; also a login. At most 254 characters.
     pub email: String,
+    /// A public name and a login: 3 to 32 letters, digits and underscores
+    /// (upper case is folded to lower).
     pub username: String,
+    /// 8 to 128 characters, and not easy to guess (zxcvbn score 3 or more,
+    /// the email, username and display name counted as guessable).
     #[graphql(secret)]
     pub password: String,
     /// Shown to people; defaults to the username.
@@ -65,12 +72,15 @@ impl User {
     }
 }
 
+/// A person's account: who they are to Gatehouse (auth) and their profile (users).
 #[Object]
 impl User {
+    /// The account id, shared by every subgraph.
     async fn id(&self) -> ID {
         ID(self.account.id.to_string())
     }
 
+    /// The public name, unique, lower case; also a login.
     async fn username(&self) -> &str {
         &self.account.username
     }
@@ -103,9 +113,9 @@ impl User {
 
     /// When the account was registered. Readable by the account's owner and
     /// by ADMIN and above.
-    async fn created_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime<Utc>>> {
+    async fn created_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime>> {
         self.owner_or_admin(ctx)?;
-        Ok(Some(self.account.created_at))
+        Ok(Some(DateTime(self.account.created_at)))
     }
 
     /// The account's live sessions; only its owner may list them.
@@ -126,10 +136,16 @@ impl User {
 #[derive(Debug, SimpleObject)]
 #[graphql(complex)]
 pub struct Session {
+    /// Pass to `revokeSession` to end this session.
     pub id: ID,
-    pub created_at: DateTime<Utc>,
-    pub last_used_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
+    /// When the session started (the login).
+    pub created_at: DateTime,
+    /// When its refresh token was last used.
+    pub last_used_at: DateTime,
+    /// When it ends unless used again before: its idle lifetime after the
+    /// last use, never past its absolute lifetime.
+    pub expires_at: DateTime,
+    /// The `User-Agent` of the client that logged in, as it sent it.
     pub user_agent: Option<String>,
     /// True for the session the request was made with.
     pub current: bool,
@@ -140,7 +156,7 @@ impl Session {}
 
 impl Session {
     fn new(info: SessionInfo, current: uuid::Uuid) -> Self {
-        let time = |t: i64| Utc.timestamp_opt(t, 0).single().unwrap_or_default();
+        let time = |t: i64| DateTime(Utc.timestamp_opt(t, 0).single().unwrap_or_default());
         Self {
             id: ID(info.id.to_string()),
             created_at: time(info.created_at),
@@ -164,5 +180,6 @@ pub struct AuthPayload {
     /// Only when the refresh token was asked for in the body (`BODY`, or
     /// `refreshSession(refreshToken: ...)`); otherwise it is in the cookie.
     pub refresh_token: Option<String>,
+    /// Whose tokens these are.
     pub user: User,
 }

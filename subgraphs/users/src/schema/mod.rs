@@ -13,13 +13,11 @@ pub mod types;
 use std::sync::Arc;
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextRequest, NextResolve,
-    NextValidation, ResolveInfo,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextRequest, NextValidation,
 };
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{
-    EmptySubscription, Response, SDLExportOptions, Schema, SchemaBuilder, ServerError, ServerResult, ValidationResult,
-    Value, Variables,
+    EmptySubscription, Response, Schema, SchemaBuilder, ServerError, ServerResult, ValidationResult, Variables,
 };
 use sqlx::PgPool;
 
@@ -45,12 +43,12 @@ fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
 /// The schema, serving from `pool`. Resolvers find the caller's
 /// [`Identity`](gatehouse_common::identity::Identity) in the request data.
 pub fn build_schema(pool: PgPool) -> UsersSchema {
-    builder().extension(ServiceSdl(Arc::new(schema_sdl()))).data(pool).finish()
+    builder().extension(gatehouse_subgraph::sdl::ServiceSdl::new(schema_sdl())).data(pool).finish()
 }
 
 /// The federation SDL for composition, with the access-control directives.
 pub fn schema_sdl() -> String {
-    let sdl = builder().finish().sdl_with_options(SDLExportOptions::new().federation().compose_directive());
+    let sdl = builder().finish().sdl_with_options(gatehouse_subgraph::sdl::export_options());
     with_auth_directives(&sdl)
 }
 
@@ -68,32 +66,6 @@ pub fn with_auth_directives(sdl: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n")
         + "\n"
-}
-
-/// Answers `_service { sdl }` with [`schema_sdl`], so a gateway or tool that
-/// reads the SDL from the running subgraph sees the same directives as the
-/// composition script (async-graphql's own answer lacks `@authenticated`).
-struct ServiceSdl(Arc<String>);
-
-impl ExtensionFactory for ServiceSdl {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ServiceSdl(self.0.clone()))
-    }
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for ServiceSdl {
-    async fn resolve(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        info: ResolveInfo<'_>,
-        next: NextResolve<'_>,
-    ) -> ServerResult<Option<Value>> {
-        if info.parent_type == "_Service" && info.name == "sdl" {
-            return Ok(Some(Value::String(self.0.as_str().to_owned())));
-        }
-        next.run(ctx, info).await
-    }
 }
 
 /// Gives every error a stable `extensions.code`: parse and validation

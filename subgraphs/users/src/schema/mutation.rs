@@ -12,6 +12,7 @@ use crate::store::{self, ProfileChange};
 #[derive(Default)]
 pub struct Mutation;
 
+/// What changes data: sign-up, sessions and roles (auth), profiles (users).
 #[Object]
 impl Mutation {
     /// Edits the caller's own profile.

@@ -18,6 +18,7 @@ pub const MAX_SEARCH_CHARS: usize = 100;
 #[derive(Default)]
 pub struct Query;
 
+/// What reads data: the caller's own account and, for administrators, everyone's.
 #[Object]
 impl Query {
     /// The caller's own record; null until the sign-up has reached this service.

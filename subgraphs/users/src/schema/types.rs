@@ -2,7 +2,6 @@
 
 use async_graphql::{InputObject, MaybeUndefined, Object, SimpleObject, ID};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
-use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -11,6 +10,7 @@ use crate::store::UserRecord;
 /// The users subgraph's part of the `User` entity: the profile it owns.
 pub struct User(pub UserRecord);
 
+/// A person's account: who they are to Gatehouse (auth) and their profile (users).
 #[Object]
 impl User {
     /// The account id (shared with the auth subgraph).
@@ -23,6 +23,7 @@ impl User {
         &self.0.display_name
     }
 
+    /// A few lines about the person, at most 500 characters.
     async fn bio(&self) -> Option<&str> {
         self.0.bio.as_deref()
     }
@@ -33,24 +34,28 @@ impl User {
     }
 
     /// When the profile or the account's copied fields last changed.
-    async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+    async fn updated_at(&self) -> gatehouse_subgraph::DateTime {
+        gatehouse_subgraph::DateTime(self.0.updated_at)
     }
 }
 
 /// A page of users.
 #[derive(SimpleObject)]
 pub struct UserConnection {
+    /// The users of this page, in order.
     pub edges: Vec<UserEdge>,
+    /// Whether more pages follow, and where this one ends.
     pub page_info: PageInfo,
     /// How many users match the search (all pages).
     pub total_count: i64,
 }
 
+/// One user of a page, with its place in the list.
 #[derive(SimpleObject)]
 pub struct UserEdge {
     /// Pass as `after` to get the users following this one.
     pub cursor: String,
+    /// The user.
     pub node: User,
 }
 
@@ -58,7 +63,10 @@ pub struct UserEdge {
 #[derive(SimpleObject)]
 #[graphql(shareable)]
 pub struct PageInfo {
+    /// Whether another page follows this one.
     pub has_next_page: bool,
+    /// The cursor of this page's last item: pass it as `after` for the next
+    /// page. Null on an empty page.
     pub end_cursor: Option<String>,
 }
 
