@@ -79,14 +79,15 @@ pub async fn seed(shared: &SharedConfig, auth: &AuthConfig) -> anyhow::Result<()
     Ok(())
 }
 
-/// What production demands of the gateway: no GraphiQL unless asked for
-/// (also when production came from `--env`, not the variable), and browser
-/// origins over HTTPS only.
+/// What production demands of the gateway: no GraphiQL and no
+/// introspection unless asked for (also when production came from `--env`,
+/// not the variable), and browser origins over HTTPS only.
 fn apply_environment(config: &mut GatewayConfig, settings: &SharedSettings) -> anyhow::Result<()> {
     if settings.environment != Environment::Production {
         return Ok(());
     }
     config.graphiql.get_or_insert(false);
+    config.introspection.get_or_insert(false);
     if let Some(origin) =
         config.security.cors_origins.iter().find(|o| !o.trim().is_empty() && !o.starts_with("https://"))
     {
@@ -321,4 +322,39 @@ fn banner(
     lines.push(String::new());
     lines.push(String::new());
     lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(environment: Environment) -> SharedSettings {
+        SharedSettings { environment, ..SharedSettings::for_tests("t:", "T", "t") }
+    }
+
+    #[test]
+    fn production_turns_graphiql_and_introspection_off_unless_asked_for() {
+        let mut config = GatewayConfig::new("s.graphql".into(), "127.0.0.1:0".parse().unwrap());
+        apply_environment(&mut config, &settings(Environment::Production)).unwrap();
+        assert_eq!((config.graphiql, config.introspection), (Some(false), Some(false)));
+
+        let mut asked = GatewayConfig::new("s.graphql".into(), "127.0.0.1:0".parse().unwrap());
+        asked.introspection = Some(true);
+        apply_environment(&mut asked, &settings(Environment::Production)).unwrap();
+        assert_eq!(asked.introspection, Some(true), "an explicit setting stays");
+
+        let mut development = GatewayConfig::new("s.graphql".into(), "127.0.0.1:0".parse().unwrap());
+        apply_environment(&mut development, &settings(Environment::Development)).unwrap();
+        assert_eq!((development.graphiql, development.introspection), (None, None));
+        let runtime = gatehouse_gateway::config::RuntimeConfig::try_from(&development).unwrap();
+        assert!(runtime.introspection, "on by default outside production");
+    }
+
+    #[test]
+    fn production_refuses_plain_http_browser_origins() {
+        let mut config = GatewayConfig::new("s.graphql".into(), "127.0.0.1:0".parse().unwrap());
+        config.security.cors_origins = vec!["http://app.example.com".into()];
+        let error = apply_environment(&mut config, &settings(Environment::Production)).unwrap_err();
+        assert!(error.to_string().contains("https:// origins"), "{error}");
+    }
 }

@@ -123,9 +123,11 @@ pub struct GatewayConfig {
     #[arg(id = "gateway-max-tokens", long = "max-tokens", env = "GATEWAY_MAX_TOKENS", default_value_t = 15_000)]
     pub max_tokens: usize,
 
-    /// Whether `__schema` and `__type` are answered. Default true.
-    #[arg(id = "gateway-introspection", long = "introspection", env = "GATEWAY_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
-    pub introspection: bool,
+    /// Whether `__schema` and `__type` are answered. Default: on in
+    /// development, off when `GATEHOUSE_ENV=production` (schema tools then
+    /// read the checked-in schema, or this is turned on explicitly).
+    #[arg(id = "gateway-introspection", long = "introspection", env = "GATEWAY_INTROSPECTION", action = clap::ArgAction::Set)]
+    pub introspection: Option<bool>,
 
     /// Whether browsers get GraphiQL at `GET /graphql`. Default: on in
     /// development, off when `GATEHOUSE_ENV=production`.
@@ -217,6 +219,18 @@ pub struct GatewayConfig {
     #[arg(id = "gateway-watch-supergraph", long = "watch-supergraph", env = "GATEWAY_WATCH_SUPERGRAPH", default_value_t = true, action = clap::ArgAction::Set)]
     pub watch_supergraph: bool,
 
+    /// Serve `/metrics`, `/health` and `/ready` on this separate address as
+    /// well, and `/metrics` no longer on the main listener: a port only the
+    /// monitoring reaches. Default: none (all on the main listener).
+    #[arg(id = "gateway-admin-listen", long = "admin-listen", env = "GATEWAY_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
+
+    /// Compress responses as the client's `Accept-Encoding` allows (zstd,
+    /// br, gzip) when they are larger than 1 KiB, and accept request bodies
+    /// compressed with any of them (`Content-Encoding`). Default: true.
+    #[arg(id = "gateway-compression", long = "compression", env = "GATEWAY_COMPRESSION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub compression: bool,
+
     /// Authentication, authorization and browser-safety settings.
     #[command(flatten)]
     pub security: crate::security::SecurityConfig,
@@ -254,7 +268,7 @@ impl GatewayConfig {
             max_aliases: 256,
             max_root_fields: 64,
             max_tokens: 15_000,
-            introspection: true,
+            introspection: None,
             graphiql: None,
             graphiql_samples: Default::default(),
             batching: false,
@@ -267,10 +281,19 @@ impl GatewayConfig {
             max_connections_per_subgraph: 100,
             server_threads: 0,
             watch_supergraph: true,
+            admin_listen: None,
+            compression: true,
             security: crate::security::SecurityConfig::default(),
             listener: GatewayListenerArgs::default(),
         }
     }
+}
+
+/// Whether `GATEHOUSE_ENV` says production (then GraphiQL and introspection
+/// are off unless asked for; `gatehouse gateway --env production` sets them
+/// off explicitly too).
+fn production_by_environment() -> bool {
+    std::env::var("GATEHOUSE_ENV").is_ok_and(|e| e.eq_ignore_ascii_case("production"))
 }
 
 /// Limits applied while parsing and before planning.
@@ -301,6 +324,9 @@ pub struct RuntimeConfig {
     pub body_read_timeout: Duration,
     pub introspection: bool,
     pub graphiql: bool,
+    /// Whether `/metrics` is served on a separate admin listener only.
+    pub admin_listener: bool,
+    pub compression: bool,
     pub graphiql_samples: crate::http::GraphiqlConfig,
     pub batching: bool,
     pub max_batch_size: usize,
@@ -380,10 +406,10 @@ impl TryFrom<&GatewayConfig> for RuntimeConfig {
             },
             max_body_bytes: config.max_body_bytes,
             body_read_timeout: config.listener.limits().body_read_timeout,
-            introspection: config.introspection,
-            graphiql: config.graphiql.unwrap_or_else(|| {
-                std::env::var("GATEHOUSE_ENV").map(|e| !e.eq_ignore_ascii_case("production")).unwrap_or(true)
-            }),
+            introspection: config.introspection.unwrap_or_else(|| !production_by_environment()),
+            graphiql: config.graphiql.unwrap_or_else(|| !production_by_environment()),
+            admin_listener: config.admin_listen.is_some(),
+            compression: config.compression,
             graphiql_samples: config.graphiql_samples.clone(),
             batching: config.batching,
             max_batch_size: config.max_batch_size.max(1),

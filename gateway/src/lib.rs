@@ -42,6 +42,8 @@ use supergraph::SupergraphStore;
 /// A bound, ready-to-serve gateway.
 pub struct Application {
     listener: TcpListener,
+    /// The admin listener (`/metrics`, `/health`, `/ready`), when configured.
+    admin: Option<TcpListener>,
     server: Arc<gatehouse_listener::Server>,
     gateway: Arc<Gateway>,
     /// Stops the JWKS refresher and the revocation listener with the server.
@@ -70,6 +72,10 @@ impl Application {
             tracing::error!(path = %runtime.supergraph_path.display(), error = %format!("{e:#}"), "the supergraph could not be loaded; serving unready");
         }
         let listener = gatehouse_listener::bind("gateway", "GATEWAY_LISTEN", config.listen).await?;
+        let admin = match config.admin_listen {
+            Some(address) => Some(gatehouse_listener::bind("gateway admin", "GATEWAY_ADMIN_LISTEN", address).await?),
+            None => None,
+        };
         let server = config.listener.server();
         let client = client::SubgraphClient::new().with_max_connections_per_host(runtime.max_connections_per_subgraph);
         let gateway = Arc::new(Gateway {
@@ -79,11 +85,16 @@ impl Application {
             client,
             security,
         });
-        Ok(Self { listener, server, gateway, background })
+        Ok(Self { listener, admin, server, gateway, background })
     }
 
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The admin listener's port, when there is one.
+    pub fn admin_port(&self) -> Option<u16> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.port())
     }
 
     /// The request handling behind the HTTP server (tests use it for plans).
@@ -96,10 +107,24 @@ impl Application {
         let watcher =
             tokio::spawn(supergraph::watch(self.gateway.store.clone(), self.gateway.config.clone(), shutdown.clone()));
         let router = http::router(self.gateway.clone());
+        let admin = self.admin.map(|listener| {
+            // A few connections for the monitoring, with the usual timeouts.
+            let limits = gatehouse_listener::Limits { max_connections: 64, ..self.server.limits().clone() };
+            let server = gatehouse_listener::Server::new("gateway admin", "GATEWAY_ADMIN_LISTEN", limits);
+            tokio::spawn(gatehouse_listener::serve(
+                server,
+                listener,
+                http::admin_router(self.gateway.clone()),
+                shutdown.clone(),
+            ))
+        });
         let served = server::serve(self.listener, router, &self.gateway, self.server, shutdown.clone()).await;
         shutdown.cancel();
         self.background.cancel();
         let _ = watcher.await;
+        if let Some(admin) = admin {
+            let _ = admin.await;
+        }
         served
     }
 }

@@ -185,3 +185,23 @@ async fn graphiql_is_served_to_browsers_and_can_be_switched_off() {
         assert_eq!(asset.status(), 404);
     }
 }
+
+#[tokio::test]
+async fn an_admin_listener_takes_metrics_off_the_public_port() {
+    let shop = common::shop::Shop::start().await;
+    let gateway = shop.gateway().config(|c| c.admin_listen = Some("127.0.0.1:0".parse().unwrap())).start().await;
+    let admin = gateway.admin_base.clone().expect("an admin listener");
+    let get = |url: String| {
+        let http = gateway.http.clone();
+        async move { http.get(url).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(get(format!("{admin}/metrics")).await, 200);
+    assert_eq!(get(format!("{admin}/health")).await, 200);
+    assert_eq!(get(format!("{admin}/ready")).await, 200);
+    // The public port keeps the probes a load balancer needs, not the metrics.
+    assert_eq!(get(format!("{}/metrics", gateway.base)).await, 404);
+    assert_eq!(get(format!("{}/health", gateway.base)).await, 200);
+    assert_eq!(get(format!("{}/ready", gateway.base)).await, 200);
+    // Nor does the admin port answer GraphQL.
+    assert_eq!(get(format!("{admin}/graphql?query=%7B__typename%7D")).await, 404);
+}

@@ -54,7 +54,7 @@ async fn introspection_mixes_with_subgraph_fields() {
 #[tokio::test]
 async fn introspection_can_be_switched_off() {
     let shop = common::shop::Shop::start().await;
-    let gateway = shop.gateway().config(|c| c.introspection = false).start().await;
+    let gateway = shop.gateway().config(|c| c.introspection = Some(false)).start().await;
     let (status, body) = gateway.post_json(json!({"query": "{ __schema { types { name } } }"})).await;
     assert_eq!(status, 400);
     assert_eq!(body["errors"][0]["extensions"]["code"], "INTROSPECTION_DISABLED");

@@ -9,10 +9,12 @@ pub fn common_routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new().route("/health", get(health)).route("/metrics", get(metrics))
 }
 
-async fn health() -> impl IntoResponse {
+/// `/health`: the process is up.
+pub async fn health() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], r#"{"status":"ok"}"#)
 }
 
-async fn metrics() -> impl IntoResponse {
+/// `/metrics`: Prometheus text format.
+pub async fn metrics() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], crate::telemetry::metrics_handle().render())
 }

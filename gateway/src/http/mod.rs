@@ -73,11 +73,19 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
     if gateway.config.graphiql {
         graphql = graphql.merge(graphiql::routes());
     }
-    graphql
-        .route("/ready", get(ready))
-        .with_state(gateway.clone())
-        .merge(gatehouse_common::http::common_routes())
-        .layer(gateway.security.cors.layer())
+    let routes = graphql.route("/ready", get(ready)).route("/health", get(gatehouse_common::http::health));
+    let routes = if gateway.config.admin_listener {
+        routes
+    } else {
+        routes.route("/metrics", get(gatehouse_common::http::metrics))
+    };
+    routes.with_state(gateway.clone()).layer(gateway.security.cors.layer())
+}
+
+/// The admin listener's routes (`GATEWAY_ADMIN_LISTEN`): `/metrics`,
+/// `/health` and `/ready`, for the monitoring only.
+pub fn admin_router(gateway: Arc<Gateway>) -> Router {
+    Router::new().route("/ready", get(ready)).with_state(gateway).merge(gatehouse_common::http::common_routes())
 }
 
 /// Appends the connection's peer address to `X-Forwarded-For`, as a proxy

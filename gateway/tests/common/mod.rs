@@ -133,6 +133,8 @@ pub fn fixture(path: &str) -> String {
 /// A running gateway over a temporary copy of a supergraph.
 pub struct TestGateway {
     pub base: String,
+    /// `http://127.0.0.1:<port>` of the admin listener, when configured.
+    pub admin_base: Option<String>,
     pub http: reqwest::Client,
     pub gateway: Arc<Gateway>,
     pub supergraph_path: PathBuf,
@@ -197,11 +199,13 @@ impl GatewayBuilder {
         }
         let app = Application::build_with(config, self.shared).await.unwrap();
         let port = app.port();
+        let admin_base = app.admin_port().map(|port| format!("http://127.0.0.1:{port}"));
         let gateway = app.gateway();
         let shutdown = CancellationToken::new();
         tokio::spawn(app.run_until_stopped(shutdown.clone()));
         TestGateway {
             base: format!("http://127.0.0.1:{port}"),
+            admin_base,
             http: reqwest::Client::new(),
             gateway,
             supergraph_path: path,
