@@ -15,7 +15,6 @@ use bytes::Bytes;
 use http::header::{HeaderValue, ACCEPT, CONTENT_TYPE, SET_COOKIE};
 use http::{HeaderMap, Request};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
@@ -24,6 +23,7 @@ use tokio::sync::Semaphore;
 
 use crate::executor::tree::Node;
 use crate::supergraph::SubgraphEndpoint;
+use crate::transport::{self, Connector, Transport};
 
 /// Subgraph responses larger than this are refused rather than buffered.
 const MAX_SUBGRAPH_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
@@ -34,6 +34,8 @@ pub enum FetchError {
     Timeout(Duration),
     #[error("the request failed: {0}")]
     Transport(String),
+    #[error("the TLS handshake with the subgraph failed: {0}")]
+    Tls(String),
     #[error("the subgraph answered with HTTP status {0}")]
     Status(u16),
 }
@@ -163,10 +165,15 @@ impl Received {
 /// hundred connections open that was the largest single use of the heap.
 const READ_BUFFER_BYTES: usize = 16 * 1024;
 
+type Pool = Client<Connector, Full<Bytes>>;
+
 /// Shared by all requests and all supergraph reloads, so connections are reused.
 #[derive(Clone)]
 pub struct SubgraphClient {
-    inner: Client<HttpConnector, Full<Bytes>>,
+    /// How subgraphs are reached; [`SubgraphEndpoint::transport`] indexes it.
+    transports: Arc<[Transport]>,
+    /// A connection pool per transport.
+    pools: Vec<Pool>,
     inflight: InflightMap,
     /// Most exchanges in flight per host (`host:port`), when limited.
     per_host: Option<usize>,
@@ -181,27 +188,50 @@ impl Default for SubgraphClient {
 }
 
 impl SubgraphClient {
+    /// A client reaching every subgraph over plain HTTP/1.1, or TLS trusting
+    /// the system's certificate authorities.
     pub fn new() -> Self {
-        Self { inner: Self::pool(), inflight: Arc::default(), per_host: None, turns: Arc::default() }
+        Self::with_transports(vec![Transport::system()])
     }
 
-    fn pool() -> Client<HttpConnector, Full<Bytes>> {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_keepalive(Some(Duration::from_secs(60)));
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(512)
-            .http1_read_buf_exact_size(READ_BUFFER_BYTES)
-            .build(connector)
+    /// A client with these transports; the first serves every subgraph whose
+    /// endpoint names no other.
+    pub fn with_transports(transports: Vec<Transport>) -> Self {
+        let transports: Arc<[Transport]> =
+            if transports.is_empty() { Arc::new([Transport::system()]) } else { transports.into() };
+        Self {
+            pools: Self::pools(&transports),
+            transports,
+            inflight: Arc::default(),
+            per_host: None,
+            turns: Arc::default(),
+        }
     }
 
-    /// A client with a connection pool of its own, for one server thread (a
+    fn pools(transports: &[Transport]) -> Vec<Pool> {
+        transports
+            .iter()
+            .map(|transport| {
+                Client::builder(TokioExecutor::new())
+                    .pool_idle_timeout(Duration::from_secs(90))
+                    .pool_max_idle_per_host(512)
+                    .http1_read_buf_exact_size(READ_BUFFER_BYTES)
+                    .http2_only(transport.http2_only)
+                    .build(transport.connector.clone())
+            })
+            .collect()
+    }
+
+    /// The transports' client certificates, to watch for renewal.
+    pub fn client_certificates(&self) -> impl Iterator<Item = &Arc<gatehouse_listener::tls::KeyPair>> {
+        self.transports.iter().filter_map(|transport| transport.client_pair.as_ref())
+    }
+
+    /// A client with connection pools of its own, for one server thread (a
     /// connection's I/O runs on the runtime that opened it), sharing the
     /// in-flight exchanges and the per-host turns with this one.
     pub fn with_own_pool(&self) -> Self {
-        Self { inner: Self::pool(), ..self.clone() }
+        Self { pools: Self::pools(&self.transports), ..self.clone() }
     }
 
     /// Lets at most `limit` exchanges (and so connections) be in flight to
@@ -215,6 +245,8 @@ impl SubgraphClient {
     /// The semaphore that hands out turns at `endpoint`'s host, when limited.
     fn turns(&self, endpoint: &SubgraphEndpoint) -> Option<Arc<Semaphore>> {
         let limit = self.per_host?;
+        // Endpoint URLs are canonical (`supergraph::endpoint_url`): no
+        // default port written out, so one host has one key.
         let host = endpoint.url.authority().map(|a| a.as_str());
         let mut turns = self.turns.lock().unwrap_or_else(|e| e.into_inner());
         // Every request looks its host up; only the first one allocates the key.
@@ -317,13 +349,17 @@ impl SubgraphClient {
                 Some(turns) => Some(turns.acquire_owned().await.map_err(|e| FetchError::Transport(e.to_string()))?),
                 None => None,
             };
-            let response = self.inner.request(request).await.map_err(|e| FetchError::Transport(e.to_string()))?;
+            let pool = self.pools.get(endpoint.transport).unwrap_or(&self.pools[0]);
+            let response = pool.request(request).await.map_err(|e| match transport::tls_failure(&e) {
+                Some(reason) => FetchError::Tls(reason),
+                None => FetchError::Transport(transport::describe(&e)),
+            })?;
             let status = response.status();
             let set_cookies: Vec<HeaderValue> = response.headers().get_all(SET_COOKIE).iter().cloned().collect();
             let body = Limited::new(response.into_body(), MAX_SUBGRAPH_RESPONSE_BYTES)
                 .collect()
                 .await
-                .map_err(|e| FetchError::Transport(e.to_string()))?
+                .map_err(|e| FetchError::Transport(transport::describe(&*e)))?
                 .to_bytes();
             // GraphQL-over-HTTP allows 4xx with a GraphQL body; keep it if it parses.
             let graphql_error_body = status.is_client_error() && body.starts_with(b"{");

@@ -71,6 +71,59 @@ pub struct GatewayConfig {
     )]
     pub subgraph_max_request_bytes: Vec<String>,
 
+    /// PEM certificate authorities trusted for every `https://` subgraph, on
+    /// top of the system's (which honour `SSL_CERT_FILE` and
+    /// `SSL_CERT_DIR`). Default: none.
+    #[arg(id = "gateway-subgraph-ca-file", long = "subgraph-ca-file", env = "GATEWAY_SUBGRAPH_CA_FILE")]
+    pub subgraph_ca_file: Option<PathBuf>,
+
+    /// PEM certificate authorities trusted for one subgraph, as
+    /// `NAME=PATH`, repeatable (comma-separated in the environment), on top
+    /// of the system's and `GATEWAY_SUBGRAPH_CA_FILE`. Default: none.
+    #[arg(
+        id = "gateway-subgraph-ca-files",
+        long = "subgraph-ca-files",
+        env = "GATEWAY_SUBGRAPH_CA_FILES",
+        value_delimiter = ','
+    )]
+    pub subgraph_ca_files: Vec<String>,
+
+    /// PEM client certificate presented to `https://` subgraphs that require
+    /// one (mutual TLS), with `GATEWAY_SUBGRAPH_CLIENT_KEY`. Default: none.
+    #[arg(
+        id = "gateway-subgraph-client-cert",
+        long = "subgraph-client-cert",
+        env = "GATEWAY_SUBGRAPH_CLIENT_CERT",
+        requires = "gateway-subgraph-client-key"
+    )]
+    pub subgraph_client_cert: Option<PathBuf>,
+
+    /// PEM private key of `GATEWAY_SUBGRAPH_CLIENT_CERT`. Default: none.
+    #[arg(
+        id = "gateway-subgraph-client-key",
+        long = "subgraph-client-key",
+        env = "GATEWAY_SUBGRAPH_CLIENT_KEY",
+        requires = "gateway-subgraph-client-cert"
+    )]
+    pub subgraph_client_key: Option<PathBuf>,
+
+    /// A client certificate for one subgraph, as `NAME=CERT_PATH:KEY_PATH`,
+    /// repeatable (comma-separated in the environment); instead of
+    /// `GATEWAY_SUBGRAPH_CLIENT_CERT` for that subgraph. Default: none.
+    #[arg(
+        id = "gateway-subgraph-client-certs",
+        long = "subgraph-client-certs",
+        env = "GATEWAY_SUBGRAPH_CLIENT_CERTS",
+        value_delimiter = ','
+    )]
+    pub subgraph_client_certs: Vec<String>,
+
+    /// Plain-text (`http://`) subgraphs that speak HTTP/2 only, with prior
+    /// knowledge (h2c), repeatable (comma-separated in the environment).
+    /// `https://` subgraphs get HTTP/2 by ALPN when they offer it. Default: none.
+    #[arg(id = "gateway-subgraph-h2c", long = "subgraph-h2c", env = "GATEWAY_SUBGRAPH_H2C", value_delimiter = ',')]
+    pub subgraph_h2c: Vec<String>,
+
     /// Client request headers forwarded to every subgraph, repeatable
     /// (comma-separated in the environment). Default: none.
     #[arg(
@@ -225,9 +278,10 @@ pub struct GatewayConfig {
     #[arg(id = "gateway-admin-listen", long = "admin-listen", env = "GATEWAY_ADMIN_LISTEN")]
     pub admin_listen: Option<SocketAddr>,
 
-    /// Compress responses as the client's `Accept-Encoding` allows (zstd,
-    /// br, gzip) when they are larger than 1 KiB, and accept request bodies
-    /// compressed with any of them (`Content-Encoding`). Default: true.
+    /// Compress responses as the client's `Accept-Encoding` allows (br,
+    /// gzip, or zstd when ranked above the others) when they are larger than
+    /// 1 KiB, and accept request bodies compressed with any of them
+    /// (`Content-Encoding`). Default: true.
     #[arg(id = "gateway-compression", long = "compression", env = "GATEWAY_COMPRESSION", default_value_t = true, action = clap::ArgAction::Set)]
     pub compression: bool,
 
@@ -260,6 +314,12 @@ impl GatewayConfig {
             subgraph_timeout_ms: 30_000,
             subgraph_timeouts: Vec::new(),
             subgraph_max_request_bytes: Vec::new(),
+            subgraph_ca_file: None,
+            subgraph_ca_files: Vec::new(),
+            subgraph_client_cert: None,
+            subgraph_client_key: None,
+            subgraph_client_certs: Vec::new(),
+            subgraph_h2c: Vec::new(),
             propagate_headers: Vec::new(),
             subgraph_propagate_headers: Vec::new(),
             forwarded_for: true,
@@ -312,6 +372,19 @@ pub struct SubgraphOverrides {
     pub timeout: Option<Duration>,
     pub propagate_headers: Vec<HeaderName>,
     pub max_request_bytes: Option<usize>,
+    /// Index into [`RuntimeConfig::transports`].
+    pub transport: usize,
+}
+
+/// How the gateway reaches a subgraph: whom it trusts, what certificate it
+/// presents, and whether plain-text connections speak HTTP/2 only.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct TransportSpec {
+    /// Certificate authorities trusted besides the system's.
+    pub ca_files: Vec<PathBuf>,
+    /// A client certificate and its key (mutual TLS).
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+    pub h2c: bool,
 }
 
 /// The configuration as request code uses it: parsed once, never re-read.
@@ -322,6 +395,9 @@ pub struct RuntimeConfig {
     pub max_body_bytes: usize,
     /// How long a whole request body may take to arrive.
     pub body_read_timeout: Duration,
+    /// How subgraphs are reached; the first is every subgraph's unless
+    /// configured otherwise ([`SubgraphOverrides::transport`]).
+    pub transports: Vec<TransportSpec>,
     pub introspection: bool,
     pub graphiql: bool,
     /// Whether `/metrics` is served on a separate admin listener only.
@@ -367,7 +443,7 @@ impl TryFrom<&GatewayConfig> for RuntimeConfig {
         let mut subgraphs: HashMap<String, SubgraphOverrides> = HashMap::new();
         for raw in config.subgraph_urls.iter().filter(|s| !s.trim().is_empty()) {
             let (name, url) = split_pair(raw, "--subgraph-url")?;
-            url.parse::<http::Uri>().with_context(|| format!("subgraph URL {url:?} is invalid"))?;
+            crate::supergraph::endpoint_url(name, url).context("GATEWAY_SUBGRAPH_URLS")?;
             subgraphs.entry(name.to_string()).or_default().url = Some(url.to_string());
         }
         for raw in config.subgraph_timeouts.iter().filter(|s| !s.trim().is_empty()) {
@@ -383,6 +459,47 @@ impl TryFrom<&GatewayConfig> for RuntimeConfig {
         for raw in config.subgraph_propagate_headers.iter().filter(|s| !s.trim().is_empty()) {
             let (name, header) = split_pair(raw, "--subgraph-propagate-header")?;
             subgraphs.entry(name.to_string()).or_default().propagate_headers.push(header_name(header)?);
+        }
+        // The transports: the default first, then one per subgraph that
+        // differs from it; subgraphs with the same settings share one.
+        let mut specs: HashMap<String, TransportSpec> = HashMap::new();
+        let default_spec = TransportSpec {
+            ca_files: config.subgraph_ca_file.iter().cloned().collect(),
+            client_cert: config.subgraph_client_cert.clone().zip(config.subgraph_client_key.clone()),
+            h2c: false,
+        };
+        let spec_of = |specs: &mut HashMap<String, TransportSpec>, name: &str| {
+            specs.entry(name.to_owned()).or_insert_with(|| default_spec.clone()).clone()
+        };
+        for raw in config.subgraph_ca_files.iter().filter(|s| !s.trim().is_empty()) {
+            let (name, path) = split_pair(raw, "--subgraph-ca-files")?;
+            let mut spec = spec_of(&mut specs, name);
+            spec.ca_files.push(PathBuf::from(path));
+            specs.insert(name.to_owned(), spec);
+        }
+        for raw in config.subgraph_client_certs.iter().filter(|s| !s.trim().is_empty()) {
+            let (name, paths) = split_pair(raw, "--subgraph-client-certs")?;
+            let (cert, key) =
+                paths.split_once(':').with_context(|| format!("{raw:?} must be NAME=CERT_PATH:KEY_PATH"))?;
+            let mut spec = spec_of(&mut specs, name);
+            spec.client_cert = Some((PathBuf::from(cert), PathBuf::from(key)));
+            specs.insert(name.to_owned(), spec);
+        }
+        for name in config.subgraph_h2c.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+            let mut spec = spec_of(&mut specs, name);
+            spec.h2c = true;
+            specs.insert(name.to_owned(), spec);
+        }
+        let mut transports = vec![default_spec];
+        for (name, spec) in specs {
+            let index = match transports.iter().position(|known| *known == spec) {
+                Some(index) => index,
+                None => {
+                    transports.push(spec);
+                    transports.len() - 1
+                }
+            };
+            subgraphs.entry(name).or_default().transport = index;
         }
         let mut propagate_headers = config
             .propagate_headers
@@ -406,6 +523,7 @@ impl TryFrom<&GatewayConfig> for RuntimeConfig {
             },
             max_body_bytes: config.max_body_bytes,
             body_read_timeout: config.listener.limits().body_read_timeout,
+            transports,
             introspection: config.introspection.unwrap_or_else(|| !production_by_environment()),
             graphiql: config.graphiql.unwrap_or_else(|| !production_by_environment()),
             admin_listener: config.admin_listen.is_some(),

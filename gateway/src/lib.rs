@@ -25,6 +25,7 @@ pub mod schema;
 pub mod security;
 mod server;
 pub mod supergraph;
+pub mod transport;
 
 use std::sync::Arc;
 
@@ -76,8 +77,16 @@ impl Application {
             Some(address) => Some(gatehouse_listener::bind("gateway admin", "GATEWAY_ADMIN_LISTEN", address).await?),
             None => None,
         };
-        let server = config.listener.server();
-        let client = client::SubgraphClient::new().with_max_connections_per_host(runtime.max_connections_per_subgraph);
+        let server =
+            config.listener.server().map_err(|e| anyhow::anyhow!("GATEWAY_TLS_CERT_FILE/GATEWAY_TLS_KEY_FILE: {e}"))?;
+        let transports = runtime
+            .transports
+            .iter()
+            .map(transport::Transport::build)
+            .collect::<anyhow::Result<Vec<_>>>()
+            .map_err(|e| anyhow::anyhow!("GATEWAY_SUBGRAPH_CA_FILE(S)/GATEWAY_SUBGRAPH_CLIENT_CERT(S): {e:#}"))?;
+        let client = client::SubgraphClient::with_transports(transports)
+            .with_max_connections_per_host(runtime.max_connections_per_subgraph);
         let gateway = Arc::new(Gateway {
             store,
             config: runtime.clone(),
@@ -106,6 +115,9 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let watcher =
             tokio::spawn(supergraph::watch(self.gateway.store.clone(), self.gateway.config.clone(), shutdown.clone()));
+        for pair in self.gateway.client.client_certificates() {
+            tokio::spawn(pair.clone().watch("gateway subgraph client", shutdown.clone()));
+        }
         let router = http::router(self.gateway.clone());
         let admin = self.admin.map(|listener| {
             // A few connections for the monitoring, with the usual timeouts.

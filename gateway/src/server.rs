@@ -54,6 +54,7 @@ pub(crate) async fn serve(
         workers.push(worker);
     }
 
+    server.watch_tls(&shutdown);
     let mut next = 0;
     loop {
         let accepted = tokio::select! {

@@ -28,7 +28,41 @@ pub struct SubgraphEndpoint {
     pub propagate_headers: Vec<HeaderName>,
     /// The largest request body the subgraph takes, when configured.
     pub max_request_bytes: Option<usize>,
+    /// Index into the client's transports ([`crate::config::RuntimeConfig::transports`]).
+    pub transport: usize,
     pub metrics: FetchMetrics,
+}
+
+/// A subgraph URL as requests use it: `http` or `https` with a host, and
+/// without a default port written out (`https://a:443/` and `https://a/` are
+/// one host to the connection limits). Anything else is an error naming the
+/// subgraph, so a supergraph pointing at `ftp://` or `localhost:4001` is
+/// refused when it loads rather than failing every request.
+pub fn endpoint_url(name: &str, url: &str) -> anyhow::Result<Uri> {
+    // Credentials are refused and never repeated in the error.
+    let shown = match url.split_once("://").and_then(|(scheme, rest)| Some((scheme, rest.split_once('@')?.1))) {
+        Some((scheme, host)) if !host.contains('@') => format!("{scheme}://…@{host}"),
+        _ => url.to_owned(),
+    };
+    let uri: Uri = url.parse().map_err(|_| anyhow::anyhow!("subgraph {name} has an invalid URL {shown:?}"))?;
+    let default_port = match uri.scheme_str() {
+        Some("http") => 80,
+        Some("https") => 443,
+        _ => anyhow::bail!("subgraph {name} has the URL {shown:?}: only http:// and https:// URLs are supported"),
+    };
+    let Some(authority) = uri.authority().filter(|a| !a.host().is_empty()) else {
+        anyhow::bail!("subgraph {name} has the URL {shown:?}, which names no host");
+    };
+    if authority.as_str().contains('@') {
+        anyhow::bail!("subgraph {name} has the URL {shown:?}: credentials in subgraph URLs are not supported");
+    }
+    if authority.port_u16() != Some(default_port) {
+        return Ok(uri);
+    }
+    let mut parts = uri.clone().into_parts();
+    parts.authority =
+        Some(authority.host().parse().with_context(|| format!("subgraph {name} has an invalid host in {shown:?}"))?);
+    Uri::from_parts(parts).with_context(|| format!("subgraph {name} has an invalid URL {shown:?}"))
 }
 
 /// One subgraph's fetch metrics, registered when the supergraph loads rather
@@ -42,7 +76,7 @@ pub struct FetchMetrics {
 }
 
 impl FetchMetrics {
-    fn register(subgraph: &str) -> Self {
+    pub fn register(subgraph: &str) -> Self {
         let requests = |outcome: &'static str| metrics::counter!("gateway_subgraph_requests_total", "subgraph" => subgraph.to_string(), "outcome" => outcome);
         Self {
             ok: requests("ok"),
@@ -158,7 +192,7 @@ impl Supergraph {
         for (name, url) in &planner.supergraph.subgraph_endpoint_map {
             let overrides = config.subgraphs.get(name).cloned().unwrap_or_default();
             let url = overrides.url.as_deref().unwrap_or(url);
-            let uri: Uri = url.parse().with_context(|| format!("subgraph {name} has an invalid URL {url:?}"))?;
+            let uri = endpoint_url(name, url)?;
             let mut propagate_headers = config.propagate_headers.clone();
             propagate_headers.extend(overrides.propagate_headers.iter().cloned());
             subgraphs.insert(
@@ -169,6 +203,7 @@ impl Supergraph {
                     timeout: overrides.timeout.unwrap_or(config.default_timeout),
                     propagate_headers,
                     max_request_bytes: overrides.max_request_bytes,
+                    transport: overrides.transport,
                     metrics: FetchMetrics::register(name),
                 },
             );

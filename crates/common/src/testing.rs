@@ -1,5 +1,6 @@
 //! Helpers for the services' tests (feature `test-support`): fault tests that
-//! stop a broker start their own `nats-server`, never the shared one.
+//! stop a broker start their own `nats-server` or `redis-server`, never the
+//! shared one; TLS tests make their certificates with [`TestPki`].
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -166,5 +167,78 @@ impl PrivateRedis {
 impl Drop for PrivateRedis {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// A certificate authority made for one test, and the certificates it signs,
+/// written as PEM files into a temporary folder.
+pub struct TestPki {
+    dir: tempfile::TempDir,
+    ca: rcgen::Certificate,
+    ca_key: rcgen::KeyPair,
+    name: String,
+}
+
+/// A certificate and its key, as PEM files.
+#[derive(Debug, Clone)]
+pub struct TestCertificate {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl TestPki {
+    /// A CA named `name`.
+    pub fn new(name: &str) -> Self {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.distinguished_name.push(rcgen::DnType::CommonName, format!("{name} test CA"));
+        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+        let ca_key = rcgen::KeyPair::generate().expect("a CA key");
+        let ca = params.self_signed(&ca_key).expect("a self-signed CA");
+        let pki = Self { dir: tempfile::tempdir().expect("a folder for the PKI"), ca, ca_key, name: name.to_owned() };
+        std::fs::write(pki.ca_file(), pki.ca.pem()).expect("the CA file");
+        pki
+    }
+
+    /// The CA certificate as a PEM file (what a client or server trusts).
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join(format!("{}-ca.pem", self.name))
+    }
+
+    /// The CA certificate's PEM text.
+    pub fn ca_pem(&self) -> String {
+        self.ca.pem()
+    }
+
+    /// A server certificate for `localhost` and 127.0.0.1, written as
+    /// `<file>.pem` and `<file>.key`; `label` goes into its common name.
+    pub fn server(&self, file: &str, label: &str) -> TestCertificate {
+        self.issue(file, label, &["localhost", "127.0.0.1"], rcgen::ExtendedKeyUsagePurpose::ServerAuth)
+    }
+
+    /// A client certificate (for mutual TLS).
+    pub fn client(&self, file: &str, label: &str) -> TestCertificate {
+        self.issue(file, label, &[], rcgen::ExtendedKeyUsagePurpose::ClientAuth)
+    }
+
+    fn issue(&self, file: &str, label: &str, names: &[&str], usage: rcgen::ExtendedKeyUsagePurpose) -> TestCertificate {
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut params = rcgen::CertificateParams::new(names).expect("certificate parameters");
+        params.distinguished_name.push(rcgen::DnType::CommonName, label);
+        params.extended_key_usages = vec![usage];
+        let key = rcgen::KeyPair::generate().expect("a key");
+        let certificate = params.signed_by(&key, &self.ca, &self.ca_key).expect("a signed certificate");
+        let written = TestCertificate {
+            cert: self.dir.path().join(format!("{file}.pem")),
+            key: self.dir.path().join(format!("{file}.key")),
+        };
+        // Written to a side file and renamed, as a certificate manager would,
+        // so a reader never sees half a file.
+        for (path, text) in [(&written.key, key.serialize_pem()), (&written.cert, certificate.pem())] {
+            let partial = path.with_extension("partial");
+            std::fs::write(&partial, text).expect("a certificate file");
+            std::fs::rename(&partial, path).expect("the certificate file in place");
+        }
+        written
     }
 }

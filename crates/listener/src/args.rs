@@ -30,6 +30,15 @@ macro_rules! listener_args {
 
             #[arg(help = concat!("On shutdown, how many seconds in-flight requests get to finish before their connections are closed. Default 25."), id = concat!($id, "-shutdown-timeout-secs"), long = concat!($long, "shutdown-timeout-secs"), env = concat!($env, "_SHUTDOWN_TIMEOUT_SECS"), default_value_t = 25)]
             pub shutdown_timeout_secs: u64,
+
+            #[arg(help = concat!("PEM certificate (and chain) the ", $service, " serves TLS with, with its key; both files are read again when they change. Default: none (plain HTTP; HTTP/2 with prior knowledge works too)."), id = concat!($id, "-tls-cert-file"), long = concat!($long, "tls-cert-file"), env = concat!($env, "_TLS_CERT_FILE"), requires = concat!($id, "-tls-key-file"))]
+            pub tls_cert_file: Option<std::path::PathBuf>,
+
+            #[arg(help = concat!("PEM private key of the ", $service, "'s TLS certificate. Default: none."), id = concat!($id, "-tls-key-file"), long = concat!($long, "tls-key-file"), env = concat!($env, "_TLS_KEY_FILE"), requires = concat!($id, "-tls-cert-file"))]
+            pub tls_key_file: Option<std::path::PathBuf>,
+
+            #[arg(help = concat!("PEM certificate authorities whose client certificates the ", $service, " requires (mutual TLS; read at start). Default: none (no client certificate asked for)."), id = concat!($id, "-tls-client-ca-file"), long = concat!($long, "tls-client-ca-file"), env = concat!($env, "_TLS_CLIENT_CA_FILE"), requires = concat!($id, "-tls-cert-file"))]
+            pub tls_client_ca_file: Option<std::path::PathBuf>,
         }
 
         impl Default for $name {
@@ -40,6 +49,9 @@ macro_rules! listener_args {
                     body_read_timeout_ms: 30_000,
                     idle_timeout_ms: 60_000,
                     shutdown_timeout_secs: 25,
+                    tls_cert_file: None,
+                    tls_key_file: None,
+                    tls_client_ca_file: None,
                 }
             }
         }
@@ -61,9 +73,27 @@ macro_rules! listener_args {
                 }
             }
 
-            /// A server applying these limits.
-            pub fn server(&self) -> std::sync::Arc<$crate::Server> {
-                $crate::Server::new($service, Self::MAX_CONNECTIONS_SETTING, self.limits())
+            /// The TLS files, when TLS is configured.
+            pub fn tls_files(&self) -> Option<$crate::tls::TlsFiles> {
+                Some($crate::tls::TlsFiles {
+                    cert: self.tls_cert_file.clone()?,
+                    key: self.tls_key_file.clone()?,
+                    client_ca: self.tls_client_ca_file.clone(),
+                })
+            }
+
+            /// A server applying these limits, with TLS when configured (its
+            /// files must load).
+            pub fn server(&self) -> Result<std::sync::Arc<$crate::Server>, $crate::tls::TlsError> {
+                Ok(match self.tls_files() {
+                    None => $crate::Server::new($service, Self::MAX_CONNECTIONS_SETTING, self.limits()),
+                    Some(files) => $crate::Server::with_tls(
+                        $service,
+                        Self::MAX_CONNECTIONS_SETTING,
+                        self.limits(),
+                        $crate::tls::Tls::load(files)?,
+                    ),
+                })
             }
         }
     };

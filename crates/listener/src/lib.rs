@@ -14,7 +14,10 @@
 //! - request bodies are read with [`read_body`], whole within
 //!   [`Limits::body_read_timeout`] and under a byte limit;
 //! - on shutdown every connection finishes its in-flight requests and
-//!   closes, for at most [`Limits::shutdown_timeout`].
+//!   closes, for at most [`Limits::shutdown_timeout`];
+//! - with [`tls::Tls`], connections are TLS (HTTP/2 or HTTP/1.1 by ALPN),
+//!   the handshake bounded like a request head; plain connections may speak
+//!   HTTP/2 with prior knowledge (h2c) or HTTP/1.1.
 //!
 //! The gateway accepts on one thread and serves each connection on one of
 //! its server threads ([`Accepted::detach`], [`Detached::attach`]); the
@@ -23,6 +26,7 @@
 mod activity;
 mod args;
 mod body;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -84,6 +88,7 @@ pub struct Server {
     last_full_warning: AtomicU64,
     started: Instant,
     builder: auto::Builder<TokioExecutor>,
+    tls: Option<tls::Tls>,
 }
 
 /// How often, at most, the connection-limit warning is repeated.
@@ -106,7 +111,28 @@ impl Server {
             last_full_warning: AtomicU64::new(u64::MAX),
             started: Instant::now(),
             builder,
+            tls: None,
         })
+    }
+
+    /// A server whose connections are TLS, with `tls`'s certificate.
+    pub fn with_tls(
+        name: &'static str,
+        max_connections_setting: &'static str,
+        limits: Limits,
+        tls: tls::Tls,
+    ) -> Arc<Self> {
+        let mut server = Arc::into_inner(Self::new(name, max_connections_setting, limits)).expect("just made");
+        server.tls = Some(tls);
+        Arc::new(server)
+    }
+
+    /// Keeps the TLS certificate in step with its files until `shutdown`
+    /// (on the current runtime), when the listener has TLS.
+    pub fn watch_tls(&self, shutdown: &CancellationToken) {
+        if let Some(tls) = &self.tls {
+            tokio::spawn(tls.clone().watch(self.name, shutdown.clone()));
+        }
     }
 
     pub fn limits(&self) -> &Limits {
@@ -165,8 +191,44 @@ impl Server {
         // Released when this connection ends, letting the next one in.
         let _slot = slot;
         let _ = stream.set_nodelay(true);
+        match &self.tls {
+            None => self.serve_io(stream, peer, router, shutdown, stop).await,
+            Some(tls) => {
+                // A handshake is held to the same bound as a request head.
+                let handshake = tls.acceptor().accept(stream);
+                let stream = tokio::select! {
+                    handshake = tokio::time::timeout(self.limits.header_read_timeout, handshake) => match handshake {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(error)) => {
+                            metrics::counter!("gatehouse_http_tls_handshake_failures_total", "service" => self.name).increment(1);
+                            tracing::debug!(service = self.name, %peer, %error, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            metrics::counter!("gatehouse_http_slow_heads_total", "service" => self.name).increment(1);
+                            tracing::debug!(service = self.name, %peer, "TLS handshake not finished in time; closing");
+                            return;
+                        }
+                    },
+                    () = stop.cancelled() => return,
+                };
+                self.serve_io(stream, peer, router, shutdown, stop).await
+            }
+        }
+    }
+
+    async fn serve_io<I>(
+        &self,
+        io: I,
+        peer: SocketAddr,
+        router: Router,
+        shutdown: &CancellationToken,
+        stop: &CancellationToken,
+    ) where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
         let activity = Arc::new(Activity::new());
-        let io = TokioIo::new(Watched::new(stream, activity.clone()));
+        let io = TokioIo::new(Watched::new(io, activity.clone()));
         let service = TowerToHyperService::new(Tracked::new(router, activity.clone(), ConnectInfo(peer)));
         let connection = self.builder.serve_connection_with_upgrades(io, service);
         tokio::pin!(connection);
@@ -252,6 +314,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let connections = TaskTracker::new();
     let stop = CancellationToken::new();
+    server.watch_tls(&shutdown);
     loop {
         let accepted = tokio::select! {
             () = shutdown.cancelled() => break,

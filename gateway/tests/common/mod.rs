@@ -29,6 +29,8 @@ pub struct Recorder {
     pub count: Arc<AtomicUsize>,
     pub bodies: Arc<Mutex<Vec<Value>>>,
     pub headers: Arc<Mutex<Vec<HeaderMap>>>,
+    /// The HTTP version of each request.
+    pub versions: Arc<Mutex<Vec<axum::http::Version>>>,
 }
 
 impl Recorder {
@@ -40,8 +42,14 @@ impl Recorder {
         self.bodies.lock().unwrap().clone()
     }
 
-    fn record(&self, body: &Value, headers: &HeaderMap) {
+    /// The HTTP versions requests came in, in order.
+    pub fn versions(&self) -> Vec<axum::http::Version> {
+        self.versions.lock().unwrap().clone()
+    }
+
+    fn record(&self, body: &Value, headers: &HeaderMap, version: axum::http::Version) {
         self.count.fetch_add(1, Ordering::SeqCst);
+        self.versions.lock().unwrap().push(version);
         self.bodies.lock().unwrap().push(body.clone());
         self.headers.lock().unwrap().push(headers.clone());
     }
@@ -72,6 +80,42 @@ async fn serve(router: Router) -> (String, CancellationToken) {
     (format!("http://127.0.0.1:{port}/graphql"), shutdown)
 }
 
+/// Serves through a Gatehouse listener (TLS when `server` has it, HTTP/2
+/// by ALPN or prior knowledge): `https://localhost:<port>/graphql` or
+/// `http://127.0.0.1:<port>/graphql`.
+async fn serve_on(router: Router, server: Arc<gatehouse_listener::Server>, tls: bool) -> (String, CancellationToken) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let shutdown = CancellationToken::new();
+    tokio::spawn(gatehouse_listener::serve(server, listener, router, shutdown.clone()));
+    let url =
+        if tls { format!("https://localhost:{port}/graphql") } else { format!("http://127.0.0.1:{port}/graphql") };
+    (url, shutdown)
+}
+
+/// Answers async-graphql requests at `/graphql`, recording them.
+fn schema_router<Q, M, S>(schema: Schema<Q, M, S>, rec: Recorder) -> Router
+where
+    Q: ObjectType + 'static,
+    M: ObjectType + 'static,
+    S: SubscriptionType + 'static,
+{
+    Router::new().route(
+        "/graphql",
+        post(move |version: axum::http::Version, headers: HeaderMap, body: Bytes| {
+            let schema = schema.clone();
+            let rec = rec.clone();
+            async move {
+                let value: Value = serde_json::from_slice(&body).unwrap();
+                rec.record(&value, &headers, version);
+                let request: async_graphql::Request = serde_json::from_value(value).unwrap();
+                let response = schema.execute(request).await;
+                axum::Json(serde_json::to_value(response).unwrap()).into_response()
+            }
+        }),
+    )
+}
+
 impl TestSubgraph {
     /// Serves an async-graphql schema at `/graphql`.
     pub async fn schema<Q, M, S>(name: &str, schema: Schema<Q, M, S>) -> Self
@@ -81,22 +125,26 @@ impl TestSubgraph {
         S: SubscriptionType + 'static,
     {
         let recorder = Recorder::default();
-        let rec = recorder.clone();
-        let router = Router::new().route(
-            "/graphql",
-            post(move |headers: HeaderMap, body: Bytes| {
-                let schema = schema.clone();
-                let rec = rec.clone();
-                async move {
-                    let value: Value = serde_json::from_slice(&body).unwrap();
-                    rec.record(&value, &headers);
-                    let request: async_graphql::Request = serde_json::from_value(value).unwrap();
-                    let response = schema.execute(request).await;
-                    axum::Json(serde_json::to_value(response).unwrap()).into_response()
-                }
-            }),
-        );
+        let router = schema_router(schema, recorder.clone());
         let (url, shutdown) = serve(router).await;
+        Self { name: name.to_string(), url, recorder, shutdown }
+    }
+
+    /// Serves an async-graphql schema at `/graphql` through a Gatehouse
+    /// listener: over TLS (an `https://localhost` URL) when `server` has it.
+    pub async fn schema_on<Q, M, S>(
+        name: &str,
+        schema: Schema<Q, M, S>,
+        server: Arc<gatehouse_listener::Server>,
+        tls: bool,
+    ) -> Self
+    where
+        Q: ObjectType + 'static,
+        M: ObjectType + 'static,
+        S: SubscriptionType + 'static,
+    {
+        let recorder = Recorder::default();
+        let (url, shutdown) = serve_on(schema_router(schema, recorder.clone()), server, tls).await;
         Self { name: name.to_string(), url, recorder, shutdown }
     }
 
@@ -110,12 +158,12 @@ impl TestSubgraph {
         let rec = recorder.clone();
         let router = Router::new().route(
             "/graphql",
-            post(move |headers: HeaderMap, body: Bytes| {
+            post(move |version: axum::http::Version, headers: HeaderMap, body: Bytes| {
                 let handler = handler.clone();
                 let rec = rec.clone();
                 async move {
                     let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                    rec.record(&value, &headers);
+                    rec.record(&value, &headers, version);
                     handler(value).await
                 }
             }),

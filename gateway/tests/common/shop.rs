@@ -311,9 +311,14 @@ pub struct Shop {
     pub reviews: TestSubgraph,
 }
 
+/// The accounts subgraph's schema, to serve some other way (over TLS, say).
+pub fn accounts_schema() -> Schema<accounts::Query, EmptyMutation, EmptySubscription> {
+    Schema::build(accounts::Query, EmptyMutation, EmptySubscription).enable_federation().finish()
+}
+
 impl Shop {
     pub async fn start() -> Self {
-        let accounts = Schema::build(accounts::Query, EmptyMutation, EmptySubscription).enable_federation().finish();
+        let accounts = accounts_schema();
         let products = Schema::build(products::Query, EmptyMutation, EmptySubscription).enable_federation().finish();
         let inventory = Schema::build(inventory::Query, EmptyMutation, EmptySubscription).enable_federation().finish();
         let reviews = Schema::build(reviews::Query, reviews::Mutation, EmptySubscription)

@@ -78,7 +78,8 @@ impl Application {
         let schema = schema::build(service.clone());
         let router = http::router(AppState { schema: schema.clone(), service: service.clone(), redis, nats });
         let listener = gatehouse_listener::bind("auth", "AUTH_LISTEN", config.listen).await?;
-        let server = config.listener.server();
+        let server =
+            config.listener.server().map_err(|e| anyhow::anyhow!("AUTH_TLS_CERT_FILE/AUTH_TLS_KEY_FILE: {e}"))?;
         Ok(Self {
             listener,
             router,

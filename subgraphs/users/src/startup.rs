@@ -53,7 +53,16 @@ impl Application {
         let state = HttpState { schema: build_schema(pool.clone()), codec, pool: pool.clone(), nats };
         let listener = gatehouse_listener::bind("users", "USERS_LISTEN", config.listen).await?;
         let router = router(state, config.max_body_bytes, config.listener.limits().body_read_timeout);
-        Ok(Self { listener, router, projection, pool, server: config.listener.server() })
+        Ok(Self {
+            listener,
+            router,
+            projection,
+            pool,
+            server: config
+                .listener
+                .server()
+                .map_err(|e| anyhow::anyhow!("USERS_TLS_CERT_FILE/USERS_TLS_KEY_FILE: {e}"))?,
+        })
     }
 
     pub fn port(&self) -> u16 {
