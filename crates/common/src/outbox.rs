@@ -26,10 +26,12 @@ use futures::future::join_all;
 use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::events::{self, AccountChange, AccountEvent};
 use crate::settings::SharedSettings;
+use crate::telemetry::{self, Service};
 
 /// The `LISTEN/NOTIFY` channel the outbox trigger notifies on every insert.
 pub const NOTIFY_CHANNEL: &str = "gatehouse_outbox";
@@ -42,6 +44,14 @@ const LAG_GAUGE_INTERVAL: Duration = Duration::from_secs(5);
 /// the account's new version, bumped by the caller in the same transaction:
 /// versions of one account start at 1 (the registration) and have no gaps,
 /// because the users projection applies version `n` only after `n - 1`.
+///
+/// With traces exported, the row keeps the W3C context of the span that
+/// wrote it (`traceparent`), and the span that publishes it links to it.
+#[tracing::instrument(
+    name = "outbox.enqueue",
+    skip_all,
+    fields(otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT", db.collection.name = "outbox")
+)]
 pub async fn enqueue(
     conn: &mut PgConnection,
     user_id: Uuid,
@@ -50,14 +60,17 @@ pub async fn enqueue(
 ) -> Result<AccountEvent, sqlx::Error> {
     let event = AccountEvent { event_id: Uuid::now_v7(), user_id, version, occurred_at: chrono::Utc::now(), change };
     let payload = serde_json::to_value(&event).expect("events serialise");
-    sqlx::query("INSERT INTO outbox (id, user_id, version, event_type, payload) VALUES ($1, $2, $3, $4, $5)")
-        .bind(event.event_id)
-        .bind(event.user_id)
-        .bind(event.version)
-        .bind(event.change.type_name())
-        .bind(payload)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO outbox (id, user_id, version, event_type, payload, traceparent) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(event.event_id)
+    .bind(event.user_id)
+    .bind(event.version)
+    .bind(event.change.type_name())
+    .bind(payload)
+    .bind(telemetry::traceparent(&tracing::Span::current()))
+    .execute(conn)
+    .await?;
     Ok(event)
 }
 
@@ -142,6 +155,8 @@ struct Pending {
     id: Uuid,
     event_type: String,
     payload: String,
+    /// The W3C context of the span that wrote it, when traces were exported.
+    traceparent: Option<String>,
 }
 
 impl Relay {
@@ -173,7 +188,29 @@ impl Relay {
             tx.commit().await?;
             return Ok(Outcome::Empty);
         }
-        let (acked, duplicates, failure) = self.publish(&rows).await;
+        // One trace per batch (the relay is the auth service's), linked to
+        // the traces that wrote its events.
+        let span = tracing::info_span!(
+            "outbox.publish",
+            otel.kind = "producer",
+            messaging.system = "nats",
+            messaging.destination.name = %self.settings.events_stream,
+            messaging.batch.message_count = rows.len(),
+        );
+        telemetry::start_trace(&span, Service::Auth);
+        for traceparent in rows.iter().filter_map(|row| row.traceparent.as_deref()) {
+            telemetry::link(&span, traceparent);
+        }
+        self.publish_and_mark(tx, &rows).instrument(span).await
+    }
+
+    /// Publishes the claimed `rows` and marks those acknowledged, in `tx`.
+    async fn publish_and_mark(
+        &self,
+        mut tx: Transaction<'_, Postgres>,
+        rows: &[Pending],
+    ) -> Result<Outcome, RelayError> {
+        let (acked, duplicates, failure) = self.publish(rows).await;
         let failed = rows.len() - acked.len();
         if acked.is_empty() {
             // Nothing to mark; the rows stay pending and the locks go with the transaction.
@@ -391,8 +428,8 @@ impl Relay {
         sqlx::query("SELECT set_config('enable_sort', 'off', true), set_config('jit', 'off', true)")
             .execute(&mut **tx)
             .await?;
-        let rows: Vec<(Uuid, String, String)> = sqlx::query_as(
-            "SELECT o.id, o.event_type, o.payload::text
+        let rows: Vec<(Uuid, String, String, Option<String>)> = sqlx::query_as(
+            "SELECT o.id, o.event_type, o.payload::text, o.traceparent
              FROM outbox o
              WHERE o.published_at IS NULL
                AND o.version = (
@@ -405,7 +442,10 @@ impl Relay {
         .bind(self.options.batch_size)
         .fetch_all(&mut **tx)
         .await?;
-        Ok(rows.into_iter().map(|(id, event_type, payload)| Pending { id, event_type, payload }).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(id, event_type, payload, traceparent)| Pending { id, event_type, payload, traceparent })
+            .collect())
     }
 
     /// Publishes every row (pipelined) and returns the ids JetStream

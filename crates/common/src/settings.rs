@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::dev_secrets;
-use crate::telemetry::LogFormat;
+use crate::telemetry::{LogFormat, OtlpConfig, OtlpProtocol};
 
 /// Development or production. Production refuses development keys and secrets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -112,6 +112,50 @@ pub struct SharedConfig {
     /// Log format: `pretty` or `json`. Default: pretty. Filter with `RUST_LOG`.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "pretty", global = true)]
     pub log_format: LogFormat,
+
+    /// OpenTelemetry collector to export traces to over OTLP, e.g.
+    /// `http://127.0.0.1:4318` (HTTP) or `http://127.0.0.1:4317` (gRPC).
+    /// Headers for it go in `OTEL_EXPORTER_OTLP_HEADERS`. Default: none
+    /// (no traces exported, and nothing of OpenTelemetry runs).
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_parser = parse_otlp_endpoint, global = true)]
+    pub otel_exporter_otlp_endpoint: Option<String>,
+
+    /// OTLP transport: `http/protobuf` (spans POSTed to `<endpoint>/v1/traces`)
+    /// or `grpc` (plain HTTP/2). Default: http/protobuf.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_PROTOCOL", value_enum, default_value = "http/protobuf", global = true)]
+    pub otel_exporter_otlp_protocol: OtlpProtocol,
+
+    /// Share of new traces recorded, from 0 to 1; a request that arrives with
+    /// a sampled `traceparent` is recorded as its caller decided. Default: 1.
+    #[arg(long, env = "OTEL_TRACES_SAMPLER_ARG", value_parser = parse_ratio, default_value = "1", global = true)]
+    pub otel_traces_sampler_arg: f64,
+
+    /// `service.name` of the traces, for every service the process runs.
+    /// Default: gatehouse-gateway, gatehouse-auth and gatehouse-users, each
+    /// service its own, also inside one `gatehouse dev` process.
+    #[arg(long, env = "OTEL_SERVICE_NAME", global = true)]
+    pub otel_service_name: Option<String>,
+}
+
+/// An OTLP endpoint: an `http://` or `https://` URL.
+fn parse_otlp_endpoint(value: &str) -> Result<String, String> {
+    if value.trim().is_empty() {
+        // Set but empty, as a template's `OTEL_EXPORTER_OTLP_ENDPOINT=` leaves it: off.
+        return Ok(String::new());
+    }
+    let url = url::Url::parse(value.trim()).map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err("must be an http:// or https:// URL with a host".into());
+    }
+    Ok(value.trim().to_owned())
+}
+
+/// A sampling ratio from 0 to 1.
+fn parse_ratio(value: &str) -> Result<f64, String> {
+    match value.trim().parse::<f64>() {
+        Ok(ratio) if (0.0..=1.0).contains(&ratio) => Ok(ratio),
+        _ => Err("must be a number from 0 to 1".into()),
+    }
 }
 
 /// How to authenticate to NATS.
@@ -169,6 +213,17 @@ pub struct SharedSettings {
 pub struct ConfigError(pub String);
 
 impl SharedConfig {
+    /// Where traces go, when an OTLP endpoint is set.
+    pub fn otlp(&self) -> Option<OtlpConfig> {
+        let endpoint = self.otel_exporter_otlp_endpoint.clone().filter(|e| !e.is_empty())?;
+        Some(OtlpConfig {
+            endpoint,
+            protocol: self.otel_exporter_otlp_protocol,
+            sample_ratio: self.otel_traces_sampler_arg,
+            service_name: self.otel_service_name.clone().filter(|name| !name.trim().is_empty()),
+        })
+    }
+
     /// The NATS settings, refusing more than one way to authenticate.
     pub fn nats(&self) -> Result<NatsSettings, ConfigError> {
         let mut chosen = Vec::new();
@@ -300,6 +355,26 @@ mod tests {
         assert!(nats(&["--nats-tls-ca-file", "/ca.pem"]).unwrap().tls_required);
         let listed = nats(&["--nats-url", "nats://a:4222, ,nats://b:4222"]).unwrap();
         assert_eq!(listed.servers().collect::<Vec<_>>(), ["nats://a:4222", "nats://b:4222"]);
+    }
+
+    #[test]
+    fn traces_are_exported_only_to_a_configured_endpoint() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("gatehouse").chain(args.iter().copied())).map(|cli| cli.shared.otlp())
+        };
+        assert_eq!(parse(&[]).unwrap(), None);
+        let otlp =
+            parse(&["--otel-exporter-otlp-endpoint", "http://collector:4317", "--otel-exporter-otlp-protocol", "grpc"])
+                .unwrap()
+                .unwrap();
+        assert_eq!((otlp.protocol, otlp.sample_ratio, otlp.service_name), (OtlpProtocol::Grpc, 1.0, None));
+        let otlp = parse(&["--otel-exporter-otlp-endpoint", "https://c", "--otel-traces-sampler-arg", "0.25"])
+            .unwrap()
+            .unwrap();
+        assert_eq!((otlp.protocol, otlp.sample_ratio), (OtlpProtocol::HttpProtobuf, 0.25));
+        assert!(parse(&["--otel-traces-sampler-arg", "1.5"]).is_err());
+        assert!(parse(&["--otel-exporter-otlp-endpoint", "collector:4317"]).is_err());
+        assert!(parse(&["--otel-exporter-otlp-protocol", "http/json"]).is_err());
     }
 
     #[test]

@@ -139,9 +139,20 @@ impl Execution<'_> {
             )
             .with_extension("serviceName", Value::String(service.to_string())));
         }
-        let headers = self.subgraph_headers(service);
+        let span = tracing::info_span!(
+            "subgraph_fetch",
+            subgraph = service,
+            url = %endpoint.url,
+            otel.kind = tracing::field::Empty,
+        );
+        let mut headers = self.subgraph_headers(service);
+        if gatehouse_common::telemetry::otel_enabled() {
+            // The subgraph continues the trace below this fetch's span
+            // (`self.traceparent` is unset then).
+            span.record("otel.kind", "client");
+            gatehouse_common::telemetry::inject(&span, &mut headers);
+        }
         let started = Instant::now();
-        let span = tracing::info_span!("subgraph_fetch", subgraph = service, url = %endpoint.url);
         let dedupe = is_query && self.dedupe;
         let result = self.client.post(endpoint, body, &headers, dedupe).instrument(span).await;
         let counted = &endpoint.metrics;

@@ -2,13 +2,13 @@
 //! codes as the GraphQL-over-HTTP specification says, body limits, batching
 //! (off by default), GraphiQL, `/health`, `/ready` and `/metrics`.
 
+mod compression;
 mod graphiql;
 
 pub use graphiql::GraphiqlConfig;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Query, State};
@@ -16,9 +16,9 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use gatehouse_common::telemetry::{self, Service};
 use gatehouse_listener::BodyError;
 use serde_json::{Map, Value};
-use tracing::Instrument;
 
 use crate::error::{codes, GraphQLError, RequestError};
 use crate::pipeline::project::write_errors;
@@ -65,11 +65,32 @@ fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
     })
 }
 
+/// The gateway's routes.
+///
+/// Every response of `/graphql` is counted in `gateway_requests_total{status}`
+/// and timed in `gateway_request_duration_seconds` by one layer, whatever
+/// answered it (GraphQL, a CSRF or token refusal, a body too large, JSON
+/// that does not parse, a batch, a method or media type refused), and runs in
+/// that request's span; the probes and `/metrics` are not counted.
+///
+/// With `GATEWAY_COMPRESSION` (the default), responses of at least 1 KiB are
+/// compressed as `Accept-Encoding` allows (br, gzip, zstd), and request
+/// bodies may come compressed (`Content-Encoding`); see [`compression`].
 pub fn router(gateway: Arc<Gateway>) -> Router {
     let mut graphql = Router::new().route("/graphql", get(get_graphql).post(post_graphql));
     if gateway.config.forwarded_for {
         graphql = graphql.layer(axum::middleware::from_fn(append_forwarded_for));
     }
+    if gateway.config.compression {
+        // An encoding it does not know is refused with 415, and counted below.
+        graphql = compression::decompress_requests(graphql);
+    }
+    graphql = graphql.layer(gatehouse_common::http::ObserveLayer::new(
+        Service::Gateway,
+        "gateway_requests_total",
+        "gateway_request_duration_seconds",
+        &[],
+    ));
     if gateway.config.graphiql {
         graphql = graphql.merge(graphiql::routes());
     }
@@ -79,7 +100,12 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
     } else {
         routes.route("/metrics", get(gatehouse_common::http::metrics))
     };
-    routes.with_state(gateway.clone()).layer(gateway.security.cors.layer())
+    let routes = routes.with_state(gateway.clone()).layer(gateway.security.cors.layer());
+    if gateway.config.compression {
+        compression::compress_responses(routes)
+    } else {
+        routes
+    }
 }
 
 /// The admin listener's routes (`GATEWAY_ADMIN_LISTEN`): `/metrics`,
@@ -144,7 +170,17 @@ fn error_response(error: RequestError, media: MediaType) -> Response {
     response
 }
 
-fn traceparent(headers: &HeaderMap) -> HeaderValue {
+/// The `traceparent` the gateway sends its subgraphs when OpenTelemetry is
+/// off. With it on, each subgraph fetch sends its own span's context instead
+/// (`executor::fetch`), and this is not needed.
+fn traceparent(headers: &HeaderMap) -> Option<HeaderValue> {
+    if telemetry::otel_enabled() {
+        return None;
+    }
+    Some(own_traceparent(headers))
+}
+
+fn own_traceparent(headers: &HeaderMap) -> HeaderValue {
     // Keep the caller's trace id and flags; this gateway is a new parent span.
     // Ids come from the thread's random generator, which needs no system call
     // per request; the specification forbids all-zero ids.
@@ -173,21 +209,21 @@ async fn run(
     is_get: bool,
     media: MediaType,
 ) -> Response {
-    let started = Instant::now();
+    // The request span is `ObserveLayer`'s; log lines inside it name the
+    // operation and the trace.
+    let span = tracing::Span::current();
+    span.record("operation_name", request.operation_name.as_deref().unwrap_or(""));
     let traceparent = traceparent(headers);
-    let trace_id = traceparent.to_str().ok().and_then(|t| t.get(3..35)).unwrap_or("").to_string();
-    let span = tracing::info_span!(
-        "graphql_request",
-        operation_name = request.operation_name.as_deref().unwrap_or(""),
-        trace_id = %trace_id,
-    );
+    if let Some(trace_id) = traceparent.as_ref().and_then(|t| t.to_str().ok()).and_then(|t| t.get(3..35)) {
+        span.record("trace_id", trace_id);
+    }
     let (caller, identity_header) = match admit(gateway, headers, media).await {
         Ok(admitted) => admitted,
         Err(refused) => return refused,
     };
-    let meta = RequestMeta { is_get, headers, traceparent: Some(traceparent), caller, identity_header };
-    let result = gateway.execute(request, meta).instrument(span).await;
-    let response = match result {
+    let meta = RequestMeta { is_get, headers, traceparent, caller, identity_header };
+    let result = gateway.execute(request, meta).await;
+    match result {
         Ok(answer) => {
             let mut response = with_cookies(respond(StatusCode::OK, media, answer.body), answer.set_cookies);
             if let Some(seconds) = answer.retry_after {
@@ -196,10 +232,7 @@ async fn run(
             response
         }
         Err(error) => error_response(error, media),
-    };
-    metrics::counter!("gateway_requests_total", "status" => response.status().as_u16().to_string()).increment(1);
-    metrics::histogram!("gateway_request_duration_seconds").record(started.elapsed().as_secs_f64());
-    response
+    }
 }
 
 /// The security checks before any GraphQL work: the CSRF rule, then the
@@ -334,7 +367,7 @@ async fn post_graphql(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, b
                 let meta = RequestMeta {
                     is_get: false,
                     headers: &headers,
-                    traceparent: Some(traceparent(&headers)),
+                    traceparent: traceparent(&headers),
                     caller: caller.clone(),
                     identity_header: identity_header.clone(),
                 };

@@ -174,12 +174,17 @@ pub fn prepare_authorized(
     caller: Option<&Caller>,
     mode: AuthorizationMode,
 ) -> Result<PreparedOperation, RequestError> {
-    let mut document = parse::parse(query, &config.limits)?;
-    refuse_unsupported(&document, operation_name)?;
-    validate::validate(&supergraph.schema, &document)?;
-    validate::complete_and_check(&supergraph.schema, &mut document)?;
-    let (filtered, denied) = authorize(supergraph, &document, operation_name, caller, mode)?;
-    let normalized = normalize::normalize(supergraph, &document, operation_name)?;
+    // Stages 1-4 in one span, planning in another: the two costs worth
+    // telling apart in a trace (this runs only when the cache misses).
+    let (document, filtered, denied, normalized) = tracing::info_span!("parse_validate").in_scope(|| {
+        let mut document = parse::parse(query, &config.limits)?;
+        refuse_unsupported(&document, operation_name)?;
+        validate::validate(&supergraph.schema, &document)?;
+        validate::complete_and_check(&supergraph.schema, &mut document)?;
+        let (filtered, denied) = authorize(supergraph, &document, operation_name, caller, mode)?;
+        let normalized = normalize::normalize(supergraph, &document, operation_name)?;
+        Ok::<_, RequestError>((document, filtered, denied, normalized))
+    })?;
     let operation = normalized.operation;
     let kind = operation.operation_kind.clone().unwrap_or(OperationKind::Query);
     let root_type = match kind {
@@ -202,13 +207,13 @@ pub fn prepare_authorized(
     let specs = selected_operation(&document, normalized.operation_name.as_deref().or(operation_name))
         .map(variable_specs)
         .unwrap_or_default();
-    let plan = match &filtered {
-        None => plan::plan(supergraph, &operation, config.planning_timeout)?,
+    let plan = tracing::info_span!("plan").in_scope(|| match &filtered {
+        None => plan::plan(supergraph, &operation, config.planning_timeout),
         Some(filtered) => {
             let allowed = normalize::normalize(supergraph, filtered, operation_name)?.operation;
-            plan::plan(supergraph, &allowed, config.planning_timeout)?
+            plan::plan(supergraph, &allowed, config.planning_timeout)
         }
-    };
+    })?;
     let weight = operation_weight(&operation, plan.as_deref());
     Ok(PreparedOperation {
         fingerprint: cache_key(query, operation_name, access_key(caller)).1,
@@ -435,8 +440,10 @@ impl Gateway {
         let (sg, config) = (supergraph.clone(), self.config.clone());
         let (query, name) = (request.query.clone(), request.operation_name.clone());
         let (caller, mode) = (caller.cloned(), self.security.mode);
+        // A child of the request's span, though it runs on a blocking thread.
+        let span = tracing::info_span!("prepare");
         let prepared = tokio::task::spawn_blocking(move || {
-            prepare_authorized(&sg, &config, &query, name.as_deref(), caller.as_ref(), mode)
+            span.in_scope(|| prepare_authorized(&sg, &config, &query, name.as_deref(), caller.as_ref(), mode))
         })
         .await
         .map_err(|e| {
@@ -474,7 +481,13 @@ impl Gateway {
         .with_identity(meta.identity_header)
         .with_cookie_subgraphs(&self.security.cookie_subgraphs);
         if let Some(plan) = &prepared.plan {
-            execution.run(plan).await;
+            if gatehouse_common::telemetry::otel_enabled() {
+                // Only traced: without OpenTelemetry a span here would cost
+                // every request and tell the logs nothing.
+                tracing::Instrument::instrument(execution.run(plan), tracing::info_span!("execute")).await;
+            } else {
+                execution.run(plan).await;
+            }
         }
         // Before an operation's first answer, what the subgraphs sent is the
         // best guess of its size.

@@ -36,14 +36,17 @@ impl Account {
 
 const COLUMNS: &str = "id, email, username, password_hash, role, email_verified, active, version, created_at";
 
+#[tracing::instrument(name = "accounts.by_id", skip_all, fields(otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT", db.collection.name = "accounts"))]
 pub async fn by_id(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Account>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM accounts WHERE id = $1")).bind(id).fetch_optional(db).await
 }
 
+#[tracing::instrument(name = "accounts.by_ids", skip_all, fields(otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT", db.collection.name = "accounts"))]
 pub async fn by_ids(db: impl PgExecutor<'_>, ids: &[Uuid]) -> Result<Vec<Account>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM accounts WHERE id = ANY($1)")).bind(ids).fetch_all(db).await
 }
 
+#[tracing::instrument(name = "accounts.by_id_for_update", skip_all, fields(otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT", db.collection.name = "accounts"))]
 pub async fn by_id_for_update(conn: &mut PgConnection, id: Uuid) -> Result<Option<Account>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM accounts WHERE id = $1 FOR UPDATE"))
         .bind(id)
@@ -51,10 +54,12 @@ pub async fn by_id_for_update(conn: &mut PgConnection, id: Uuid) -> Result<Optio
         .await
 }
 
+#[tracing::instrument(name = "accounts.by_email", skip_all, fields(otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT", db.collection.name = "accounts"))]
 pub async fn by_email(db: impl PgExecutor<'_>, email: &str) -> Result<Option<Account>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM accounts WHERE email = $1")).bind(email).fetch_optional(db).await
 }
 
+#[tracing::instrument(name = "accounts.by_username", skip_all, fields(otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT", db.collection.name = "accounts"))]
 pub async fn by_username(db: impl PgExecutor<'_>, username: &str) -> Result<Option<Account>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM accounts WHERE username = $1"))
         .bind(username)
@@ -80,6 +85,7 @@ pub enum InsertError {
 }
 
 /// Inserts an account at version 1 with its `registered` event.
+#[tracing::instrument(name = "accounts.insert", skip_all, fields(otel.kind = "client", db.system.name = "postgresql", db.operation.name = "INSERT", db.collection.name = "accounts"))]
 pub async fn insert(conn: &mut PgConnection, new: &NewAccount<'_>) -> Result<Account, InsertError> {
     let inserted: Result<Account, sqlx::Error> = sqlx::query_as(&format!(
         "INSERT INTO accounts (id, email, username, password_hash, role, email_verified, version)
@@ -118,6 +124,7 @@ pub async fn insert(conn: &mut PgConnection, new: &NewAccount<'_>) -> Result<Acc
 
 /// Applies `set` (an SQL assignment list over `$2..`) to an account, bumps its
 /// version and writes `change` to the outbox, all in the caller's transaction.
+#[tracing::instrument(name = "accounts.change", skip_all, fields(otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE", db.collection.name = "accounts"))]
 async fn change(
     conn: &mut PgConnection,
     id: Uuid,
@@ -149,6 +156,7 @@ pub async fn set_active(conn: &mut PgConnection, id: Uuid, active: bool) -> Resu
 }
 
 /// Deletes an account after writing its `deleted` event (at the next version).
+#[tracing::instrument(name = "accounts.delete", skip_all, fields(otel.kind = "client", db.system.name = "postgresql", db.operation.name = "DELETE", db.collection.name = "accounts"))]
 pub async fn delete(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
     let version: i64 = sqlx::query_scalar("UPDATE accounts SET version = version + 1 WHERE id = $1 RETURNING version")
         .bind(id)
@@ -160,6 +168,7 @@ pub async fn delete(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error
 }
 
 /// Replaces a password hash (no event: the users service does not copy it).
+#[tracing::instrument(name = "accounts.set_password_hash", skip_all, fields(otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE", db.collection.name = "accounts"))]
 pub async fn set_password_hash(db: impl PgExecutor<'_>, id: Uuid, hash: &str) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE accounts SET password_hash = $2, updated_at = now() WHERE id = $1")
         .bind(id)
@@ -185,6 +194,7 @@ pub async fn other_active_sys_admins(conn: &mut PgConnection, except: Uuid) -> R
 }
 
 /// Stores a fresh verification code for an account, replacing any earlier one.
+#[tracing::instrument(name = "accounts.store_verification", skip_all, fields(otel.kind = "client", db.system.name = "postgresql", db.collection.name = "email_verifications"))]
 pub async fn store_verification(
     conn: &mut PgConnection,
     account: Uuid,
@@ -214,6 +224,7 @@ pub struct PendingVerification {
     pub expired: bool,
 }
 
+#[tracing::instrument(name = "accounts.pending_verification", skip_all, fields(otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT", db.collection.name = "email_verifications"))]
 pub async fn pending_verification(
     conn: &mut PgConnection,
     email: &str,
@@ -242,6 +253,7 @@ pub async fn count_failed_verification(conn: &mut PgConnection, account: Uuid) -
     Ok(())
 }
 
+#[tracing::instrument(name = "accounts.store_reset", skip_all, fields(otel.kind = "client", db.system.name = "postgresql", db.collection.name = "password_resets"))]
 pub async fn store_reset(
     conn: &mut PgConnection,
     account: Uuid,
@@ -269,6 +281,7 @@ pub async fn reset_owner(db: impl PgExecutor<'_>, token_hash: &str) -> Result<Op
 }
 
 /// Redeems a reset token: deletes it and answers its account, at most once.
+#[tracing::instrument(name = "accounts.redeem_reset", skip_all, fields(otel.kind = "client", db.system.name = "postgresql", db.collection.name = "password_resets"))]
 pub async fn redeem_reset(conn: &mut PgConnection, token_hash: &str) -> Result<Option<Uuid>, sqlx::Error> {
     sqlx::query_scalar("DELETE FROM password_resets WHERE token_hash = $1 AND expires_at > now() RETURNING account_id")
         .bind(token_hash)

@@ -18,6 +18,7 @@ use redis::aio::ConnectionManager;
 
 use gatehouse_common::http::common_routes;
 use gatehouse_common::identity::{Identity, IDENTITY_HEADER};
+use gatehouse_common::telemetry::Service;
 
 use crate::schema::AuthSchema;
 use crate::service::{AuthService, RequestContext};
@@ -34,14 +35,16 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let settings = state.service.settings();
     let (max_body, body_timeout) = (settings.max_body_bytes, settings.body_read_timeout);
-    let router = Router::new()
+    let api = Router::new()
         .route("/graphql", post(graphql))
         .route("/.well-known/jwks.json", get(jwks))
-        .route("/.well-known/openid-configuration", get(openid_configuration))
-        .route("/ready", get(ready))
-        .merge(common_routes());
+        .route("/.well-known/openid-configuration", get(openid_configuration));
     // async-graphql-axum streams the body itself, past axum's DefaultBodyLimit.
-    gatehouse_listener::buffer_bodies(router, max_body, body_timeout).with_state(state)
+    let api = gatehouse_listener::buffer_bodies(api, max_body, body_timeout);
+    // Counted, timed and traced (continuing the gateway's trace), refusals of
+    // the body limit included; the probes and `/metrics` are not.
+    let api = gatehouse_common::http::observe_subgraph(api, Service::Auth);
+    api.route("/ready", get(ready)).merge(common_routes()).with_state(state)
 }
 
 async fn graphql(

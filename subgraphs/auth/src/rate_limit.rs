@@ -58,6 +58,7 @@ impl RateLimiter {
     }
 
     /// Counts one attempt against each `(key, limit)`; keys are relative to `<p>rl:`.
+    #[tracing::instrument(name = "rate_limit.hit", skip_all, fields(otel.kind = "client", db.system.name = "redis"))]
     pub async fn hit(&self, checks: &[(String, Limit)]) -> redis::RedisResult<Result<(), Exceeded>> {
         let mut invocation = self.hit.prepare_invoke();
         for (key, limit) in checks {
@@ -69,6 +70,7 @@ impl RateLimiter {
     }
 
     /// Forgets the counter of `key` (a successful login clears its account's failures).
+    #[tracing::instrument(name = "rate_limit.clear", skip_all, fields(otel.kind = "client", db.system.name = "redis"))]
     pub async fn clear(&self, key: &str) -> redis::RedisResult<()> {
         redis::cmd("DEL").arg(format!("{}rl:{key}", self.prefix)).query_async(&mut self.redis.clone()).await
     }

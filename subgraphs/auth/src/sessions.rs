@@ -191,6 +191,7 @@ impl SessionStore {
     }
 
     /// Records a new session whose current token id is `jti`.
+    #[tracing::instrument(name = "sessions.create", skip_all, fields(otel.kind = "client", db.system.name = "redis"))]
     pub async fn create(
         &self,
         sid: Uuid,
@@ -231,6 +232,7 @@ impl SessionStore {
 
     /// Drops from `uid`'s set the ids of sessions that have ended (expired
     /// or deleted); answers how many were dropped.
+    #[tracing::instrument(name = "sessions.prune", skip_all, fields(otel.kind = "client", db.system.name = "redis"))]
     pub async fn prune(&self, uid: Uuid) -> redis::RedisResult<usize> {
         let user_key = self.user_key(uid);
         let mut conn = self.redis.clone();
@@ -251,6 +253,7 @@ impl SessionStore {
     }
 
     /// Rotates session `sid` of `uid` from token `jti` to `successor_jti`.
+    #[tracing::instrument(name = "sessions.rotate", skip_all, fields(otel.kind = "client", db.system.name = "redis"))]
     pub async fn rotate(
         &self,
         sid: Uuid,
@@ -299,6 +302,7 @@ impl SessionStore {
         self.revoke_with(sid, Some(owner), reason, true).await
     }
 
+    #[tracing::instrument(name = "sessions.revoke", skip_all, fields(otel.kind = "client", db.system.name = "redis"))]
     async fn revoke_with(
         &self,
         sid: Uuid,
@@ -335,6 +339,7 @@ impl SessionStore {
     }
 
     /// Revokes every session of `uid` except `keep`; answers how many.
+    #[tracing::instrument(name = "sessions.revoke_all", skip_all, fields(otel.kind = "client", db.system.name = "redis"))]
     pub async fn revoke_all(&self, uid: Uuid, keep: Option<Uuid>, reason: RevokeReason) -> redis::RedisResult<usize> {
         let members: Vec<String> =
             redis::cmd("SMEMBERS").arg(self.user_key(uid)).query_async(&mut self.redis.clone()).await?;
@@ -357,12 +362,14 @@ impl SessionStore {
     }
 
     /// Whether `sid` has a revocation record.
+    #[tracing::instrument(name = "sessions.is_revoked", skip_all, fields(otel.kind = "client", db.system.name = "redis"))]
     pub async fn is_revoked(&self, sid: Uuid) -> redis::RedisResult<bool> {
         let exists: i64 = redis::cmd("EXISTS").arg(self.revoked_key(sid)).query_async(&mut self.redis.clone()).await?;
         Ok(exists == 1)
     }
 
     /// The owner of a live session, if any.
+    #[tracing::instrument(name = "sessions.owner", skip_all, fields(otel.kind = "client", db.system.name = "redis"))]
     pub async fn owner(&self, sid: Uuid) -> redis::RedisResult<Option<Uuid>> {
         let uid: Option<String> =
             redis::cmd("HGET").arg(self.session_key(sid)).arg("uid").query_async(&mut self.redis.clone()).await?;
@@ -370,6 +377,7 @@ impl SessionStore {
     }
 
     /// The live sessions of `uid`, oldest first.
+    #[tracing::instrument(name = "sessions.list", skip_all, fields(otel.kind = "client", db.system.name = "redis"))]
     pub async fn list(&self, uid: Uuid) -> redis::RedisResult<Vec<SessionInfo>> {
         let mut conn = self.redis.clone();
         let members: Vec<String> = redis::cmd("SMEMBERS").arg(self.user_key(uid)).query_async(&mut conn).await?;
@@ -410,6 +418,7 @@ impl SessionStore {
 
     /// Publishes a revocation notice. Best effort: the Redis record is the
     /// source of truth, the notice only makes gateways learn sooner.
+    #[tracing::instrument(name = "sessions.announce", skip_all, fields(otel.kind = "producer", messaging.system = "nats"))]
     async fn announce(&self, sid: Uuid, user_id: Uuid, reason: RevokeReason) {
         let notice =
             RevocationNotice { sid, user_id, reason: reason.as_str(), revoked_at: chrono::Utc::now().timestamp() };

@@ -16,6 +16,7 @@ use sqlx::PgPool;
 
 use gatehouse_common::http::common_routes;
 use gatehouse_common::identity::{IdentityCodec, IDENTITY_HEADER};
+use gatehouse_common::telemetry::Service;
 
 use crate::schema::UsersSchema;
 
@@ -28,9 +29,13 @@ pub struct HttpState {
 }
 
 pub fn router(state: HttpState, max_body_bytes: usize, body_read_timeout: std::time::Duration) -> Router {
-    let router = Router::new().route("/graphql", post(graphql)).route("/ready", get(ready)).merge(common_routes());
+    let api = Router::new().route("/graphql", post(graphql));
     // async-graphql reads the body as a stream, past axum's own limit.
-    gatehouse_listener::buffer_bodies(router, max_body_bytes, body_read_timeout).with_state(state)
+    let api = gatehouse_listener::buffer_bodies(api, max_body_bytes, body_read_timeout);
+    // Counted, timed and traced (continuing the gateway's trace), refusals of
+    // the body limit included; the probes and `/metrics` are not.
+    let api = gatehouse_common::http::observe_subgraph(api, Service::Users);
+    api.route("/ready", get(ready)).merge(common_routes()).with_state(state)
 }
 
 async fn graphql(

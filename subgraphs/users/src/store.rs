@@ -37,6 +37,7 @@ pub struct ProfileChange {
     pub avatar_url: Option<Option<AvatarUrl>>,
 }
 
+#[tracing::instrument(name = "users.find", skip_all, fields(otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT", db.collection.name = "users"))]
 pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<UserRecord>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE id = $1")).bind(id).fetch_optional(pool).await
 }
@@ -61,6 +62,7 @@ const SEARCH_CLAUSE: &str =
 
 /// Up to `limit` users after `after` (by id), matching `search` if given, and
 /// whether more follow.
+#[tracing::instrument(name = "users.page", skip_all, fields(otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT", db.collection.name = "users"))]
 pub async fn page(
     pool: &PgPool,
     after: Option<Uuid>,
@@ -85,12 +87,14 @@ pub async fn page(
 }
 
 /// How many users match `search` (all of them without one).
+#[tracing::instrument(name = "users.count", skip_all, fields(otel.kind = "client", db.system.name = "postgresql", db.operation.name = "SELECT", db.collection.name = "users"))]
 pub async fn count(pool: &PgPool, search: Option<&str>) -> Result<i64, sqlx::Error> {
     let pattern = search.map(search_pattern);
     sqlx::query_scalar(&format!("SELECT count(*) FROM users WHERE {SEARCH_CLAUSE}")).bind(pattern).fetch_one(pool).await
 }
 
 /// Applies a profile edit; `None` when the user has no record (yet, or any more).
+#[tracing::instrument(name = "users.update_profile", skip_all, fields(otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE", db.collection.name = "users"))]
 pub async fn update_profile(
     pool: &PgPool,
     id: Uuid,
