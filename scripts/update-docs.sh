@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Regenerates the documentation that comes from code: .env.example and the
-# README's configuration table (tests fail when either is stale).
+# Regenerates the documentation that comes from code: .env.example,
+# gatehouse.example.toml and the README's configuration table (tests fail
+# when any is stale).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo run --quiet -- config > .env.example
+cargo run --quiet -- config --format toml > gatehouse.example.toml
 table=$(cargo run --quiet -- config --format markdown)
 python3 - "$table" <<'PY'
 import re, sys
@@ -14,4 +16,4 @@ start = text.index("-->\n", start) + 4
 end = text.index("<!-- config:end -->")
 open("README.md", "w").write(text[:start] + table + text[end:])
 PY
-echo "updated .env.example and the README configuration table"
+echo "updated .env.example, gatehouse.example.toml and the README configuration table"

@@ -1,12 +1,18 @@
-//! Command-line interface: subcommands and how each one runs.
+//! Command-line interface: subcommands, how the command line is parsed
+//! (with the config file under the environment), and how each command runs.
 
-use clap::{Parser, Subcommand};
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use gatehouse_auth::AuthConfig;
 use gatehouse_common::settings::SharedConfig;
 use gatehouse_gateway::GatewayConfig;
 use gatehouse_users::UsersConfig;
 
+use crate::config_file::{self, Origin, Overlay};
 use crate::dev;
 
 /// Authentication for GraphQL microservices. With no subcommand, runs the whole
@@ -14,6 +20,18 @@ use crate::dev;
 #[derive(Debug, Parser)]
 #[command(name = "gatehouse", version, about)]
 pub struct Cli {
+    /// A TOML file with the settings of every service, a section each
+    /// (`gatehouse.example.toml` lists them all); environment variables and
+    /// flags override it. Default: none.
+    #[arg(
+        long = "config",
+        env = "GATEHOUSE_CONFIG",
+        value_name = "FILE",
+        global = true,
+        help_heading = "Every service"
+    )]
+    pub config: Option<PathBuf>,
+
     #[command(flatten)]
     pub shared: SharedConfig,
 
@@ -38,17 +56,54 @@ pub enum Command {
     Seed(StoreArgs),
     /// Schema tooling: the subgraphs' SDL as the composition script reads it.
     Schema(SchemaArgs),
-    /// Print every setting with its variable, default and meaning.
-    Config {
-        /// `env` (a commented .env file) or `markdown` (the README table).
-        #[arg(long, value_enum, default_value = "env")]
-        format: crate::config_doc::Format,
-    },
+    /// Print every setting with its variable, default and meaning; check a
+    /// config file, print its JSON Schema, or show the settings in force.
+    Config(ConfigArgs),
     /// Exit 0 when `GET <url>` answers 2xx within two seconds (container health checks).
     Probe {
         /// For example http://127.0.0.1:4000/health.
         url: String,
     },
+}
+
+/// Without a subcommand: print every setting (`--format`).
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    pub command: Option<ConfigCommand>,
+    /// `env` (a commented .env file), `markdown` (the README table) or `toml`
+    /// (a commented config file).
+    #[arg(long, value_enum, default_value = "env")]
+    pub format: crate::config_doc::Format,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Check a config file: TOML syntax, unknown sections and keys, values of
+    /// the wrong type and values the settings refuse, each with its line and
+    /// column. Exits 1 on any error.
+    Check {
+        /// The config file to check.
+        file: PathBuf,
+    },
+    /// Print the config file's JSON Schema (draft 2020-12), for editors.
+    Schema,
+    /// Print the settings `gatehouse dev` would run with (from these flags,
+    /// the environment, the config file and the defaults), each with where
+    /// it comes from; secrets are hidden.
+    Show(Box<ShowArgs>),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    /// Read from the parsed flags, with their sources, not from this struct.
+    #[allow(dead_code)]
+    #[command(flatten)]
+    pub dev: DevArgs,
+    /// What `config show` prints, written while the command line is parsed.
+    #[arg(skip)]
+    pub report: String,
 }
 
 /// Without a subcommand: load a supergraph exactly as the gateway would
@@ -121,13 +176,92 @@ impl Cli {
                 println!("{}", sdl.trim_end());
                 Ok(())
             }
-            Command::Config { format } => {
-                print!("{}", crate::config_doc::render(format));
-                Ok(())
-            }
+            Command::Config(config) => match config.command {
+                None => {
+                    print!("{}", crate::config_doc::render(config.format));
+                    Ok(())
+                }
+                Some(ConfigCommand::Check { file }) => config_file::check_file(&file),
+                Some(ConfigCommand::Schema) => {
+                    println!("{}", serde_json::to_string_pretty(&crate::config_doc::json_schema())?);
+                    Ok(())
+                }
+                Some(ConfigCommand::Show(show)) => {
+                    print!("{}", show.report);
+                    Ok(())
+                }
+            },
             Command::Probe { url } => crate::probe::probe(&url).await,
         }
     }
+}
+
+/// Parses the command line, with the config file (`--config FILE`, else
+/// `GATEHOUSE_CONFIG`) laid under the environment: its settings become the
+/// environment variables the environment does not already have (see
+/// `src/config_file.rs`). Must run before any other thread exists, since it
+/// sets environment variables. A config file with an error, or one that
+/// cannot be read, ends the process with status 2, as a bad flag does.
+pub fn parse() -> Result<Cli, ExitCode> {
+    let mut args: Vec<OsString> = std::env::args_os().collect();
+    let file = match config_file::named(&args) {
+        Some(_) if needs_no_settings(&args) => None,
+        Some((path, origin)) => Some(lay_under_environment(&path, origin)?),
+        None => None,
+    };
+    let command = match &file {
+        Some((_, overlay)) => config_file::clear_defaults(Cli::command(), &overlay.cleared),
+        None => Cli::command(),
+    };
+    let mut matches = command.clone().try_get_matches_from(&args).unwrap_or_else(|e| e.exit());
+    if matches.subcommand().is_none() {
+        // No subcommand: `gatehouse dev`, with the same flags, file and environment.
+        let end = args.iter().position(|arg| arg == "--").unwrap_or(args.len());
+        args.insert(end, "dev".into());
+        matches = command.try_get_matches_from(&args).unwrap_or_else(|e| e.exit());
+    }
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let Some((path, _)) = &file {
+        debug_assert_eq!(cli.config.as_deref(), Some(path.as_path()), "clap reads --config as config_file::named");
+    }
+    if let Some(Command::Config(ConfigArgs { command: Some(ConfigCommand::Show(show)), .. })) = &mut cli.command {
+        let show_matches = matches
+            .subcommand_matches("config")
+            .and_then(|config| config.subcommand_matches("show"))
+            .expect("the show subcommand was parsed");
+        show.report = config_file::show(show_matches, file.as_ref().map(|(path, overlay)| (path.as_path(), overlay)));
+    }
+    Ok(cli)
+}
+
+/// Reads and checks the config file, prints its problems, and sets the
+/// variables it gives that the environment does not have.
+fn lay_under_environment(path: &std::path::Path, origin: Origin) -> Result<(PathBuf, Overlay), ExitCode> {
+    let checked = config_file::load(path, Some(origin)).map_err(|error| {
+        eprintln!("error: {error}");
+        ExitCode::from(2)
+    })?;
+    for problem in &checked.problems {
+        eprintln!("{}", problem.render(path));
+    }
+    if checked.errors() > 0 {
+        eprintln!("error: the config file {} (from {origin}) has errors; nothing was started", path.display());
+        return Err(ExitCode::from(2));
+    }
+    let overlay = config_file::overlay(&checked.entries, |var| std::env::var_os(var).is_some());
+    for (var, value) in &overlay.set {
+        // Sound because no other thread runs yet (see `parse`).
+        std::env::set_var(var, value);
+    }
+    Ok((path.to_owned(), overlay))
+}
+
+/// Whether the command reads no setting: `gatehouse config` printing the
+/// documentation, checking a file or printing the schema. Those work even
+/// when the configured file is broken (`config show` does read it).
+fn needs_no_settings(args: &[OsString]) -> bool {
+    let Ok(matches) = Cli::command().try_get_matches_from(args) else { return false };
+    matches.subcommand_matches("config").is_some_and(|config| config.subcommand_name() != Some("show"))
 }
 
 /// The public API schema of a supergraph file, loaded as the gateway loads it.
@@ -154,8 +288,6 @@ impl DevArgs {
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
-
     use super::*;
 
     #[test]

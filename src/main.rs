@@ -3,6 +3,7 @@
 
 mod cli;
 mod config_doc;
+mod config_file;
 mod dev;
 mod dev_app;
 mod probe;
@@ -14,8 +15,6 @@ use std::process::ExitCode;
 /// threads, with less fragmentation.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-use clap::Parser;
 
 /// mimalloc asks the kernel for transparent huge pages for its arenas. Our
 /// heap is many small, short-lived objects scattered over them, so each 2 MiB
@@ -53,15 +52,21 @@ fn return_freed_memory_sooner() {
 fn main() -> ExitCode {
     keep_off_transparent_huge_pages();
     return_freed_memory_sooner();
-    run()
+    // A `.env` file is optional; real environment variables win over it.
+    // Both it and the config file set environment variables, so they are read
+    // before the runtime starts its threads.
+    let _ = dotenvy::dotenv();
+    match cli::parse() {
+        Ok(cli) => run(cli),
+        Err(status) => status,
+    }
 }
 
 #[tokio::main]
-async fn run() -> ExitCode {
-    // A `.env` file is optional; real environment variables win over it.
-    let _ = dotenvy::dotenv();
-    let cli = cli::Cli::parse();
-    gatehouse_common::telemetry::init_tracing("info,sqlx=warn,async_nats=warn", cli.shared.log_format);
+async fn run(cli: cli::Cli) -> ExitCode {
+    // Kept to the end: dropping it sends the last spans when traces are exported.
+    let _telemetry =
+        gatehouse_common::telemetry::init("info,sqlx=warn,async_nats=warn", cli.shared.log_format, cli.shared.otlp());
     match cli.run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

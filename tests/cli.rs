@@ -657,3 +657,209 @@ async fn dev_help_groups_its_settings_by_service() {
     let lines = String::from_utf8_lossy(&short.stdout).lines().count();
     assert!(lines < 2 * settings + 40, "{lines} lines for {settings} settings");
 }
+
+/// A config file with mistakes: `config check` names each one with its line
+/// and column and exits 1; any command given the file refuses to start with
+/// status 2 and the same lines; a good file passes.
+#[tokio::test]
+async fn a_config_file_is_checked_line_by_line_and_a_bad_one_starts_nothing() {
+    let isolated = Isolated::new();
+    std::fs::create_dir_all(&isolated.dev_dir).unwrap();
+    let bad = isolated.dev_dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[gateway]\nlisten = \"127.0.0.1:4999\"\nlistener = 3\ncompression = \"yes\"\nmax_depth = -4\n\n[nosuch]\na = 1\n",
+    )
+    .unwrap();
+    let checked = isolated.command(&["config", "check", bad.to_str().unwrap()]).output().await.unwrap();
+    assert_eq!(checked.status.code(), Some(1));
+    let report = String::from_utf8_lossy(&checked.stderr).into_owned() + &String::from_utf8_lossy(&checked.stdout);
+    for expected in [
+        ":3:1: error: unknown setting `[gateway] listener`; did you mean `listen`?",
+        ":4:15: error: [gateway] compression must be a boolean",
+        ":5:",
+        ":7:2: error: unknown section [nosuch]",
+    ] {
+        assert!(report.contains(expected), "{expected:?} missing from:\n{report}");
+    }
+
+    for args in [&["--config", bad.to_str().unwrap(), "gateway"][..], &["gateway"]] {
+        let mut command = isolated.command(args);
+        if args.len() == 1 {
+            command.env("GATEHOUSE_CONFIG", &bad);
+        }
+        let refused = tokio::time::timeout(Duration::from_secs(30), command.output()).await.unwrap().unwrap();
+        assert_eq!(refused.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(stderr.contains("unknown section [nosuch]") && stderr.contains("nothing was started"), "{stderr}");
+    }
+
+    let missing = isolated.command(&["--config", "/nonexistent/gatehouse.toml", "gateway"]).output().await.unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/gatehouse.toml"));
+
+    let good = isolated.dev_dir.join("good.toml");
+    std::fs::write(&good, "[gateway]\nlisten = \"127.0.0.1:4999\"\n").unwrap();
+    let checked = isolated.command(&["config", "check", good.to_str().unwrap()]).output().await.unwrap();
+    assert!(checked.status.success(), "{}", String::from_utf8_lossy(&checked.stderr));
+    isolated.cleanup().await;
+}
+
+/// The file's settings apply under the environment's: `config show` says
+/// where each setting in force comes from, and never shows a secret.
+#[tokio::test]
+async fn the_environment_overrides_the_config_file_and_config_show_says_where_each_setting_comes_from() {
+    let isolated = Isolated::new();
+    std::fs::create_dir_all(&isolated.dev_dir).unwrap();
+    let file = isolated.dev_dir.join("gatehouse.toml");
+    std::fs::write(
+        &file,
+        "identity_secret = \"a-file-secret-that-must-never-be-printed-back\"\n\n[gateway]\nlisten = \"127.0.0.1:4999\"\nmax_depth = 9\n",
+    )
+    .unwrap();
+    let shown = isolated.command(&["--config", file.to_str().unwrap(), "config", "show"]).output().await.unwrap();
+    assert!(shown.status.success(), "{}", String::from_utf8_lossy(&shown.stderr));
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    // GATEWAY_LISTEN is set by `Isolated`: it wins over the file.
+    assert!(shown.contains("listen = \"127.0.0.1:0\"  # environment GATEWAY_LISTEN"), "{shown}");
+    assert!(shown.lines().any(|line| line.starts_with("max_depth = 9") && line.contains("gatehouse.toml")), "{shown}");
+    assert!(!shown.contains("a-file-secret"), "{shown}");
+}
+
+/// `config schema` prints a JSON Schema an editor can use: closed objects,
+/// one section per service, every property typed and described.
+#[tokio::test]
+async fn config_schema_prints_a_json_schema_for_editors() {
+    let isolated = Isolated::new();
+    let output = isolated.command(&["config", "schema"]).output().await.unwrap();
+    assert!(output.status.success());
+    let schema: serde_json::Value = serde_json::from_slice(&output.stdout).expect("the schema is JSON");
+    assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+    assert_eq!(schema["additionalProperties"], false);
+    for section in ["gateway", "auth", "users", "app"] {
+        let properties = schema["properties"][section]["properties"].as_object().unwrap_or_else(|| panic!("{section}"));
+        assert!(properties.contains_key("listen"), "{section}");
+        for (name, property) in properties {
+            assert!(property["description"].as_str().is_some_and(|d| !d.is_empty()), "{section}.{name}");
+        }
+    }
+    assert_eq!(schema["properties"]["gateway"]["properties"]["compression"]["type"], "boolean");
+}
+
+/// One span as the test collector received it.
+#[derive(Debug, Clone)]
+struct ExportedSpan {
+    service: String,
+    name: String,
+    trace_id: String,
+    span_id: String,
+    parent_span_id: String,
+}
+
+/// An OTLP/HTTP collector on a free port: every span POSTed to `/v1/traces`.
+async fn otlp_collector() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<ExportedSpan>>>) {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    use prost::Message;
+
+    let spans = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = spans.clone();
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let kept = kept.clone();
+            async move {
+                let request = ExportTraceServiceRequest::decode(body).expect("the exporter sends OTLP protobuf");
+                let mut kept = kept.lock().unwrap();
+                for resource_spans in request.resource_spans {
+                    let service = resource_spans
+                        .resource
+                        .iter()
+                        .flat_map(|resource| &resource.attributes)
+                        .find(|attribute| attribute.key == "service.name")
+                        .and_then(|attribute| attribute.value.as_ref()?.value.as_ref())
+                        .map(|value| match value {
+                            Value::StringValue(name) => name.clone(),
+                            other => panic!("service.name is a string, not {other:?}"),
+                        })
+                        .unwrap_or_default();
+                    for span in resource_spans.scope_spans.into_iter().flat_map(|scope| scope.spans) {
+                        kept.push(ExportedSpan {
+                            service: service.clone(),
+                            name: span.name,
+                            trace_id: hex(&span.trace_id),
+                            span_id: hex(&span.span_id),
+                            parent_span_id: hex(&span.parent_span_id),
+                        });
+                    }
+                }
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (port, spans)
+}
+
+/// With an OTLP endpoint set, one request is one trace across the services:
+/// the gateway continues the caller's `traceparent`, each subgraph fetch is a
+/// span, and the auth service's spans hang below that fetch, each service
+/// under its own `service.name` although `dev` runs them in one process.
+#[tokio::test]
+async fn traces_follow_a_request_from_the_caller_through_the_gateway_into_the_subgraphs() {
+    let (collector, spans) = otlp_collector().await;
+    let isolated = Isolated::new();
+    let mut child = isolated
+        .command(&["dev"])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://127.0.0.1:{collector}"))
+        .spawn()
+        .expect("gatehouse starts");
+    let gateway = ports_from_banner(&mut child).await["Gateway"];
+
+    let (caller_trace, caller_span) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{gateway}/graphql"))
+        .header("traceparent", format!("00-{caller_trace}-{caller_span}-01"))
+        .json(&serde_json::json!({ "query": r#"mutation { login(login: "nobody", password: "not-the-password") { accessToken } }"# }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(answer["errors"][0]["extensions"]["code"].is_string(), "{answer}");
+
+    // The batch exporters send every few seconds.
+    let ours = |spans: &[ExportedSpan]| -> Vec<ExportedSpan> {
+        spans.iter().filter(|span| span.trace_id == caller_trace).cloned().collect()
+    };
+    let mut trace = Vec::new();
+    for _ in 0..150 {
+        trace = ours(&spans.lock().unwrap());
+        let services: std::collections::HashSet<&str> = trace.iter().map(|span| span.service.as_str()).collect();
+        if services.iter().any(|s| s.contains("gatehouse-gateway"))
+            && services.iter().any(|s| s.contains("gatehouse-auth"))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let of = |service: &str, name: &str| {
+        trace
+            .iter()
+            .find(|span| span.service == service && span.name.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} span of {service} in {trace:#?}"))
+            .clone()
+    };
+    let request = of("gatehouse-gateway", "POST /graphql");
+    assert_eq!(request.parent_span_id, caller_span, "the gateway continues the caller's trace");
+    let fetch = of("gatehouse-gateway", "subgraph_fetch");
+    let served = of("gatehouse-auth", "POST /graphql");
+    assert_eq!(served.parent_span_id, fetch.span_id, "auth continues below the gateway's fetch");
+    assert!(trace.iter().all(|span| span.service != "gatehouse-users"), "users was not asked: {trace:#?}");
+    child.kill().await.unwrap();
+    isolated.cleanup().await;
+}
