@@ -31,5 +31,9 @@ WORKDIR /app
 COPY --from=build /usr/local/bin/gatehouse /usr/local/bin/gatehouse
 COPY schema ./schema
 USER gatehouse
+# The default command serves the gateway on 4000; healthy once it has a
+# supergraph. compose.yaml gives auth and users their own checks.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+    CMD ["gatehouse", "probe", "http://127.0.0.1:4000/ready"]
 ENTRYPOINT ["gatehouse"]
 CMD ["dev"]

@@ -724,6 +724,15 @@ async fn the_environment_overrides_the_config_file_and_config_show_says_where_ea
     assert!(shown.contains("listen = \"127.0.0.1:0\"  # environment GATEWAY_LISTEN"), "{shown}");
     assert!(shown.lines().any(|line| line.starts_with("max_depth = 9") && line.contains("gatehouse.toml")), "{shown}");
     assert!(!shown.contains("a-file-secret"), "{shown}");
+
+    // A flag wins over both.
+    let flagged = isolated
+        .command(&["--config", file.to_str().unwrap(), "config", "show", "--listen", "127.0.0.1:4998"])
+        .output()
+        .await
+        .unwrap();
+    let flagged = String::from_utf8_lossy(&flagged.stdout);
+    assert!(flagged.contains("listen = \"127.0.0.1:4998\"  # flag --listen"), "{flagged}");
 }
 
 /// `config schema` prints a JSON Schema an editor can use: closed objects,
