@@ -1,7 +1,8 @@
 //! The gateways under test: how each is installed into `bench/.peers`, how
 //! it is started on the benchmark port against the benchmark supergraph, and
 //! how each variant (de-duplication on or off, a forwarded unique
-//! `authorization` header) is expressed in its own configuration.
+//! `authorization` header, TLS both ways) is expressed in its own
+//! configuration.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -21,16 +22,21 @@ pub enum Variant {
     /// gateway forwards to every subgraph, so no two subgraph requests are
     /// identical and none can be merged. De-duplication stays at its default.
     UniqueAuth,
+    /// TLS both ways: the client speaks https to the gateway, the gateway
+    /// https (HTTP/2 by ALPN) to the subgraphs, trusting the run's own CA.
+    /// De-duplication on. Only ours is configured for it.
+    Tls,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 3] = [Variant::DedupOn, Variant::DedupOff, Variant::UniqueAuth];
+    pub const ALL: [Variant; 4] = [Variant::DedupOn, Variant::DedupOff, Variant::UniqueAuth, Variant::Tls];
 
     pub fn name(self) -> &'static str {
         match self {
             Variant::DedupOn => "dedup-on",
             Variant::DedupOff => "dedup-off",
             Variant::UniqueAuth => "unique-auth",
+            Variant::Tls => "tls",
         }
     }
 
@@ -66,6 +72,19 @@ pub struct Paths {
     pub supergraph: PathBuf,
     /// Our gateway's binary, built with `--profile bench-release`.
     pub gatehouse_bin: PathBuf,
+    /// The `tls` variant's certificates and subgraph URLs, when it runs.
+    pub tls: Option<TlsSetup>,
+}
+
+/// What the `tls` variant needs: the run's CA, the certificate the gateway
+/// and the subgraphs serve, and the subgraphs' https URLs.
+#[derive(Debug, Clone)]
+pub struct TlsSetup {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// `(subgraph name, https URL)`.
+    pub subgraph_urls: Vec<(String, String)>,
 }
 
 impl Paths {
@@ -162,6 +181,9 @@ impl Gateway {
     /// The command that runs this gateway for `variant` on `port`, or why
     /// the gateway cannot run that variant.
     pub fn launch(self, paths: &Paths, variant: Variant, port: u16, ours: &OursOptions) -> Result<Launch, String> {
+        if variant == Variant::Tls && self != Gateway::Ours {
+            return Err("the runner configures TLS for Gatehouse only".into());
+        }
         match self {
             Gateway::Ours => {
                 let mut command = Command::new(&paths.gatehouse_bin);
@@ -180,7 +202,7 @@ impl Gateway {
                     (Variant::DedupOn, None) => {
                         return Err("no de-duplication option yet (pass --ours-dedup-flag when it lands)".into())
                     }
-                    (Variant::DedupOn | Variant::UniqueAuth, Some(flag)) => {
+                    (Variant::DedupOn | Variant::UniqueAuth | Variant::Tls, Some(flag)) => {
                         command.arg(format!("{flag}=true"));
                     }
                     (Variant::DedupOff, Some(flag)) => {
@@ -190,6 +212,19 @@ impl Gateway {
                 }
                 if variant == Variant::UniqueAuth {
                     command.args(["--propagate-header", "authorization"]);
+                }
+                if variant == Variant::Tls {
+                    let tls = paths.tls.as_ref().ok_or("no certificates for the tls variant")?;
+                    for (name, url) in &tls.subgraph_urls {
+                        command.arg("--subgraph-url").arg(format!("{name}={url}"));
+                    }
+                    command
+                        .arg("--subgraph-ca-file")
+                        .arg(&tls.ca)
+                        .arg("--tls-cert-file")
+                        .arg(&tls.cert)
+                        .arg("--tls-key-file")
+                        .arg(&tls.key);
                 }
                 command.args(&ours.extra_args).env("RUST_LOG", "error");
                 Ok(Launch { command })
@@ -362,6 +397,12 @@ mod tests {
             run_dir: "/tmp".into(),
             supergraph: "/w/bench/supergraph.graphql".into(),
             gatehouse_bin: "/w/target/bench-release/gatehouse".into(),
+            tls: Some(TlsSetup {
+                ca: "/tmp/ca.pem".into(),
+                cert: "/tmp/s.pem".into(),
+                key: "/tmp/s.key".into(),
+                subgraph_urls: vec![("accounts".into(), "https://127.0.0.1:4211/graphql".into())],
+            }),
         };
         let args = |variant, ours: &OursOptions| -> Result<Vec<String>, String> {
             let launch = Gateway::Ours.launch(&paths, variant, 4200, ours)?;
@@ -380,6 +421,18 @@ mod tests {
         assert!(default.contains(&"--dedupe-subgraph-requests=false".to_owned()), "{default:?}");
         let off = args(Variant::DedupOff, &with).unwrap();
         assert!(off.contains(&"--dedup=false".to_owned()) && off.contains(&"--x".to_owned()));
+        let tls = args(Variant::Tls, &with).unwrap();
+        for pair in [
+            ["--subgraph-url", "accounts=https://127.0.0.1:4211/graphql"],
+            ["--subgraph-ca-file", "/tmp/ca.pem"],
+            ["--tls-cert-file", "/tmp/s.pem"],
+            ["--tls-key-file", "/tmp/s.key"],
+        ] {
+            assert!(tls.windows(2).any(|w| w == pair), "{pair:?} in {tls:?}");
+        }
+        assert!(tls.contains(&"--dedup=true".to_owned()));
+        // Peers are not configured for TLS: the variant is skipped for them.
+        assert!(Gateway::HiveRouter.launch(&paths, Variant::Tls, 4200, &with).is_err());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The few HTTP calls the runner makes outside the load itself (readiness,
 //! the correctness check, subgraph counters), on a small blocking wrapper
-//! around hyper's client.
+//! around hyper's client; https trusts only the run's own CA.
 
 use std::time::Duration;
 
@@ -8,12 +8,13 @@ use anyhow::Context as _;
 use bytes::Bytes;
 use http::{header, Method, Request};
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 
 pub struct HttpClient {
     runtime: tokio::runtime::Runtime,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
 /// A response's status and whole body.
@@ -23,9 +24,21 @@ pub struct Answer {
 }
 
 impl HttpClient {
-    pub fn new() -> anyhow::Result<Self> {
+    /// A client for http URLs and, with `ca`, for https URLs whose
+    /// certificate that CA signed.
+    pub fn new(ca: Option<&std::path::Path>) -> anyhow::Result<Self> {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let client = Client::builder(TokioExecutor::new()).build_http();
+        let mut roots = rustls::RootCertStore::empty();
+        if let Some(ca) = ca {
+            gatehouse_listener::tls::read_roots(ca, &mut roots)?;
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(gatehouse_listener::tls::provider())
+            .with_protocol_versions(rustls::DEFAULT_VERSIONS)?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector =
+            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().build();
+        let client = Client::builder(TokioExecutor::new()).build(connector);
         Ok(HttpClient { runtime, client })
     }
 

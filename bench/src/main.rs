@@ -26,6 +26,16 @@ enum Command {
         /// Worker threads for the subgraphs' runtime.
         #[arg(long, default_value_t = 2)]
         threads: usize,
+        /// Also serve the four over TLS from this port on (the `tls`
+        /// variant), with `--tls-cert` and `--tls-key`.
+        #[arg(long, requires_all = ["tls_cert", "tls_key"])]
+        tls_base_port: Option<u16>,
+        /// PEM certificate of the TLS subgraphs.
+        #[arg(long)]
+        tls_cert: Option<std::path::PathBuf>,
+        /// PEM key of the TLS subgraphs.
+        #[arg(long)]
+        tls_key: Option<std::path::PathBuf>,
     },
     /// Runs the benchmark (`all` is the same): every gateway, every variant.
     #[command(alias = "all")]
@@ -161,14 +171,26 @@ impl RunArgs {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Subgraphs { base_port, threads } => {
+        Command::Subgraphs { base_port, threads, tls_base_port, tls_cert, tls_key } => {
             let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build()?;
             runtime.block_on(async {
+                let state = Arc::new(State::default());
                 let listeners = server::bind("127.0.0.1", base_port).await.context("binding the subgraphs")?;
                 for (subgraph, listener) in &listeners {
                     println!("{} on http://{}/graphql", subgraph.name(), listener.local_addr()?);
                 }
-                server::serve(listeners, Arc::new(State::default())).await;
+                let plain = server::serve(listeners, state.clone(), None);
+                match (tls_base_port, tls_cert, tls_key) {
+                    (Some(port), Some(cert), Some(key)) => {
+                        let acceptor = server::tls_acceptor(&cert, &key).context("the TLS certificate")?;
+                        let listeners = server::bind("127.0.0.1", port).await.context("binding the TLS subgraphs")?;
+                        for (subgraph, listener) in &listeners {
+                            println!("{} on https://{}/graphql", subgraph.name(), listener.local_addr()?);
+                        }
+                        tokio::join!(plain, server::serve(listeners, state, Some(acceptor)));
+                    }
+                    _ => plain.await,
+                }
                 Ok(())
             })
         }

@@ -12,13 +12,13 @@ use anyhow::{bail, Context as _};
 
 use crate::compare;
 use crate::expected;
-use crate::gateways::{Gateway, OursOptions, Paths, Variant};
+use crate::gateways::{Gateway, OursOptions, Paths, TlsSetup, Variant};
 use crate::http::HttpClient;
 use crate::load::{self, LoadResult, LoadSpec};
 use crate::procstat::{self, RssSampler, TICKS_PER_SECOND};
 use crate::report::{self, Machine, Measurement, Outcome, RampStep, Report, Row, SystemLine, SystemSection};
 use crate::stats::median_by;
-use crate::subgraphs::CounterSnapshot;
+use crate::subgraphs::{CounterSnapshot, Subgraph};
 use crate::system::{self, SystemSettings};
 
 /// Everything a run can be told.
@@ -35,6 +35,8 @@ pub struct Settings {
     pub ramp_step: Duration,
     pub port: u16,
     pub subgraph_base_port: u16,
+    /// First port of the subgraphs over TLS (the `tls` variant).
+    pub subgraph_tls_base_port: u16,
     /// Install missing peers (Hive Router takes ~25 minutes).
     pub install: bool,
     /// Build ours with `--profile bench-release` first.
@@ -69,6 +71,7 @@ impl Settings {
             ramp_step: Duration::from_secs(10),
             port: 4200,
             subgraph_base_port: 4201,
+            subgraph_tls_base_port: 4211,
             install: true,
             build: true,
             write_markdown: true,
@@ -136,6 +139,30 @@ pub fn run(settings: &Settings) -> anyhow::Result<Report> {
             .gatehouse_bin
             .clone()
             .unwrap_or_else(|| target_dir(&workspace).join("bench-release").join("gatehouse")),
+        tls: None,
+    };
+    // The `tls` variant's CA and the certificate the gateway and the
+    // subgraphs serve (for 127.0.0.1), made for this run; kept until it ends.
+    let pki = (settings.peers && settings.variants.contains(&Variant::Tls))
+        .then(|| gatehouse_common::testing::TestPki::new("gatehouse-bench"));
+    let paths = Paths {
+        tls: pki.as_ref().map(|pki| {
+            let served = pki.server("served", "gatehouse-bench");
+            TlsSetup {
+                ca: pki.ca_file(),
+                cert: served.cert,
+                key: served.key,
+                subgraph_urls: Subgraph::ALL
+                    .into_iter()
+                    .enumerate()
+                    .map(|(offset, subgraph)| {
+                        let port = settings.subgraph_tls_base_port + offset as u16;
+                        (subgraph.name().to_owned(), format!("https://127.0.0.1:{port}/graphql"))
+                    })
+                    .collect(),
+            }
+        }),
+        ..paths
     };
     let machine = machine();
     say(&format!("results and logs in {}", run_dir.display()));
@@ -220,8 +247,8 @@ fn compare_gateways(
     let body_file = run_dir.join("test-query.json");
     std::fs::write(&body_file, expected::request_body())?;
     let expected: serde_json::Value = serde_json::from_str(expected::EXPECTED_JSON)?;
-    let client = HttpClient::new()?;
-    let mut subgraphs = start_subgraphs(settings, run_dir)?;
+    let client = HttpClient::new(paths.tls.as_ref().map(|tls| tls.ca.as_path()))?;
+    let mut subgraphs = start_subgraphs(settings, paths)?;
     let mut baseline = Vec::new();
     let counters_url = format!("http://127.0.0.1:{}/counters", settings.subgraph_base_port);
     let result = (|| -> anyhow::Result<Vec<Row>> {
@@ -340,7 +367,8 @@ fn measure(
     child: &mut Child,
     pid: u32,
 ) -> anyhow::Result<Outcome> {
-    let url = format!("http://127.0.0.1:{}/graphql", settings.port);
+    let scheme = if variant == Variant::Tls { "https" } else { "http" };
+    let url = format!("{scheme}://127.0.0.1:{}/graphql", settings.port);
     let body = expected::request_body();
     let authorization = (variant == Variant::UniqueAuth).then_some("Bearer bench-check");
 
@@ -532,19 +560,23 @@ fn counters(client: &HttpClient, url: &str) -> anyhow::Result<CounterSnapshot> {
     Ok(serde_json::from_slice(&answer.body)?)
 }
 
-fn start_subgraphs(settings: &Settings, run_dir: &Path) -> anyhow::Result<Child> {
+fn start_subgraphs(settings: &Settings, paths: &Paths) -> anyhow::Result<Child> {
     if port_open(settings.subgraph_base_port) {
         bail!("port {} is already in use: is another benchmark running?", settings.subgraph_base_port);
     }
     let exe = std::env::current_exe().context("finding the benchmark binary")?;
-    let log = std::fs::File::create(run_dir.join("subgraphs.log"))?;
-    Command::new(exe)
-        .args(["subgraphs", "--base-port", &settings.subgraph_base_port.to_string()])
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .spawn()
-        .context("starting the subgraphs")
+    let log = std::fs::File::create(paths.run_dir.join("subgraphs.log"))?;
+    let mut command = Command::new(exe);
+    command.args(["subgraphs", "--base-port", &settings.subgraph_base_port.to_string()]);
+    if let Some(tls) = &paths.tls {
+        command
+            .args(["--tls-base-port", &settings.subgraph_tls_base_port.to_string()])
+            .arg("--tls-cert")
+            .arg(&tls.cert)
+            .arg("--tls-key")
+            .arg(&tls.key);
+    }
+    command.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log).spawn().context("starting the subgraphs")
 }
 
 /// Ends a child we started and everything it forked, by pid.

@@ -148,7 +148,7 @@ async fn the_servers_answer_over_http_and_count_requests() {
     let listeners = server::bind("127.0.0.1", 0).await.unwrap();
     let addresses: Vec<_> = listeners.iter().map(|(s, l)| (*s, l.local_addr().unwrap())).collect();
     let state = Arc::new(State::default());
-    let task = tokio::spawn(server::serve(listeners, state.clone()));
+    let task = tokio::spawn(server::serve(listeners, state.clone(), None));
 
     let (_, products) = addresses.iter().find(|(s, _)| *s == Subgraph::Products).unwrap();
     let mut stream = tokio::net::TcpStream::connect(products).await.unwrap();

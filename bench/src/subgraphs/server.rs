@@ -1,5 +1,6 @@
 //! Serves the four subgraphs over HTTP/1.1 (and h2c), one listener each,
-//! with plain hyper: no router, no middleware, one small handler.
+//! with plain hyper: no router, no middleware, one small handler; and, for
+//! the `tls` variant, the same four over TLS (HTTP/2 or HTTP/1.1 by ALPN).
 //!
 //! Every port also answers `GET /counters` with the requests each subgraph
 //! has served, which is how the runner counts subgraph requests per client
@@ -20,6 +21,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 use super::exec::{self, Document};
 use super::resolve::Subgraph;
@@ -115,16 +117,29 @@ pub async fn bind(host: &str, base_port: u16) -> std::io::Result<Vec<(Subgraph, 
     Ok(listeners)
 }
 
-/// Serves the bound subgraphs until the task is dropped.
-pub async fn serve(listeners: Vec<(Subgraph, TcpListener)>, state: Arc<State>) {
+/// Serves the bound subgraphs until the task is dropped; with `tls`, each
+/// connection is a TLS one.
+pub async fn serve(listeners: Vec<(Subgraph, TcpListener)>, state: Arc<State>, tls: Option<TlsAcceptor>) {
     let mut tasks = tokio::task::JoinSet::new();
     for (subgraph, listener) in listeners {
-        tasks.spawn(accept_loop(subgraph, listener, state.clone()));
+        tasks.spawn(accept_loop(subgraph, listener, state.clone(), tls.clone()));
     }
     while tasks.join_next().await.is_some() {}
 }
 
-async fn accept_loop(subgraph: Subgraph, listener: TcpListener, state: Arc<State>) {
+/// A TLS acceptor serving `cert` and `key` (PEM), offering HTTP/2 and
+/// HTTP/1.1 by ALPN.
+pub fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result<TlsAcceptor> {
+    let pair = gatehouse_listener::tls::KeyPair::load(cert, key)?;
+    let mut config = rustls::ServerConfig::builder_with_provider(gatehouse_listener::tls::provider())
+        .with_protocol_versions(rustls::DEFAULT_VERSIONS)?
+        .with_no_client_auth()
+        .with_cert_resolver(pair);
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+async fn accept_loop(subgraph: Subgraph, listener: TcpListener, state: Arc<State>, tls: Option<TlsAcceptor>) {
     loop {
         let (stream, _peer): (_, SocketAddr) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -132,10 +147,20 @@ async fn accept_loop(subgraph: Subgraph, listener: TcpListener, state: Arc<State
         };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let service = service_fn(move |request| handle(subgraph, state.clone(), request));
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+            match tls {
+                None => {
+                    let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+                }
+                Some(acceptor) => {
+                    if let Ok(stream) = acceptor.accept(stream).await {
+                        let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+                    }
+                }
+            }
         });
     }
 }
