@@ -186,3 +186,34 @@ fn files_that_do_not_make_a_certificate_are_named() {
     let not_pem = Tls::load(TlsFiles { cert: one.key.clone(), key: one.key, client_ca: None }).unwrap_err();
     assert!(not_pem.to_string().contains("holds no PEM certificate"), "{not_pem}");
 }
+
+/// What a stranger may send a TLS port instead of a handshake: plain HTTP,
+/// bytes that start like a TLS record and go nowhere, or nothing. Each
+/// connection is closed (the silent one within the head timeout), and a
+/// real client is served all along.
+#[tokio::test]
+async fn plain_http_garbage_and_silence_on_a_tls_port_are_closed_and_clients_still_served() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let pki = TestPki::new("hostile");
+    let cert = pki.server("server", "hostile server");
+    let limits = Limits { header_read_timeout: Duration::from_millis(300), ..Limits::default() };
+    let tls = Tls::load(TlsFiles { cert: cert.cert, key: cert.key, client_ca: None }).unwrap();
+    let running = start(Server::with_tls("test", "TEST_MAX_CONNECTIONS", limits, tls)).await;
+    let url: http::Uri = format!("https://localhost:{}/", running.address.port()).parse().unwrap();
+    let client = https_client(client_config(&pki.ca_file(), None));
+
+    let mut record_header_then_junk = vec![0x16, 0x03, 0x01, 0x40, 0x00];
+    record_header_then_junk.extend(std::iter::repeat_n(0xAB, 64));
+    for sent in [&b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"[..], &record_header_then_junk[..], &[][..]] {
+        let mut stream = TcpStream::connect(running.address).await.unwrap();
+        stream.write_all(sent).await.unwrap();
+        let mut answer = Vec::new();
+        let closed = tokio::time::timeout(Duration::from_secs(3), stream.read_to_end(&mut answer)).await;
+        assert!(closed.is_ok(), "the connection is closed, not held ({} bytes sent)", sent.len());
+        // At most a TLS alert comes back, never an HTTP answer.
+        assert!(!answer.starts_with(b"HTTP/"), "{:?}", String::from_utf8_lossy(&answer));
+        let response = client.get(url.clone()).await.expect("a real client is still served");
+        assert_eq!(response.into_body().collect().await.unwrap().to_bytes(), "ok");
+    }
+}
