@@ -733,6 +733,7 @@ async fn the_environment_overrides_the_config_file_and_config_show_says_where_ea
         .unwrap();
     let flagged = String::from_utf8_lossy(&flagged.stdout);
     assert!(flagged.contains("listen = \"127.0.0.1:4998\"  # flag --listen"), "{flagged}");
+    isolated.cleanup().await;
 }
 
 /// `config schema` prints a JSON Schema an editor can use: closed objects,

@@ -468,27 +468,25 @@ impl TryFrom<&GatewayConfig> for RuntimeConfig {
             client_cert: config.subgraph_client_cert.clone().zip(config.subgraph_client_key.clone()),
             h2c: false,
         };
-        let spec_of = |specs: &mut HashMap<String, TransportSpec>, name: &str| {
-            specs.entry(name.to_owned()).or_insert_with(|| default_spec.clone()).clone()
-        };
+        fn spec_of<'a>(
+            specs: &'a mut HashMap<String, TransportSpec>,
+            default: &TransportSpec,
+            name: &str,
+        ) -> &'a mut TransportSpec {
+            specs.entry(name.to_owned()).or_insert_with(|| default.clone())
+        }
         for raw in config.subgraph_ca_files.iter().filter(|s| !s.trim().is_empty()) {
             let (name, path) = split_pair(raw, "--subgraph-ca-files")?;
-            let mut spec = spec_of(&mut specs, name);
-            spec.ca_files.push(PathBuf::from(path));
-            specs.insert(name.to_owned(), spec);
+            spec_of(&mut specs, &default_spec, name).ca_files.push(PathBuf::from(path));
         }
         for raw in config.subgraph_client_certs.iter().filter(|s| !s.trim().is_empty()) {
             let (name, paths) = split_pair(raw, "--subgraph-client-certs")?;
             let (cert, key) =
                 paths.split_once(':').with_context(|| format!("{raw:?} must be NAME=CERT_PATH:KEY_PATH"))?;
-            let mut spec = spec_of(&mut specs, name);
-            spec.client_cert = Some((PathBuf::from(cert), PathBuf::from(key)));
-            specs.insert(name.to_owned(), spec);
+            spec_of(&mut specs, &default_spec, name).client_cert = Some((PathBuf::from(cert), PathBuf::from(key)));
         }
         for name in config.subgraph_h2c.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
-            let mut spec = spec_of(&mut specs, name);
-            spec.h2c = true;
-            specs.insert(name.to_owned(), spec);
+            spec_of(&mut specs, &default_spec, name).h2c = true;
         }
         let mut transports = vec![default_spec];
         for (name, spec) in specs {

@@ -229,11 +229,12 @@ pub fn traceparent(span: &tracing::Span) -> Option<String> {
     if !otel_enabled() {
         return None;
     }
-    let context = span.context();
-    let span_context = context.span().span_context().clone();
-    span_context.is_valid().then(|| {
-        format!("00-{}-{}-{:02x}", span_context.trace_id(), span_context.span_id(), span_context.trace_flags().to_u8())
-    })
+    // The propagator writes nothing for an invalid context.
+    let mut carrier = std::collections::HashMap::new();
+    opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.inject_context(&span.context(), &mut carrier)
+    });
+    carrier.remove("traceparent")
 }
 
 /// Links `span` to the span a stored `traceparent` names (see
