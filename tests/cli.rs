@@ -411,16 +411,7 @@ async fn the_printed_public_schema_is_the_checked_in_one_and_bad_supergraphs_are
 /// prints the same schema both times.
 #[tokio::test]
 async fn graphql_codegen_gets_the_same_schema_from_the_gateway_as_from_the_schema_folder() {
-    let schema_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema");
-    if !schema_dir.join("node_modules/.bin/graphql-codegen").exists() {
-        let installed = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--silent"])
-            .current_dir(&schema_dir)
-            .status()
-            .await
-            .expect("npm runs (Node.js is needed for the schema tooling)");
-        assert!(installed.success(), "npm ci in schema/ failed");
-    }
+    let schema_dir = codegen_ready().await;
     let isolated = Isolated::new();
     let mut child = isolated.command(&["dev"]).spawn().expect("gatehouse starts");
     let gateway = ports_from_banner(&mut child).await["Gateway"];
@@ -584,19 +575,32 @@ async fn dev_says_plainly_when_the_gateway_has_no_supergraph_and_recovers_when_t
     isolated.cleanup().await;
 }
 
+/// schema/, with GraphQL Code Generator installed (`npm ci` on first use,
+/// once per test binary: two tests installing at once saw each other's
+/// half-written node_modules on a fresh clone).
+async fn codegen_ready() -> std::path::PathBuf {
+    static INSTALLED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    let schema_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema");
+    INSTALLED
+        .get_or_init(|| async {
+            if !schema_dir.join("node_modules/.bin/graphql-codegen").exists() {
+                let installed = Command::new("npm")
+                    .args(["ci", "--no-audit", "--no-fund", "--silent"])
+                    .current_dir(&schema_dir)
+                    .status()
+                    .await
+                    .expect("npm runs (Node.js is needed for the schema tooling)");
+                assert!(installed.success(), "npm ci in schema/ failed");
+            }
+        })
+        .await;
+    schema_dir
+}
+
 /// `npm run codegen` in schema/ (GraphQL Code Generator, installed with
 /// `npm ci` on first use) pointed at `url`, writing to `out`.
 async fn run_codegen(url: &str, out: &std::path::Path) -> std::process::Output {
-    let schema_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema");
-    if !schema_dir.join("node_modules/.bin/graphql-codegen").exists() {
-        let installed = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--silent"])
-            .current_dir(&schema_dir)
-            .status()
-            .await
-            .expect("npm runs (Node.js is needed for the schema tooling)");
-        assert!(installed.success(), "npm ci in schema/ failed");
-    }
+    let schema_dir = codegen_ready().await;
     Command::new("npm")
         .args(["run", "codegen"])
         .current_dir(&schema_dir)
