@@ -97,13 +97,15 @@ pub struct SubgraphResponse {
 pub struct SubgraphReply {
     pub body: Bytes,
     pub set_cookies: Vec<HeaderValue>,
+    /// The response headers its endpoint passes back to clients.
+    pub headers: Vec<(http::HeaderName, HeaderValue)>,
     /// The body parsed, shared by every request that joined this exchange.
     decoded: Arc<OnceLock<Result<Arc<SubgraphResponse>, String>>>,
 }
 
 impl SubgraphReply {
-    fn new(body: Bytes, set_cookies: Vec<HeaderValue>) -> Self {
-        Self { body, set_cookies, decoded: Arc::default() }
+    fn new(body: Bytes, set_cookies: Vec<HeaderValue>, headers: Vec<(http::HeaderName, HeaderValue)>) -> Self {
+        Self { body, set_cookies, headers, decoded: Arc::default() }
     }
 
     /// The body as a GraphQL response. A reply that several de-duplicated
@@ -356,6 +358,11 @@ impl SubgraphClient {
             })?;
             let status = response.status();
             let set_cookies: Vec<HeaderValue> = response.headers().get_all(SET_COOKIE).iter().cloned().collect();
+            let passed = endpoint
+                .response_headers
+                .iter()
+                .flat_map(|name| response.headers().get_all(name).iter().map(|value| (name.clone(), value.clone())))
+                .collect();
             let body = Limited::new(response.into_body(), MAX_SUBGRAPH_RESPONSE_BYTES)
                 .collect()
                 .await
@@ -366,7 +373,7 @@ impl SubgraphClient {
             if !(status.is_success() || graphql_error_body) {
                 return Err(FetchError::Status(status.as_u16()));
             }
-            Ok(SubgraphReply::new(body, set_cookies))
+            Ok(SubgraphReply::new(body, set_cookies, passed))
         };
         match tokio::time::timeout(endpoint.timeout, exchange).await {
             Ok(result) => result,

@@ -9,6 +9,8 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use http::HeaderName;
 
+use crate::header_rules::{Matcher, Rule};
+
 /// The de-facto proxy header naming the client and each proxy on the way.
 pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
@@ -143,6 +145,46 @@ pub struct GatewayConfig {
         value_delimiter = ','
     )]
     pub subgraph_propagate_headers: Vec<String>,
+
+    /// Header rules for every subgraph request, in order, repeatable
+    /// (comma-separated in the environment): `propagate NAME`, `propagate
+    /// PREFIX*`, `propagate NAME as NEW`, `insert NAME: VALUE`, `insert NAME:
+    /// claim sub|sid|scope` (from the verified token) and `remove NAME`.
+    /// `Authorization` is sent only when named. Default: none.
+    #[arg(id = "gateway-header-rule", long = "header-rule", env = "GATEWAY_HEADER_RULES", value_delimiter = ',')]
+    pub header_rules: Vec<String>,
+
+    /// Header rules for one subgraph, as `NAME=RULE`, repeatable
+    /// (comma-separated in the environment); they run after the rules for
+    /// every subgraph. Default: none.
+    #[arg(
+        id = "gateway-subgraph-header-rule",
+        long = "subgraph-header-rule",
+        env = "GATEWAY_SUBGRAPH_HEADER_RULES",
+        value_delimiter = ','
+    )]
+    pub subgraph_header_rules: Vec<String>,
+
+    /// Subgraph response headers passed back to the client, by name,
+    /// repeatable (comma-separated in the environment); every value any
+    /// subgraph of the request sent, once each. Default: none.
+    #[arg(
+        id = "gateway-response-header",
+        long = "response-header",
+        env = "GATEWAY_RESPONSE_HEADERS",
+        value_delimiter = ','
+    )]
+    pub response_headers: Vec<String>,
+
+    /// Response headers passed back from one subgraph, as `NAME=HEADER`,
+    /// repeatable (comma-separated in the environment). Default: none.
+    #[arg(
+        id = "gateway-subgraph-response-header",
+        long = "subgraph-response-header",
+        env = "GATEWAY_SUBGRAPH_RESPONSE_HEADERS",
+        value_delimiter = ','
+    )]
+    pub subgraph_response_headers: Vec<String>,
 
     /// Append the client's address to `X-Forwarded-For` and send that header
     /// to every subgraph, so their per-IP rate limits see the real client (the
@@ -285,6 +327,26 @@ pub struct GatewayConfig {
     #[arg(id = "gateway-compression", long = "compression", env = "GATEWAY_COMPRESSION", default_value_t = true, action = clap::ArgAction::Set)]
     pub compression: bool,
 
+    /// Custom `@override(label:)` labels switched on, repeatable
+    /// (comma-separated in the environment): fields overridden under one of
+    /// these labels are resolved by their new subgraph. `percent(N)` labels
+    /// need no setting: each operation draws its side. Default: none.
+    #[arg(
+        id = "gateway-override-labels",
+        long = "override-label",
+        env = "GATEWAY_OVERRIDE_LABELS",
+        value_delimiter = ','
+    )]
+    pub override_labels: Vec<String>,
+
+    /// Automatic persisted queries and trusted documents.
+    #[command(flatten)]
+    pub documents: crate::persisted::DocumentsConfig,
+
+    /// Rate limits per caller and per operation.
+    #[command(flatten)]
+    pub rate_limits: crate::rate_limit::RateLimitConfig,
+
     /// Authentication, authorization and browser-safety settings.
     #[command(flatten)]
     pub security: crate::security::SecurityConfig,
@@ -322,6 +384,10 @@ impl GatewayConfig {
             subgraph_h2c: Vec::new(),
             propagate_headers: Vec::new(),
             subgraph_propagate_headers: Vec::new(),
+            header_rules: Vec::new(),
+            subgraph_header_rules: Vec::new(),
+            response_headers: Vec::new(),
+            subgraph_response_headers: Vec::new(),
             forwarded_for: true,
             max_body_bytes: 2 * 1024 * 1024,
             max_depth: 32,
@@ -343,6 +409,9 @@ impl GatewayConfig {
             watch_supergraph: true,
             admin_listen: None,
             compression: true,
+            override_labels: Vec::new(),
+            documents: Default::default(),
+            rate_limits: Default::default(),
             security: crate::security::SecurityConfig::default(),
             listener: GatewayListenerArgs::default(),
         }
@@ -370,7 +439,10 @@ pub struct Limits {
 pub struct SubgraphOverrides {
     pub url: Option<String>,
     pub timeout: Option<Duration>,
-    pub propagate_headers: Vec<HeaderName>,
+    /// Its own header rules, after those of every subgraph.
+    pub header_rules: Vec<crate::header_rules::Rule>,
+    /// Its own response headers passed back to clients.
+    pub response_headers: Vec<HeaderName>,
     pub max_request_bytes: Option<usize>,
     /// Index into [`RuntimeConfig::transports`].
     pub transport: usize,
@@ -417,11 +489,17 @@ pub struct RuntimeConfig {
     /// Threads serving client connections (at least 1).
     pub server_threads: usize,
     pub default_timeout: Duration,
-    pub propagate_headers: Vec<HeaderName>,
+    /// Header rules of every subgraph request (`--propagate-header` comes
+    /// first, as `propagate` rules).
+    pub header_rules: Vec<crate::header_rules::Rule>,
+    /// Response headers passed back to clients from every subgraph.
+    pub response_headers: Vec<HeaderName>,
     /// Whether the HTTP layer appends the client's address to `X-Forwarded-For`.
     pub forwarded_for: bool,
     /// Keyed by subgraph name.
     pub subgraphs: HashMap<String, SubgraphOverrides>,
+    /// Custom progressive-override labels switched on.
+    pub override_labels: Vec<String>,
 }
 
 fn split_pair<'a>(raw: &'a str, what: &str) -> anyhow::Result<(&'a str, &'a str)> {
@@ -458,7 +536,18 @@ impl TryFrom<&GatewayConfig> for RuntimeConfig {
         }
         for raw in config.subgraph_propagate_headers.iter().filter(|s| !s.trim().is_empty()) {
             let (name, header) = split_pair(raw, "--subgraph-propagate-header")?;
-            subgraphs.entry(name.to_string()).or_default().propagate_headers.push(header_name(header)?);
+            let rule = Rule::Propagate { from: Matcher::Exact(header_name(header)?), to: None };
+            subgraphs.entry(name.to_string()).or_default().header_rules.push(rule);
+        }
+        for raw in config.subgraph_header_rules.iter().filter(|s| !s.trim().is_empty()) {
+            let (name, rule) = split_pair(raw, "--subgraph-header-rule")?;
+            let rule = rule.parse().context("GATEWAY_SUBGRAPH_HEADER_RULES")?;
+            subgraphs.entry(name.to_string()).or_default().header_rules.push(rule);
+        }
+        for raw in config.subgraph_response_headers.iter().filter(|s| !s.trim().is_empty()) {
+            let (name, header) = split_pair(raw, "--subgraph-response-header")?;
+            let header = crate::header_rules::response_header(header).context("GATEWAY_SUBGRAPH_RESPONSE_HEADERS")?;
+            subgraphs.entry(name.to_string()).or_default().response_headers.push(header);
         }
         // The transports: the default first, then one per subgraph that
         // differs from it; subgraphs with the same settings share one.
@@ -508,6 +597,19 @@ impl TryFrom<&GatewayConfig> for RuntimeConfig {
         if config.forwarded_for && !propagate_headers.contains(&X_FORWARDED_FOR) {
             propagate_headers.push(X_FORWARDED_FOR);
         }
+        let mut header_rules: Vec<Rule> = propagate_headers
+            .into_iter()
+            .map(|name| Rule::Propagate { from: Matcher::Exact(name), to: None })
+            .collect();
+        for raw in config.header_rules.iter().filter(|s| !s.trim().is_empty()) {
+            header_rules.push(raw.parse().context("GATEWAY_HEADER_RULES")?);
+        }
+        let response_headers = config
+            .response_headers
+            .iter()
+            .filter(|s| !s.trim().is_empty())
+            .map(|h| crate::header_rules::response_header(h).context("GATEWAY_RESPONSE_HEADERS"))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         if config.max_body_bytes == 0 || config.max_depth == 0 || config.max_tokens == 0 {
             bail!("body, depth and token limits must be positive");
         }
@@ -541,9 +643,16 @@ impl TryFrom<&GatewayConfig> for RuntimeConfig {
                 n => n,
             },
             default_timeout: Duration::from_millis(config.subgraph_timeout_ms.max(1)),
-            propagate_headers,
+            header_rules,
+            response_headers,
             forwarded_for: config.forwarded_for,
             subgraphs,
+            override_labels: config
+                .override_labels
+                .iter()
+                .map(|l| l.trim().to_owned())
+                .filter(|l| !l.is_empty())
+                .collect(),
         })
     }
 }
@@ -587,7 +696,10 @@ mod tests {
         let accounts = &runtime.subgraphs["accounts"];
         assert_eq!(accounts.url.as_deref(), Some("http://127.0.0.1:9/graphql"));
         assert_eq!(accounts.timeout, Some(Duration::from_millis(250)));
-        assert_eq!(accounts.propagate_headers[0].as_str(), "x-tenant");
+        assert_eq!(
+            accounts.header_rules[0],
+            Rule::Propagate { from: Matcher::Exact(HeaderName::from_static("x-tenant")), to: None }
+        );
         assert!(!runtime.introspection);
     }
 

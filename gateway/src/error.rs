@@ -32,6 +32,18 @@ pub mod codes {
     pub const FORBIDDEN: &str = "FORBIDDEN";
     pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
     pub const RATE_LIMITED: &str = "RATE_LIMITED";
+    /// An APQ hash the gateway does not know: send the query with it.
+    pub const PERSISTED_QUERY_NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
+    /// Automatic persisted queries are switched off.
+    pub const PERSISTED_QUERY_NOT_SUPPORTED: &str = "PERSISTED_QUERY_NOT_SUPPORTED";
+    /// The APQ hash sent is not the SHA-256 of the query sent with it.
+    pub const PERSISTED_QUERY_HASH_MISMATCH: &str = "PERSISTED_QUERY_HASH_MISMATCH";
+    /// The gateway runs trusted documents only, and this is not one.
+    pub const PERSISTED_QUERY_NOT_IN_LIST: &str = "PERSISTED_QUERY_NOT_IN_LIST";
+    /// A `documentId` no trusted document has.
+    pub const PERSISTED_DOCUMENT_NOT_FOUND: &str = "PERSISTED_DOCUMENT_NOT_FOUND";
+    /// Demand control: the operation's estimated cost is above the maximum.
+    pub const COST_ESTIMATED_TOO_EXPENSIVE: &str = "COST_ESTIMATED_TOO_EXPENSIVE";
 }
 
 /// One step of a response path: an object key or a list index.
@@ -160,6 +172,8 @@ pub enum RequestError {
     /// The operation selects what the caller may not see, and the gateway
     /// is configured to refuse such operations whole.
     Forbidden(Vec<GraphQLError>),
+    /// The caller sent too many requests; retry after this many seconds.
+    RateLimited(GraphQLError, u64),
     /// The gateway failed; details were logged.
     Internal(GraphQLError),
 }
@@ -170,6 +184,7 @@ impl RequestError {
             Self::BadRequest(_) | Self::Parse(_) | Self::Validation(_) | Self::Variables(_) => 400,
             Self::MethodNotAllowed(_) => 405,
             Self::Forbidden(_) => 403,
+            Self::RateLimited(..) => 429,
             Self::NotReady(_) => 503,
             Self::Internal(_) => 500,
         }
@@ -181,7 +196,8 @@ impl RequestError {
             | Self::Parse(e)
             | Self::MethodNotAllowed(e)
             | Self::NotReady(e)
-            | Self::Internal(e) => vec![e],
+            | Self::Internal(e)
+            | Self::RateLimited(e, _) => vec![e],
             Self::Validation(v) | Self::Variables(v) | Self::Forbidden(v) => v,
         }
     }

@@ -18,9 +18,12 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod executor;
+pub mod header_rules;
 pub mod http;
 pub mod introspection;
+pub mod persisted;
 pub mod pipeline;
+pub mod rate_limit;
 pub mod schema;
 pub mod security;
 mod server;
@@ -93,6 +96,8 @@ impl Application {
             thread_clients: (0..runtime.server_threads).map(|_| client.with_own_pool()).collect(),
             client,
             security,
+            documents: Arc::new(persisted::PersistedDocuments::build(&config.documents, shared.as_ref()).await?),
+            rate_limits: rate_limit::RateLimits::build(&config.rate_limits, shared.as_ref()).await?,
         });
         Ok(Self { listener, admin, server, gateway, background })
     }
@@ -115,6 +120,7 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let watcher =
             tokio::spawn(supergraph::watch(self.gateway.store.clone(), self.gateway.config.clone(), shutdown.clone()));
+        tokio::spawn(self.gateway.documents.clone().watch(shutdown.clone()));
         for pair in self.gateway.client.client_certificates() {
             tokio::spawn(pair.clone().watch("gateway subgraph client", shutdown.clone()));
         }

@@ -25,7 +25,10 @@ pub struct SubgraphEndpoint {
     pub name: Arc<str>,
     pub url: Uri,
     pub timeout: Duration,
-    pub propagate_headers: Vec<HeaderName>,
+    /// Header rules of its requests: every subgraph's, then its own.
+    pub header_rules: Arc<[crate::header_rules::Rule]>,
+    /// Its response headers passed back to the client.
+    pub response_headers: Arc<[HeaderName]>,
     /// The largest request body the subgraph takes, when configured.
     pub max_request_bytes: Option<usize>,
     /// Index into the client's transports ([`crate::config::RuntimeConfig::transports`]).
@@ -167,6 +170,8 @@ pub struct Supergraph {
     /// Whether plans get the union members the planner narrowed away back
     /// (`pipeline::partial_unions`); off by default.
     pub restore_partial_unions: bool,
+    /// Its progressive-override labels and the custom ones switched on.
+    pub overrides: crate::pipeline::overrides::OverrideLabels,
     /// A fingerprint of the SDL it was built from, to tell whether the file
     /// changed since.
     pub source: u128,
@@ -193,15 +198,17 @@ impl Supergraph {
             let overrides = config.subgraphs.get(name).cloned().unwrap_or_default();
             let url = overrides.url.as_deref().unwrap_or(url);
             let uri = endpoint_url(name, url)?;
-            let mut propagate_headers = config.propagate_headers.clone();
-            propagate_headers.extend(overrides.propagate_headers.iter().cloned());
+            let header_rules: Arc<[_]> = config.header_rules.iter().chain(&overrides.header_rules).cloned().collect();
+            let response_headers: Arc<[_]> =
+                config.response_headers.iter().chain(&overrides.response_headers).cloned().collect();
             subgraphs.insert(
                 name.clone(),
                 SubgraphEndpoint {
                     name: Arc::from(name.as_str()),
                     url: uri,
                     timeout: overrides.timeout.unwrap_or(config.default_timeout),
-                    propagate_headers,
+                    header_rules,
+                    response_headers,
                     max_request_bytes: overrides.max_request_bytes,
                     transport: overrides.transport,
                     metrics: FetchMetrics::register(name),
@@ -214,7 +221,18 @@ impl Supergraph {
             }
         }
 
+        let progressive = &planner.supergraph.progressive_overrides;
+        for label in &config.override_labels {
+            if !progressive.flags.contains(label) {
+                tracing::warn!(%label, "GATEWAY_OVERRIDE_LABELS names a label no @override of the supergraph uses");
+            }
+        }
+        let overrides = crate::pipeline::overrides::OverrideLabels::new(
+            progressive.percentages.iter().copied(),
+            &config.override_labels,
+        );
         Ok(Self {
+            overrides,
             planner,
             schema,
             subgraphs,
@@ -324,20 +342,27 @@ pub async fn watch(store: Arc<SupergraphStore>, config: Arc<RuntimeConfig>, shut
     }
 }
 
-fn file_watcher(path: &Path, tx: tokio::sync::mpsc::Sender<()>) -> anyhow::Result<notify::RecommendedWatcher> {
+/// Watches `path` (a file, or a directory and the files in it) and sends on
+/// `tx` when it changes. Editors often replace a file rather than write it,
+/// so a file's parent directory is watched and events are filtered by name.
+pub(crate) fn file_watcher(
+    path: &Path,
+    tx: tokio::sync::mpsc::Sender<()>,
+) -> anyhow::Result<notify::RecommendedWatcher> {
     use notify::Watcher;
-    let file_name = path.file_name().map(|n| n.to_os_string());
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
+    let is_dir = path.is_dir();
+    let file_name = (!is_dir).then(|| path.file_name().map(|n| n.to_os_string())).flatten();
+    let dir = if is_dir {
+        path.to_path_buf()
+    } else {
+        path.parent().filter(|p| !p.as_os_str().is_empty()).map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+    };
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let Ok(event) = event else { return };
-        if !(event.kind.is_modify() || event.kind.is_create()) {
+        if !(event.kind.is_modify() || event.kind.is_create() || (is_dir && event.kind.is_remove())) {
             return;
         }
-        if event.paths.iter().any(|p| p.file_name().map(|n| n.to_os_string()) == file_name) {
+        if is_dir || event.paths.iter().any(|p| p.file_name().map(|n| n.to_os_string()) == file_name) {
             let _ = tx.try_send(());
         }
     })?;

@@ -11,45 +11,10 @@ use axum::response::IntoResponse;
 use common::{GatewayBuilder, TestGateway, TestSubgraph};
 use gatehouse_common::identity::{IdentityCodec, IDENTITY_HEADER};
 use gatehouse_common::settings::SharedSettings;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-const ISSUER: &str = "https://auth.test";
-const AUDIENCE: &str = "gatehouse";
-
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
-}
-
-/// An access token from the test key, for a fresh session with `scope`.
-fn token(scope: &str) -> (String, Uuid) {
-    let sid = Uuid::new_v4();
-    let claims = json!({
-        "iss": ISSUER, "aud": AUDIENCE, "sub": Uuid::new_v4(), "sid": sid, "jti": Uuid::new_v4().to_string(),
-        "iat": now(), "exp": now() + 900, "scope": scope,
-    });
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some("security-test".into());
-    header.typ = Some("at+jwt".into());
-    let key = EncodingKey::from_rsa_pem(common::fixture("security-test-key.pem").as_bytes()).unwrap();
-    (jsonwebtoken::encode(&header, &claims, &key).unwrap(), sid)
-}
-
-async fn jwks_endpoint() -> String {
-    let jwks = common::fixture("security-test-jwks.json");
-    let app = axum::Router::new().route(
-        "/jwks.json",
-        axum::routing::get(move || {
-            let jwks = jwks.clone();
-            async move { ([("content-type", "application/json")], jwks).into_response() }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    url
-}
+use common::auth::{jwks_endpoint, now, token};
 
 /// A raw subgraph answering every fetch with the same canned data.
 async fn canned(name: &str, data: Value) -> TestSubgraph {
@@ -91,10 +56,7 @@ async fn stack_with(extra: impl FnOnce(&mut gatehouse_gateway::GatewayConfig) + 
         .subgraph(&users)
         .shared(shared.clone())
         .config(move |c| {
-            c.security.auth = true;
-            c.security.jwks_url = jwks;
-            c.security.token_issuer = ISSUER.into();
-            c.security.token_audience = AUDIENCE.into();
+            common::auth::verify_tokens(c, jwks);
             c.security.csrf = true;
             c.security.csrf_required_headers = vec!["apollo-require-preflight".into()];
             c.security.cors_origins = vec!["https://app.example.com".into()];

@@ -99,11 +99,7 @@ impl Execution<'_> {
     fn subgraph_headers(&self, service: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
         if let Some(endpoint) = self.supergraph.subgraphs.get(service) {
-            for name in &endpoint.propagate_headers {
-                for value in self.client_headers.get_all(name) {
-                    headers.append(name.clone(), value.clone());
-                }
-            }
+            crate::header_rules::apply(&endpoint.header_rules, self.client_headers, self.identity, &mut headers);
         }
         if let Some(traceparent) = &self.traceparent {
             headers.insert(TRACEPARENT.clone(), traceparent.clone());
@@ -184,8 +180,16 @@ impl Execution<'_> {
             }
         };
         self.received.fetch_add(reply.body.len(), std::sync::atomic::Ordering::Relaxed);
-        if !reply.set_cookies.is_empty() && self.cookie_subgraphs.contains(service) {
-            self.set_cookies.lock().unwrap_or_else(|e| e.into_inner()).extend(reply.set_cookies.iter().cloned());
+        let cookies = if self.cookie_subgraphs.contains(service) { reply.set_cookies.as_slice() } else { &[] };
+        if !cookies.is_empty() || !reply.headers.is_empty() {
+            let mut passed = self.response_headers.lock().unwrap_or_else(|e| e.into_inner());
+            passed.extend(cookies.iter().map(|cookie| (http::header::SET_COOKIE, cookie.clone())));
+            for header in &reply.headers {
+                // Several subgraphs (or fetches) may send the same value: once is enough.
+                if !passed.contains(header) {
+                    passed.push(header.clone());
+                }
+            }
         }
         reply.decode().map_err(|error| {
             tracing::warn!(subgraph = service, %error, "subgraph answered with invalid JSON");

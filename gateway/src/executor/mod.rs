@@ -45,8 +45,11 @@ pub struct Execution<'a> {
     pub identity_header: Option<http::HeaderValue>,
     /// Subgraphs that get the client's `Cookie` and may set cookies.
     pub cookie_subgraphs: &'a HashSet<String>,
-    /// `Set-Cookie` values from those subgraphs, for the client response.
-    set_cookies: Mutex<Vec<http::HeaderValue>>,
+    /// The caller's verified claims, for header rules that insert them.
+    pub identity: Option<&'a gatehouse_common::identity::Identity>,
+    /// Headers for the client response: `Set-Cookie` from the cookie
+    /// subgraphs and the response headers configured to pass back.
+    response_headers: Mutex<Vec<(http::HeaderName, http::HeaderValue)>>,
     /// Bytes of subgraph answers so far: a guess at the response's size.
     received: AtomicUsize,
     data: Mutex<Node>,
@@ -71,7 +74,8 @@ impl<'a> Execution<'a> {
             dedupe,
             identity_header: None,
             cookie_subgraphs: no_cookie_subgraphs(),
-            set_cookies: Mutex::new(Vec::new()),
+            identity: None,
+            response_headers: Mutex::new(Vec::new()),
             received: AtomicUsize::new(0),
             data: Mutex::new(Node::Object(Object::new())),
             errors: Mutex::new(Vec::new()),
@@ -84,9 +88,15 @@ impl<'a> Execution<'a> {
         }
     }
 
-    /// Sends `identity` (the signed header value) to every subgraph.
-    pub fn with_identity(mut self, identity: Option<http::HeaderValue>) -> Self {
+    /// Sends `identity` (the signed header value) to every subgraph; header
+    /// rules may insert `claims` of it.
+    pub fn with_identity(
+        mut self,
+        identity: Option<http::HeaderValue>,
+        claims: Option<&'a gatehouse_common::identity::Identity>,
+    ) -> Self {
         self.identity_header = identity;
+        self.identity = claims;
         self
     }
 
@@ -101,19 +111,13 @@ impl<'a> Execution<'a> {
         self.received.load(Ordering::Relaxed)
     }
 
-    /// The response tree and the errors collected while building it.
-    pub fn finish(self) -> (Node, Vec<GraphQLError>) {
-        self.finish_with_cookies().0
-    }
-
-    /// As [`Execution::finish`], plus the `Set-Cookie` values to pass on.
-    pub fn finish_with_cookies(self) -> ((Node, Vec<GraphQLError>), Vec<http::HeaderValue>) {
+    /// The response tree, the errors collected while building it, and the
+    /// headers to add to the client response.
+    pub fn finish(self) -> (Node, Vec<GraphQLError>, Vec<(http::HeaderName, http::HeaderValue)>) {
         (
-            (
-                self.data.into_inner().unwrap_or_else(|e| e.into_inner()),
-                self.errors.into_inner().unwrap_or_else(|e| e.into_inner()),
-            ),
-            self.set_cookies.into_inner().unwrap_or_else(|e| e.into_inner()),
+            self.data.into_inner().unwrap_or_else(|e| e.into_inner()),
+            self.errors.into_inner().unwrap_or_else(|e| e.into_inner()),
+            self.response_headers.into_inner().unwrap_or_else(|e| e.into_inner()),
         )
     }
 

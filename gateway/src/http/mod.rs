@@ -8,6 +8,7 @@ mod graphiql;
 pub use graphiql::GraphiqlConfig;
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -23,7 +24,9 @@ use serde_json::{Map, Value};
 use crate::error::{codes, GraphQLError, RequestError};
 use crate::pipeline::project::write_errors;
 use crate::pipeline::{Gateway, GraphQLRequest, RequestMeta};
+use crate::rate_limit::{CallerKey, RateLimits};
 use gatehouse_access::guards::Caller;
+use gatehouse_common::identity::Identity;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const APPLICATION_JSON: &str = "application/json";
@@ -156,16 +159,24 @@ fn error_response(error: RequestError, media: MediaType) -> Response {
     let status = match (&error, media) {
         (RequestError::BadRequest(_), _) => error.status(),
         (RequestError::MethodNotAllowed(_), _) => 405,
+        (RequestError::RateLimited(..), _) => 429,
         (RequestError::NotReady(_), _) => 503,
         (RequestError::Internal(_), _) => 500,
         (_, MediaType::GraphQLResponse) => error.status(),
         (_, MediaType::Json) => 200,
     };
     let allow_post = matches!(error, RequestError::MethodNotAllowed(_));
+    let retry_after = match &error {
+        RequestError::RateLimited(_, seconds) => Some(*seconds),
+        _ => None,
+    };
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = respond(status, media, write_errors(&error.into_errors()));
     if allow_post {
         response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+    }
+    if let Some(seconds) = retry_after {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
     response
 }
@@ -206,6 +217,7 @@ async fn run(
     gateway: &Gateway,
     request: GraphQLRequest,
     headers: &HeaderMap,
+    peer: Option<IpAddr>,
     is_get: bool,
     media: MediaType,
 ) -> Response {
@@ -217,15 +229,15 @@ async fn run(
     if let Some(trace_id) = traceparent.as_ref().and_then(|t| t.to_str().ok()).and_then(|t| t.get(3..35)) {
         span.record("trace_id", trace_id);
     }
-    let (caller, identity_header) = match admit(gateway, headers, media).await {
+    let Admitted { caller, identity_header, identity, caller_key } = match admit(gateway, headers, peer, media).await {
         Ok(admitted) => admitted,
         Err(refused) => return refused,
     };
-    let meta = RequestMeta { is_get, headers, traceparent, caller, identity_header };
+    let meta = RequestMeta { is_get, headers, traceparent, caller, identity_header, identity, caller_key };
     let result = gateway.execute(request, meta).await;
     match result {
         Ok(answer) => {
-            let mut response = with_cookies(respond(StatusCode::OK, media, answer.body), answer.set_cookies);
+            let mut response = with_headers(respond(StatusCode::OK, media, answer.body), answer.headers);
             if let Some(seconds) = answer.retry_after {
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
             }
@@ -235,24 +247,54 @@ async fn run(
     }
 }
 
-/// The security checks before any GraphQL work: the CSRF rule, then the
-/// bearer token. Returns the caller for the guards (`None` when
-/// authentication is off) and the signed identity for subgraphs.
+/// Who a request is from, once admitted.
+struct Admitted {
+    /// The caller for the guards; `None` when authentication is off.
+    caller: Option<Caller>,
+    /// The signed identity for subgraphs.
+    identity_header: Option<HeaderValue>,
+    /// The caller's verified claims.
+    identity: Option<Identity>,
+    /// Whom the request counts against for rate limits.
+    caller_key: CallerKey,
+}
+
+/// The security checks before any GraphQL work: the CSRF rule, the bearer
+/// token, then the caller's rate limit.
 async fn admit(
     gateway: &Gateway,
     headers: &HeaderMap,
+    peer: Option<IpAddr>,
     media: MediaType,
-) -> Result<(Option<Caller>, Option<HeaderValue>), Response> {
+) -> Result<Admitted, Response> {
+    let (caller, identity_header, identity) = authenticate(gateway, headers, media).await?;
+    let hops = gateway.rate_limits.as_ref().map_or(0, RateLimits::proxy_hops);
+    let user_id = identity.as_ref().map(|identity| identity.user_id.to_string());
+    let caller_key = CallerKey::of(user_id, peer, headers, hops);
+    if let Some(limits) = &gateway.rate_limits {
+        limits.check_caller(&caller_key).await.map_err(|error| error_response(error, media))?;
+    }
+    Ok(Admitted { caller, identity_header, identity, caller_key })
+}
+
+/// The CSRF rule, then the bearer token: the caller for the guards, the
+/// signed identity for subgraphs and the verified claims.
+#[allow(clippy::type_complexity)]
+async fn authenticate(
+    gateway: &Gateway,
+    headers: &HeaderMap,
+    media: MediaType,
+) -> Result<(Option<Caller>, Option<HeaderValue>, Option<Identity>), Response> {
     let security = &gateway.security;
     if let Err(rejected) = security.csrf.check(headers) {
         metrics::counter!("gateway_csrf_refused_total").increment(1);
         let error = GraphQLError::new(rejected.to_string(), codes::BAD_REQUEST);
         return Err(respond(StatusCode::BAD_REQUEST, media, write_errors(&[error])));
     }
-    let Some(gatekeeper) = &security.gatekeeper else { return Ok((None, None)) };
+    let Some(gatekeeper) = &security.gatekeeper else { return Ok((None, None, None)) };
     match gatekeeper.authenticate(headers).await {
-        Ok(None) => Ok((Some(Caller::anonymous()), None)),
-        Ok(Some(who)) => Ok((Some(who.caller()), Some(gatekeeper.identity_header(&who.identity)))),
+        Ok(None) => Ok((Some(Caller::anonymous()), None, None)),
+        Ok(Some(who)) => Ok((Some(who.caller()), Some(gatekeeper.identity_header(&who.identity)), Some(who.identity))),
         Err(rejection) => {
             metrics::counter!("gateway_auth_refused_total", "status" => rejection.status().to_string()).increment(1);
             tracing::info!(reason = %rejection, "request refused before any subgraph call");
@@ -267,9 +309,9 @@ async fn admit(
     }
 }
 
-fn with_cookies(mut response: Response, cookies: Vec<HeaderValue>) -> Response {
-    for cookie in cookies {
-        response.headers_mut().append(header::SET_COOKIE, cookie);
+fn with_headers(mut response: Response, headers: Vec<(header::HeaderName, HeaderValue)>) -> Response {
+    for (name, value) in headers {
+        response.headers_mut().append(name, value);
     }
     response
 }
@@ -280,9 +322,14 @@ fn request_from_json(value: Value) -> Result<GraphQLRequest, RequestError> {
         return Err(RequestError::bad_request("The request body must be a JSON object"));
     };
     let query = match object.remove("query") {
-        Some(Value::String(query)) => query,
-        Some(Value::Null) | None => return Err(RequestError::bad_request("The request must have a \"query\" string")),
+        Some(Value::String(query)) => Some(query),
+        Some(Value::Null) | None => None,
         Some(_) => return Err(RequestError::bad_request("\"query\" must be a string")),
+    };
+    let document_id = match object.remove("documentId") {
+        Some(Value::String(id)) if !id.is_empty() => Some(id),
+        Some(Value::Null) | None => None,
+        Some(_) => return Err(RequestError::bad_request("\"documentId\" must be a non-empty string")),
     };
     let operation_name = match object.remove("operationName") {
         Some(Value::String(name)) if !name.is_empty() => Some(name),
@@ -299,7 +346,23 @@ fn request_from_json(value: Value) -> Result<GraphQLRequest, RequestError> {
         Some(Value::Null) | None => None,
         Some(_) => return Err(RequestError::bad_request("\"extensions\" must be an object")),
     };
-    Ok(GraphQLRequest { query, operation_name, variables, extensions })
+    let query = require_document(query, document_id.is_some(), extensions.as_ref())?;
+    Ok(GraphQLRequest { query, document_id, operation_name, variables, extensions })
+}
+
+/// The document's text: required unless the request names a persisted
+/// document (`documentId`, or an APQ hash in `extensions.persistedQuery`),
+/// in which case it may be left out (empty until resolved).
+fn require_document(
+    query: Option<String>,
+    has_document_id: bool,
+    extensions: Option<&Map<String, Value>>,
+) -> Result<String, RequestError> {
+    match query {
+        Some(query) => Ok(query),
+        None if has_document_id || extensions.is_some_and(|e| e.contains_key("persistedQuery")) => Ok(String::new()),
+        None => Err(RequestError::bad_request("The request must have a \"query\" string or a \"documentId\"")),
+    }
 }
 
 fn is_json_content_type(headers: &HeaderMap) -> bool {
@@ -310,7 +373,15 @@ fn is_json_content_type(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v == APPLICATION_JSON || v == GRAPHQL_RESPONSE_JSON || v == "application/graphql+json")
 }
 
-async fn post_graphql(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, body: Body) -> Response {
+/// The client's address, from the connection.
+type Peer = Option<axum::Extension<axum::extract::ConnectInfo<SocketAddr>>>;
+
+fn peer_ip(peer: Peer) -> Option<IpAddr> {
+    peer.map(|axum::Extension(axum::extract::ConnectInfo(address))| address.ip())
+}
+
+async fn post_graphql(State(gateway): State<Arc<Gateway>>, peer: Peer, headers: HeaderMap, body: Body) -> Response {
+    let peer = peer_ip(peer);
     let Some(media) = negotiate(&headers) else {
         return not_acceptable();
     };
@@ -357,24 +428,33 @@ async fn post_graphql(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, b
                     media,
                 );
             }
-            let (caller, identity_header) = match admit(&gateway, &headers, media).await {
-                Ok(admitted) => admitted,
-                Err(refused) => return refused,
-            };
+            let Admitted { caller, identity_header, identity, caller_key } =
+                match admit(&gateway, &headers, peer, media).await {
+                    Ok(admitted) => admitted,
+                    Err(refused) => return refused,
+                };
             let mut bodies = Vec::with_capacity(items.len());
-            let mut cookies = Vec::new();
-            for item in items {
+            let mut passed = Vec::new();
+            for (i, item) in items.into_iter().enumerate() {
                 let meta = RequestMeta {
                     is_get: false,
                     headers: &headers,
                     traceparent: traceparent(&headers),
                     caller: caller.clone(),
                     identity_header: identity_header.clone(),
+                    identity: identity.clone(),
+                    caller_key: caller_key.clone(),
                 };
-                let body = match request_from_json(item) {
+                // The first item counted against the caller's limit at
+                // admission; every further one counts too.
+                let admitted = match (i, &gateway.rate_limits) {
+                    (0, _) | (_, None) => Ok(()),
+                    (_, Some(limits)) => limits.check_caller(&meta.caller_key).await,
+                };
+                let body = match admitted.and_then(|()| request_from_json(item)) {
                     Ok(request) => match gateway.execute(request, meta).await {
                         Ok(answer) => {
-                            cookies.extend(answer.set_cookies);
+                            passed.extend(answer.headers);
                             answer.body
                         }
                         Err(error) => write_errors(&error.into_errors()),
@@ -392,10 +472,10 @@ async fn post_graphql(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, b
                 out.extend_from_slice(&body);
             }
             out.push(b']');
-            with_cookies(respond(StatusCode::OK, media, out), cookies)
+            with_headers(respond(StatusCode::OK, media, out), passed)
         }
         other => match request_from_json(other) {
-            Ok(request) => run(&gateway, request, &headers, false, media).await,
+            Ok(request) => run(&gateway, request, &headers, peer, false, media).await,
             Err(error) => error_response(error, media),
         },
     }
@@ -415,11 +495,13 @@ fn wants_html(headers: &HeaderMap) -> bool {
 
 async fn get_graphql(
     State(gateway): State<Arc<Gateway>>,
+    peer: Peer,
     headers: HeaderMap,
     params: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let params = params.map(|Query(p)| p).unwrap_or_default();
-    if gateway.config.graphiql && wants_html(&headers) && !params.contains_key("query") {
+    let names_document = ["query", "documentId", "extensions"].iter().any(|key| params.contains_key(*key));
+    if gateway.config.graphiql && wants_html(&headers) && !names_document {
         return graphiql::page(&gateway.config.graphiql_samples);
     }
     let Some(media) = negotiate(&headers) else {
@@ -437,19 +519,19 @@ async fn get_graphql(
         }
     };
     let request = (|| {
-        let query = params
-            .get("query")
-            .cloned()
-            .ok_or_else(|| RequestError::bad_request("The request must have a \"query\" parameter"))?;
+        let extensions = parse_object("extensions")?;
+        let document_id = params.get("documentId").filter(|id| !id.is_empty()).cloned();
+        let query = require_document(params.get("query").cloned(), document_id.is_some(), extensions.as_ref())?;
         Ok::<_, RequestError>(GraphQLRequest {
             query,
+            document_id,
             operation_name: params.get("operationName").filter(|n| !n.is_empty()).cloned(),
             variables: parse_object("variables")?,
-            extensions: parse_object("extensions")?,
+            extensions,
         })
     })();
     match request {
-        Ok(request) => run(&gateway, request, &headers, true, media).await,
+        Ok(request) => run(&gateway, request, &headers, peer_ip(peer), true, media).await,
         Err(error) => error_response(error, media),
     }
 }

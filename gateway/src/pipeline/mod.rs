@@ -17,6 +17,7 @@
 //! ([`PreparedOperation`]) is cached; a warm request starts at stage 6.
 
 pub mod normalize;
+pub mod overrides;
 pub mod parse;
 pub mod partial_unions;
 pub mod plan;
@@ -43,12 +44,17 @@ use crate::executor::Execution;
 use crate::security::AuthorizationMode;
 use crate::supergraph::{Supergraph, SupergraphStore};
 use gatehouse_access::guards::{self, Caller, Denial, DeniedField};
+use overrides::Draw;
 use variables::VariableSpec;
 
 /// One GraphQL request as the client sent it.
 #[derive(Debug, Clone, Default)]
 pub struct GraphQLRequest {
+    /// Empty when the client sent only a `documentId` or an APQ hash, until
+    /// [`crate::persisted::PersistedDocuments::resolve`] fills it in.
     pub query: String,
+    /// A trusted document's id, sent instead of `query`.
+    pub document_id: Option<String>,
     pub operation_name: Option<String>,
     pub variables: Option<Map<String, Value>>,
     pub extensions: Option<Map<String, Value>>,
@@ -87,8 +93,8 @@ pub(crate) fn fingerprint(value: &impl Hash) -> u128 {
 }
 
 /// The operation cache's key, and the fingerprint that confirms a hit.
-fn cache_key(query: &str, operation_name: Option<&str>, access: u64) -> (u64, u128) {
-    let fingerprint = fingerprint(&(query, operation_name, access));
+fn cache_key(query: &str, operation_name: Option<&str>, access: u64, draw: Draw) -> (u64, u128) {
+    let fingerprint = fingerprint(&(query, operation_name, access, draw));
     (fingerprint as u64, fingerprint)
 }
 
@@ -162,10 +168,11 @@ pub fn prepare(
     query: &str,
     operation_name: Option<&str>,
 ) -> Result<PreparedOperation, RequestError> {
-    prepare_authorized(supergraph, config, query, operation_name, None, AuthorizationMode::Filter)
+    prepare_authorized(supergraph, config, query, operation_name, None, AuthorizationMode::Filter, Draw::default())
 }
 
-/// Stages 1-5 for one caller; `caller: None` means guards are off.
+/// Stages 1-5 for one caller; `caller: None` means guards are off. `draw`
+/// is the request's progressive-override draw.
 pub fn prepare_authorized(
     supergraph: &Supergraph,
     config: &RuntimeConfig,
@@ -173,6 +180,7 @@ pub fn prepare_authorized(
     operation_name: Option<&str>,
     caller: Option<&Caller>,
     mode: AuthorizationMode,
+    draw: Draw,
 ) -> Result<PreparedOperation, RequestError> {
     // Stages 1-4 in one span, planning in another: the two costs worth
     // telling apart in a trace (this runs only when the cache misses).
@@ -208,15 +216,15 @@ pub fn prepare_authorized(
         .map(variable_specs)
         .unwrap_or_default();
     let plan = tracing::info_span!("plan").in_scope(|| match &filtered {
-        None => plan::plan(supergraph, &operation, config.planning_timeout),
+        None => plan::plan(supergraph, &operation, draw, config.planning_timeout),
         Some(filtered) => {
             let allowed = normalize::normalize(supergraph, filtered, operation_name)?.operation;
-            plan::plan(supergraph, &allowed, config.planning_timeout)
+            plan::plan(supergraph, &allowed, draw, config.planning_timeout)
         }
     })?;
     let weight = operation_weight(&operation, plan.as_deref());
     Ok(PreparedOperation {
-        fingerprint: cache_key(query, operation_name, access_key(caller)).1,
+        fingerprint: cache_key(query, operation_name, access_key(caller), draw).1,
         weight,
         denied,
         kind,
@@ -331,6 +339,9 @@ pub struct Gateway {
     /// One client per server thread, each with its own connection pool.
     pub thread_clients: Vec<SubgraphClient>,
     pub security: Arc<crate::security::Security>,
+    pub documents: Arc<crate::persisted::PersistedDocuments>,
+    /// `None` when no rate limit is configured.
+    pub rate_limits: Option<crate::rate_limit::RateLimits>,
 }
 
 thread_local! {
@@ -355,12 +366,17 @@ pub struct RequestMeta<'a> {
     pub caller: Option<Caller>,
     /// The signed identity header for subgraphs (authenticated callers only).
     pub identity_header: Option<http::HeaderValue>,
+    /// The caller's verified claims (authenticated callers only).
+    pub identity: Option<gatehouse_common::identity::Identity>,
+    /// Whom the request counts against for rate limits.
+    pub caller_key: crate::rate_limit::CallerKey,
 }
 
-/// A successful answer: the serialised response and the cookies to set.
+/// A successful answer: the serialised response and the headers to add
+/// (cookies to set, subgraph headers passed back).
 pub struct Answer {
     pub body: Vec<u8>,
-    pub set_cookies: Vec<http::HeaderValue>,
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
     /// When a subgraph refused with RATE_LIMITED and said how long to wait:
     /// the longest such wait, in seconds, for the `Retry-After` header.
     pub retry_after: Option<u64>,
@@ -385,13 +401,14 @@ impl Gateway {
         supergraph: &Arc<Supergraph>,
         request: &GraphQLRequest,
         caller: Option<&Caller>,
+        draw: Draw,
     ) -> Result<Arc<PreparedOperation>, RequestError> {
-        let (key, fingerprint) = cache_key(&request.query, request.operation_name.as_deref(), access_key(caller));
+        let (key, fingerprint) = cache_key(&request.query, request.operation_name.as_deref(), access_key(caller), draw);
         let is_for_request = |prepared: &PreparedOperation| prepared.fingerprint == fingerprint;
         let built_here = std::sync::atomic::AtomicBool::new(false);
         let build = || async {
             metrics::counter!("gateway_operation_cache_misses_total").increment(1);
-            let prepared = self.build_prepared(supergraph, request, caller).await;
+            let prepared = self.build_prepared(supergraph, request, caller, draw).await;
             built_here.store(prepared.is_ok(), Ordering::Relaxed);
             prepared
         };
@@ -436,6 +453,7 @@ impl Gateway {
         supergraph: &Arc<Supergraph>,
         request: &GraphQLRequest,
         caller: Option<&Caller>,
+        draw: Draw,
     ) -> Result<Arc<PreparedOperation>, RequestError> {
         let (sg, config) = (supergraph.clone(), self.config.clone());
         let (query, name) = (request.query.clone(), request.operation_name.clone());
@@ -443,7 +461,7 @@ impl Gateway {
         // A child of the request's span, though it runs on a blocking thread.
         let span = tracing::info_span!("prepare");
         let prepared = tokio::task::spawn_blocking(move || {
-            span.in_scope(|| prepare_authorized(&sg, &config, &query, name.as_deref(), caller.as_ref(), mode))
+            span.in_scope(|| prepare_authorized(&sg, &config, &query, name.as_deref(), caller.as_ref(), mode, draw))
         })
         .await
         .map_err(|e| {
@@ -454,14 +472,26 @@ impl Gateway {
     }
 
     /// Runs one request to a serialised GraphQL response body.
-    pub async fn execute(&self, request: GraphQLRequest, meta: RequestMeta<'_>) -> Result<Answer, RequestError> {
+    pub async fn execute(&self, mut request: GraphQLRequest, meta: RequestMeta<'_>) -> Result<Answer, RequestError> {
         let Some(supergraph) = self.store.current() else {
             return Err(RequestError::NotReady(GraphQLError::new(
                 "The gateway has no supergraph loaded yet",
                 codes::SUPERGRAPH_NOT_READY,
             )));
         };
-        let prepared = self.prepared(&supergraph, &request, meta.caller.as_ref()).await?;
+        let provenance = self.documents.resolve(&mut request).await?;
+        if let Some(refused) = self.documents.refuse_early(provenance, meta.caller.as_ref()) {
+            return Err(refused);
+        }
+        let draw = supergraph.overrides.draw();
+        let prepared = self.prepared(&supergraph, &request, meta.caller.as_ref(), draw).await?;
+        let only_introspection = prepared.plan.is_none() && prepared.has_introspection;
+        if let Some(refused) = self.documents.refuse_prepared(provenance, meta.caller.as_ref(), only_introspection) {
+            return Err(refused);
+        }
+        if let Some(limits) = &self.rate_limits {
+            limits.check_operation(&meta.caller_key, prepared.operation.name.as_deref()).await?;
+        }
         if meta.is_get && !matches!(prepared.kind, OperationKind::Query) {
             return Err(RequestError::MethodNotAllowed(GraphQLError::new(
                 "Only queries may be sent with GET; use POST",
@@ -478,7 +508,7 @@ impl Gateway {
             meta.traceparent,
             self.config.dedupe_subgraph_requests,
         )
-        .with_identity(meta.identity_header)
+        .with_identity(meta.identity_header, meta.identity.as_ref())
         .with_cookie_subgraphs(&self.security.cookie_subgraphs);
         if let Some(plan) = &prepared.plan {
             if gatehouse_common::telemetry::otel_enabled() {
@@ -495,7 +525,7 @@ impl Gateway {
             0 => execution.received_bytes(),
             last => last + last / 16,
         };
-        let ((mut data, mut errors), set_cookies) = execution.finish_with_cookies();
+        let (mut data, mut errors, headers) = execution.finish();
         let retry_after = errors.iter().filter_map(GraphQLError::retry_after).max();
         errors.extend(prepared.denied.iter().map(denied_error));
         if prepared.has_introspection {
@@ -516,7 +546,7 @@ impl Gateway {
             size_hint,
         );
         prepared.last_answer_size.store(body.len(), Ordering::Relaxed);
-        Ok(Answer { body, set_cookies, retry_after })
+        Ok(Answer { body, headers, retry_after })
     }
 
     /// The plan the gateway would run for a document (for tests and tooling).

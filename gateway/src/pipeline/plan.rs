@@ -2,7 +2,8 @@
 //! then, when configured, restore the union members it narrowed away
 //! ([`partial_unions`]).
 //! Planner panics are contained and planning is bounded in time. Plans are
-//! cached per supergraph, keyed by the normalised operation text.
+//! cached per supergraph, keyed by the normalised operation text and the
+//! request's progressive-override draw ([`super::overrides`]).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -10,10 +11,10 @@ use std::time::Duration;
 
 use hive_router_query_planner::ast::operation::OperationDefinition;
 use hive_router_query_planner::ast::selection_item::SelectionItem;
-use hive_router_query_planner::graph::PlannerOverrideContext;
 use hive_router_query_planner::planner::plan_nodes::QueryPlan;
 use hive_router_query_planner::utils::cancellation::CancellationToken;
 
+use super::overrides::Draw;
 use super::partial_unions;
 use crate::error::{codes, GraphQLError, RequestError};
 use crate::supergraph::Supergraph;
@@ -28,6 +29,7 @@ pub fn is_gateway_root_field(name: &str) -> bool {
 pub fn plan(
     supergraph: &Supergraph,
     operation: &OperationDefinition,
+    draw: Draw,
     timeout: Duration,
 ) -> Result<Option<Arc<QueryPlan>>, RequestError> {
     let mut for_planner = operation.clone();
@@ -40,7 +42,7 @@ pub fn plan(
     }
 
     let text = for_planner.to_string();
-    let key = super::fingerprint(&text);
+    let key = super::fingerprint(&(&text, draw));
     if let Some(cached) = supergraph.plans.get(&key) {
         return Ok(Some(cached.plan));
     }
@@ -49,7 +51,7 @@ pub fn plan(
     let result = catch_unwind(AssertUnwindSafe(|| {
         let mut plan = supergraph.planner.plan_from_normalized_operation(
             &for_planner,
-            PlannerOverrideContext::default(),
+            supergraph.overrides.context(draw),
             &token,
         )?;
         if supergraph.restore_partial_unions {

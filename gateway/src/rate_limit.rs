@@ -1,0 +1,344 @@
+//! Gateway rate limits: per caller (the user id when authenticated, the
+//! client address otherwise) over all operations, and per caller and
+//! operation name for the operations configured. A refused request gets
+//! HTTP 429 with `Retry-After` and `extensions.code = RATE_LIMITED` before
+//! any subgraph is called.
+//!
+//! The algorithm is GCRA (a token bucket kept as one timestamp per key): a
+//! limit of N per window lets N requests through at once and then one every
+//! window ÷ N. The state is in this gateway's memory, or in Redis (one key
+//! per caller and limit, updated by a script) when several gateways must
+//! share the budget.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use http::HeaderMap;
+
+use crate::error::{codes, GraphQLError, RequestError};
+
+/// Where rate-limit state is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RateLimitStore {
+    /// In this gateway's memory: each gateway has its own budget.
+    Memory,
+    /// In Redis (`REDIS_URL`, keys under `REDIS_KEY_PREFIX`): every gateway
+    /// on the same Redis shares one budget per caller.
+    Redis,
+}
+
+/// Rate-limit settings.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Gateway rate limits")]
+pub struct RateLimitConfig {
+    /// Most operations one caller may send per window, over all
+    /// operations; 0 means no limit. Default 0.
+    #[arg(id = "gateway-rate-limit", long = "rate-limit", env = "GATEWAY_RATE_LIMIT", default_value_t = 0)]
+    pub per_caller: u64,
+
+    /// Most operations of one name a caller may send per window, as
+    /// `OPERATION=N`, repeatable (comma-separated in the environment), for
+    /// example `Login=10`. The name is that of the operation that runs.
+    /// Default: none.
+    #[arg(
+        id = "gateway-rate-limit-operation",
+        long = "rate-limit-operation",
+        env = "GATEWAY_RATE_LIMIT_OPERATIONS",
+        value_delimiter = ','
+    )]
+    pub per_operation: Vec<String>,
+
+    /// The window of the limits, in seconds. Default 60.
+    #[arg(
+        id = "gateway-rate-limit-window-secs",
+        long = "rate-limit-window-secs",
+        env = "GATEWAY_RATE_LIMIT_WINDOW_SECS",
+        default_value_t = 60
+    )]
+    pub window_secs: u64,
+
+    /// Where the limits' state is kept: `memory` (each gateway its own) or
+    /// `redis` (shared by every gateway on the same Redis). Default: memory.
+    #[arg(
+        id = "gateway-rate-limit-store",
+        long = "rate-limit-store",
+        env = "GATEWAY_RATE_LIMIT_STORE",
+        value_enum,
+        default_value = "memory"
+    )]
+    pub store: RateLimitStore,
+
+    /// How many proxies in front of the gateway append to
+    /// `X-Forwarded-For`: anonymous callers are told apart by the address
+    /// that many entries from its end (0: the connection's own address).
+    /// Default 0.
+    #[arg(
+        id = "gateway-rate-limit-proxy-hops",
+        long = "rate-limit-proxy-hops",
+        env = "GATEWAY_RATE_LIMIT_PROXY_HOPS",
+        default_value_t = 0
+    )]
+    pub proxy_hops: usize,
+}
+
+impl Default for RateLimitConfig {
+    /// The same values as the flags' defaults (a config test checks they agree).
+    fn default() -> Self {
+        Self { per_caller: 0, per_operation: Vec::new(), window_secs: 60, store: RateLimitStore::Memory, proxy_hops: 0 }
+    }
+}
+
+/// One limit: `burst` requests at once, then one per `interval`.
+#[derive(Debug, Clone, Copy)]
+struct Quota {
+    interval: Duration,
+    /// How far ahead of now the bucket's timestamp may run: (N - 1) intervals.
+    tolerance: Duration,
+}
+
+impl Quota {
+    fn new(requests: u64, window: Duration) -> Self {
+        let interval = window / u32::try_from(requests.max(1)).unwrap_or(u32::MAX);
+        Self { interval, tolerance: interval * u32::try_from(requests.saturating_sub(1)).unwrap_or(u32::MAX) }
+    }
+}
+
+/// Who a request counts against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallerKey {
+    User(String),
+    Address(IpAddr),
+    /// No address known (requests not from a socket, as in tests).
+    Unknown,
+}
+
+impl CallerKey {
+    /// The caller: the authenticated user, else the client address,
+    /// `proxy_hops` entries from the end of `X-Forwarded-For` when proxies
+    /// in front of the gateway add them.
+    pub fn of(user_id: Option<String>, peer: Option<IpAddr>, headers: &HeaderMap, proxy_hops: usize) -> Self {
+        if let Some(user) = user_id {
+            return Self::User(user);
+        }
+        if proxy_hops > 0 {
+            let chain: Vec<&str> = headers
+                .get_all(crate::config::X_FORWARDED_FOR)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .map(str::trim)
+                .collect();
+            // The last entry was added by the nearest proxy; the client is
+            // `proxy_hops` from the end. Fewer entries: the first one.
+            let client = chain.len().checked_sub(proxy_hops).and_then(|i| chain.get(i)).or(chain.first());
+            if let Some(address) = client.and_then(|a| a.parse().ok()) {
+                return Self::Address(address);
+            }
+        }
+        peer.map_or(Self::Unknown, Self::Address)
+    }
+
+    fn label(&self) -> String {
+        match self {
+            Self::User(id) => format!("user:{id}"),
+            Self::Address(address) => format!("ip:{address}"),
+            Self::Unknown => "unknown".to_owned(),
+        }
+    }
+}
+
+/// The gateway's rate limits, compiled from [`RateLimitConfig`].
+pub struct RateLimits {
+    per_caller: Option<Quota>,
+    per_operation: hashbrown::HashMap<String, Quota>,
+    proxy_hops: usize,
+    store: Store,
+}
+
+enum Store {
+    /// Theoretical arrival times, in nanoseconds since `epoch`, by key.
+    Memory {
+        epoch: Instant,
+        buckets: moka::sync::Cache<String, Arc<AtomicU64>>,
+    },
+    Redis {
+        connection: redis::aio::ConnectionManager,
+        prefix: String,
+        script: redis::Script,
+    },
+}
+
+/// GCRA in Redis, on the server's clock: returns 0 when the request may go,
+/// else the microseconds to wait. One key, so it works on Redis Cluster.
+const GCRA_SCRIPT: &str = r"
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+if tat - now > tolerance then return tat - now - tolerance end
+local next_tat = tat + interval
+redis.call('SET', KEYS[1], next_tat, 'PX', math.ceil((next_tat - now) / 1000) + 1)
+return 0
+";
+
+impl RateLimits {
+    /// `None` when no limit is configured.
+    pub async fn build(
+        config: &RateLimitConfig,
+        shared: Option<&gatehouse_common::settings::SharedSettings>,
+    ) -> anyhow::Result<Option<Self>> {
+        if config.window_secs == 0 {
+            bail!("GATEWAY_RATE_LIMIT_WINDOW_SECS must be positive");
+        }
+        let window = Duration::from_secs(config.window_secs);
+        let mut per_operation = hashbrown::HashMap::new();
+        for raw in config.per_operation.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+            let (name, n) = raw
+                .split_once('=')
+                .with_context(|| format!("GATEWAY_RATE_LIMIT_OPERATIONS: {raw:?} must look like OPERATION=N"))?;
+            let n: u64 = n.trim().parse().ok().filter(|&n| n > 0).with_context(|| {
+                format!("GATEWAY_RATE_LIMIT_OPERATIONS: the limit of {name:?} must be a positive number")
+            })?;
+            per_operation.insert(name.trim().to_owned(), Quota::new(n, window));
+        }
+        let per_caller = (config.per_caller > 0).then(|| Quota::new(config.per_caller, window));
+        if per_caller.is_none() && per_operation.is_empty() {
+            return Ok(None);
+        }
+        let store = match config.store {
+            RateLimitStore::Memory => Store::Memory {
+                epoch: Instant::now(),
+                buckets: moka::sync::Cache::builder().max_capacity(1_000_000).time_to_idle(window).build(),
+            },
+            RateLimitStore::Redis => {
+                let shared = shared.context("GATEWAY_RATE_LIMIT_STORE=redis needs REDIS_URL")?;
+                Store::Redis {
+                    connection: gatehouse_common::infra::redis(&shared.redis_url).await?,
+                    prefix: format!("{}ratelimit:", shared.redis_key_prefix),
+                    script: redis::Script::new(GCRA_SCRIPT),
+                }
+            }
+        };
+        Ok(Some(Self { per_caller, per_operation, proxy_hops: config.proxy_hops, store }))
+    }
+
+    pub fn proxy_hops(&self) -> usize {
+        self.proxy_hops
+    }
+
+    /// Counts a request against the caller's overall limit.
+    pub async fn check_caller(&self, caller: &CallerKey) -> Result<(), RequestError> {
+        match self.per_caller {
+            Some(quota) => self.take(format!("all:{}", caller.label()), quota).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a request against the limit of the operation it runs, if any.
+    pub async fn check_operation(&self, caller: &CallerKey, operation: Option<&str>) -> Result<(), RequestError> {
+        let Some((name, &quota)) = operation.and_then(|name| self.per_operation.get_key_value(name)) else {
+            return Ok(());
+        };
+        self.take(format!("op:{name}:{}", caller.label()), quota).await
+    }
+
+    async fn take(&self, key: String, quota: Quota) -> Result<(), RequestError> {
+        let wait = match &self.store {
+            Store::Memory { epoch, buckets } => {
+                let bucket = buckets.get_with(key, || Arc::new(AtomicU64::new(0)));
+                gcra(&bucket, epoch.elapsed(), quota)
+            }
+            Store::Redis { connection, prefix, script } => {
+                let mut connection = connection.clone();
+                let micros: u64 = script
+                    .key(format!("{prefix}{key}"))
+                    .arg(quota.interval.as_micros() as u64)
+                    .arg(quota.tolerance.as_micros() as u64)
+                    .invoke_async(&mut connection)
+                    .await
+                    .map_err(|error| {
+                        tracing::error!(%error, "the rate-limit store in Redis failed");
+                        RequestError::Internal(GraphQLError::new(
+                            "Rate limits cannot be checked",
+                            codes::SERVICE_UNAVAILABLE,
+                        ))
+                    })?;
+                Duration::from_micros(micros)
+            }
+        };
+        if wait.is_zero() {
+            return Ok(());
+        }
+        metrics::counter!("gateway_rate_limited_total").increment(1);
+        let seconds = wait.as_millis().div_ceil(1000).max(1) as u64;
+        Err(RequestError::RateLimited(
+            GraphQLError::new("Too many requests; try again later", codes::RATE_LIMITED)
+                .with_extension("retryAfter", serde_json::Value::from(seconds)),
+            seconds,
+        ))
+    }
+}
+
+/// One GCRA step on an in-memory bucket at time `now`: zero when the
+/// request may go (and the bucket moves on), else how long to wait.
+fn gcra(bucket: &AtomicU64, now: Duration, quota: Quota) -> Duration {
+    let now = now.as_nanos() as u64;
+    let (interval, tolerance) = (quota.interval.as_nanos() as u64, quota.tolerance.as_nanos() as u64);
+    let mut current = bucket.load(Ordering::Acquire);
+    loop {
+        let tat = current.max(now);
+        if tat - now > tolerance {
+            return Duration::from_nanos(tat - now - tolerance);
+        }
+        match bucket.compare_exchange_weak(current, tat + interval, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return Duration::ZERO,
+            Err(actual) => current = actual,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bucket_lets_its_burst_through_then_one_per_interval() {
+        let quota = Quota::new(3, Duration::from_secs(3));
+        let bucket = AtomicU64::new(0);
+        let at = |secs: f64| Duration::from_secs_f64(secs);
+        let start = 10.0;
+        for _ in 0..3 {
+            assert_eq!(gcra(&bucket, at(start), quota), Duration::ZERO);
+        }
+        let wait = gcra(&bucket, at(start), quota);
+        assert_eq!(wait, Duration::from_secs(1), "the fourth waits one interval");
+        assert!(!gcra(&bucket, at(start + 0.5), quota).is_zero());
+        assert!(gcra(&bucket, at(start + 1.0), quota).is_zero(), "one more after an interval");
+        assert!(!gcra(&bucket, at(start + 1.0), quota).is_zero());
+        // After a whole window idle, the whole burst again.
+        for _ in 0..3 {
+            assert!(gcra(&bucket, at(start + 10.0), quota).is_zero());
+        }
+    }
+
+    #[test]
+    fn callers_are_users_or_addresses_behind_the_configured_proxies() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "203.0.113.9, 198.51.100.7".parse().unwrap());
+        let peer: IpAddr = "10.0.0.1".parse().unwrap();
+        assert_eq!(CallerKey::of(Some("u1".into()), Some(peer), &headers, 1), CallerKey::User("u1".into()));
+        assert_eq!(CallerKey::of(None, Some(peer), &headers, 0), CallerKey::Address(peer));
+        assert_eq!(CallerKey::of(None, Some(peer), &headers, 1), CallerKey::Address("198.51.100.7".parse().unwrap()));
+        assert_eq!(CallerKey::of(None, Some(peer), &headers, 2), CallerKey::Address("203.0.113.9".parse().unwrap()));
+        // A forged, longer chain cannot move the client past what the proxies added.
+        assert_eq!(CallerKey::of(None, Some(peer), &headers, 9), CallerKey::Address("203.0.113.9".parse().unwrap()));
+        headers.insert("x-forwarded-for", "not an address".parse().unwrap());
+        assert_eq!(CallerKey::of(None, Some(peer), &headers, 1), CallerKey::Address(peer));
+        assert_eq!(CallerKey::of(None, None, &HeaderMap::new(), 0), CallerKey::Unknown);
+    }
+}

@@ -1,0 +1,11 @@
+//! Operation control end to end: progressive override, persisted documents,
+//! demand control, header rules and rate limits, each against real HTTP
+//! subgraphs and a real gateway. One test binary, one module per feature.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod header_rules;
+mod persisted_documents;
+mod progressive_override;
+mod rate_limits;
