@@ -2,28 +2,9 @@
 // gatehouse-client.js; this file only renders and calls `client.request`.
 
 import { GatehouseClient } from './gatehouse-client.js';
+import { ME, RESEND, REVOKE, SESSIONS, SET_ROLES, SIGN_UP, UPDATE_PROFILE, USERS, VERIFY } from './operations.js';
 import { deviceName } from './user-agent.js';
 
-const ME = `query Me { me {
-  id username email emailVerified roles active createdAt
-  displayName bio avatarUrl updatedAt
-} }`;
-const SESSIONS = 'query Sessions { me { id sessions { id createdAt lastUsedAt expiresAt userAgent current } } }';
-const SIGN_UP = 'mutation SignUp($input: SignUpInput!) { signUp(input: $input) }';
-const VERIFY = 'mutation Verify($email: String!, $code: String!) { verifyEmail(email: $email, code: $code) }';
-const RESEND = 'mutation Resend($email: String!) { resendVerificationEmail(email: $email) }';
-const UPDATE_PROFILE = `mutation UpdateProfile($input: UpdateProfileInput!) {
-  updateProfile(input: $input) { id displayName bio avatarUrl updatedAt }
-}`;
-const REVOKE = 'mutation Revoke($id: ID!) { revokeSession(id: $id) }';
-const USERS = `query Users($first: Int, $after: String, $search: String) {
-  users(first: $first, after: $after, search: $search) {
-    totalCount
-    pageInfo { hasNextPage endCursor }
-    edges { node { id username email displayName roles active } }
-  }
-}`;
-const SET_ROLES = 'mutation SetRoles($userId: ID!, $roles: [Role!]!) { setUserRoles(userId: $userId, roles: $roles) { id roles } }';
 const ROLES = ['GUEST', 'USER', 'ADMIN', 'SYS_ADMIN'];
 
 // What each error code means to a person; the code itself is shown too.

@@ -23,6 +23,8 @@ const REFRESH = 'mutation Refresh { refreshSession { accessToken expiresIn } }';
 const LOGIN =
   'mutation Login($login: String!, $password: String!) { login(login: $login, password: $password, refreshTokenIn: COOKIE) { accessToken expiresIn } }';
 const LOGOUT = 'mutation Logout { logout }';
+/** The operations this module sends, for a trusted-documents manifest. */
+export const SESSION_OPERATIONS = [REFRESH, LOGIN, LOGOUT];
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 // Refresh answers that mean the session is over (for every tab: they share the cookie).
 const SESSION_ENDED = new Set(['INVALID_REFRESH_TOKEN', 'REFRESH_TOKEN_REUSED', 'ACCOUNT_DISABLED', 'UNAUTHENTICATED']);

@@ -1,0 +1,79 @@
+// The example app with the gateway refusing every operation that is not in
+// its trusted documents (GATEWAY_TRUSTED_DOCUMENTS_ONLY): the manifest that
+// scripts/build-manifest.mjs builds from the app's operations is all it
+// needs, from sign-up to logout, and anything else is refused.
+
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { test } from 'node:test';
+
+import { manifestPath, manifestText } from '../scripts/build-manifest.mjs';
+import { browser, graphql, logIn, newAccount, openApp, stack, stackAndBrowserPerFile, verificationCode } from './stack.js';
+
+stackAndBrowserPerFile({
+  env: {
+    GATEWAY_TRUSTED_DOCUMENTS: manifestPath,
+    GATEWAY_TRUSTED_DOCUMENTS_ONLY: 'true',
+    GATEWAY_TRUSTED_DOCUMENTS_BYPASS_SCOPE: 'sys_admin',
+  },
+});
+
+test('the checked-in manifest lists the operations the app sends', async () => {
+  assert.equal(await readFile(manifestPath, 'utf8'), manifestText(), 'run `npm run manifest` in examples/spa');
+});
+
+test('the app works end to end with only its trusted documents allowed', { timeout: 90_000 }, async () => {
+  const refused = [];
+  const context = await browser.newContext();
+  const page = await openApp(context, stack);
+  page.on('response', async (response) => {
+    if (!response.url().startsWith(stack.graphqlUrl)) return;
+    const text = await response.text().catch(() => '');
+    if (text.includes('PERSISTED_QUERY_NOT_IN_LIST')) refused.push(response.request().postData());
+  });
+
+  // Sign up, verify and log in through the app's own forms.
+  const account = newAccount('trusted');
+  await page.click('[data-tab="signup"]');
+  const signUp = page.locator('#signup-form');
+  await signUp.locator('[name="email"]').fill(account.email);
+  await signUp.locator('[name="username"]').fill(account.username);
+  await signUp.locator('[name="displayName"]').fill(account.displayName);
+  await signUp.locator('[name="password"]').fill(account.password);
+  await signUp.locator('button[type="submit"]').click();
+  await page.locator('#notice:not([hidden])', { hasText: 'verification code' }).waitFor();
+  await page.locator('#verify-form [name="code"]').fill(await verificationCode(stack, account.email));
+  await page.locator('#verify-form button[type="submit"]').click();
+  await page.locator('#notice:not([hidden])', { hasText: 'Email verified' }).waitFor();
+  await logIn(page, account.username, account.password);
+  assert.equal(await page.locator('[data-field="username"]').textContent(), account.username);
+
+  // Profile, sessions, a reload (which refreshes from the cookie), logout.
+  await page.locator('#profile-form [name="displayName"]').fill('Trusted Tester');
+  await page.locator('#profile-form button[type="submit"]').click();
+  await page.locator('#notice:not([hidden])', { hasText: 'Profile saved' }).waitFor();
+  await page.click('#reload-sessions');
+  await page.locator('#session-rows tr[data-current="true"]').waitFor();
+  await page.reload();
+  await page.locator('body[data-state="signed-in"][data-ready="true"]').waitFor();
+  assert.equal(await page.locator('[data-field="displayName"]').textContent(), 'Trusted Tester');
+  await page.click('#logout');
+  await page.locator('body[data-state="signed-out"]').waitFor();
+  await context.close();
+  assert.deepEqual(refused, [], 'the gateway refused none of the app\'s operations');
+
+  // Anything else is refused before it reaches a subgraph, even from a signed-in user.
+  const other = await graphql(stack, '{ me { id } }');
+  assert.equal(other.errors?.[0]?.extensions?.code, 'PERSISTED_QUERY_NOT_IN_LIST', JSON.stringify(other));
+
+  // The SYS_ADMIN's scope lets it through (the bypass scope set above).
+  const admin = await graphql(
+    stack,
+    'mutation Login($login: String!, $password: String!) { login(login: $login, password: $password, refreshTokenIn: COOKIE) { accessToken expiresIn } }',
+    { login: stack.admin.email, password: stack.admin.password },
+  );
+  const token = admin.data?.login?.accessToken;
+  assert.ok(token, JSON.stringify(admin));
+  const adminOwn = await graphql(stack, '{ me { username } }', {}, token);
+  assert.ok(adminOwn.data?.me?.username, JSON.stringify(adminOwn));
+});
