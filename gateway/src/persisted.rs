@@ -6,7 +6,7 @@
 //!   `PERSISTED_QUERY_NOT_FOUND` it sends both, and the gateway checks the
 //!   hash and keeps the document. The store is bounded and in memory, or in
 //!   Redis when several gateways share it (each keeps a bounded copy in
-//!   memory in front of Redis).
+//!   memory in front of Redis, which also serves while Redis is down).
 //! - **Trusted documents**: a manifest (Apollo's persisted-query manifest, or
 //!   GraphQL Code Generator's `persisted-documents.json`) or a directory of
 //!   them, reloaded when it changes. Clients send `documentId` (the
@@ -257,43 +257,53 @@ impl RedisApq {
 }
 
 impl Apq {
-    async fn get(&self, hash: &Hash) -> Result<Option<Arc<str>>, RequestError> {
+    /// The document registered under `hash`. With Redis unreachable, only
+    /// this gateway's copies are found: a miss makes the client send the
+    /// document again, which still works.
+    async fn get(&self, hash: &Hash) -> Option<Arc<str>> {
         if let Some(found) = self.local.get(hash) {
-            return Ok(Some(found));
+            return Some(found);
         }
-        let Some(redis) = &self.redis else { return Ok(None) };
+        let redis = self.redis.as_ref()?;
         let mut connection = redis.connection.clone();
-        let found: Option<String> =
-            redis::cmd("GET").arg(redis.key(hash)).query_async(&mut connection).await.map_err(redis_failed)?;
+        let found: Option<String> = match redis::cmd("GET").arg(redis.key(hash)).query_async(&mut connection).await {
+            Ok(found) => found,
+            Err(error) => {
+                redis_failed(&error);
+                return None;
+            }
+        };
         // Redis is trusted storage, but a document is only ever served for
         // the hash of its own text.
-        Ok(found.filter(|text| sha256(text) == *hash).map(|text| {
+        found.filter(|text| sha256(text) == *hash).map(|text| {
             let text: Arc<str> = Arc::from(text);
             self.local.insert(*hash, text.clone());
             text
-        }))
+        })
     }
 
-    async fn put(&self, hash: Hash, text: &Arc<str>) -> Result<(), RequestError> {
+    /// Registers a document; with Redis unreachable, in this gateway only.
+    async fn put(&self, hash: Hash, text: &Arc<str>) {
         self.local.insert(hash, text.clone());
         if let Some(redis) = &self.redis {
             let mut connection = redis.connection.clone();
-            let () = redis::cmd("SET")
+            let stored: Result<(), _> = redis::cmd("SET")
                 .arg(redis.key(&hash))
                 .arg(&**text)
                 .arg("EX")
                 .arg(redis.ttl.as_secs().max(1))
                 .query_async(&mut connection)
-                .await
-                .map_err(redis_failed)?;
+                .await;
+            if let Err(error) = stored {
+                redis_failed(&error);
+            }
         }
-        Ok(())
     }
 }
 
-fn redis_failed(error: redis::RedisError) -> RequestError {
-    tracing::error!(%error, "the APQ store in Redis failed");
-    RequestError::Internal(GraphQLError::new("Persisted queries are unavailable", codes::SERVICE_UNAVAILABLE))
+fn redis_failed(error: &redis::RedisError) {
+    metrics::counter!("gateway_persisted_documents_store_errors_total").increment(1);
+    tracing::warn!(%error, "the APQ store in Redis failed; this gateway's own copies serve meanwhile");
 }
 
 /// Persisted documents as request code uses them.
@@ -403,7 +413,7 @@ impl PersistedDocuments {
             let Some(apq) = &self.apq else {
                 return Err(not_found("Automatic persisted queries are off", codes::PERSISTED_QUERY_NOT_SUPPORTED));
             };
-            return match apq.get(&hash).await? {
+            return match apq.get(&hash).await {
                 Some(text) => {
                     metrics::counter!("gateway_persisted_documents_total", "outcome" => "hit").increment(1);
                     request.query = text.to_string();
@@ -428,7 +438,7 @@ impl PersistedDocuments {
             // Only what may run is kept: a gateway that refuses untrusted
             // documents does not store them for anyone.
             if !self.only_trusted {
-                apq.put(hash, &Arc::from(request.query.as_str())).await?;
+                apq.put(hash, &Arc::from(request.query.as_str())).await;
                 metrics::counter!("gateway_persisted_documents_total", "outcome" => "registered").increment(1);
             }
         }

@@ -158,16 +158,35 @@ pub struct RateLimits {
     store: Store,
 }
 
+/// Theoretical arrival times, in nanoseconds since `epoch`, by key.
+struct Buckets {
+    epoch: Instant,
+    buckets: moka::sync::Cache<String, Arc<AtomicU64>>,
+}
+
+impl Buckets {
+    fn new(window: Duration) -> Self {
+        Self {
+            epoch: Instant::now(),
+            buckets: moka::sync::Cache::builder().max_capacity(1_000_000).time_to_idle(window).build(),
+        }
+    }
+
+    fn take(&self, key: String, quota: Quota) -> Duration {
+        let bucket = self.buckets.get_with(key, || Arc::new(AtomicU64::new(0)));
+        gcra(&bucket, self.epoch.elapsed(), quota)
+    }
+}
+
 enum Store {
-    /// Theoretical arrival times, in nanoseconds since `epoch`, by key.
-    Memory {
-        epoch: Instant,
-        buckets: moka::sync::Cache<String, Arc<AtomicU64>>,
-    },
+    Memory(Buckets),
+    /// Shared through Redis; while Redis cannot answer, each gateway counts
+    /// in its own buckets rather than refusing everyone or no one.
     Redis {
         connection: redis::aio::ConnectionManager,
         prefix: String,
         script: redis::Script,
+        fallback: Buckets,
     },
 }
 
@@ -211,16 +230,14 @@ impl RateLimits {
             return Ok(None);
         }
         let store = match config.store {
-            RateLimitStore::Memory => Store::Memory {
-                epoch: Instant::now(),
-                buckets: moka::sync::Cache::builder().max_capacity(1_000_000).time_to_idle(window).build(),
-            },
+            RateLimitStore::Memory => Store::Memory(Buckets::new(window)),
             RateLimitStore::Redis => {
                 let shared = shared.context("GATEWAY_RATE_LIMIT_STORE=redis needs REDIS_URL")?;
                 Store::Redis {
                     connection: gatehouse_common::infra::redis(&shared.redis_url).await?,
                     prefix: format!("{}ratelimit:", shared.redis_key_prefix),
                     script: redis::Script::new(GCRA_SCRIPT),
+                    fallback: Buckets::new(window),
                 }
             }
         };
@@ -249,26 +266,23 @@ impl RateLimits {
 
     async fn take(&self, key: String, quota: Quota) -> Result<(), RequestError> {
         let wait = match &self.store {
-            Store::Memory { epoch, buckets } => {
-                let bucket = buckets.get_with(key, || Arc::new(AtomicU64::new(0)));
-                gcra(&bucket, epoch.elapsed(), quota)
-            }
-            Store::Redis { connection, prefix, script } => {
+            Store::Memory(buckets) => buckets.take(key, quota),
+            Store::Redis { connection, prefix, script, fallback } => {
                 let mut connection = connection.clone();
-                let micros: u64 = script
+                let shared: Result<u64, _> = script
                     .key(format!("{prefix}{key}"))
                     .arg(quota.interval.as_micros() as u64)
                     .arg(quota.tolerance.as_micros() as u64)
                     .invoke_async(&mut connection)
-                    .await
-                    .map_err(|error| {
-                        tracing::error!(%error, "the rate-limit store in Redis failed");
-                        RequestError::Internal(GraphQLError::new(
-                            "Rate limits cannot be checked",
-                            codes::SERVICE_UNAVAILABLE,
-                        ))
-                    })?;
-                Duration::from_micros(micros)
+                    .await;
+                match shared {
+                    Ok(micros) => Duration::from_micros(micros),
+                    Err(error) => {
+                        metrics::counter!("gateway_rate_limit_store_errors_total").increment(1);
+                        tracing::warn!(%error, "the rate-limit store in Redis failed; counting in this gateway meanwhile");
+                        fallback.take(key, quota)
+                    }
+                }
             }
         };
         if wait.is_zero() {

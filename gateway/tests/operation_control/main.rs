@@ -9,3 +9,4 @@ mod header_rules;
 mod persisted_documents;
 mod progressive_override;
 mod rate_limits;
+mod store_faults;
