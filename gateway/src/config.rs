@@ -343,6 +343,10 @@ pub struct GatewayConfig {
     #[command(flatten)]
     pub documents: crate::persisted::DocumentsConfig,
 
+    /// Demand control from `@cost` and `@listSize`.
+    #[command(flatten)]
+    pub demand_control: crate::cost::DemandControlConfig,
+
     /// Rate limits per caller and per operation.
     #[command(flatten)]
     pub rate_limits: crate::rate_limit::RateLimitConfig,
@@ -412,6 +416,7 @@ impl GatewayConfig {
             override_labels: Vec::new(),
             documents: Default::default(),
             rate_limits: Default::default(),
+            demand_control: Default::default(),
             security: crate::security::SecurityConfig::default(),
             listener: GatewayListenerArgs::default(),
         }
@@ -500,6 +505,7 @@ pub struct RuntimeConfig {
     pub subgraphs: HashMap<String, SubgraphOverrides>,
     /// Custom progressive-override labels switched on.
     pub override_labels: Vec<String>,
+    pub demand_control: crate::cost::DemandControlConfig,
 }
 
 fn split_pair<'a>(raw: &'a str, what: &str) -> anyhow::Result<(&'a str, &'a str)> {
@@ -653,6 +659,7 @@ impl TryFrom<&GatewayConfig> for RuntimeConfig {
                 .map(|l| l.trim().to_owned())
                 .filter(|l| !l.is_empty())
                 .collect(),
+            demand_control: config.demand_control.clone(),
         })
     }
 }

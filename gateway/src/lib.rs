@@ -16,6 +16,7 @@
 
 pub mod client;
 pub mod config;
+pub mod cost;
 pub mod error;
 pub mod executor;
 pub mod header_rules;

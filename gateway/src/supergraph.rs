@@ -170,6 +170,8 @@ pub struct Supergraph {
     /// Whether plans get the union members the planner narrowed away back
     /// (`pipeline::partial_unions`); off by default.
     pub restore_partial_unions: bool,
+    /// Its `@cost` and `@listSize`, when demand control is on.
+    pub cost: Option<crate::cost::CostModel>,
     /// Its progressive-override labels and the custom ones switched on.
     pub overrides: crate::pipeline::overrides::OverrideLabels,
     /// A fingerprint of the SDL it was built from, to tell whether the file
@@ -231,7 +233,10 @@ impl Supergraph {
             progressive.percentages.iter().copied(),
             &config.override_labels,
         );
+        let cost = (config.demand_control.mode != crate::cost::Mode::Off)
+            .then(|| crate::cost::CostModel::from_supergraph(&document, config.demand_control.default_list_size));
         Ok(Self {
+            cost,
             overrides,
             planner,
             schema,

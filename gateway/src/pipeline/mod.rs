@@ -499,6 +499,16 @@ impl Gateway {
             )));
         }
         let variables = variables::coerce(&supergraph.schema, &prepared.variables, request.variables)?;
+        // Demand control: the estimate decides before any subgraph call.
+        let estimated = match &supergraph.cost {
+            Some(model) => {
+                let estimated = model.estimate(&prepared.operation, &prepared.root_type, &variables);
+                self.config.demand_control.check(estimated)?;
+                Some(estimated)
+            }
+            None => None,
+        };
+        let wants_cost = request.extensions.as_ref().and_then(|e| e.get("cost")).and_then(Value::as_bool) == Some(true);
 
         let execution = Execution::new(
             &supergraph,
@@ -536,7 +546,18 @@ impl Gateway {
                 &mut data,
             );
         }
-        let body = project::write_response(
+        let costs = match (&supergraph.cost, estimated) {
+            (Some(model), Some(estimated)) => {
+                let actual = model.actual(&prepared.operation, &prepared.root_type, &variables, &data);
+                metrics::histogram!("gateway_operation_cost_actual").record(actual);
+                Some(crate::cost::Costs { estimated, actual })
+            }
+            _ => None,
+        };
+        let extensions = costs
+            .filter(|_| wants_cost)
+            .map(|costs| serde_json::json!({ "cost": self.config.demand_control.extension(costs) }));
+        let mut body = project::write_response(
             &supergraph.schema,
             &prepared.operation,
             &prepared.root_type,
@@ -545,6 +566,9 @@ impl Gateway {
             errors,
             size_hint,
         );
+        if let Some(extensions) = &extensions {
+            project::append_extensions(&mut body, extensions);
+        }
         prepared.last_answer_size.store(body.len(), Ordering::Relaxed);
         Ok(Answer { body, headers, retry_after })
     }

@@ -60,6 +60,16 @@ pub fn write_response(
     out
 }
 
+/// Adds `"extensions": extensions` to a response [`write_response`] wrote.
+pub fn append_extensions(response: &mut Vec<u8>, extensions: &Value) {
+    if response.last() == Some(&b'}') {
+        response.pop();
+        response.extend_from_slice(b",\"extensions\":");
+        let _ = serde_json::to_writer(&mut *response, extensions);
+        response.push(b'}');
+    }
+}
+
 /// Serialises a response without data (a request error).
 pub fn write_errors(errors: &[GraphQLError]) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);

@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod demand_control;
 mod header_rules;
 mod persisted_documents;
 mod progressive_override;

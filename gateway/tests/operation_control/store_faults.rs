@@ -28,10 +28,11 @@ impl PrivateRedis {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server (installed with Redis) starts");
-        let url = format!("redis://127.0.0.1:{port}");
+        // Made at once, so that the server is killed however the wait ends.
+        let redis = Self { child, url: format!("redis://127.0.0.1:{port}") };
         for _ in 0..100 {
             if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                return Self { child, url };
+                return redis;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
