@@ -20,6 +20,26 @@ pub fn request_body() -> String {
     json!({ "query": TEST_QUERY, "operationName": "TestQuery" }).to_string()
 }
 
+/// The id TestQuery has in the `persisted` variant's manifest.
+pub const TEST_QUERY_DOCUMENT_ID: &str = "bench-test-query";
+
+/// The TestQuery request of a variant: by its persisted id in `persisted`,
+/// in full elsewhere.
+pub fn request_body_for(variant: crate::gateways::Variant) -> String {
+    match variant {
+        crate::gateways::Variant::Persisted => {
+            json!({ "documentId": TEST_QUERY_DOCUMENT_ID, "operationName": "TestQuery" }).to_string()
+        }
+        _ => request_body(),
+    }
+}
+
+/// The `persisted` variant's trusted documents, in GraphQL Code Generator's
+/// manifest format.
+pub fn persisted_manifest() -> String {
+    json!({ TEST_QUERY_DOCUMENT_ID: TEST_QUERY }).to_string()
+}
+
 /// The full expected response, `{"data": …}`.
 pub fn test_query_response() -> Value {
     let users: Vec<Value> = USERS

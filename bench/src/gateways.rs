@@ -26,10 +26,23 @@ pub enum Variant {
     /// https (HTTP/2 by ALPN) to the subgraphs, trusting the run's own CA.
     /// De-duplication on. Only ours is configured for it.
     Tls,
+    /// TestQuery sent as a persisted document (`documentId`, no text) to a
+    /// gateway that runs trusted documents only. Only ours is configured.
+    Persisted,
+    /// Demand control in `enforce` mode, with a maximum above TestQuery's
+    /// cost: the estimate is made on every request. Only ours is configured.
+    CostEnforce,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 4] = [Variant::DedupOn, Variant::DedupOff, Variant::UniqueAuth, Variant::Tls];
+    pub const ALL: [Variant; 6] = [
+        Variant::DedupOn,
+        Variant::DedupOff,
+        Variant::UniqueAuth,
+        Variant::Tls,
+        Variant::Persisted,
+        Variant::CostEnforce,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -37,6 +50,8 @@ impl Variant {
             Variant::DedupOff => "dedup-off",
             Variant::UniqueAuth => "unique-auth",
             Variant::Tls => "tls",
+            Variant::Persisted => "persisted",
+            Variant::CostEnforce => "cost-enforce",
         }
     }
 
@@ -75,6 +90,16 @@ pub struct Paths {
     /// The `tls` variant's certificates and subgraph URLs, when it runs.
     pub tls: Option<TlsSetup>,
 }
+
+/// The trusted-documents manifest of the `persisted` variant: TestQuery,
+/// under the id its requests send.
+pub fn persisted_manifest(run_dir: &Path) -> PathBuf {
+    run_dir.join("trusted-documents.json")
+}
+
+/// The highest cost the `cost-enforce` variant allows: far above TestQuery's,
+/// so every request is estimated and none refused.
+pub const BENCH_MAX_COST: u32 = 1_000_000;
 
 /// What the `tls` variant needs: the run's CA, the certificate the gateway
 /// and the subgraphs serve, and the subgraphs' https URLs.
@@ -181,8 +206,13 @@ impl Gateway {
     /// The command that runs this gateway for `variant` on `port`, or why
     /// the gateway cannot run that variant.
     pub fn launch(self, paths: &Paths, variant: Variant, port: u16, ours: &OursOptions) -> Result<Launch, String> {
-        if variant == Variant::Tls && self != Gateway::Ours {
-            return Err("the runner configures TLS for Gatehouse only".into());
+        if self != Gateway::Ours {
+            match variant {
+                Variant::Tls => return Err("the runner configures TLS for Gatehouse only".into()),
+                Variant::Persisted => return Err("the runner configures persisted documents for Gatehouse only".into()),
+                Variant::CostEnforce => return Err("the runner configures demand control for Gatehouse only".into()),
+                _ => {}
+            }
         }
         match self {
             Gateway::Ours => {
@@ -202,7 +232,14 @@ impl Gateway {
                     (Variant::DedupOn, None) => {
                         return Err("no de-duplication option yet (pass --ours-dedup-flag when it lands)".into())
                     }
-                    (Variant::DedupOn | Variant::UniqueAuth | Variant::Tls, Some(flag)) => {
+                    (
+                        Variant::DedupOn
+                        | Variant::UniqueAuth
+                        | Variant::Tls
+                        | Variant::Persisted
+                        | Variant::CostEnforce,
+                        Some(flag),
+                    ) => {
                         command.arg(format!("{flag}=true"));
                     }
                     (Variant::DedupOff, Some(flag)) => {
@@ -225,6 +262,15 @@ impl Gateway {
                         .arg(&tls.cert)
                         .arg("--tls-key-file")
                         .arg(&tls.key);
+                }
+                if variant == Variant::Persisted {
+                    command
+                        .arg("--trusted-documents")
+                        .arg(persisted_manifest(&paths.run_dir))
+                        .args(["--trusted-documents-only", "true"]);
+                }
+                if variant == Variant::CostEnforce {
+                    command.args(["--demand-control", "enforce", "--max-cost", &BENCH_MAX_COST.to_string()]);
                 }
                 command.args(&ours.extra_args).env("RUST_LOG", "error");
                 Ok(Launch { command })

@@ -244,8 +244,7 @@ fn compare_gateways(
     build_error: Option<&str>,
 ) -> anyhow::Result<(Vec<Row>, Vec<SystemLine>)> {
     let run_dir = &paths.run_dir;
-    let body_file = run_dir.join("test-query.json");
-    std::fs::write(&body_file, expected::request_body())?;
+    std::fs::write(crate::gateways::persisted_manifest(run_dir), expected::persisted_manifest())?;
     let expected: serde_json::Value = serde_json::from_str(expected::EXPECTED_JSON)?;
     let client = HttpClient::new(paths.tls.as_ref().map(|tls| tls.ca.as_path()))?;
     let mut subgraphs = start_subgraphs(settings, paths)?;
@@ -265,6 +264,8 @@ fn compare_gateways(
                 ensure_installed(gateway, paths, settings.install).err()
             };
             for &variant in &settings.variants {
+                let body_file = run_dir.join(format!("test-query-{variant}.json"));
+                std::fs::write(&body_file, expected::request_body_for(variant))?;
                 let outcome = match &unavailable {
                     Some(why) => Outcome::Skipped(why.clone()),
                     None => bench_one(gateway, variant, settings, paths, &client, &counters_url, &body_file, &expected),
@@ -369,7 +370,7 @@ fn measure(
 ) -> anyhow::Result<Outcome> {
     let scheme = if variant == Variant::Tls { "https" } else { "http" };
     let url = format!("{scheme}://127.0.0.1:{}/graphql", settings.port);
-    let body = expected::request_body();
+    let body = expected::request_body_for(variant);
     let authorization = (variant == Variant::UniqueAuth).then_some("Bearer bench-check");
 
     // Node gateways take a while to start; the first answer also plans. A 503
