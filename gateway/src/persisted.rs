@@ -399,6 +399,9 @@ impl PersistedDocuments {
         }
         let hash = match apq_hash(request)? {
             Some(hash) => hash,
+            // A document sent in full: trusted when its text is a manifest
+            // entry's, which matters (and is hashed) only when refusing.
+            None if !self.only_trusted => return Ok(Provenance::Untrusted),
             None => {
                 let trusted = manifest.as_ref().is_some_and(|m| m.by_hash.contains_key(&sha256(&request.query)));
                 return Ok(if trusted { Provenance::Trusted } else { Provenance::Untrusted });

@@ -485,7 +485,8 @@ impl Gateway {
         }
         let draw = supergraph.overrides.draw();
         let prepared = self.prepared(&supergraph, &request, meta.caller.as_ref(), draw).await?;
-        let only_introspection = prepared.plan.is_none() && prepared.has_introspection;
+        // No subgraph needed: the gateway answers `__schema`, `__type` and `__typename` alone.
+        let only_introspection = prepared.plan.is_none();
         if let Some(refused) = self.documents.refuse_prepared(provenance, meta.caller.as_ref(), only_introspection) {
             return Err(refused);
         }

@@ -198,6 +198,8 @@ async fn the_refusing_mode_runs_trusted_documents_only() {
     // Introspection is allowed here, but not as a way to run anything else.
     let (status, schema) = gateway.post_json(json!({ "query": "{ __schema { queryType { name } } }" })).await;
     assert_eq!(status, 200, "{schema}");
+    let (status, typename) = gateway.post_json(json!({ "query": "{ __typename }" })).await;
+    assert_eq!((status, &typename["data"]["__typename"]), (200, &json!("Query")), "{typename}");
     let (_, mixed) = gateway.post_json(json!({ "query": "{ __typename me { id } }" })).await;
     assert_eq!(code(&mixed), "PERSISTED_QUERY_NOT_IN_LIST");
     assert_eq!(shop.requests(), before, "refused operations call no subgraph");
