@@ -4,7 +4,8 @@
 //! - **APQ** (Apollo's protocol): a client sends
 //!   `extensions.persistedQuery.sha256Hash` without the query; on
 //!   `PERSISTED_QUERY_NOT_FOUND` it sends both, and the gateway checks the
-//!   hash and keeps the document. The store is bounded and in memory, or in
+//!   hash and keeps the document once it has been prepared (parsed,
+//!   validated, planned). The store is bounded and in memory, or in
 //!   Redis when several gateways share it (each keeps a bounded copy in
 //!   memory in front of Redis, which also serves while Redis is down).
 //! - **Trusted documents**: a manifest (Apollo's persisted-query manifest, or
@@ -321,8 +322,12 @@ pub struct PersistedDocuments {
 pub enum Provenance {
     /// A trusted document.
     Trusted,
-    /// Anything else: sent in full or registered through APQ.
+    /// Anything else: sent in full, or registered earlier through APQ.
     Untrusted,
+    /// Sent in full with its APQ hash (checked): registered once the
+    /// document has been prepared, so that what is kept at least parses,
+    /// validates and plans.
+    ToRegister(Hash),
 }
 
 fn not_found(message: &str, code: &'static str) -> RequestError {
@@ -437,15 +442,18 @@ impl PersistedDocuments {
         if manifest.as_ref().is_some_and(|m| m.by_hash.contains_key(&hash)) {
             return Ok(Provenance::Trusted);
         }
-        if let Some(apq) = &self.apq {
-            // Only what may run is kept: a gateway that refuses untrusted
-            // documents does not store them for anyone.
-            if !self.only_trusted {
-                apq.put(hash, &Arc::from(request.query.as_str())).await;
-                metrics::counter!("gateway_persisted_documents_total", "outcome" => "registered").increment(1);
-            }
+        Ok(Provenance::ToRegister(hash))
+    }
+
+    /// Keeps a document sent with its APQ hash, once it has been prepared.
+    /// Only what may run is kept: a gateway that refuses untrusted documents
+    /// does not store them for anyone.
+    pub async fn register(&self, provenance: Provenance, query: &str) {
+        let (Provenance::ToRegister(hash), Some(apq)) = (provenance, &self.apq) else { return };
+        if !self.only_trusted {
+            apq.put(hash, &Arc::from(query)).await;
+            metrics::counter!("gateway_persisted_documents_total", "outcome" => "registered").increment(1);
         }
-        Ok(Provenance::Untrusted)
     }
 
     /// Whether an untrusted document is refused before any work on it:

@@ -490,6 +490,7 @@ impl Gateway {
         if let Some(refused) = self.documents.refuse_prepared(provenance, meta.caller.as_ref(), only_introspection) {
             return Err(refused);
         }
+        self.documents.register(provenance, &request.query).await;
         if let Some(limits) = &self.rate_limits {
             limits.check_operation(&meta.caller_key, prepared.operation.name.as_deref()).await?;
         }

@@ -104,6 +104,14 @@ async fn apq_refuses_hostile_and_malformed_requests() {
         let (status, body) = gateway.post_json(json!({ "extensions": extensions })).await;
         assert_eq!((status, code(&body)), (400, "BAD_REQUEST"), "{extensions}: {body}");
     }
+    // Only documents that parse, validate and plan are kept.
+    let invalid = "{ notAField }";
+    let (status, body) =
+        gateway.post_json(json!({ "query": invalid, "extensions": persisted(&sha256_hex(invalid)) })).await;
+    assert_eq!((status, code(&body)), (400, "GRAPHQL_VALIDATION_FAILED"), "{body}");
+    let (_, body) = gateway.post_json(json!({ "extensions": persisted(&sha256_hex(invalid)) })).await;
+    assert_eq!(code(&body), "PERSISTED_QUERY_NOT_FOUND", "an invalid document was kept: {body}");
+
     let (status, body) = gateway.post_json(json!({ "documentId": 7 })).await;
     assert_eq!((status, code(&body)), (400, "BAD_REQUEST"), "{body}");
     let (status, body) = gateway.post_json(json!({})).await;
