@@ -383,8 +383,8 @@ impl PersistedDocuments {
     }
 
     /// Fills in the request's document from its `documentId` or APQ hash,
-    /// registers APQ documents sent with their hash, and tells whether the
-    /// document is trusted.
+    /// checks the hash of a document sent with one, and tells whether the
+    /// document is trusted (or is to be registered once prepared).
     pub async fn resolve(&self, request: &mut GraphQLRequest) -> Result<Provenance, RequestError> {
         let manifest = self.trusted.as_ref().map(|t| t.load());
         if let Some(id) = request.document_id.as_deref() {
