@@ -54,6 +54,8 @@ pub enum Command {
     Migrate(StoreArgs),
     /// Create (or keep) the SYS_ADMIN account; in development also demo accounts.
     Seed(StoreArgs),
+    /// The auth service's signing keys.
+    Keys(KeysArgs),
     /// Schema tooling: the subgraphs' SDL as the composition script reads it.
     Schema(SchemaArgs),
     /// Print every setting with its variable, default and meaning; check a
@@ -146,6 +148,22 @@ pub struct DevArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct KeysArgs {
+    #[command(subcommand)]
+    pub command: KeysCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Move the signing keys in `AUTH_KEYS_DIR` along: next → current →
+    /// previous, and write a new next. Running auth services pick the change
+    /// up within `AUTH_KEYS_RELOAD_SECS`; verifiers already trust the new
+    /// current key, published as next since the last rotation. Rotate no more
+    /// often than the access-token lifetime plus the JWKS cache age.
+    Rotate(Box<AuthConfig>),
+}
+
+#[derive(Debug, clap::Args)]
 pub struct StoreArgs {
     #[command(flatten)]
     pub auth: AuthConfig,
@@ -167,6 +185,14 @@ impl Cli {
             Command::Users(config) => dev::run_users(&self.shared, config).await,
             Command::Migrate(args) => dev::migrate(&self.shared, &args.auth, &args.users).await,
             Command::Seed(args) => dev::seed(&self.shared, &args.auth).await,
+            Command::Keys(KeysArgs { command: KeysCommand::Rotate(auth) }) => {
+                let rotated = gatehouse_auth::keys::rotate(&auth, &self.shared.resolve()?).await?;
+                println!("Rotated the signing keys in {}", rotated.dir.display());
+                println!("  current:  {}", rotated.current);
+                println!("  next:     {}", rotated.next.as_deref().unwrap_or("(none)"));
+                println!("  previous: {}", rotated.previous.as_deref().unwrap_or("(none)"));
+                Ok(())
+            }
             Command::Schema(args) => {
                 let sdl = match args.command {
                     Some(SchemaCommand::Sdl { subgraph: SubgraphName::Auth }) => gatehouse_auth::schema_sdl(),

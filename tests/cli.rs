@@ -877,3 +877,40 @@ async fn traces_follow_a_request_from_the_caller_through_the_gateway_into_the_su
     child.kill().await.unwrap();
     isolated.cleanup().await;
 }
+
+#[tokio::test]
+async fn keys_rotate_moves_next_to_current_to_previous() {
+    let isolated = Isolated::new();
+    let rotate = || async {
+        let output = isolated.command(&["keys", "rotate"]).output().await.expect("gatehouse runs");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let kid = |place: &str| -> String {
+            let line = stdout.lines().find(|l| l.trim_start().starts_with(place)).expect("a line per key");
+            line.split_whitespace().last().unwrap_or_default().to_owned()
+        };
+        (kid("current:"), kid("next:"), kid("previous:"))
+    };
+    // The first run makes the development keys; each later one moves them along.
+    let (current, next, previous) = rotate().await;
+    assert_eq!(previous, "(none)");
+    assert_ne!(current, next);
+    let (current_2, next_2, previous_2) = rotate().await;
+    assert_eq!((current_2.as_str(), previous_2.as_str()), (next.as_str(), current.as_str()));
+    assert!(next_2 != current && next_2 != next, "a new next key");
+    let keys = isolated.dev_dir.join("keys");
+    for file in ["current.pem", "next.pem", "previous.pem"] {
+        assert!(keys.join(file).exists(), "{file}");
+    }
+
+    // Keys given in the environment cannot be rotated on disk: say how instead.
+    let output = isolated
+        .command(&["keys", "rotate"])
+        .env("AUTH_SIGNING_KEY", "not used")
+        .output()
+        .await
+        .expect("gatehouse runs");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("AUTH_SIGNING_KEY"));
+    isolated.cleanup().await;
+}

@@ -255,14 +255,33 @@ impl Keys {
 /// rotation), so tokens it signs verify at once; the old current key stays
 /// published as previous until the rotation after this one. Rotate no more
 /// often than the access-token lifetime plus the JWKS cache age.
-pub async fn rotate(config: &AuthConfig, shared: &SharedSettings) -> anyhow::Result<()> {
+pub async fn rotate(config: &AuthConfig, shared: &SharedSettings) -> anyhow::Result<Rotated> {
     if config.signing_key.is_some() {
         anyhow::bail!("keys come from AUTH_SIGNING_KEY*; rotate by moving the variables along (next → current → previous) and setting a new next");
     }
     let dir = keys_dir(config, shared)?;
     let bits = config.rsa_key_bits;
     let production = shared.environment == Environment::Production;
-    tokio::task::spawn_blocking(move || rotate_folder(&dir, bits, production)).await?
+    tokio::task::spawn_blocking(move || {
+        rotate_folder(&dir, bits, production)?;
+        let ring = read_folder(&dir)?;
+        Ok(Rotated {
+            current: ring.current.kid.clone(),
+            next: ring.next.as_ref().map(|k| k.kid.clone()),
+            previous: ring.previous.as_ref().map(|k| k.kid.clone()),
+            dir,
+        })
+    })
+    .await?
+}
+
+/// The key folder after a rotation: the key ids now in each place.
+#[derive(Debug, Clone)]
+pub struct Rotated {
+    pub dir: PathBuf,
+    pub current: String,
+    pub next: Option<String>,
+    pub previous: Option<String>,
 }
 
 fn rotate_folder(dir: &Path, bits: u32, production: bool) -> anyhow::Result<()> {
