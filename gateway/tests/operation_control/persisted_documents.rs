@@ -284,6 +284,19 @@ async fn codegen_manifests_and_directories_are_read() {
     // Not refusing: other documents still run.
     let (status, _) = gateway.post_json(json!({ "query": "{ me { id } }" })).await;
     assert_eq!(status, 200);
+
+    // A file added to the directory is picked up.
+    std::fs::write(dir.path().join("Names.graphql"), "query Names { topProducts(first: 2) { name } }").unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = gateway.post_json(json!({ "documentId": "Names" })).await;
+        if status == 200 {
+            assert_eq!(body["data"]["topProducts"].as_array().map(Vec::len), Some(2), "{body}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the new file was not loaded: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]
