@@ -73,8 +73,9 @@ pub struct RateLimitConfig {
 
     /// How many proxies in front of the gateway append to
     /// `X-Forwarded-For`: anonymous callers are told apart by the address
-    /// that many entries from its end (0: the connection's own address).
-    /// Default 0.
+    /// that many entries from its end (0, or a shorter chain: the
+    /// connection's own address), as the auth subgraph's
+    /// `AUTH_TRUSTED_PROXY_HOPS`. Default 0.
     #[arg(
         id = "gateway-rate-limit-proxy-hops",
         long = "rate-limit-proxy-hops",
@@ -116,29 +117,15 @@ pub enum CallerKey {
 }
 
 impl CallerKey {
-    /// The caller: the authenticated user, else the client address,
-    /// `proxy_hops` entries from the end of `X-Forwarded-For` when proxies
-    /// in front of the gateway add them.
+    /// The caller: the authenticated user, else the client address, taken
+    /// from `X-Forwarded-For` behind `proxy_hops` trusted proxies as the auth
+    /// subgraph takes it ([`gatehouse_common::http::client_ip`]).
     pub fn of(user_id: Option<String>, peer: Option<IpAddr>, headers: &HeaderMap, proxy_hops: usize) -> Self {
-        if let Some(user) = user_id {
-            return Self::User(user);
+        match (user_id, peer) {
+            (Some(user), _) => Self::User(user),
+            (None, Some(peer)) => Self::Address(gatehouse_common::http::client_ip(headers, peer, proxy_hops)),
+            (None, None) => Self::Unknown,
         }
-        if proxy_hops > 0 {
-            let chain: Vec<&str> = headers
-                .get_all(crate::config::X_FORWARDED_FOR)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(','))
-                .map(str::trim)
-                .collect();
-            // The last entry was added by the nearest proxy; the client is
-            // `proxy_hops` from the end. Fewer entries: the first one.
-            let client = chain.len().checked_sub(proxy_hops).and_then(|i| chain.get(i)).or(chain.first());
-            if let Some(address) = client.and_then(|a| a.parse().ok()) {
-                return Self::Address(address);
-            }
-        }
-        peer.map_or(Self::Unknown, Self::Address)
     }
 
     fn label(&self) -> String {
@@ -349,8 +336,8 @@ mod tests {
         assert_eq!(CallerKey::of(None, Some(peer), &headers, 0), CallerKey::Address(peer));
         assert_eq!(CallerKey::of(None, Some(peer), &headers, 1), CallerKey::Address("198.51.100.7".parse().unwrap()));
         assert_eq!(CallerKey::of(None, Some(peer), &headers, 2), CallerKey::Address("203.0.113.9".parse().unwrap()));
-        // A forged, longer chain cannot move the client past what the proxies added.
-        assert_eq!(CallerKey::of(None, Some(peer), &headers, 9), CallerKey::Address("203.0.113.9".parse().unwrap()));
+        // A chain shorter than the proxies configured: nothing in it is trusted.
+        assert_eq!(CallerKey::of(None, Some(peer), &headers, 9), CallerKey::Address(peer));
         headers.insert("x-forwarded-for", "not an address".parse().unwrap());
         assert_eq!(CallerKey::of(None, Some(peer), &headers, 1), CallerKey::Address(peer));
         assert_eq!(CallerKey::of(None, None, &HeaderMap::new(), 0), CallerKey::Unknown);

@@ -2,6 +2,7 @@
 //! times and traces every request of a service.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{ready, Context, Poll};
@@ -27,6 +28,30 @@ pub async fn health() -> impl IntoResponse {
 /// `/metrics`: Prometheus text format.
 pub async fn metrics() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], crate::telemetry::metrics_handle().render())
+}
+
+/// The client address: the connection's peer, or with `hops` trusted proxies
+/// in front, the `X-Forwarded-For` entry the outermost trusted proxy
+/// appended. A chain shorter than `hops`, or an entry that is no address,
+/// gives the peer: nothing in it can be trusted then.
+pub fn client_ip(headers: &http::HeaderMap, peer: IpAddr, hops: usize) -> IpAddr {
+    if hops == 0 {
+        return peer;
+    }
+    let entries: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .collect();
+    entries
+        .len()
+        .checked_sub(hops)
+        .and_then(|index| entries.get(index))
+        .and_then(|entry| entry.parse().ok())
+        .unwrap_or(peer)
 }
 
 /// Counts, times and traces a subgraph's requests: every response of the
@@ -209,5 +234,23 @@ where
             this.shared.record(response.status(), this.started.elapsed(), this.span);
         }
         Poll::Ready(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_is_ignored_unless_proxies_are_trusted() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("x-forwarded-for", "1.1.1.1, 2.2.2.2".parse().unwrap());
+        let peer: IpAddr = "10.0.0.1".parse().unwrap();
+        assert_eq!(client_ip(&headers, peer, 0), peer);
+        assert_eq!(client_ip(&headers, peer, 1), "2.2.2.2".parse::<IpAddr>().unwrap());
+        assert_eq!(client_ip(&headers, peer, 2), "1.1.1.1".parse::<IpAddr>().unwrap());
+        assert_eq!(client_ip(&headers, peer, 3), peer);
+        headers.insert("x-forwarded-for", "not an address".parse().unwrap());
+        assert_eq!(client_ip(&headers, peer, 1), peer);
     }
 }

@@ -6,7 +6,7 @@
 //! turns the identity header, the refresh cookie, the user agent and the
 //! client address into a [`RequestContext`] for the resolvers.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::extract::{ConnectInfo, State};
@@ -16,7 +16,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use redis::aio::ConnectionManager;
 
-use gatehouse_common::http::common_routes;
+use gatehouse_common::http::{client_ip, common_routes};
 use gatehouse_common::identity::{Identity, IDENTITY_HEADER};
 use gatehouse_common::telemetry::Service;
 
@@ -166,28 +166,6 @@ fn unauthenticated(message: &str) -> Response {
     (StatusCode::UNAUTHORIZED, Json(body)).into_response()
 }
 
-/// The client address: the connection's peer, or with `hops` trusted proxies
-/// in front, the `X-Forwarded-For` entry the outermost trusted proxy appended.
-pub fn client_ip(headers: &HeaderMap, peer: IpAddr, hops: usize) -> IpAddr {
-    if hops == 0 {
-        return peer;
-    }
-    let entries: Vec<&str> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .collect();
-    entries
-        .len()
-        .checked_sub(hops)
-        .and_then(|index| entries.get(index))
-        .and_then(|entry| entry.parse().ok())
-        .unwrap_or(peer)
-}
-
 /// The value of cookie `name`, if the request carries exactly one.
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     let mut found = headers
@@ -242,17 +220,6 @@ async fn ready(State(state): State<AppState>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn forwarded_for_is_ignored_unless_proxies_are_trusted() {
-        let mut headers = HeaderMap::new();
-        headers.insert("x-forwarded-for", "1.1.1.1, 2.2.2.2".parse().unwrap());
-        let peer: IpAddr = "10.0.0.1".parse().unwrap();
-        assert_eq!(client_ip(&headers, peer, 0), peer);
-        assert_eq!(client_ip(&headers, peer, 1), "2.2.2.2".parse::<IpAddr>().unwrap());
-        assert_eq!(client_ip(&headers, peer, 2), "1.1.1.1".parse::<IpAddr>().unwrap());
-        assert_eq!(client_ip(&headers, peer, 3), peer);
-    }
 
     #[test]
     fn a_duplicated_cookie_is_not_trusted() {
