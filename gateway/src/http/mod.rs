@@ -24,7 +24,7 @@ use serde_json::{Map, Value};
 use crate::error::{codes, GraphQLError, RequestError};
 use crate::pipeline::project::write_errors;
 use crate::pipeline::{Gateway, GraphQLRequest, RequestMeta};
-use crate::rate_limit::{CallerKey, RateLimits};
+use crate::rate_limit::CallerKey;
 use gatehouse_access::guards::Caller;
 use gatehouse_common::identity::Identity;
 
@@ -255,8 +255,8 @@ struct Admitted {
     identity_header: Option<HeaderValue>,
     /// The caller's verified claims.
     identity: Option<Identity>,
-    /// Whom the request counts against for rate limits.
-    caller_key: CallerKey,
+    /// Whom the request counts against, when rate limits are configured.
+    caller_key: Option<CallerKey>,
 }
 
 /// The security checks before any GraphQL work: the CSRF rule, the bearer
@@ -268,12 +268,15 @@ async fn admit(
     media: MediaType,
 ) -> Result<Admitted, Response> {
     let (caller, identity_header, identity) = authenticate(gateway, headers, media).await?;
-    let hops = gateway.rate_limits.as_ref().map_or(0, RateLimits::proxy_hops);
-    let user_id = identity.as_ref().map(|identity| identity.user_id.to_string());
-    let caller_key = CallerKey::of(user_id, peer, headers, hops);
-    if let Some(limits) = &gateway.rate_limits {
-        limits.check_caller(&caller_key).await.map_err(|error| error_response(error, media))?;
-    }
+    let caller_key = match &gateway.rate_limits {
+        Some(limits) => {
+            let user_id = identity.as_ref().map(|identity| identity.user_id.to_string());
+            let key = CallerKey::of(user_id, peer, headers, limits.proxy_hops());
+            limits.check_caller(&key).await.map_err(|error| error_response(error, media))?;
+            Some(key)
+        }
+        None => None,
+    };
     Ok(Admitted { caller, identity_header, identity, caller_key })
 }
 
@@ -447,9 +450,9 @@ async fn post_graphql(State(gateway): State<Arc<Gateway>>, peer: Peer, headers: 
                 };
                 // The first item counted against the caller's limit at
                 // admission; every further one counts too.
-                let admitted = match (i, &gateway.rate_limits) {
-                    (0, _) | (_, None) => Ok(()),
-                    (_, Some(limits)) => limits.check_caller(&meta.caller_key).await,
+                let admitted = match (i, &gateway.rate_limits, &meta.caller_key) {
+                    (1.., Some(limits), Some(key)) => limits.check_caller(key).await,
+                    _ => Ok(()),
                 };
                 let body = match admitted.and_then(|()| request_from_json(item)) {
                     Ok(request) => match gateway.execute(request, meta).await {

@@ -368,8 +368,8 @@ pub struct RequestMeta<'a> {
     pub identity_header: Option<http::HeaderValue>,
     /// The caller's verified claims (authenticated callers only).
     pub identity: Option<gatehouse_common::identity::Identity>,
-    /// Whom the request counts against for rate limits.
-    pub caller_key: crate::rate_limit::CallerKey,
+    /// Whom the request counts against, when rate limits are configured.
+    pub caller_key: Option<crate::rate_limit::CallerKey>,
 }
 
 /// A successful answer: the serialised response and the headers to add
@@ -491,8 +491,8 @@ impl Gateway {
             return Err(refused);
         }
         self.documents.register(provenance, &request.query).await;
-        if let Some(limits) = &self.rate_limits {
-            limits.check_operation(&meta.caller_key, prepared.operation.name.as_deref()).await?;
+        if let (Some(limits), Some(key)) = (&self.rate_limits, &meta.caller_key) {
+            limits.check_operation(key, prepared.operation.name.as_deref()).await?;
         }
         if meta.is_get && !matches!(prepared.kind, OperationKind::Query) {
             return Err(RequestError::MethodNotAllowed(GraphQLError::new(
@@ -510,7 +510,6 @@ impl Gateway {
             }
             None => None,
         };
-        let wants_cost = request.extensions.as_ref().and_then(|e| e.get("cost")).and_then(Value::as_bool) == Some(true);
 
         let execution = Execution::new(
             &supergraph,
@@ -556,8 +555,9 @@ impl Gateway {
             }
             _ => None,
         };
+        // Only asked for (`extensions.cost = true`) when costs were computed.
         let extensions = costs
-            .filter(|_| wants_cost)
+            .filter(|_| request.extensions.as_ref().and_then(|e| e.get("cost")).and_then(Value::as_bool) == Some(true))
             .map(|costs| serde_json::json!({ "cost": self.config.demand_control.extension(costs) }));
         let mut body = project::write_response(
             &supergraph.schema,
