@@ -515,7 +515,8 @@ fn split_pair<'a>(raw: &'a str, what: &str) -> anyhow::Result<(&'a str, &'a str)
     }
 }
 
-fn header_name(raw: &str) -> anyhow::Result<HeaderName> {
+/// A header name as configured: trimmed, any case.
+pub(crate) fn header_name(raw: &str) -> anyhow::Result<HeaderName> {
     HeaderName::from_bytes(raw.trim().to_ascii_lowercase().as_bytes())
         .with_context(|| format!("{raw:?} is not a valid header name"))
 }

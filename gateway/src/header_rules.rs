@@ -98,8 +98,7 @@ fn is_credential(name: &HeaderName) -> bool {
 }
 
 fn header_name(raw: &str, rule: &str) -> anyhow::Result<HeaderName> {
-    let name = HeaderName::from_bytes(raw.trim().to_ascii_lowercase().as_bytes())
-        .with_context(|| format!("header rule {rule:?}: {raw:?} is not a header name"))?;
+    let name = crate::config::header_name(raw).map_err(|e| anyhow::anyhow!("header rule {rule:?}: {e}"))?;
     if is_reserved(name.as_str()) {
         bail!("header rule {rule:?}: {name} is set by the gateway itself and cannot be changed by a rule");
     }
@@ -228,8 +227,7 @@ fn claim_value(identity: &Identity, claim: Claim) -> Option<HeaderValue> {
 
 /// Reads a response header name to pass back to clients.
 pub fn response_header(raw: &str) -> anyhow::Result<HeaderName> {
-    let name = HeaderName::from_bytes(raw.trim().to_ascii_lowercase().as_bytes())
-        .with_context(|| format!("{raw:?} is not a header name"))?;
+    let name = crate::config::header_name(raw)?;
     let owned_by_the_gateway = is_reserved(name.as_str())
         || matches!(
             name.as_str(),
