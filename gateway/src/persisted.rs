@@ -492,20 +492,20 @@ impl PersistedDocuments {
     pub async fn watch(self: Arc<Self>, shutdown: CancellationToken) {
         let (Some(path), Some(trusted)) = (self.trusted_path.clone(), self.trusted.clone()) else { return };
         let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
-        let _watcher = match crate::supergraph::file_watcher(&path, tx) {
+        let _watcher = match crate::supergraph::file_watcher(&path, tx.clone()) {
             Ok(watcher) => watcher,
             Err(error) => {
                 tracing::warn!(%error, path = %path.display(), "cannot watch the trusted documents; they will not reload");
                 return;
             }
         };
+        // A change between the load at start-up and the watcher's start
+        // would go unnoticed: read once more now.
+        let _ = tx.try_send(());
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                Some(()) = rx.recv() => {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    while rx.try_recv().is_ok() {}
-                }
+                Some(()) = rx.recv() => crate::supergraph::settle(&mut rx).await,
             }
             let loaded = tokio::task::spawn_blocking({
                 let path = path.clone();

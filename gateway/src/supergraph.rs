@@ -332,11 +332,7 @@ pub async fn watch(store: Arc<SupergraphStore>, config: Arc<RuntimeConfig>, shut
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = hup => {},
-            Some(()) = rx.recv() => {
-                // Let a burst of write events settle before reading the file.
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                while rx.try_recv().is_ok() {}
-            }
+            Some(()) = rx.recv() => settle(&mut rx).await,
         }
         match store.reload(path.clone(), config.clone()).await {
             Ok(()) => tracing::info!(path = %path.display(), "supergraph reloaded"),
@@ -345,6 +341,13 @@ pub async fn watch(store: Arc<SupergraphStore>, config: Arc<RuntimeConfig>, shut
             }
         }
     }
+}
+
+/// After a [`file_watcher`] event: lets the burst of events a write makes
+/// settle, so that the file is read once, whole.
+pub(crate) async fn settle(events: &mut tokio::sync::mpsc::Receiver<()>) {
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    while events.try_recv().is_ok() {}
 }
 
 /// Watches `path` (a file, or a directory and the files in it) and sends on
