@@ -10,7 +10,7 @@ use futures::future::join_all;
 use serde_json::{json, Value};
 
 async fn misses(gateway: &common::TestGateway) -> u64 {
-    let text = gateway.http.get(format!("{}/metrics", gateway.base)).send().await.unwrap().text().await.unwrap();
+    let text = gateway.metrics().await;
     text.lines()
         .find_map(|line| line.strip_prefix("gateway_operation_cache_misses_total "))
         .map_or(0, |n| n.trim().parse().unwrap())

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { test } from 'node:test';
 
-import { browser, logIn, newAccount, openApp, screenshot, stack, stackAndBrowserPerFile, verificationCode } from './stack.js';
+import { browser, logIn, newAccount, openApp, screenshot, signUpThroughForms, stack, stackAndBrowserPerFile } from './stack.js';
 
 const COOKIE = '__Host-gatehouse-refresh';
 
@@ -88,17 +88,7 @@ test('sign up, verify, log in, reload and log out with the app opened at 127.0.0
   assert.equal(config.graphqlUrl, graphqlUrl);
 
   // Sign up and verify through the forms.
-  await page.click('[data-tab="signup"]');
-  const signUp = page.locator('#signup-form');
-  await signUp.locator('[name="email"]').fill(account.email);
-  await signUp.locator('[name="username"]').fill(account.username);
-  await signUp.locator('[name="displayName"]').fill(account.displayName);
-  await signUp.locator('[name="password"]').fill(account.password);
-  await signUp.locator('button[type="submit"]').click();
-  await page.locator('#notice:not([hidden])', { hasText: 'verification code' }).waitFor();
-  await page.locator('#verify-form [name="code"]').fill(await verificationCode(stack, account.email));
-  await page.locator('#verify-form button[type="submit"]').click();
-  await page.locator('#notice:not([hidden])', { hasText: 'Email verified' }).waitFor();
+  await signUpThroughForms(page, stack, account);
 
   // Log in: the profile comes from both subgraphs, and the refresh cookie is
   // stored for 127.0.0.1 (host-only, so it would never reach localhost).

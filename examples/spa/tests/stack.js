@@ -356,6 +356,21 @@ export async function logIn(page, login, password) {
   await page.locator('body[data-state="signed-in"][data-ready="true"]').waitFor();
 }
 
+/** Signs `account` up and verifies it through the app's own forms. */
+export async function signUpThroughForms(page, stack, account) {
+  await page.click('[data-tab="signup"]');
+  const signUp = page.locator('#signup-form');
+  await signUp.locator('[name="email"]').fill(account.email);
+  await signUp.locator('[name="username"]').fill(account.username);
+  await signUp.locator('[name="displayName"]').fill(account.displayName);
+  await signUp.locator('[name="password"]').fill(account.password);
+  await signUp.locator('button[type="submit"]').click();
+  await page.locator('#notice:not([hidden])', { hasText: 'verification code' }).waitFor();
+  await page.locator('#verify-form [name="code"]').fill(await verificationCode(stack, account.email));
+  await page.locator('#verify-form button[type="submit"]').click();
+  await page.locator('#notice:not([hidden])', { hasText: 'Email verified' }).waitFor();
+}
+
 /** The GraphQL operation name of a request to the gateway, if it is one. */
 export function operationOf(request) {
   if (request.method() !== 'POST') return null;

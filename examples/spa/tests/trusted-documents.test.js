@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 
 import { manifestPath, manifestText } from '../scripts/build-manifest.mjs';
-import { browser, graphql, logIn, newAccount, openApp, stack, stackAndBrowserPerFile, verificationCode } from './stack.js';
+import { browser, graphql, logIn, newAccount, openApp, signUpThroughForms, stack, stackAndBrowserPerFile } from './stack.js';
 
 stackAndBrowserPerFile({
   env: {
@@ -34,17 +34,7 @@ test('the app works end to end with only its trusted documents allowed', { timeo
 
   // Sign up, verify and log in through the app's own forms.
   const account = newAccount('trusted');
-  await page.click('[data-tab="signup"]');
-  const signUp = page.locator('#signup-form');
-  await signUp.locator('[name="email"]').fill(account.email);
-  await signUp.locator('[name="username"]').fill(account.username);
-  await signUp.locator('[name="displayName"]').fill(account.displayName);
-  await signUp.locator('[name="password"]').fill(account.password);
-  await signUp.locator('button[type="submit"]').click();
-  await page.locator('#notice:not([hidden])', { hasText: 'verification code' }).waitFor();
-  await page.locator('#verify-form [name="code"]').fill(await verificationCode(stack, account.email));
-  await page.locator('#verify-form button[type="submit"]').click();
-  await page.locator('#notice:not([hidden])', { hasText: 'Email verified' }).waitFor();
+  await signUpThroughForms(page, stack, account);
   await logIn(page, account.username, account.password);
   assert.equal(await page.locator('[data-field="username"]').textContent(), account.username);
 

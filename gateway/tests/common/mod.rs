@@ -274,6 +274,11 @@ impl TestGateway {
         format!("{}/graphql", self.base)
     }
 
+    /// The text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.http.get(format!("{}/metrics", self.base)).send().await.unwrap().text().await.unwrap()
+    }
+
     /// POSTs a JSON body and returns (status, parsed body).
     pub async fn post_json(&self, body: Value) -> (u16, Value) {
         let response = self

@@ -62,10 +62,6 @@ fn top(n: i64, ask: bool) -> Value {
     body
 }
 
-async fn metrics(gateway: &TestGateway) -> String {
-    gateway.http.get(format!("{}/metrics", gateway.base)).send().await.unwrap().text().await.unwrap()
-}
-
 #[tokio::test]
 async fn enforce_refuses_an_expensive_operation_before_any_subgraph_call() {
     let shop = Shop::start().await;
@@ -94,7 +90,7 @@ async fn enforce_refuses_an_expensive_operation_before_any_subgraph_call() {
     assert_eq!(refused["errors"][0]["extensions"]["cost"]["estimated"], 1600.0);
     assert_eq!(shop.requests(), before, "a refused operation calls no subgraph");
 
-    let metrics = metrics(&gateway).await;
+    let metrics = gateway.metrics().await;
     for name in ["gateway_operation_cost_estimated", "gateway_operation_cost_actual"] {
         assert!(metrics.contains(name), "{name} missing from /metrics");
     }
@@ -109,7 +105,7 @@ async fn measure_records_but_refuses_nothing() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["extensions"]["cost"]["estimated"], 1600.0);
     assert_eq!(body["extensions"]["cost"]["mode"], "measure");
-    assert!(metrics(&gateway).await.contains("gateway_operation_cost_exceeded_total{mode=\"measure\"}"));
+    assert!(gateway.metrics().await.contains("gateway_operation_cost_exceeded_total{mode=\"measure\"}"));
 }
 
 #[tokio::test]

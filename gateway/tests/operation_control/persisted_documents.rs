@@ -156,6 +156,20 @@ fn apollo_manifest(operations: &[(&str, &str)]) -> String {
     json!({ "format": "apollo-persisted-query-manifest", "version": 1, "operations": operations }).to_string()
 }
 
+/// The answer to `documentId: id` once the gateway has loaded a manifest
+/// with it (within ten seconds).
+async fn once_served(gateway: &TestGateway, id: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = gateway.post_json(json!({ "documentId": id })).await;
+        if status == 200 {
+            return body;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no manifest with {id:?} was loaded: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Replaces `path` the way deploy tools do: write aside, then rename.
 fn replace_file(path: &std::path::Path, text: &str) {
     let aside = path.with_extension("tmp");
@@ -252,16 +266,8 @@ async fn a_manifest_reloads_while_requests_run() {
     replace_file(&manifest, "{ not json");
     tokio::time::sleep(Duration::from_millis(600)).await;
     replace_file(&manifest, &apollo_manifest(&[("me-v1", ME), ("top", top)]));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let (status, body) = gateway.post_json(json!({ "documentId": "top" })).await;
-        if status == 200 {
-            assert_eq!(body["data"]["topProducts"][0]["upc"], "p1", "{body}");
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "the new manifest was not loaded: {body}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let body = once_served(&gateway, "top").await;
+    assert_eq!(body["data"]["topProducts"][0]["upc"], "p1", "{body}");
     stop.store(true, Ordering::Relaxed);
     load.await.unwrap();
     assert_eq!(failed.load(Ordering::Relaxed), 0, "no request failed while the manifest changed");
@@ -287,16 +293,8 @@ async fn codegen_manifests_and_directories_are_read() {
 
     // A file added to the directory is picked up.
     std::fs::write(dir.path().join("Names.graphql"), "query Names { topProducts(first: 2) { name } }").unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let (status, body) = gateway.post_json(json!({ "documentId": "Names" })).await;
-        if status == 200 {
-            assert_eq!(body["data"]["topProducts"].as_array().map(Vec::len), Some(2), "{body}");
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "the new file was not loaded: {body}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let body = once_served(&gateway, "Names").await;
+    assert_eq!(body["data"]["topProducts"].as_array().map(Vec::len), Some(2), "{body}");
 }
 
 #[tokio::test]

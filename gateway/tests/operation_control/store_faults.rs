@@ -87,7 +87,7 @@ async fn apq_and_rate_limits_keep_serving_when_redis_dies() {
     let (status, _) = gateway.post_json(json!({ "extensions": other_ext })).await;
     assert_eq!(status, 200);
 
-    let metrics = gateway.http.get(format!("{}/metrics", gateway.base)).send().await.unwrap().text().await.unwrap();
+    let metrics = gateway.metrics().await;
     for counter in ["gateway_rate_limit_store_errors_total", "gateway_persisted_documents_store_errors_total"] {
         assert!(metrics.lines().any(|line| line.starts_with(counter)), "{counter} missing from /metrics");
     }
