@@ -245,6 +245,10 @@ fn compare_gateways(
 ) -> anyhow::Result<(Vec<Row>, Vec<SystemLine>)> {
     let run_dir = &paths.run_dir;
     std::fs::write(crate::gateways::persisted_manifest(run_dir), expected::persisted_manifest())?;
+    let body_file = |variant: Variant| run_dir.join(format!("test-query-{variant}.json"));
+    for &variant in &settings.variants {
+        std::fs::write(body_file(variant), expected::request_body_for(variant))?;
+    }
     let expected: serde_json::Value = serde_json::from_str(expected::EXPECTED_JSON)?;
     let client = HttpClient::new(paths.tls.as_ref().map(|tls| tls.ca.as_path()))?;
     let mut subgraphs = start_subgraphs(settings, paths)?;
@@ -264,11 +268,18 @@ fn compare_gateways(
                 ensure_installed(gateway, paths, settings.install).err()
             };
             for &variant in &settings.variants {
-                let body_file = run_dir.join(format!("test-query-{variant}.json"));
-                std::fs::write(&body_file, expected::request_body_for(variant))?;
                 let outcome = match &unavailable {
                     Some(why) => Outcome::Skipped(why.clone()),
-                    None => bench_one(gateway, variant, settings, paths, &client, &counters_url, &body_file, &expected),
+                    None => bench_one(
+                        gateway,
+                        variant,
+                        settings,
+                        paths,
+                        &client,
+                        &counters_url,
+                        &body_file(variant),
+                        &expected,
+                    ),
                 };
                 say(&format!("{} / {variant}: {}", gateway.label(), summary(&outcome)));
                 rows.push(Row { gateway, variant, outcome });
