@@ -35,9 +35,10 @@ pub fn error_lines(error: &anyhow::Error) -> Vec<String> {
 /// once, so a user with two services down learns about both in one go.
 async fn preflight(shared: &SharedConfig, databases: &[&str]) -> anyhow::Result<()> {
     let nats_settings = shared.nats()?;
+    let redis_settings = shared.redis();
     let (pg, redis, nats) = tokio::join!(
         futures::future::join_all(databases.iter().map(|url| infra::postgres(url, 1))),
-        infra::redis(&shared.redis_url),
+        infra::redis(&redis_settings),
         infra::nats(&nats_settings),
     );
     let mut missing: Vec<infra::Unreachable> = Vec::new();

@@ -184,9 +184,11 @@ impl Sandbox {
                     pool.close().await;
                 }
                 if redis {
-                    gatehouse_common::infra::redis("redis://127.0.0.1:6379")
-                        .await
-                        .unwrap_or_else(|e| panic!("Redis answers PING: {e}"));
+                    gatehouse_common::infra::redis(&gatehouse_common::redis_conn::RedisSettings::standalone(
+                        "redis://127.0.0.1:6379",
+                    ))
+                    .await
+                    .unwrap_or_else(|e| panic!("Redis answers PING: {e}"));
                 }
                 if nats {
                     let client = async_nats::connect("nats://127.0.0.1:4222").await.expect("NATS answers");

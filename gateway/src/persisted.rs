@@ -246,7 +246,7 @@ struct Apq {
 }
 
 struct RedisApq {
-    connection: redis::aio::ConnectionManager,
+    connection: gatehouse_common::redis_conn::RedisConn,
     prefix: String,
     ttl: Duration,
 }
@@ -358,7 +358,7 @@ impl PersistedDocuments {
                 ApqStore::Redis => {
                     let shared = shared.context("GATEWAY_APQ_STORE=redis needs REDIS_URL")?;
                     Some(RedisApq {
-                        connection: gatehouse_common::infra::redis(&shared.redis_url).await?,
+                        connection: gatehouse_common::infra::redis(&shared.redis()).await?,
                         prefix: shared.redis_key_prefix.clone(),
                         ttl: Duration::from_secs(config.apq_ttl_secs),
                     })

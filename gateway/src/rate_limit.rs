@@ -170,7 +170,7 @@ enum Store {
     /// Shared through Redis; while Redis cannot answer, each gateway counts
     /// in its own buckets rather than refusing everyone or no one.
     Redis {
-        connection: redis::aio::ConnectionManager,
+        connection: gatehouse_common::redis_conn::RedisConn,
         prefix: String,
         script: redis::Script,
         fallback: Buckets,
@@ -221,7 +221,7 @@ impl RateLimits {
             RateLimitStore::Redis => {
                 let shared = shared.context("GATEWAY_RATE_LIMIT_STORE=redis needs REDIS_URL")?;
                 Store::Redis {
-                    connection: gatehouse_common::infra::redis(&shared.redis_url).await?,
+                    connection: gatehouse_common::infra::redis(&shared.redis()).await?,
                     prefix: format!("{}ratelimit:", shared.redis_key_prefix),
                     script: redis::Script::new(GCRA_SCRIPT),
                     fallback: Buckets::new(window),

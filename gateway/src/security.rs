@@ -227,7 +227,7 @@ async fn gatekeeper(
     // Until keys arrive, tokens are refused as signed by an unknown key.
     verifier.spawn_refresher(shutdown.child_token());
 
-    let redis = gatehouse_common::infra::redis(&shared.redis_url).await?;
+    let redis = gatehouse_common::infra::redis(&shared.redis()).await?;
     let mut revocation_config = RevocationConfig::new(
         &shared.redis_key_prefix,
         format!("{}.session.revoked", shared.events_subject_prefix),

@@ -172,7 +172,7 @@ async fn a_revoked_session_is_refused_once_the_one_second_recheck_has_passed() {
 
     // What the auth service writes on logout; no notice is sent in this test.
     let mut redis = redis::Client::open(s.shared.redis_url.as_str()).unwrap().get_connection_manager().await.unwrap();
-    let key = format!("{}revoked:sid:{sid}", s.shared.redis_key_prefix);
+    let key = format!("{}revoked:sid:{{{sid}}}", s.shared.redis_key_prefix);
     let _: () = redis::cmd("SET").arg(&key).arg("logout").arg("EX").arg(120).query_async(&mut redis).await.unwrap();
     // Past the recheck interval the "live" answer has expired, so the very
     // next request must consult Redis and be refused.

@@ -1,6 +1,6 @@
 //! Session revocation as the gateway sees it.
 //!
-//! The auth service marks a revoked session in Redis (`<prefix>revoked:sid:<sid>`,
+//! The auth service marks a revoked session in Redis (`<prefix>revoked:sid:{<sid>}`,
 //! kept at least as long as an access token lives) and announces it on a NATS
 //! subject. The gateway:
 //!
@@ -13,16 +13,16 @@
 use std::time::Duration;
 
 use moka::sync::Cache;
-use redis::aio::ConnectionManager;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use gatehouse_common::redis_conn::{untagged, RedisConn};
 use gatehouse_common::signing::MessageSigner;
 
 /// Revocation settings.
 #[derive(Debug, Clone)]
 pub struct RevocationConfig {
-    /// Key prefix, e.g. `gatehouse:`; the key is `<prefix>revoked:sid:<sid>`.
+    /// Key prefix, e.g. `gatehouse:`; the key is `<prefix>revoked:sid:{<sid>}`.
     pub key_prefix: String,
     /// Subject of revocation notices (payload: the session id, or a JSON object with `sid`).
     pub notice_subject: String,
@@ -53,7 +53,7 @@ impl RevocationConfig {
 
 /// The Redis key marking a revoked session; the auth service writes it.
 pub fn revoked_key(prefix: &str, sid: &Uuid) -> String {
-    format!("{prefix}revoked:sid:{sid}")
+    gatehouse_common::redis_conn::revoked_key(prefix, sid)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,7 +64,7 @@ pub struct RevocationError;
 #[derive(Clone)]
 pub struct Revocations {
     config: RevocationConfig,
-    redis: ConnectionManager,
+    redis: RedisConn,
     revoked: Cache<Uuid, ()>,
     /// Sessions Redis recently called live. Concurrent requests of one session
     /// share a single Redis lookup when the entry has expired, instead of all
@@ -80,7 +80,8 @@ enum NotLive {
 }
 
 impl Revocations {
-    pub fn new(config: RevocationConfig, redis: ConnectionManager) -> Self {
+    pub fn new(config: RevocationConfig, redis: impl Into<RedisConn>) -> Self {
+        let redis = redis.into();
         let revoked = Cache::builder().max_capacity(1_000_000).time_to_live(config.remember).build();
         let recently_live = moka::future::Cache::builder().max_capacity(1_000_000).time_to_live(config.recheck).build();
         Self { config, redis, revoked, recently_live }
@@ -117,7 +118,13 @@ impl Revocations {
     async fn ask_redis(&self, sid: Uuid) -> Result<(), NotLive> {
         let mut redis = self.redis.clone();
         let key = revoked_key(&self.config.key_prefix, &sid);
-        match redis::cmd("EXISTS").arg(&key).query_async::<i64>(&mut redis).await {
+        let mut exists = redis::cmd("EXISTS");
+        exists.arg(&key);
+        if redis.legacy_keys() {
+            // An auth service of the release before hash tags writes this name.
+            exists.arg(untagged(&key));
+        }
+        match exists.query_async::<i64>(&mut redis).await {
             Ok(0) => Ok(()),
             Ok(_) => Err(NotLive::Revoked),
             Err(error) => Err(NotLive::Unanswered(error)),

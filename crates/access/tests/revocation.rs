@@ -60,6 +60,27 @@ async fn a_live_session_is_not_revoked_and_a_revoked_one_is() {
 }
 
 #[tokio::test]
+async fn a_record_under_the_name_older_auth_releases_write_still_revokes() {
+    let prefix = format!("test:{}:", unique());
+    let revocations =
+        Revocations::new(RevocationConfig::new(&prefix, format!("t.{}", unique()), signer()), redis().await);
+    let sid = Uuid::new_v4();
+    let tagged = revoked_key(&prefix, &sid);
+    assert_eq!(tagged, format!("{prefix}revoked:sid:{{{sid}}}"));
+    // An auth replica of the release before hash tags, during a rolling upgrade.
+    let mut redis = redis().await;
+    let _: () = redis::cmd("SET")
+        .arg(format!("{prefix}revoked:sid:{sid}"))
+        .arg(1)
+        .arg("EX")
+        .arg(60)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!(revocations.is_revoked(sid).await.unwrap());
+}
+
+#[tokio::test]
 async fn a_revocation_written_to_redis_takes_effect_within_the_recheck_interval() {
     let prefix = format!("test:{}:", unique());
     let revocations =

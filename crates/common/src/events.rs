@@ -100,6 +100,7 @@ pub async fn ensure_stream(js: &jetstream::Context, settings: &SharedSettings) -
         subjects: vec![format!("{}.user.>", settings.events_subject_prefix)],
         storage: stream::StorageType::File,
         duplicate_window: DUPLICATE_WINDOW,
+        num_replicas: settings.events_replicas.into(),
         ..Default::default()
     };
     create_or_update(js, config).await
@@ -115,6 +116,7 @@ pub async fn ensure_dead_letter_stream(
         name: dead_letter_stream(settings),
         subjects: vec![format!("{}.dlq.>", settings.events_subject_prefix)],
         storage: stream::StorageType::File,
+        num_replicas: settings.events_replicas.into(),
         ..Default::default()
     };
     create_or_update(js, config).await

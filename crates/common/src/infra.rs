@@ -30,8 +30,14 @@ pub enum DatabaseFailure {
     Other,
 }
 
-/// Sorts a database error into what the client is told.
+/// Sorts a database error into what the client is told. An error that says
+/// the server has become read-only (a primary demoted by a failover) also
+/// retires every connection opened before it: see [`postgres`].
 pub fn classify_database_error(error: &sqlx::Error) -> DatabaseFailure {
+    if is_read_only(error) {
+        failover::seen();
+        return DatabaseFailure::Unavailable;
+    }
     match error {
         sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
@@ -54,6 +60,50 @@ pub fn classify_database_error(error: &sqlx::Error) -> DatabaseFailure {
     }
 }
 
+/// SQLSTATE 25006, read_only_sql_transaction: a write reached a server that
+/// is (now) a standby.
+pub fn is_read_only(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some("25006"))
+}
+
+/// When this process last saw a server refuse a write as read-only. Pools
+/// drop connections older than that instead of handing them out again, so
+/// after a failover the next requests connect afresh (and DNS, a proxy or
+/// the URL's host list lead them to the new primary).
+pub mod failover {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    use std::time::{Duration, Instant};
+
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    /// Milliseconds after [`EPOCH`] of the last read-only refusal, plus one
+    /// (0: never).
+    static SEEN: AtomicU64 = AtomicU64::new(0);
+
+    fn epoch() -> Instant {
+        *EPOCH.get_or_init(Instant::now)
+    }
+
+    /// Records a read-only refusal now.
+    pub fn seen() {
+        let at = epoch().elapsed().as_millis() as u64 + 1;
+        if SEEN.swap(at, Ordering::AcqRel) == 0 {
+            tracing::warn!("PostgreSQL refused a write as read-only (failover?); reconnecting");
+        }
+        metrics::counter!("database_read_only_refusals_total").increment(1);
+    }
+
+    /// Whether a connection of this `age` was opened before the last refusal.
+    pub fn predates_refusal(age: Duration) -> bool {
+        let seen = SEEN.load(Ordering::Acquire);
+        if seen == 0 {
+            return false;
+        }
+        let refused_at = epoch() + Duration::from_millis(seen - 1);
+        Instant::now().checked_sub(age).is_some_and(|opened| opened <= refused_at)
+    }
+}
+
 /// Whether a Redis error means Redis is unreachable or not serving now.
 pub fn is_redis_unavailable(error: &redis::RedisError) -> bool {
     error.is_io_error()
@@ -67,6 +117,10 @@ pub fn is_redis_unavailable(error: &redis::RedisError) -> bool {
                 | redis::ErrorKind::ClusterDown
                 | redis::ErrorKind::MasterDown
                 | redis::ErrorKind::ReadOnly
+                // A cluster moving slots (a failover): the client's retries
+                // ran out before it learnt the new layout.
+                | redis::ErrorKind::Moved
+                | redis::ErrorKind::Ask
         )
 }
 
@@ -87,8 +141,12 @@ impl Unreachable {
     }
 }
 
-/// Replaces the password of a URL with `***` so it can be printed.
+/// Replaces the password of a URL, or of each URL of a comma-separated
+/// list, with `***` so it can be printed.
 pub fn redact(url: &str) -> String {
+    if url.contains(',') {
+        return url.split(',').map(|one| redact(one.trim())).collect::<Vec<_>>().join(",");
+    }
     match Url::parse(url) {
         Ok(mut parsed) if parsed.password().is_some() => {
             let _ = parsed.set_password(Some("***"));
@@ -105,7 +163,26 @@ pub async fn postgres(url: &str, max_connections: u32) -> Result<PgPool, Unreach
     let unreachable = |reason: String| Unreachable::new("PostgreSQL", "postgres", url, reason);
     let options: PgConnectOptions = url.parse().map_err(|e: sqlx::Error| unreachable(e.to_string()))?;
     let options = options.log_statements(tracing::log::LevelFilter::Debug);
-    let pool_options = PgPoolOptions::new().max_connections(max_connections).acquire_timeout(CONNECT_TIMEOUT);
+    let pool_options = PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(CONNECT_TIMEOUT)
+        // A new connection that lands on a standby (the old primary, before
+        // DNS or the proxy moves) is refused, so the pool tries again.
+        .after_connect(|connection, _| {
+            Box::pin(async move {
+                let read_only: String = sqlx::query_scalar("SHOW transaction_read_only").fetch_one(connection).await?;
+                if read_only == "on" {
+                    failover::seen();
+                    // An I/O error, as a refused connection would be: the
+                    // caller answers SERVICE_UNAVAILABLE and tries again.
+                    return Err(sqlx::Error::Io(std::io::Error::other(
+                        "the server is read-only (a standby, not the primary)",
+                    )));
+                }
+                Ok(())
+            })
+        })
+        .before_acquire(|_, meta| Box::pin(async move { Ok(!failover::predates_refusal(meta.age)) }));
 
     // Start-up waits longer for the first connection than requests later do.
     let connected = match pool_options.clone().connect_with(options.clone()).await {
@@ -162,20 +239,19 @@ pub async fn drop_database(url: &str) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// Connects to Redis and checks it answers `PING`.
-pub async fn redis(url: &str) -> Result<redis::aio::ConnectionManager, Unreachable> {
-    let unreachable = |reason: String| Unreachable::new("Redis", "redis", url, reason);
-    let client = redis::Client::open(url).map_err(|e| unreachable(e.to_string()))?;
-    let config = redis::aio::ConnectionManagerConfig::new()
-        .set_connection_timeout(CONNECT_TIMEOUT)
-        .set_number_of_retries(1)
-        .set_response_timeout(REQUEST_DEPENDENCY_TIMEOUT);
-    let mut manager = tokio::time::timeout(CONNECT_TIMEOUT, client.get_connection_manager_with_config(config))
-        .await
-        .map_err(|_| unreachable("timed out".into()))?
-        .map_err(|e| unreachable(e.to_string()))?;
-    let _: String = redis::cmd("PING").query_async(&mut manager).await.map_err(|e| unreachable(e.to_string()))?;
-    Ok(manager)
+/// Connects to Redis as `settings` say (one server, a cluster, or the
+/// primary the sentinels name) and checks it answers `PING`.
+pub async fn redis(settings: &crate::redis_conn::RedisSettings) -> Result<crate::redis_conn::RedisConn, Unreachable> {
+    let unreachable = |reason: String| Unreachable::new("Redis", "redis", &settings.url, reason);
+    let mut connection = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        crate::redis_conn::RedisConn::connect(settings, CONNECT_TIMEOUT, REQUEST_DEPENDENCY_TIMEOUT),
+    )
+    .await
+    .map_err(|_| unreachable("timed out".into()))?
+    .map_err(|e| unreachable(e.to_string()))?;
+    let _: String = redis::cmd("PING").query_async(&mut connection).await.map_err(|e| unreachable(e.to_string()))?;
+    Ok(connection)
 }
 
 /// Connects to NATS (any of the listed servers; the client reconnects across
@@ -225,12 +301,47 @@ mod tests {
         assert_eq!(redact("postgres://app:hunter2@db:5432/x"), "postgres://app:***@db:5432/x");
         assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
         assert_eq!(redact("::not a url"), "<invalid URL>");
+        assert_eq!(redact("redis://:pw@a:1, redis://b:2"), "redis://:***@a:1,redis://b:2");
+    }
+
+    #[tokio::test]
+    async fn after_a_failover_read_only_connections_are_retired_and_standbys_refused() {
+        let name = format!("gatehouse_failover_{}", uuid::Uuid::new_v4().simple());
+        let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+        let pool = postgres(&url, 1).await.expect("PostgreSQL is up");
+        sqlx::query("CREATE TABLE t (x int)").execute(&pool).await.unwrap();
+
+        // The pool's one connection turns read-only, as a demoted primary's would.
+        sqlx::query("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY").execute(&pool).await.unwrap();
+        let refused = sqlx::query("INSERT INTO t VALUES (1)").execute(&pool).await.unwrap_err();
+        assert_eq!(classify_database_error(&refused), DatabaseFailure::Unavailable);
+        // That connection is not handed out again: the next write gets a new one.
+        sqlx::query("INSERT INTO t VALUES (2)").execute(&pool).await.expect("a fresh connection writes");
+
+        // A server that is read-only for new connections (a standby) is refused
+        // at connect time, and served again once it is the primary.
+        let admin = postgres("postgres://postgres@127.0.0.1:5432/postgres", 1).await.unwrap();
+        let set = |on: bool| format!("ALTER DATABASE \"{name}\" SET default_transaction_read_only = {on}");
+        sqlx::query(&set(true)).execute(&admin).await.unwrap();
+        failover::seen(); // what a refused write would record
+        let error = sqlx::query("INSERT INTO t VALUES (3)").execute(&pool).await.unwrap_err();
+        assert_eq!(classify_database_error(&error), DatabaseFailure::Unavailable, "{error}");
+        sqlx::query(&set(false)).execute(&admin).await.unwrap();
+        sqlx::query("INSERT INTO t VALUES (4)").execute(&pool).await.expect("the primary again");
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM t").fetch_one(&pool).await.unwrap();
+        assert_eq!(rows, 2);
+        pool.close().await;
+        admin.close().await;
+        drop_database(&url).await.unwrap();
     }
 
     #[tokio::test]
     async fn a_closed_port_gives_one_clear_line() {
         // Port 9 (discard) is closed on this machine and on CI's.
-        let error = redis("redis://127.0.0.1:9").await.err().expect("nothing listens on port 9");
+        let error = redis(&crate::redis_conn::RedisSettings::standalone("redis://127.0.0.1:9"))
+            .await
+            .err()
+            .expect("nothing listens on port 9");
         let line = error.to_string();
         assert!(line.starts_with("Redis is not reachable at redis://127.0.0.1:9"), "{line}");
         assert!(

@@ -5,6 +5,7 @@
 //! - [`outbox`]: writing account events in the caller's transaction, and relaying them.
 //! - [`profile`]: profile values both subgraphs parse the same way (`DisplayName`).
 //! - [`infra`]: connecting to PostgreSQL, Redis and NATS with one clear line when one is missing.
+//! - [`redis_conn`]: one Redis connection for a single server, a cluster or a Sentinel-managed primary.
 //! - [`signing`]: signatures on account events and revocation notices sent over NATS.
 //! - [`settings`]: the settings every service shares (environment, secrets, infrastructure URLs).
 //! - [`dev_secrets`]: development-only secrets generated once and kept under `.dev/`.
@@ -19,6 +20,7 @@ pub mod identity;
 pub mod infra;
 pub mod outbox;
 pub mod profile;
+pub mod redis_conn;
 pub mod settings;
 pub mod shutdown;
 pub mod signing;

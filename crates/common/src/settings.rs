@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::dev_secrets;
+pub use crate::redis_conn::{RedisMode, RedisSettings};
 use crate::telemetry::{LogFormat, OtlpConfig, OtlpProtocol};
 
 /// Development or production. Production refuses development keys and secrets.
@@ -40,13 +41,27 @@ pub struct SharedConfig {
     #[arg(long, env = "GATEHOUSE_IDENTITY_SECRET", value_parser = parse_secret, hide_env_values = true, global = true)]
     pub identity_secret: Option<SecretString>,
 
-    /// Redis URL (sessions, revocation, rate limits). Default: redis://127.0.0.1:6379.
+    /// Redis URL (sessions, revocation, rate limits); with `REDIS_MODE`
+    /// `cluster` a comma-separated list of some of the cluster's nodes, with
+    /// `sentinel` the list of sentinels. Default: redis://127.0.0.1:6379.
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379", global = true)]
     pub redis_url: String,
 
-    /// Prefix of every Redis key, so several deployments or tests share one Redis.
+    /// How Redis is deployed: `standalone` (one server), `cluster` (Redis
+    /// Cluster) or `sentinel` (a primary that Sentinel fails over). Default:
+    /// standalone.
+    #[arg(long, env = "REDIS_MODE", value_enum, default_value = "standalone", global = true)]
+    pub redis_mode: RedisMode,
+
+    /// With `REDIS_MODE=sentinel`, the name the sentinels know the primary
+    /// by. Default: none.
+    #[arg(long, env = "REDIS_SENTINEL_MASTER", global = true)]
+    pub redis_sentinel_master: Option<String>,
+
+    /// Prefix of every Redis key, so several deployments or tests share one
+    /// Redis; without `{` or `}`, which would choose the keys' cluster slot.
     /// Default: `gatehouse:`.
-    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "gatehouse:", global = true)]
+    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "gatehouse:", value_parser = parse_key_prefix, global = true)]
     pub redis_key_prefix: String,
 
     /// NATS server URL (JetStream for account events), or a comma-separated
@@ -100,6 +115,13 @@ pub struct SharedConfig {
     /// JetStream stream that carries account events. Default: AUTH_EVENTS.
     #[arg(long, env = "GATEHOUSE_EVENTS_STREAM", default_value = "AUTH_EVENTS", global = true)]
     pub events_stream: String,
+
+    /// How many JetStream servers keep a copy of the events stream and its
+    /// dead-letter stream: 1 on a single server, 3 (or 5) on a cluster, so
+    /// the stream survives losing a server. A running stream is updated to
+    /// it at start-up. Default: 1.
+    #[arg(long, env = "GATEHOUSE_EVENTS_REPLICAS", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5), global = true)]
+    pub events_replicas: u8,
 
     /// First token of every event subject (`<prefix>.user.<type>`). Default: auth.
     #[arg(long, env = "GATEHOUSE_EVENTS_SUBJECT_PREFIX", default_value = "auth", global = true)]
@@ -200,9 +222,12 @@ pub struct SharedSettings {
     pub environment: Environment,
     pub identity_secret: SecretString,
     pub redis_url: String,
+    pub redis_mode: RedisMode,
+    pub redis_sentinel_master: Option<String>,
     pub redis_key_prefix: String,
     pub nats: NatsSettings,
     pub events_stream: String,
+    pub events_replicas: u8,
     pub events_subject_prefix: String,
     pub dev_dir: PathBuf,
 }
@@ -213,6 +238,15 @@ pub struct SharedSettings {
 pub struct ConfigError(pub String);
 
 impl SharedConfig {
+    /// Where Redis is and how it is deployed.
+    pub fn redis(&self) -> RedisSettings {
+        RedisSettings {
+            url: self.redis_url.clone(),
+            mode: self.redis_mode,
+            sentinel_master: self.redis_sentinel_master.clone(),
+        }
+    }
+
     /// Where traces go, when an OTLP endpoint is set.
     pub fn otlp(&self) -> Option<OtlpConfig> {
         let endpoint = self.otel_exporter_otlp_endpoint.clone().filter(|e| !e.is_empty())?;
@@ -279,13 +313,25 @@ impl SharedConfig {
             environment: self.environment,
             identity_secret,
             redis_url: self.redis_url.clone(),
+            redis_mode: self.redis_mode,
+            redis_sentinel_master: self.redis_sentinel_master.clone(),
             redis_key_prefix: self.redis_key_prefix.clone(),
             nats: self.nats()?,
             events_stream: self.events_stream.clone(),
+            events_replicas: self.events_replicas,
             events_subject_prefix: self.events_subject_prefix.clone(),
             dev_dir: self.dev_dir.clone(),
         })
     }
+}
+
+/// A Redis key prefix: any text but the hash-tag braces, which would put
+/// every key in the prefix's one cluster slot.
+fn parse_key_prefix(value: &str) -> Result<String, String> {
+    if value.contains(['{', '}']) {
+        return Err("must not contain `{` or `}` (they would choose every key's cluster slot)".into());
+    }
+    Ok(value.to_owned())
 }
 
 /// Production secrets must be long and must not be a development secret.
@@ -301,6 +347,15 @@ pub fn require_strong_secret(name: &str, secret: &SecretString) -> Result<(), Co
 }
 
 impl SharedSettings {
+    /// Where Redis is and how it is deployed.
+    pub fn redis(&self) -> RedisSettings {
+        RedisSettings {
+            url: self.redis_url.clone(),
+            mode: self.redis_mode,
+            sentinel_master: self.redis_sentinel_master.clone(),
+        }
+    }
+
     /// The signer of account events and revocation notices on NATS.
     pub fn message_signer(&self) -> crate::signing::MessageSigner {
         crate::signing::MessageSigner::from_identity_secret(&self.identity_secret)
@@ -312,9 +367,12 @@ impl SharedSettings {
             environment: Environment::Development,
             identity_secret: SecretString::from("test-identity-secret-0123456789abcdef".to_owned()),
             redis_url: std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+            redis_mode: RedisMode::Standalone,
+            redis_sentinel_master: None,
             redis_key_prefix: redis_key_prefix.to_owned(),
             nats: NatsSettings::plain(std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())),
             events_stream: events_stream.to_owned(),
+            events_replicas: 1,
             events_subject_prefix: events_subject_prefix.to_owned(),
             dev_dir: std::env::temp_dir().join("gatehouse-test-dev"),
         }

@@ -14,7 +14,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use redis::aio::ConnectionManager;
+use gatehouse_common::redis_conn::RedisConn;
 
 use gatehouse_common::http::{client_ip, common_routes};
 use gatehouse_common::identity::{Identity, IDENTITY_HEADER};
@@ -27,7 +27,7 @@ use crate::service::{AuthService, RequestContext};
 pub struct AppState {
     pub schema: AuthSchema,
     pub service: AuthService,
-    pub redis: ConnectionManager,
+    pub redis: RedisConn,
     /// For readiness: account events and revocation notices go out through it.
     pub nats: async_nats::Client,
 }

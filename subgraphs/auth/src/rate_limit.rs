@@ -1,8 +1,10 @@
 //! Fixed-window rate limits in Redis.
 //!
-//! Every attempt counts (an aliased batch of 50 logins is 50 attempts), the
-//! counters of one check move together in one Lua call, and a window never
-//! grows with more attempts, so a limit can delay an account but never lock it.
+//! Every attempt counts (an aliased batch of 50 logins is 50 attempts), each
+//! counter moves in one Lua call (the counters of one check are all counted,
+//! each on its own call, since in a Redis Cluster they live on different
+//! nodes), and a window never grows with more attempts, so a limit can delay
+//! an account but never lock it.
 //!
 //! Keys: `<p>rl:<kind>:<subject>`, e.g. `<p>rl:login:account:<account id>` (or
 //! `<p>rl:login:account:<login>` when no account matches),
@@ -13,30 +15,24 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use gatehouse_common::redis_conn::RedisConn;
 use redis::Script;
 
 use crate::settings::Limit;
 
-/// Increments every counter; answers the milliseconds until the most
-/// exhausted one resets, or 0 when all are within their limits.
+/// Increments the counter; answers the milliseconds until it resets when it
+/// is past its limit, or 0 when it is within it.
 const HIT: &str = r#"
-local retry = 0
-for i, key in ipairs(KEYS) do
-  local window = tonumber(ARGV[2 * i - 1])
-  local max = tonumber(ARGV[2 * i])
-  local n = redis.call('INCR', key)
-  if n == 1 then redis.call('PEXPIRE', key, window) end
-  if n > max then
-    local ttl = redis.call('PTTL', key)
-    if ttl < 0 then
-      redis.call('PEXPIRE', key, window)
-      ttl = window
-    end
-    if ttl > retry then retry = ttl end
-  end
+local window = tonumber(ARGV[1])
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], window) end
+if n <= tonumber(ARGV[2]) then return 0 end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], window)
+  ttl = window
 end
-return retry
+return ttl
 "#;
 
 /// A limit was hit; try again after this long.
@@ -47,25 +43,27 @@ pub struct Exceeded {
 
 #[derive(Clone)]
 pub struct RateLimiter {
-    redis: ConnectionManager,
+    redis: RedisConn,
     prefix: String,
     hit: Arc<Script>,
 }
 
 impl RateLimiter {
-    pub fn new(redis: ConnectionManager, prefix: String) -> Self {
+    pub fn new(redis: RedisConn, prefix: String) -> Self {
         Self { redis, prefix, hit: Arc::new(Script::new(HIT)) }
     }
 
     /// Counts one attempt against each `(key, limit)`; keys are relative to `<p>rl:`.
     #[tracing::instrument(name = "rate_limit.hit", skip_all, fields(otel.kind = "client", db.system.name = "redis"))]
     pub async fn hit(&self, checks: &[(String, Limit)]) -> redis::RedisResult<Result<(), Exceeded>> {
-        let mut invocation = self.hit.prepare_invoke();
-        for (key, limit) in checks {
-            invocation.key(format!("{}rl:{key}", self.prefix));
+        let counted = futures::future::try_join_all(checks.iter().map(|(key, limit)| {
+            let mut invocation = self.hit.key(format!("{}rl:{key}", self.prefix));
             invocation.arg(limit.window.as_millis() as u64).arg(limit.max);
-        }
-        let retry_ms: u64 = invocation.invoke_async(&mut self.redis.clone()).await?;
+            let mut redis = self.redis.clone();
+            async move { invocation.invoke_async::<u64>(&mut redis).await }
+        }))
+        .await?;
+        let retry_ms = counted.into_iter().max().unwrap_or(0);
         Ok(if retry_ms == 0 { Ok(()) } else { Err(Exceeded { retry_after: Duration::from_millis(retry_ms) }) })
     }
 

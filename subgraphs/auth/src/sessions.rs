@@ -1,28 +1,35 @@
 //! Sessions (refresh-token families) in Redis, and their revocation.
 //!
-//! Keys, all under the shared Redis key prefix `<p>`:
+//! Keys, all under the shared Redis key prefix `<p>`; the braces are hash
+//! tags, so a session and its revocation record share a Redis Cluster slot
+//! and one script can touch both:
 //!
-//! - `<p>session:<sid>`: a hash with `uid`, `cur` and `prev` (SHA-256 of the
+//! - `<p>session:{<sid>}`: a hash with `uid`, `cur` and `prev` (SHA-256 of the
 //!   current and the just-rotated token ids), `rot` (rotation time), `created`,
 //!   `last` (last use), `abs` (absolute expiry) and `ua` (user agent). Its TTL
 //!   is the idle lifetime, capped by the absolute expiry.
-//! - `<p>user-sessions:<uid>`: the set of a user's session ids (stale members
+//! - `<p>user-sessions:{<uid>}`: the set of a user's session ids (stale members
 //!   are dropped when listed).
-//! - `<p>revoked:sid:<sid>`: present (value: the reason) for at least the
+//! - `<p>revoked:sid:{<sid>}`: present (value: the reason) for at least the
 //!   access-token lifetime after a session is revoked. The gateway checks it.
 //!
 //! Every revocation is also announced on NATS Core, subject
 //! `<events subject prefix>.session.revoked`, payload
 //! `{"sid","user_id","reason","revoked_at"}`, so gateways can drop cached
 //! sessions at once instead of polling.
+//!
+//! Releases before hash tags wrote the same keys without braces. Outside a
+//! cluster (where those releases ran) every read also consults the old name
+//! and the scripts move an old session to its new name on first use, so an
+//! upgrade signs nobody out; gateways check both revocation keys.
 
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
 use redis::Script;
 use serde::Serialize;
 use uuid::Uuid;
 
+use gatehouse_common::redis_conn::{tagged, RedisConn};
 use gatehouse_common::signing::MessageSigner;
 
 use crate::tokens::token_hash;
@@ -30,6 +37,11 @@ use crate::tokens::token_hash;
 /// Rotation, atomically: compare the presented token with the current and
 /// previous hashes, then rotate, allow a grace retry, or revoke the family.
 const ROTATE: &str = r#"
+-- A session an older release wrote under its untagged name (KEYS[3], given
+-- outside a cluster only) moves to its tagged name first.
+if KEYS[3] and redis.call('EXISTS', KEYS[1]) == 0 and redis.call('EXISTS', KEYS[3]) == 1 then
+  redis.call('RENAME', KEYS[3], KEYS[1])
+end
 local s = redis.call('HMGET', KEYS[1], 'uid', 'cur', 'prev', 'rot', 'abs')
 if not s[1] or s[1] ~= ARGV[6] then return {'missing'} end
 local now = tonumber(ARGV[3])
@@ -58,6 +70,11 @@ return {'reused'}
 /// longer holds (evicted, lost in a failover) still gets its record, so its
 /// access tokens stop working; that answers 2.
 const REVOKE: &str = r#"
+-- A session an older release wrote under its untagged name (KEYS[3], given
+-- outside a cluster only) moves to its tagged name first.
+if KEYS[3] and redis.call('EXISTS', KEYS[1]) == 0 and redis.call('EXISTS', KEYS[3]) == 1 then
+  redis.call('RENAME', KEYS[3], KEYS[1])
+end
 local uid = redis.call('HGET', KEYS[1], 'uid')
 if not uid then
   if ARGV[4] == '1' then
@@ -141,7 +158,7 @@ struct RevocationNotice<'a> {
 /// Session state in Redis plus the revocation notices on NATS.
 #[derive(Clone)]
 pub struct SessionStore {
-    redis: ConnectionManager,
+    redis: RedisConn,
     nats: async_nats::Client,
     /// Signs revocation notices, so gateways can tell them from a stranger's.
     signer: MessageSigner,
@@ -156,7 +173,7 @@ pub struct SessionStore {
 
 impl SessionStore {
     pub fn new(
-        redis: ConnectionManager,
+        redis: RedisConn,
         nats: async_nats::Client,
         signer: MessageSigner,
         prefix: String,
@@ -178,16 +195,64 @@ impl SessionStore {
     }
 
     fn session_key(&self, sid: Uuid) -> String {
-        format!("{}session:{sid}", self.prefix)
+        tagged(&self.prefix, "session", sid)
     }
 
     fn user_key(&self, uid: Uuid) -> String {
-        format!("{}user-sessions:{uid}", self.prefix)
+        tagged(&self.prefix, "user-sessions", uid)
     }
 
-    /// The key the gateway checks: `<p>revoked:sid:<sid>`.
+    /// The key the gateway checks: `<p>revoked:sid:{<sid>}`.
     pub fn revoked_key(&self, sid: Uuid) -> String {
-        format!("{}revoked:sid:{sid}", self.prefix)
+        gatehouse_common::redis_conn::revoked_key(&self.prefix, sid)
+    }
+
+    /// The untagged name an older release gave `key` (`<p>name:{id}` was
+    /// `<p>name:id`), where such keys may exist.
+    fn legacy(&self, key: &str) -> Option<String> {
+        self.redis.legacy_keys().then(|| gatehouse_common::redis_conn::untagged(key))
+    }
+
+    /// A script invocation on a session's keys (the session, its revocation
+    /// record, and the session's untagged name where it may exist).
+    fn on_session<'a>(&self, script: &'a Script, sid: Uuid) -> redis::ScriptInvocation<'a> {
+        let mut invocation = script.key(self.session_key(sid));
+        invocation.key(self.revoked_key(sid));
+        if let Some(old) = self.legacy(&self.session_key(sid)) {
+            invocation.key(old);
+        }
+        invocation
+    }
+
+    /// The ids in `uid`'s session set, and in its untagged set where an
+    /// older release may have left one.
+    async fn members(&self, uid: Uuid) -> redis::RedisResult<Vec<String>> {
+        let mut conn = self.redis.clone();
+        let key = self.user_key(uid);
+        let mut members: Vec<String> = redis::cmd("SMEMBERS").arg(&key).query_async(&mut conn).await?;
+        if let Some(old) = self.legacy(&key) {
+            let older: Vec<String> = redis::cmd("SMEMBERS").arg(&old).query_async(&mut conn).await?;
+            if !older.is_empty() {
+                // Carried into the tagged set, so the old one can go.
+                let _: () = redis::cmd("SADD").arg(&key).arg(&older).query_async(&mut conn).await?;
+                let _: () = redis::cmd("DEL").arg(&old).query_async(&mut conn).await?;
+                members.extend(older);
+                members.sort_unstable();
+                members.dedup();
+            }
+        }
+        Ok(members)
+    }
+
+    /// Whether the session `sid` exists under its tagged name (or its old one).
+    async fn session_exists(&self, sid: &str, conn: &mut RedisConn) -> redis::RedisResult<bool> {
+        let key = format!("{}session:{{{sid}}}", self.prefix);
+        let mut exists = redis::cmd("EXISTS");
+        exists.arg(&key);
+        if let Some(old) = self.legacy(&key) {
+            exists.arg(old);
+        }
+        Ok(exists.query_async::<i64>(conn).await? > 0)
     }
 
     /// Records a new session whose current token id is `jti`.
@@ -206,6 +271,13 @@ impl SessionStore {
         let user_key = self.user_key(uid);
         // A user who never logs out would otherwise add an id per login for good.
         self.prune(uid).await?;
+        let mut conn = self.redis.clone();
+        // The session's own keys go in one transaction; the user's set lives
+        // in another slot, so it is written first: an id whose session was
+        // never written is pruned like an ended one.
+        let mut set = redis::pipe();
+        set.atomic().sadd(&user_key, sid.to_string()).ignore().expire(&user_key, absolute_exp - now).ignore();
+        set.query_async::<()>(&mut conn).await?;
         let mut pipe = redis::pipe();
         pipe.atomic()
             .hset_multiple(
@@ -222,12 +294,8 @@ impl SessionStore {
             )
             .ignore()
             .expire(&key, ttl)
-            .ignore()
-            .sadd(&user_key, sid.to_string())
-            .ignore()
-            .expire(&user_key, absolute_exp - now)
             .ignore();
-        pipe.query_async::<()>(&mut self.redis.clone()).await
+        pipe.query_async::<()>(&mut conn).await
     }
 
     /// Drops from `uid`'s set the ids of sessions that have ended (expired
@@ -236,15 +304,16 @@ impl SessionStore {
     pub async fn prune(&self, uid: Uuid) -> redis::RedisResult<usize> {
         let user_key = self.user_key(uid);
         let mut conn = self.redis.clone();
-        let members: Vec<String> = redis::cmd("SMEMBERS").arg(&user_key).query_async(&mut conn).await?;
+        let members = self.members(uid).await?;
         if members.is_empty() {
             return Ok(0);
         }
-        let mut exists = redis::pipe();
-        for sid in &members {
-            exists.exists(format!("{}session:{sid}", self.prefix));
-        }
-        let alive: Vec<bool> = exists.query_async(&mut conn).await?;
+        // One lookup per session: in a cluster the sessions live on different nodes.
+        let alive = futures::future::try_join_all(members.iter().map(|sid| {
+            let mut conn = conn.clone();
+            async move { self.session_exists(sid, &mut conn).await }
+        }))
+        .await?;
         let ended: Vec<&String> = members.iter().zip(alive).filter(|(_, alive)| !alive).map(|(sid, _)| sid).collect();
         if !ended.is_empty() {
             let _: () = redis::cmd("SREM").arg(&user_key).arg(&ended).query_async(&mut conn).await?;
@@ -264,9 +333,7 @@ impl SessionStore {
         grace: Duration,
     ) -> redis::RedisResult<Rotation> {
         let reply: Vec<String> = self
-            .rotate
-            .key(self.session_key(sid))
-            .key(self.revoked_key(sid))
+            .on_session(&self.rotate, sid)
             .arg(token_hash(jti))
             .arg(token_hash(successor_jti))
             .arg(now)
@@ -311,9 +378,7 @@ impl SessionStore {
         proven: bool,
     ) -> redis::RedisResult<bool> {
         let done: i64 = self
-            .revoke
-            .key(self.session_key(sid))
-            .key(self.revoked_key(sid))
+            .on_session(&self.revoke, sid)
             .arg(owner.map(|u| u.to_string()).unwrap_or_default())
             .arg(reason.as_str())
             .arg(self.revocation_ttl.as_secs())
@@ -341,8 +406,7 @@ impl SessionStore {
     /// Revokes every session of `uid` except `keep`; answers how many.
     #[tracing::instrument(name = "sessions.revoke_all", skip_all, fields(otel.kind = "client", db.system.name = "redis"))]
     pub async fn revoke_all(&self, uid: Uuid, keep: Option<Uuid>, reason: RevokeReason) -> redis::RedisResult<usize> {
-        let members: Vec<String> =
-            redis::cmd("SMEMBERS").arg(self.user_key(uid)).query_async(&mut self.redis.clone()).await?;
+        let members = self.members(uid).await?;
         let mut count = 0;
         for sid in members.iter().filter_map(|s| Uuid::parse_str(s).ok()) {
             if Some(sid) == keep {
@@ -364,15 +428,24 @@ impl SessionStore {
     /// Whether `sid` has a revocation record.
     #[tracing::instrument(name = "sessions.is_revoked", skip_all, fields(otel.kind = "client", db.system.name = "redis"))]
     pub async fn is_revoked(&self, sid: Uuid) -> redis::RedisResult<bool> {
-        let exists: i64 = redis::cmd("EXISTS").arg(self.revoked_key(sid)).query_async(&mut self.redis.clone()).await?;
-        Ok(exists == 1)
+        let key = self.revoked_key(sid);
+        let mut exists = redis::cmd("EXISTS");
+        exists.arg(&key);
+        if let Some(old) = self.legacy(&key) {
+            exists.arg(old);
+        }
+        Ok(exists.query_async::<i64>(&mut self.redis.clone()).await? > 0)
     }
 
     /// The owner of a live session, if any.
     #[tracing::instrument(name = "sessions.owner", skip_all, fields(otel.kind = "client", db.system.name = "redis"))]
     pub async fn owner(&self, sid: Uuid) -> redis::RedisResult<Option<Uuid>> {
-        let uid: Option<String> =
-            redis::cmd("HGET").arg(self.session_key(sid)).arg("uid").query_async(&mut self.redis.clone()).await?;
+        let mut conn = self.redis.clone();
+        let key = self.session_key(sid);
+        let mut uid: Option<String> = redis::cmd("HGET").arg(&key).arg("uid").query_async(&mut conn).await?;
+        if let (None, Some(old)) = (&uid, self.legacy(&key)) {
+            uid = redis::cmd("HGET").arg(old).arg("uid").query_async(&mut conn).await?;
+        }
         Ok(uid.and_then(|u| Uuid::parse_str(&u).ok()))
     }
 
@@ -380,16 +453,28 @@ impl SessionStore {
     #[tracing::instrument(name = "sessions.list", skip_all, fields(otel.kind = "client", db.system.name = "redis"))]
     pub async fn list(&self, uid: Uuid) -> redis::RedisResult<Vec<SessionInfo>> {
         let mut conn = self.redis.clone();
-        let members: Vec<String> = redis::cmd("SMEMBERS").arg(self.user_key(uid)).query_async(&mut conn).await?;
+        let members = self.members(uid).await?;
         let sids: Vec<Uuid> = members.iter().filter_map(|s| Uuid::parse_str(s).ok()).collect();
         if sids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut pipe = redis::pipe();
-        for sid in &sids {
-            pipe.cmd("HMGET").arg(self.session_key(*sid)).arg(&["uid", "created", "last", "abs", "ua"]);
-        }
-        let rows: Vec<Vec<Option<String>>> = pipe.query_async(&mut conn).await?;
+        const FIELDS: [&str; 5] = ["uid", "created", "last", "abs", "ua"];
+        // One lookup per session: in a cluster the sessions live on different nodes.
+        let rows = futures::future::try_join_all(sids.iter().map(|sid| {
+            let mut conn = conn.clone();
+            async move {
+                let key = self.session_key(*sid);
+                let row: Vec<Option<String>> =
+                    redis::cmd("HMGET").arg(&key).arg(&FIELDS).query_async(&mut conn).await?;
+                match self.legacy(&key) {
+                    Some(old) if row.first().is_some_and(Option::is_none) => {
+                        redis::cmd("HMGET").arg(old).arg(&FIELDS).query_async::<Vec<Option<String>>>(&mut conn).await
+                    }
+                    _ => Ok(row),
+                }
+            }
+        }))
+        .await?;
         let idle = self.idle_ttl.as_secs() as i64;
         let mut sessions = Vec::new();
         let mut stale = Vec::new();

@@ -52,7 +52,7 @@ impl Application {
         let settings = AuthSettings::resolve(&config, &shared)?;
         let pool = connect_database(&config).await?;
         migrate(&pool).await?;
-        let redis = infra::redis(&shared.redis_url).await?;
+        let redis = infra::redis(&shared.redis()).await?;
         let nats = infra::nats(&shared.nats).await?;
         // The relay creates or updates the event stream when it starts.
         let relay = Relay::new(pool.clone(), nats.clone(), &shared);

@@ -71,9 +71,10 @@ pub struct UsersConfig {
     pub projection_concurrency: usize,
 
     /// How long JetStream waits for the projection to acknowledge an event
-    /// before delivering it again (after a crash, say). Only applies when the
-    /// consumer is created. Default: 30 (seconds).
-    #[arg(long = "users-projection-ack-wait-secs", env = "USERS_PROJECTION_ACK_WAIT_SECS", default_value_t = 30)]
+    /// before delivering it again: the longest an event lost on its way (a
+    /// replica that crashed holding it, a JetStream leader change) waits.
+    /// Applied to the shared consumer at start-up. Default: 10 (seconds).
+    #[arg(long = "users-projection-ack-wait-secs", env = "USERS_PROJECTION_ACK_WAIT_SECS", default_value_t = 10)]
     pub projection_ack_wait_secs: u64,
 
     /// How old (or how far ahead, for clock skew) a forwarded identity header

@@ -159,6 +159,9 @@ impl std::fmt::Debug for Projection {
     }
 }
 
+/// How long start-up waits for JetStream to accept the streams and the consumer.
+const STARTUP_PATIENCE: Duration = Duration::from_secs(60);
+
 impl Projection {
     /// Creates (or updates) the events and dead-letter streams and the durable
     /// consumer, and returns a projection ready to consume.
@@ -169,9 +172,6 @@ impl Projection {
         options: ProjectionOptions,
     ) -> anyhow::Result<Self> {
         let jetstream = jetstream::new(client.clone());
-        events::ensure_stream(&jetstream, settings).await?;
-        events::ensure_dead_letter_stream(&jetstream, settings).await?;
-        let stream = jetstream.get_stream(&settings.events_stream).await?;
         let config = pull::Config {
             durable_name: Some(options.consumer_name.clone()),
             description: Some("users service projection of account events".into()),
@@ -184,7 +184,29 @@ impl Projection {
             max_ack_pending: 20_000,
             ..Default::default()
         };
-        let consumer = stream.get_or_create_consumer(&options.consumer_name, config.clone()).await?;
+        // A JetStream cluster that is electing a leader (just started, or
+        // just lost a server) times requests out for a few seconds: start-up
+        // waits that out instead of failing.
+        let mut delay = Duration::from_millis(200);
+        let started = std::time::Instant::now();
+        let consumer = loop {
+            let attempt = async {
+                events::ensure_stream(&jetstream, settings).await?;
+                events::ensure_dead_letter_stream(&jetstream, settings).await?;
+                let stream = jetstream.get_stream(&settings.events_stream).await?;
+                // Created, or updated to this configuration (its ack wait, say).
+                anyhow::Ok(stream.create_consumer(config.clone()).await?)
+            };
+            match attempt.await {
+                Ok(consumer) => break consumer,
+                Err(error) if started.elapsed() < STARTUP_PATIENCE => {
+                    tracing::warn!(error = %format!("{error:#}"), "JetStream not ready for the projection; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+                Err(error) => return Err(error.context("JetStream never became ready for the projection")),
+            }
+        };
         let dead_letter_subject = events::dead_letter_subject(&settings.events_subject_prefix, "users");
         let signer = settings.message_signer();
         Ok(Self {

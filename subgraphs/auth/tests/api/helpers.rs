@@ -32,7 +32,7 @@ pub struct TestApp {
     pub service: AuthService,
     pub client: reqwest::Client,
     pub codec: IdentityCodec,
-    pub redis: redis::aio::ConnectionManager,
+    pub redis: gatehouse_common::redis_conn::RedisConn,
     pub nats: async_nats::Client,
     shutdown: CancellationToken,
     _keys: tempfile::TempDir,
@@ -162,7 +162,7 @@ impl TestApp {
         let shutdown = CancellationToken::new();
         tokio::spawn(app.run_until_stopped(shutdown.clone()));
         let codec = IdentityCodec::new(&shared.identity_secret, 30);
-        let redis = gatehouse_common::infra::redis(&shared.redis_url).await.unwrap();
+        let redis = gatehouse_common::infra::redis(&shared.redis()).await.unwrap();
         let nats = gatehouse_common::infra::nats(&shared.nats).await.unwrap();
         Self {
             address: format!("http://127.0.0.1:{port}"),

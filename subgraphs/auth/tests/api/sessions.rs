@@ -22,7 +22,7 @@ async fn logout_revokes_the_session_leaves_a_record_and_announces_it_on_nats() {
 
     assert_eq!(app.logout(&tokens.refresh).await.ok().data("logout"), &json!(true));
     let sid = sid_of(&tokens.access);
-    let key = format!("{}revoked:sid:{sid}", app.shared.redis_key_prefix);
+    let key = format!("{}revoked:sid:{{{sid}}}", app.shared.redis_key_prefix);
     assert!(app.redis_exists(&key).await);
     let ttl: i64 = redis::cmd("TTL").arg(&key).query_async(&mut app.redis.clone()).await.unwrap();
     assert!(ttl >= 900, "the record outlives every access token of the session: {ttl}");
@@ -167,19 +167,63 @@ async fn logout_after_redis_lost_the_session_still_revokes_it() {
     let tokens = app.login_body("lena", PASSWORD).await;
     let sid = access_claims(&tokens.access)["sid"].as_str().unwrap().to_owned();
     // Redis loses the session (eviction, a failover that lost the last writes).
-    let session_key = format!("{}session:{sid}", app.shared.redis_key_prefix);
+    let session_key = format!("{}session:{{{sid}}}", app.shared.redis_key_prefix);
     let _: () = redis::cmd("DEL").arg(&session_key).query_async(&mut app.redis.clone()).await.unwrap();
     assert!(app.logout(&tokens.refresh).await.ok().data("logout") == &json!(true));
     // The record the gateways check is there all the same.
-    assert!(app.redis_exists(&format!("{}revoked:sid:{sid}", app.shared.redis_key_prefix)).await);
+    assert!(app.redis_exists(&format!("{}revoked:sid:{{{sid}}}", app.shared.redis_key_prefix)).await);
     assert!(user.id != uuid::Uuid::nil());
+}
+
+#[tokio::test]
+async fn sessions_an_older_release_wrote_without_hash_tags_keep_working_after_the_upgrade() {
+    let app = TestApp::spawn().await;
+    let user = app.verified_user("olga").await;
+    let (first, second) = (app.login_body("olga", PASSWORD).await, app.login_body("olga", PASSWORD).await);
+    let prefix = app.shared.redis_key_prefix.clone();
+    // Put both sessions and the user's set back where the release before
+    // hash tags kept them.
+    let mut redis = app.redis.clone();
+    let sids: Vec<String> =
+        [&first, &second].iter().map(|t| access_claims(&t.access)["sid"].as_str().unwrap().to_owned()).collect();
+    for sid in &sids {
+        let _: () = redis::cmd("RENAME")
+            .arg(format!("{prefix}session:{{{sid}}}"))
+            .arg(format!("{prefix}session:{sid}"))
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+    }
+    let _: () = redis::cmd("RENAME")
+        .arg(format!("{prefix}user-sessions:{{{}}}", user.id))
+        .arg(format!("{prefix}user-sessions:{}", user.id))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+
+    // The owner still sees both sessions, and the old set moved to its new name.
+    let listed = app.user_entity(Some(&first.access), user.id, "sessions { id }").await;
+    assert_eq!(listed.ok().data("_entities")[0]["sessions"].as_array().map(Vec::len), Some(2));
+    assert!(!app.redis_exists(&format!("{prefix}user-sessions:{}", user.id)).await);
+    // Rotation finds the old session and moves it to its new name.
+    let rotated = app.refresh_session(&first.refresh).await;
+    assert!(rotated.ok().data("refreshSession")["accessToken"].is_string());
+    assert!(app.redis_exists(&format!("{prefix}session:{{{}}}", sids[0])).await);
+    assert!(!app.redis_exists(&format!("{prefix}session:{}", sids[0])).await);
+    // Logout of the other, still under its old name, revokes it for good.
+    let logout = app.logout(&second.refresh).await;
+    assert_eq!(logout.ok().data("logout"), &json!(true));
+    assert!(!app.redis_exists(&format!("{prefix}session:{}", sids[1])).await);
+    assert!(app.redis_exists(&format!("{prefix}revoked:sid:{{{}}}", sids[1])).await);
+    let refused = app.refresh_session(&second.refresh).await;
+    assert_eq!(refused.code().as_deref(), Some("INVALID_REFRESH_TOKEN"));
 }
 
 #[tokio::test]
 async fn a_login_prunes_the_ids_of_sessions_that_ended() {
     let app = TestApp::spawn().await;
     let user = app.verified_user("mona").await;
-    let set = format!("{}user-sessions:{}", app.shared.redis_key_prefix, user.id);
+    let set = format!("{}user-sessions:{{{}}}", app.shared.redis_key_prefix, user.id);
     let mut first = Vec::new();
     for _ in 0..3 {
         first.push(app.login_body("mona", PASSWORD).await);
@@ -187,7 +231,7 @@ async fn a_login_prunes_the_ids_of_sessions_that_ended() {
     // Their sessions end without a logout (expiry, as an idle user's would).
     for tokens in &first {
         let sid = access_claims(&tokens.access)["sid"].as_str().unwrap().to_owned();
-        let key = format!("{}session:{sid}", app.shared.redis_key_prefix);
+        let key = format!("{}session:{{{sid}}}", app.shared.redis_key_prefix);
         let _: () = redis::cmd("DEL").arg(key).query_async(&mut app.redis.clone()).await.unwrap();
     }
     let members: i64 = redis::cmd("SCARD").arg(&set).query_async(&mut app.redis.clone()).await.unwrap();

@@ -48,7 +48,7 @@ async fn reusing_a_token_rotated_away_earlier_revokes_the_whole_family() {
     app.refresh_session(&tokens.refresh).await.expect_code("REFRESH_TOKEN_REUSED");
     app.refresh_session(&third).await.expect_code("INVALID_REFRESH_TOKEN");
     let sid = access_claims(&tokens.access)["sid"].as_str().unwrap().to_owned();
-    assert!(app.redis_exists(&format!("{}revoked:sid:{sid}", app.shared.redis_key_prefix)).await);
+    assert!(app.redis_exists(&format!("{}revoked:sid:{{{sid}}}", app.shared.redis_key_prefix)).await);
 }
 
 #[tokio::test]
@@ -128,7 +128,7 @@ async fn a_session_missing_from_redis_fails_closed() {
     let tokens = app.login_body("wade", PASSWORD).await;
     let sid = access_claims(&tokens.access)["sid"].as_str().unwrap().to_owned();
     let _: () = redis::cmd("DEL")
-        .arg(format!("{}session:{sid}", app.shared.redis_key_prefix))
+        .arg(format!("{}session:{{{sid}}}", app.shared.redis_key_prefix))
         .query_async(&mut app.redis.clone())
         .await
         .unwrap();
@@ -171,7 +171,7 @@ async fn rotation_never_extends_the_absolute_lifetime() {
     }
     let sid = access_claims(&tokens.access)["sid"].as_str().unwrap().to_owned();
     let ttl: i64 = redis::cmd("TTL")
-        .arg(format!("{}session:{sid}", app.shared.redis_key_prefix))
+        .arg(format!("{}session:{{{sid}}}", app.shared.redis_key_prefix))
         .query_async(&mut app.redis.clone())
         .await
         .unwrap();
@@ -186,7 +186,7 @@ async fn redis_holds_only_hashes_of_refresh_tokens() {
     let sid = access_claims(&tokens.access)["sid"].as_str().unwrap().to_owned();
     let jti = access_claims(&tokens.refresh)["jti"].as_str().unwrap().to_owned();
     let stored: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
-        .arg(format!("{}session:{sid}", app.shared.redis_key_prefix))
+        .arg(format!("{}session:{{{sid}}}", app.shared.redis_key_prefix))
         .query_async(&mut app.redis.clone())
         .await
         .unwrap();
