@@ -327,11 +327,29 @@ fn ensure_dev_keys(dir: &Path, bits: u32) -> anyhow::Result<()> {
     for name in [CURRENT, NEXT] {
         if !dir.join(name).exists() {
             let key = SigningKey::generate(bits)?;
-            write_key(dir, name, &key)?;
-            tracing::info!(kid = %key.kid, file = name, "generated a development signing key");
+            // Replicas starting together on one keys folder (a shared
+            // volume) each generate a key: the first one written is kept
+            // and every replica reads that one.
+            if write_key_if_absent(dir, name, &key)? {
+                tracing::info!(kid = %key.kid, file = name, "generated a development signing key");
+            }
         }
     }
     Ok(())
+}
+
+/// Writes `key` as `name` unless a file of that name exists by then;
+/// answers whether it was written.
+fn write_key_if_absent(dir: &Path, name: &str, key: &SigningKey) -> anyhow::Result<bool> {
+    let tmp = write_temporary(dir, name, key)?;
+    // A hard link fails when the name is taken, where a rename would replace it.
+    let linked = fs::hard_link(&tmp, dir.join(name));
+    let _ = fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn read_folder(dir: &Path) -> anyhow::Result<KeyRing> {
@@ -353,7 +371,14 @@ fn folder_stamp(dir: &Path) -> Vec<Option<SystemTime>> {
 
 /// Writes a key through a temporary file and a rename, readable by the owner only.
 fn write_key(dir: &Path, name: &str, key: &SigningKey) -> anyhow::Result<()> {
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let tmp = write_temporary(dir, name, key)?;
+    fs::rename(&tmp, dir.join(name))?;
+    Ok(())
+}
+
+/// Writes `key` (mode 0600) to a temporary file in `dir`, synced, and answers its path.
+fn write_temporary(dir: &Path, name: &str, key: &SigningKey) -> anyhow::Result<PathBuf> {
+    let tmp = dir.join(format!(".{name}.{}.{}.tmp", std::process::id(), uuid::Uuid::new_v4().simple()));
     {
         let mut options = fs::OpenOptions::new();
         options.write(true).create(true).truncate(true);
@@ -366,8 +391,7 @@ fn write_key(dir: &Path, name: &str, key: &SigningKey) -> anyhow::Result<()> {
         file.write_all(key.to_pem()?.as_bytes())?;
         file.sync_all()?;
     }
-    fs::rename(&tmp, dir.join(name))?;
-    Ok(())
+    Ok(tmp)
 }
 
 fn pem_encode(label: &str, der: &[u8]) -> String {
@@ -405,6 +429,33 @@ mod tests {
         let again = SigningKey::from_pem(&key.to_pem().unwrap()).unwrap();
         assert_eq!(key.kid, again.kid);
         assert_eq!(again.bits(), 2048);
+    }
+
+    #[test]
+    fn replicas_generating_development_keys_together_all_load_the_same_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
+        let loaded: Vec<(String, String)> = (0..4)
+            .map(|_| {
+                let (dir, barrier) = (dir.path().to_owned(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    ensure_dev_keys(&dir, 2048).unwrap();
+                    let ring = read_folder(&dir).unwrap();
+                    (ring.current.kid.clone(), ring.next.as_ref().unwrap().kid.clone())
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|thread| thread.join().unwrap())
+            .collect();
+        assert!(loaded.windows(2).all(|pair| pair[0] == pair[1]), "{loaded:?}");
+        let leftovers = fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .count();
+        assert_eq!(leftovers, 0);
     }
 
     #[test]
