@@ -55,13 +55,15 @@ where
 #[tokio::test]
 async fn a_sentinel_connection_follows_the_primary_through_a_failover() {
     let (primary_port, replica_port, sentinel_port) = (free_port(), free_port(), free_port());
-    let common = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"];
+    let dir = tempfile::tempdir().unwrap();
+    // A replica writes the copy it receives to its folder: this test's own.
+    let folder = dir.path().to_str().unwrap().to_owned();
+    let common = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", &folder];
     let mut primary = redis_server(&[&["--port", &primary_port.to_string()][..], &common].concat());
     let replica_of = primary_port.to_string();
     let _replica = redis_server(
         &[&["--port", &replica_port.to_string(), "--replicaof", "127.0.0.1", &replica_of][..], &common].concat(),
     );
-    let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("sentinel.conf");
     std::fs::write(
         &config,
