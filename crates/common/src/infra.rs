@@ -336,6 +336,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_pool_recovers_after_the_server_restarts_and_never_hangs_while_it_is_down() {
+        let mut server = crate::testing::PrivatePostgres::start().await;
+        let pool = postgres(&server.url("gatehouse_restart"), 4).await.expect("the private server answers");
+        let one = || async { sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&pool).await };
+        assert_eq!(one().await.unwrap(), 1);
+
+        server.kill();
+        // Down: every request is answered, as unavailable, within the request timeout.
+        for _ in 0..3 {
+            let started = std::time::Instant::now();
+            let error = one().await.expect_err("the server is down");
+            assert_eq!(classify_database_error(&error), DatabaseFailure::Unavailable, "{error}");
+            assert!(started.elapsed() < REQUEST_DEPENDENCY_TIMEOUT + Duration::from_secs(1), "{:?}", started.elapsed());
+        }
+
+        // Back: the same pool serves again, its dead connections replaced.
+        server.restart().await;
+        let started = std::time::Instant::now();
+        loop {
+            match one().await {
+                Ok(1) => break,
+                Ok(other) => panic!("SELECT 1 answered {other}"),
+                Err(error) => assert_eq!(classify_database_error(&error), DatabaseFailure::Unavailable, "{error}"),
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "the pool never recovered");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        pool.close().await;
+    }
+
+    #[tokio::test]
     async fn a_closed_port_gives_one_clear_line() {
         // Port 9 (discard) is closed on this machine and on CI's.
         let error = redis(&crate::redis_conn::RedisSettings::standalone("redis://127.0.0.1:9"))
