@@ -204,6 +204,10 @@ async fn replicas_on_clustered_nats_and_redis_survive_their_faults() {
         stream_leader(&jetstream, &stream).await.is_some_and(|l| l != leader)
     })
     .await;
+    // The fault lasts until the users replicas have every event committed
+    // while there was no leader (an event lost in transit comes back after
+    // the projection's ack wait).
+    caught_up(&auth_db, &users_db, chrono::Utc::now()).await;
     faults.push(Fault { name: format!("JetStream stream leader `{leader}` killed"), from, to: recorder.now() });
 
     tokio::time::sleep_until(at(18).into()).await;
@@ -214,6 +218,8 @@ async fn replicas_on_clustered_nats_and_redis_survive_their_faults() {
     tokio::time::sleep_until(at(26).into()).await;
     let from = recorder.now();
     users[0].process.kill();
+    // Events the killed replica held unacknowledged are delivered again after the ack wait.
+    caught_up(&auth_db, &users_db, chrono::Utc::now()).await;
     faults.push(Fault { name: "users replica 1 killed".into(), from, to: recorder.now() });
 
     tokio::time::sleep_until(at(34).into()).await;
@@ -361,6 +367,33 @@ async fn prober_account(http: &reqwest::Client, graphql: &str, mail: &MailFolder
     .await;
     assert!(verified.is_ok(), "the prober verifies: {verified:?}");
     (name, password)
+}
+
+/// Waits until every event committed up to `cutoff` has been applied by the users replicas.
+async fn caught_up(auth_db: &sqlx::PgPool, users_db: &sqlx::PgPool, cutoff: chrono::DateTime<chrono::Utc>) {
+    let committed: Vec<(uuid::Uuid, i64)> =
+        sqlx::query_as("SELECT user_id, version FROM outbox WHERE created_at <= $1")
+            .bind(cutoff)
+            .fetch_all(auth_db)
+            .await
+            .unwrap();
+    let (users, versions): (Vec<uuid::Uuid>, Vec<i64>) = committed.into_iter().unzip();
+    wait_until("the users replicas caught up", Duration::from_secs(60), || {
+        let (users, versions) = (users.clone(), versions.clone());
+        async move {
+            let applied: i64 = sqlx::query_scalar(
+                "SELECT count(DISTINCT (user_id, version)) FROM fault_applied
+                 WHERE (user_id, version) IN (SELECT * FROM unnest($1::uuid[], $2::bigint[]))",
+            )
+            .bind(&users)
+            .bind(&versions)
+            .fetch_one(users_db)
+            .await
+            .unwrap_or(0);
+            applied as usize == users.len()
+        }
+    })
+    .await;
 }
 
 /// The server name of the stream's JetStream leader.

@@ -233,8 +233,14 @@ impl SessionStore {
         if let Some(old) = self.legacy(&key) {
             let older: Vec<String> = redis::cmd("SMEMBERS").arg(&old).query_async(&mut conn).await?;
             if !older.is_empty() {
-                // Carried into the tagged set, so the old one can go.
+                // Carried into the tagged set, living as long as the longer
+                // of the two did, so the old one can go.
+                let old_ttl: i64 = redis::cmd("PTTL").arg(&old).query_async(&mut conn).await?;
                 let _: () = redis::cmd("SADD").arg(&key).arg(&older).query_async(&mut conn).await?;
+                let new_ttl: i64 = redis::cmd("PTTL").arg(&key).query_async(&mut conn).await?;
+                if old_ttl > 0 && (new_ttl < 0 || old_ttl > new_ttl) {
+                    let _: () = redis::cmd("PEXPIRE").arg(&key).arg(old_ttl).query_async(&mut conn).await?;
+                }
                 let _: () = redis::cmd("DEL").arg(&old).query_async(&mut conn).await?;
                 members.extend(older);
                 members.sort_unstable();
@@ -246,7 +252,7 @@ impl SessionStore {
 
     /// Whether the session `sid` exists under its tagged name (or its old one).
     async fn session_exists(&self, sid: &str, conn: &mut RedisConn) -> redis::RedisResult<bool> {
-        let key = format!("{}session:{{{sid}}}", self.prefix);
+        let key = tagged(&self.prefix, "session", sid);
         let mut exists = redis::cmd("EXISTS");
         exists.arg(&key);
         if let Some(old) = self.legacy(&key) {

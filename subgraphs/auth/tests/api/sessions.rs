@@ -205,6 +205,12 @@ async fn sessions_an_older_release_wrote_without_hash_tags_keep_working_after_th
     let listed = app.user_entity(Some(&first.access), user.id, "sessions { id }").await;
     assert_eq!(listed.ok().data("_entities")[0]["sessions"].as_array().map(Vec::len), Some(2));
     assert!(!app.redis_exists(&format!("{prefix}user-sessions:{}", user.id)).await);
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(format!("{prefix}user-sessions:{{{}}}", user.id))
+        .query_async(&mut app.redis.clone())
+        .await
+        .unwrap();
+    assert!(ttl > 0, "the carried set expires as the old one would: {ttl}");
     // Rotation finds the old session and moves it to its new name.
     let rotated = app.refresh_session(&first.refresh).await;
     assert!(rotated.ok().data("refreshSession")["accessToken"].is_string());
