@@ -416,6 +416,31 @@ mod tests {
     }
 
     #[test]
+    fn redis_and_stream_settings_refuse_what_cannot_work() {
+        let parse = |args: &[&str]| Cli::try_parse_from(std::iter::once("gatehouse").chain(args.iter().copied()));
+        let defaults = parse(&[]).unwrap().shared;
+        assert_eq!((defaults.redis_mode, defaults.events_replicas), (RedisMode::Standalone, 1));
+        let cluster = parse(&["--redis-mode", "cluster", "--redis-url", "redis://a:1,redis://b:2"]).unwrap().shared;
+        assert_eq!(cluster.redis().urls().count(), 2);
+        assert!(!cluster.redis().legacy_keys());
+        let sentinel = parse(&["--redis-mode", "sentinel", "--redis-sentinel-master", "gh"]).unwrap().shared;
+        assert_eq!(sentinel.redis().sentinel_master.as_deref(), Some("gh"));
+        for hostile in [
+            &["--redis-mode", "replicated"][..],
+            &["--redis-key-prefix", "app{1}:"],
+            &["--redis-key-prefix", "}"],
+            &["--events-replicas", "0"],
+            &["--events-replicas", "6"],
+            &["--events-replicas", "three"],
+        ] {
+            let error = parse(hostile).err().unwrap_or_else(|| panic!("{hostile:?} was accepted"));
+            assert!(!error.to_string().is_empty());
+        }
+        let braces = parse(&["--redis-key-prefix", "a{b"]).err().unwrap().to_string();
+        assert!(braces.contains("cluster slot"), "{braces}");
+    }
+
+    #[test]
     fn traces_are_exported_only_to_a_configured_endpoint() {
         let parse = |args: &[&str]| {
             Cli::try_parse_from(std::iter::once("gatehouse").chain(args.iter().copied())).map(|cli| cli.shared.otlp())

@@ -409,7 +409,11 @@ impl AuthService {
         let absolute_exp = now + tokens.refresh_absolute_ttl.as_secs() as i64;
         let exp = (now + tokens.refresh_idle_ttl.as_secs() as i64).min(absolute_exp);
         let user_agent = ctx.user_agent.as_deref().map(|ua| truncate(ua, 256));
-        self.inner.sessions.create(sid, account.id, &jti, now, absolute_exp, user_agent.as_deref()).await?;
+        let successor = self.inner.refresh.successor_jti(&jti);
+        self.inner
+            .sessions
+            .create(sid, account.id, [&jti, &successor], now, absolute_exp, user_agent.as_deref())
+            .await?;
         let refresh_token = self.inner.refresh.sign(account.id, sid, jti, now, exp)?;
         let access = issue_access_token(&self.inner.keys.ring(), tokens, account.id, sid, account.role(), now)?;
         Ok(Issued { access, refresh_token, refresh_expires_at: exp, account, device_token: None, session: sid })
@@ -427,11 +431,12 @@ impl AuthService {
         let claims = self.inner.refresh.verify(token).ok_or(AuthError::InvalidRefreshToken)?;
         let tokens = &self.inner.settings.tokens;
         let successor = self.inner.refresh.successor_jti(&claims.jti);
+        let after = self.inner.refresh.successor_jti(&successor);
         let now = Self::now();
         let rotation = self
             .inner
             .sessions
-            .rotate(claims.sid, claims.sub, &claims.jti, &successor, now, tokens.refresh_grace)
+            .rotate(claims.sid, claims.sub, &claims.jti, [&successor, &after], now, tokens.refresh_grace)
             .await?;
         let (iat, absolute_exp) = match rotation {
             Rotation::Rotated { iat, absolute_exp } | Rotation::Grace { iat, absolute_exp } => (iat, absolute_exp),

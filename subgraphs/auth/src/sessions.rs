@@ -5,7 +5,9 @@
 //! and one script can touch both:
 //!
 //! - `<p>session:{<sid>}`: a hash with `uid`, `cur` and `prev` (SHA-256 of the
-//!   current and the just-rotated token ids), `rot` (rotation time), `created`,
+//!   current and the just-rotated token ids), `nxt` (SHA-256 of the id that
+//!   follows the current one: successors are derived, so it is known in
+//!   advance), `rot` (rotation time), `created`,
 //!   `last` (last use), `abs` (absolute expiry) and `ua` (user agent). Its TTL
 //!   is the idle lifetime, capped by the absolute expiry.
 //! - `<p>user-sessions:{<uid>}`: the set of a user's session ids (stale members
@@ -34,15 +36,16 @@ use gatehouse_common::signing::MessageSigner;
 
 use crate::tokens::token_hash;
 
-/// Rotation, atomically: compare the presented token with the current and
-/// previous hashes, then rotate, allow a grace retry, or revoke the family.
+/// Rotation, atomically: compare the presented token with the current, the
+/// next and the previous hashes, then rotate, allow a grace retry, or revoke
+/// the family.
 const ROTATE: &str = r#"
 -- A session an older release wrote under its untagged name (KEYS[3], given
 -- outside a cluster only) moves to its tagged name first.
 if KEYS[3] and redis.call('EXISTS', KEYS[1]) == 0 and redis.call('EXISTS', KEYS[3]) == 1 then
   redis.call('RENAME', KEYS[3], KEYS[1])
 end
-local s = redis.call('HMGET', KEYS[1], 'uid', 'cur', 'prev', 'rot', 'abs')
+local s = redis.call('HMGET', KEYS[1], 'uid', 'cur', 'prev', 'rot', 'abs', 'nxt')
 if not s[1] or s[1] ~= ARGV[6] then return {'missing'} end
 local now = tonumber(ARGV[3])
 local abs = tonumber(s[5])
@@ -50,8 +53,11 @@ if now >= abs then
   redis.call('DEL', KEYS[1])
   return {'missing'}
 end
-if s[2] == ARGV[1] then
-  redis.call('HSET', KEYS[1], 'prev', s[2], 'cur', ARGV[2], 'rot', now, 'last', now)
+-- The current token, or the token the current one's rotation issued when
+-- Redis lost that rotation (a failover after the answer was sent): only the
+-- holder of that answer can present it, so the chain goes on from it.
+if s[2] == ARGV[1] or (s[6] and s[6] == ARGV[1]) then
+  redis.call('HSET', KEYS[1], 'prev', ARGV[1], 'cur', ARGV[2], 'nxt', ARGV[8], 'rot', now, 'last', now)
   redis.call('EXPIRE', KEYS[1], math.min(tonumber(ARGV[4]), abs - now))
   return {'rotated', tostring(now), s[5]}
 end
@@ -261,17 +267,19 @@ impl SessionStore {
         Ok(exists.query_async::<i64>(conn).await? > 0)
     }
 
-    /// Records a new session whose current token id is `jti`.
+    /// Records a new session; `chain` is its refresh token's id and the id
+    /// of that token's successor.
     #[tracing::instrument(name = "sessions.create", skip_all, fields(otel.kind = "client", db.system.name = "redis"))]
     pub async fn create(
         &self,
         sid: Uuid,
         uid: Uuid,
-        jti: &str,
+        chain: [&str; 2],
         now: i64,
         absolute_exp: i64,
         user_agent: Option<&str>,
     ) -> redis::RedisResult<()> {
+        let [jti, successor] = chain;
         let ttl = (self.idle_ttl.as_secs() as i64).min(absolute_exp - now).max(1);
         let key = self.session_key(sid);
         let user_key = self.user_key(uid);
@@ -291,6 +299,7 @@ impl SessionStore {
                 &[
                     ("uid", uid.to_string()),
                     ("cur", token_hash(jti)),
+                    ("nxt", token_hash(successor)),
                     ("rot", now.to_string()),
                     ("created", now.to_string()),
                     ("last", now.to_string()),
@@ -327,17 +336,19 @@ impl SessionStore {
         Ok(ended.len())
     }
 
-    /// Rotates session `sid` of `uid` from token `jti` to `successor_jti`.
+    /// Rotates session `sid` of `uid` from token `jti` to the first of
+    /// `successors` (the id that follows `jti`, and the one after it).
     #[tracing::instrument(name = "sessions.rotate", skip_all, fields(otel.kind = "client", db.system.name = "redis"))]
     pub async fn rotate(
         &self,
         sid: Uuid,
         uid: Uuid,
         jti: &str,
-        successor_jti: &str,
+        successors: [&str; 2],
         now: i64,
         grace: Duration,
     ) -> redis::RedisResult<Rotation> {
+        let [successor_jti, after] = successors;
         let reply: Vec<String> = self
             .on_session(&self.rotate, sid)
             .arg(token_hash(jti))
@@ -347,6 +358,7 @@ impl SessionStore {
             .arg(grace.as_secs())
             .arg(uid.to_string())
             .arg(self.revocation_ttl.as_secs())
+            .arg(token_hash(after))
             .invoke_async(&mut self.redis.clone())
             .await?;
         let number = |i: usize| reply.get(i).and_then(|v| v.parse::<i64>().ok()).unwrap_or_default();

@@ -51,6 +51,53 @@ async fn reusing_a_token_rotated_away_earlier_revokes_the_whole_family() {
     assert!(app.redis_exists(&format!("{}revoked:sid:{{{sid}}}", app.shared.redis_key_prefix)).await);
 }
 
+/// Puts a session back as it was (as a Redis failover that lost the last
+/// writes would), keeping its expiry.
+async fn restore_session(app: &TestApp, key: &str, fields: &[(String, String)]) {
+    let mut redis = app.redis.clone();
+    let _: () = redis::cmd("DEL").arg(key).query_async(&mut redis).await.unwrap();
+    let _: () = redis::cmd("HSET").arg(key).arg(fields).query_async(&mut redis).await.unwrap();
+    let _: () = redis::cmd("EXPIRE").arg(key).arg(3600).query_async(&mut redis).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_rotation_redis_lost_in_a_failover_goes_on_from_the_token_it_answered() {
+    let app = TestApp::spawn().await;
+    app.verified_user("lost").await;
+    let tokens = app.login_body("lost", PASSWORD).await;
+    let sid = access_claims(&tokens.access)["sid"].as_str().unwrap().to_owned();
+    let key = format!("{}session:{{{sid}}}", app.shared.redis_key_prefix);
+    let before: Vec<(String, String)> =
+        redis::cmd("HGETALL").arg(&key).query_async(&mut app.redis.clone()).await.unwrap();
+    let second = refresh_token_of(&app.refresh_session(&tokens.refresh).await);
+    // The failover: the promoted replica never saw that rotation.
+    restore_session(&app, &key, &before).await;
+    // The client goes on with the token it was answered: the chain continues.
+    let third = refresh_token_of(&app.refresh_session(&second).await);
+    let fourth = refresh_token_of(&app.refresh_session(&third).await);
+    // Still one chain: the token rotated away twice is reuse, and ends it.
+    app.refresh_session(&tokens.refresh).await.expect_code("REFRESH_TOKEN_REUSED");
+    app.refresh_session(&fourth).await.expect_code("INVALID_REFRESH_TOKEN");
+}
+
+#[tokio::test]
+async fn a_lost_rotation_of_a_session_without_its_next_token_ends_the_family() {
+    let app = TestApp::spawn().await;
+    app.verified_user("older").await;
+    let tokens = app.login_body("older", PASSWORD).await;
+    let sid = access_claims(&tokens.access)["sid"].as_str().unwrap().to_owned();
+    let key = format!("{}session:{{{sid}}}", app.shared.redis_key_prefix);
+    // A session an older release wrote has no `nxt`.
+    let before: Vec<(String, String)> =
+        redis::cmd("HGETALL").arg(&key).query_async(&mut app.redis.clone()).await.unwrap();
+    let before: Vec<(String, String)> = before.into_iter().filter(|(field, _)| field != "nxt").collect();
+    let second = refresh_token_of(&app.refresh_session(&tokens.refresh).await);
+    restore_session(&app, &key, &before).await;
+    // The answered token looks reused: the family ends, no second chain starts.
+    app.refresh_session(&second).await.expect_code("REFRESH_TOKEN_REUSED");
+    app.refresh_session(&tokens.refresh).await.expect_code("INVALID_REFRESH_TOKEN");
+}
+
 #[tokio::test]
 async fn fifty_concurrent_refreshes_of_one_token_produce_exactly_one_new_token() {
     let app = TestApp::spawn().await;
