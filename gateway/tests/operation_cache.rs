@@ -1,6 +1,7 @@
 //! The prepared-operation cache under concurrent misses. It counts builds
 //! with the process-wide `gateway_operation_cache_misses_total` counter, so
-//! this file holds one test: nothing else in its process moves the counter.
+//! this file is a test binary of its own holding one test: nothing else in
+//! its process moves the counter.
 
 mod common;
 
