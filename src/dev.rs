@@ -37,7 +37,7 @@ async fn preflight(shared: &SharedConfig, databases: &[&str]) -> anyhow::Result<
     let nats_settings = shared.nats()?;
     let redis_settings = shared.redis();
     let (pg, redis, nats) = tokio::join!(
-        futures::future::join_all(databases.iter().map(|url| infra::postgres(url, 1))),
+        futures::future::join_all(databases.iter().map(|url| gatehouse_store::postgres(url, 1))),
         infra::redis(&redis_settings),
         infra::nats(&nats_settings),
     );

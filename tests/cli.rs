@@ -51,7 +51,7 @@ impl Isolated {
 
     async fn cleanup(&self) {
         for service in ["auth", "users"] {
-            let _ = gatehouse_common::infra::drop_database(&self.database_url(service)).await;
+            let _ = gatehouse_store::drop_database(&self.database_url(service)).await;
         }
         if let Ok(client) = async_nats::connect("nats://127.0.0.1:4222").await {
             let jetstream = async_nats::jetstream::new(client);

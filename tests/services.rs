@@ -178,7 +178,7 @@ impl Sandbox {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             runtime.block_on(async move {
                 if postgres {
-                    let pool = gatehouse_common::infra::postgres("postgres://postgres@127.0.0.1:5432/postgres", 1)
+                    let pool = gatehouse_store::postgres("postgres://postgres@127.0.0.1:5432/postgres", 1)
                         .await
                         .unwrap_or_else(|e| panic!("PostgreSQL answers: {e}"));
                     pool.close().await;

@@ -251,7 +251,7 @@ impl Isolation {
     /// Drops the databases, deletes the stream and the Redis keys, removes the dev folder.
     async fn clean_up(&self) {
         for service in ["auth", "users"] {
-            if let Err(e) = gatehouse_common::infra::drop_database(&self.database_url(service)).await {
+            if let Err(e) = gatehouse_store::drop_database(&self.database_url(service)).await {
                 say(&format!("could not drop the {service} database: {e}"));
             }
         }

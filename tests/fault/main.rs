@@ -70,7 +70,7 @@ impl Drop for Databases {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             runtime.block_on(async {
                 for url in urls {
-                    let _ = gatehouse_common::infra::drop_database(&url).await;
+                    let _ = gatehouse_store::drop_database(&url).await;
                 }
             });
         })
@@ -132,9 +132,9 @@ async fn replicas_on_clustered_nats_and_redis_survive_their_faults() {
         .output()
         .expect("gatehouse migrate runs");
     assert!(migrated.status.success(), "migrate: {}", String::from_utf8_lossy(&migrated.stderr));
-    let users_db = gatehouse_common::infra::postgres(&databases.urls[1], 2).await.unwrap();
+    let users_db = gatehouse_store::postgres(&databases.urls[1], 2).await.unwrap();
     sqlx::raw_sql(APPLIED_LOG).execute(&users_db).await.unwrap();
-    let auth_db = gatehouse_common::infra::postgres(&databases.urls[0], 2).await.unwrap();
+    let auth_db = gatehouse_store::postgres(&databases.urls[0], 2).await.unwrap();
 
     // Auth first (one at a time: the first writes the development keys), then users.
     let mut auths = Vec::new();

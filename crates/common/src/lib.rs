@@ -2,9 +2,8 @@
 //!
 //! - [`identity`]: the caller identity the gateway forwards to subgraphs, signed with HMAC.
 //! - [`events`]: the account events the auth service publishes and the users service consumes.
-//! - [`outbox`]: writing account events in the caller's transaction, and relaying them.
 //! - [`profile`]: profile values both subgraphs parse the same way (`DisplayName`).
-//! - [`infra`]: connecting to PostgreSQL, Redis and NATS with one clear line when one is missing.
+//! - [`infra`]: connecting to Redis and NATS with one clear line when one is missing (PostgreSQL: `gatehouse-store`).
 //! - [`redis_conn`]: one Redis connection for a single server, a cluster or a Sentinel-managed primary.
 //! - [`signing`]: signatures on account events and revocation notices sent over NATS.
 //! - [`settings`]: the settings every service shares (environment, secrets, infrastructure URLs).
@@ -18,7 +17,6 @@ pub mod events;
 pub mod http;
 pub mod identity;
 pub mod infra;
-pub mod outbox;
 pub mod profile;
 pub mod redis_conn;
 pub mod settings;

@@ -221,7 +221,7 @@ async fn main() -> anyhow::Result<()> {
 
     shutdown.cancel();
     pool.close().await;
-    let _ = gatehouse_common::infra::drop_database(&config.database_url).await;
+    let _ = gatehouse_store::drop_database(&config.database_url).await;
     let mut redis = gatehouse_common::infra::redis(&shared.redis()).await?;
     let keys: Vec<String> =
         redis::cmd("KEYS").arg(format!("{}*", shared.redis_key_prefix)).query_async(&mut redis).await?;

@@ -8,7 +8,7 @@ use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use gatehouse_common::events::AccountChange;
-use gatehouse_common::outbox;
+use gatehouse_store::outbox;
 
 use crate::domain::Role;
 

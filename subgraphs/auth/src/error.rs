@@ -104,7 +104,7 @@ impl From<Exceeded> for AuthError {
 
 impl From<sqlx::Error> for AuthError {
     fn from(value: sqlx::Error) -> Self {
-        use gatehouse_common::infra::{classify_database_error, DatabaseFailure};
+        use gatehouse_store::{classify_database_error, DatabaseFailure};
         match classify_database_error(&value) {
             DatabaseFailure::NulInInput => AuthError::bad_input("input", "must not contain NUL characters"),
             DatabaseFailure::Unavailable => AuthError::Unavailable(anyhow::Error::new(value).context("database")),

@@ -7,8 +7,8 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use gatehouse_common::outbox::Relay;
 use gatehouse_common::{infra, settings::SharedSettings};
+use gatehouse_store::outbox::Relay;
 
 use crate::credentials::Hasher;
 use crate::http::{self, AppState};
@@ -23,7 +23,7 @@ use crate::AuthConfig;
 
 /// Connects to (and if needed creates) the auth database.
 pub async fn connect_database(config: &AuthConfig) -> Result<PgPool, infra::Unreachable> {
-    infra::postgres(&config.database_url, config.database_max_connections.max(2)).await
+    gatehouse_store::postgres(&config.database_url, config.database_max_connections.max(2)).await
 }
 
 /// Applies the auth migrations.

@@ -25,8 +25,8 @@ use uuid::Uuid;
 
 use gatehouse_common::events::AccountChange;
 use gatehouse_common::infra;
-use gatehouse_common::outbox::{enqueue, Relay};
 use gatehouse_common::settings::SharedSettings;
+use gatehouse_store::outbox::{enqueue, Relay};
 use gatehouse_users::{Application, UsersConfig};
 
 fn env_or(name: &str, default: usize) -> usize {
@@ -144,7 +144,7 @@ async fn main() {
     let base = std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
     let auth_url = format!("{base}/{}", unique("gh_bench_auth_"));
     let users_url = format!("{base}/{}", unique("gh_bench_users_"));
-    let auth = infra::postgres(&auth_url, 16).await.expect("PostgreSQL is up");
+    let auth = gatehouse_store::postgres(&auth_url, 16).await.expect("PostgreSQL is up");
     sqlx::migrate!("../auth/migrations").run(&auth).await.expect("auth migrations");
     let settings = SharedSettings::for_tests(&unique("bench:"), &unique("BENCH_"), &unique("bench"));
     let mut users_config = UsersConfig::for_tests(&users_url, "users-projection");
@@ -289,6 +289,6 @@ async fn main() {
     let _ = js.delete_stream(gatehouse_common::events::dead_letter_stream(&bench.settings)).await;
     bench.auth.close().await;
     users_pool.close().await;
-    let _ = infra::drop_database(&bench.auth_url).await;
-    let _ = infra::drop_database(&users_url).await;
+    let _ = gatehouse_store::drop_database(&bench.auth_url).await;
+    let _ = gatehouse_store::drop_database(&users_url).await;
 }

@@ -65,7 +65,7 @@ impl From<InvalidInput> for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
-        use gatehouse_common::infra::{classify_database_error, DatabaseFailure};
+        use gatehouse_store::{classify_database_error, DatabaseFailure};
         match classify_database_error(&error) {
             DatabaseFailure::NulInInput => ApiError::bad_input("text values must not contain NUL characters"),
             DatabaseFailure::Unavailable => ApiError::Unavailable(error.into()),

@@ -20,7 +20,7 @@ const API_CONNECTIONS: usize = 8;
 /// Connects to (and if needed creates) the users database.
 pub async fn connect_database(config: &UsersConfig) -> Result<PgPool, infra::Unreachable> {
     let connections = config.projection_concurrency.max(1) + API_CONNECTIONS;
-    infra::postgres(&config.database_url, u32::try_from(connections).unwrap_or(u32::MAX)).await
+    gatehouse_store::postgres(&config.database_url, u32::try_from(connections).unwrap_or(u32::MAX)).await
 }
 
 /// Applies the users migrations.

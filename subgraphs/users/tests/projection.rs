@@ -188,7 +188,7 @@ async fn a_batch_with_a_rejected_event_falls_back_to_one_transaction_per_event()
     use gatehouse_users::UsersConfig;
     let settings = support::test_settings();
     let url = format!("postgres://postgres@127.0.0.1:5432/{}", support::unique("gh_users_"));
-    let pool = gatehouse_common::infra::postgres(&url, 4).await.unwrap();
+    let pool = gatehouse_store::postgres(&url, 4).await.unwrap();
     gatehouse_users::migrate(&pool).await.unwrap();
     let nats = gatehouse_common::infra::nats(&settings.nats).await.unwrap();
     let options = ProjectionOptions::from(&UsersConfig::for_tests(&url, "stepped"));
@@ -229,7 +229,7 @@ async fn a_batch_with_a_rejected_event_falls_back_to_one_transaction_per_event()
     let _ = js.delete_stream(&settings.events_stream).await;
     let _ = js.delete_stream(events::dead_letter_stream(&settings)).await;
     pool.close().await;
-    gatehouse_common::infra::drop_database(&url).await.unwrap();
+    gatehouse_store::drop_database(&url).await.unwrap();
 }
 
 async fn dead_letter_count(
@@ -282,7 +282,7 @@ async fn an_event_whose_predecessor_never_arrives_is_dead_lettered_after_the_gap
     use gatehouse_users::UsersConfig;
     let settings = support::test_settings();
     let url = format!("postgres://postgres@127.0.0.1:5432/{}", support::unique("gh_users_"));
-    let pool = gatehouse_common::infra::postgres(&url, 4).await.unwrap();
+    let pool = gatehouse_store::postgres(&url, 4).await.unwrap();
     gatehouse_users::migrate(&pool).await.unwrap();
     let nats = gatehouse_common::infra::nats(&settings.nats).await.unwrap();
     let mut options = ProjectionOptions::from(&UsersConfig::for_tests(&url, "stepped"));
@@ -314,5 +314,5 @@ async fn an_event_whose_predecessor_never_arrives_is_dead_lettered_after_the_gap
     let _ = js.delete_stream(&settings.events_stream).await;
     let _ = js.delete_stream(events::dead_letter_stream(&settings)).await;
     pool.close().await;
-    gatehouse_common::infra::drop_database(&url).await.unwrap();
+    gatehouse_store::drop_database(&url).await.unwrap();
 }

@@ -9,8 +9,8 @@ use futures::future::join_all;
 use uuid::Uuid;
 
 use gatehouse_common::events::AccountChange;
-use gatehouse_common::outbox::{Outcome, RelayOptions};
 use gatehouse_common::testing::PrivateNats as NatsServer;
+use gatehouse_store::outbox::{Outcome, RelayOptions};
 use gatehouse_users::UsersConfig;
 use support::{eventually, test_settings, unique, AuthSide, TestApp};
 

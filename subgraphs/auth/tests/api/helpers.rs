@@ -397,7 +397,7 @@ impl Drop for TestApp {
         let _ = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             runtime.block_on(async move {
-                let _ = gatehouse_common::infra::drop_database(&url).await;
+                let _ = gatehouse_store::drop_database(&url).await;
                 if let Ok(client) = redis::Client::open(redis_url) {
                     if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
                         let keys: Vec<String> = redis::cmd("KEYS")

@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use gatehouse_common::events::{self, AccountChange, AccountEvent};
 use gatehouse_common::identity::{Identity, IdentityCodec, IDENTITY_HEADER};
-use gatehouse_common::outbox::{self, Relay, RelayOptions};
 use gatehouse_common::settings::SharedSettings;
+use gatehouse_store::outbox::{self, Relay, RelayOptions};
 use gatehouse_users::{Application, UsersConfig};
 
 /// How long eventual results may take before a test gives up.
@@ -247,7 +247,7 @@ pub const ADMIN: &[&str] = &["guest", "user", "admin"];
 pub async fn cleanup_names(js: &jetstream::Context, database_url: &str, settings: &SharedSettings) {
     let _ = js.delete_stream(&settings.events_stream).await;
     let _ = js.delete_stream(events::dead_letter_stream(settings)).await;
-    gatehouse_common::infra::drop_database(database_url).await.expect("test database dropped");
+    gatehouse_store::drop_database(database_url).await.expect("test database dropped");
 }
 
 /// The auth side of the outbox: a database with the auth migrations.
@@ -259,7 +259,7 @@ pub struct AuthSide {
 impl AuthSide {
     pub async fn create() -> Self {
         let url = database_url(&unique("gh_auth_"));
-        let pool = gatehouse_common::infra::postgres(&url, 8).await.expect("PostgreSQL is up");
+        let pool = gatehouse_store::postgres(&url, 8).await.expect("PostgreSQL is up");
         sqlx::migrate!("../auth/migrations").run(&pool).await.expect("auth migrations apply");
         Self { pool, url }
     }
@@ -302,7 +302,7 @@ impl AuthSide {
 
     pub async fn cleanup(self) {
         self.pool.close().await;
-        gatehouse_common::infra::drop_database(&self.url).await.expect("auth test database dropped");
+        gatehouse_store::drop_database(&self.url).await.expect("auth test database dropped");
     }
 }
 

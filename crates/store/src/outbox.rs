@@ -29,9 +29,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::events::{self, AccountChange, AccountEvent};
-use crate::settings::SharedSettings;
-use crate::telemetry::{self, Service};
+use gatehouse_common::events::{self, AccountChange, AccountEvent};
+use gatehouse_common::settings::SharedSettings;
+use gatehouse_common::telemetry::{self, Service};
 
 /// The `LISTEN/NOTIFY` channel the outbox trigger notifies on every insert.
 pub const NOTIFY_CHANNEL: &str = "gatehouse_outbox";
@@ -141,7 +141,7 @@ pub struct Relay {
     settings: SharedSettings,
     options: RelayOptions,
     /// Signs every event, so consumers can tell ours from a stranger's.
-    signer: crate::signing::MessageSigner,
+    signer: gatehouse_common::signing::MessageSigner,
 }
 
 impl std::fmt::Debug for Relay {

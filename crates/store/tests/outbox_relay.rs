@@ -11,8 +11,8 @@ use uuid::Uuid;
 
 use gatehouse_common::events::{self, AccountChange, AccountEvent};
 use gatehouse_common::infra;
-use gatehouse_common::outbox::{enqueue, Outcome, Relay, RelayOptions};
 use gatehouse_common::settings::SharedSettings;
+use gatehouse_store::outbox::{enqueue, Outcome, Relay, RelayOptions};
 
 fn unique(prefix: &str) -> String {
     format!("{prefix}{}", &Uuid::new_v4().simple().to_string()[..16])
@@ -30,7 +30,7 @@ impl Fixture {
     async fn new() -> Self {
         let base = std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
         let url = format!("{base}/{}", unique("gh_outbox_"));
-        let pool = infra::postgres(&url, 8).await.expect("PostgreSQL is up");
+        let pool = gatehouse_store::postgres(&url, 8).await.expect("PostgreSQL is up");
         sqlx::migrate!("../../subgraphs/auth/migrations").run(&pool).await.expect("auth migrations apply");
         let settings = SharedSettings::for_tests(&unique("t:"), &unique("T_"), &unique("t"));
         let js = jetstream::new(infra::nats(&settings.nats).await.expect("NATS is up"));
@@ -73,7 +73,7 @@ impl Fixture {
     async fn cleanup(self) {
         let _ = self.js.delete_stream(&self.settings.events_stream).await;
         self.pool.close().await;
-        infra::drop_database(&self.url).await.unwrap();
+        gatehouse_store::drop_database(&self.url).await.unwrap();
     }
 }
 
@@ -274,7 +274,7 @@ async fn while_nats_is_down_the_relay_reports_the_broker_keeps_rows_pending_and_
     loop {
         // Either the client already knows it is disconnected, or the publish times out.
         match relay.try_process_next().await {
-            Err(gatehouse_common::outbox::RelayError::Broker(_)) => break,
+            Err(gatehouse_store::outbox::RelayError::Broker(_)) => break,
             other => assert!(start.elapsed() < Duration::from_secs(60), "relay did not notice: {other:?}"),
         }
     }
