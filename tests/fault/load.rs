@@ -133,9 +133,9 @@ impl MailFolder {
 }
 
 /// A client's account and its tokens.
-struct Account {
-    login: String,
-    password: String,
+pub struct Account {
+    pub login: String,
+    pub password: String,
     access: Option<String>,
     refresh: Option<String>,
 }
@@ -196,7 +196,21 @@ pub async fn client(
     }
 }
 
-async fn sign_up(
+/// Records the answer of mutation `op`, which succeeds when it answers
+/// `true`; answers whether it did.
+fn record_true(recorder: &Recorder, at: f64, op: &'static str, answer: Result<Value, String>) -> bool {
+    let failure = match answer {
+        Ok(data) if data[op] == true => None,
+        Ok(data) => Some(format!("BAD_DATA {data}")),
+        Err(code) => Some(code),
+    };
+    let succeeded = failure.is_none();
+    recorder.record(at, op, failure);
+    succeeded
+}
+
+/// Signs up `name`, verifies the mailed code and logs in.
+pub async fn sign_up(
     http: &reqwest::Client,
     gateway: &str,
     mail: &MailFolder,
@@ -207,16 +221,9 @@ async fn sign_up(
     let password = format!("Fault-{}!", uuid::Uuid::new_v4().simple());
     let input = json!({ "email": email, "username": name, "password": password });
     let at = recorder.now();
-    match graphql(http, gateway, SIGN_UP, json!({ "input": input }), None).await {
-        Ok(data) if data["signUp"] == true => recorder.record(at, "signUp", None),
-        Ok(data) => {
-            recorder.record(at, "signUp", Some(format!("BAD_DATA {data}")));
-            return None;
-        }
-        Err(code) => {
-            recorder.record(at, "signUp", Some(code));
-            return None;
-        }
+    let answer = graphql(http, gateway, SIGN_UP, json!({ "input": input }), None).await;
+    if !record_true(recorder, at, "signUp", answer) {
+        return None;
     }
     let at = recorder.now();
     let Some(code) = mail.code(&email, Duration::from_secs(20)).await else {
@@ -224,16 +231,9 @@ async fn sign_up(
         return None;
     };
     let at = recorder.now();
-    match graphql(http, gateway, VERIFY, json!({ "e": email, "c": code }), None).await {
-        Ok(data) if data["verifyEmail"] == true => recorder.record(at, "verifyEmail", None),
-        Ok(data) => {
-            recorder.record(at, "verifyEmail", Some(format!("BAD_DATA {data}")));
-            return None;
-        }
-        Err(code) => {
-            recorder.record(at, "verifyEmail", Some(code));
-            return None;
-        }
+    let answer = graphql(http, gateway, VERIFY, json!({ "e": email, "c": code }), None).await;
+    if !record_true(recorder, at, "verifyEmail", answer) {
+        return None;
     }
     let mut account = Account { login: name.to_owned(), password, access: None, refresh: None };
     log_in(http, gateway, recorder, &mut account).await;

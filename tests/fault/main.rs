@@ -343,30 +343,10 @@ fn inside_a_window(record: &load::Record, faults: &[Fault]) -> bool {
 
 /// Signs up and verifies the prober's account; answers its login and password.
 async fn prober_account(http: &reqwest::Client, graphql: &str, mail: &MailFolder, run: &str) -> (String, String) {
-    let name = format!("{run}_prober");
-    let email = format!("{name}@fault.example.com");
-    let password = format!("Prober-{}!", uuid::Uuid::new_v4().simple());
-    let input = serde_json::json!({ "email": email, "username": name, "password": password });
-    let signed_up = load::graphql(
-        http,
-        graphql,
-        "mutation($i: SignUpInput!) { signUp(input: $i) }",
-        serde_json::json!({ "i": input }),
-        None,
-    )
-    .await;
-    assert!(signed_up.is_ok(), "the prober signs up: {signed_up:?}");
-    let code = mail.code(&email, Duration::from_secs(30)).await.expect("the prober's verification mail");
-    let verified = load::graphql(
-        http,
-        graphql,
-        "mutation($e: String!, $c: String!) { verifyEmail(email: $e, code: $c) }",
-        serde_json::json!({ "e": email, "c": code }),
-        None,
-    )
-    .await;
-    assert!(verified.is_ok(), "the prober verifies: {verified:?}");
-    (name, password)
+    let recorder = Recorder::new(Instant::now());
+    let account = load::sign_up(http, graphql, mail, &recorder, &format!("{run}_prober")).await;
+    let account = account.unwrap_or_else(|| panic!("the prober's account: {:?}", recorder.records()));
+    (account.login, account.password)
 }
 
 /// Waits until every event committed up to `cutoff` has been applied by the users replicas.
