@@ -24,7 +24,6 @@ mod interface_object;
 mod introspection;
 mod mutations;
 mod operation_control;
-mod operation_memory;
 mod partial_unions;
 mod plans;
 mod projection;

@@ -1,5 +1,5 @@
 //! What the operation cache keeps of a document, measured with a counting
-//! allocator (this binary holds one test, so nothing else allocates meanwhile).
+//! allocator (nothing else in this binary runs meanwhile).
 
 use crate::common;
 
@@ -36,6 +36,7 @@ static ALLOCATOR: Counting = Counting;
 
 #[tokio::test]
 async fn cached_operations_keep_no_document_text() {
+    let _alone = crate::ALONE.lock().await;
     let (_shop, gateway) = common::shop::shop().await;
     // Warm the connections and the introspection paths first.
     assert_eq!(gateway.query("{ topProducts(first: 1) { upc } }").await["data"]["topProducts"][0]["upc"], "p1");

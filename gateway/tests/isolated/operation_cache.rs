@@ -1,9 +1,8 @@
 //! The prepared-operation cache under concurrent misses. It counts builds
 //! with the process-wide `gateway_operation_cache_misses_total` counter, so
-//! this file is a test binary of its own holding one test: nothing else in
-//! its process moves the counter.
+//! nothing else may move the counter meanwhile.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 
@@ -30,6 +29,7 @@ async fn all_at_once(gateway: &Arc<common::TestGateway>, n: usize, body: Value) 
 
 #[tokio::test]
 async fn concurrent_misses_on_one_operation_build_it_once_and_failures_are_not_kept() {
+    let _alone = crate::ALONE.lock().await;
     let (_shop, gateway) = common::shop::shop().await;
     let gateway = Arc::new(gateway);
 
