@@ -1,4 +1,4 @@
-//! Who is calling and what they may do: the gateway's side of issue 6.
+//! Who is calling and what they may do, as the gateway decides it.
 //!
 //! [`SecurityConfig`] is read once; [`Security`] is what requests use:
 //! the [`Gatekeeper`] (bearer token → verified, unrevoked identity), the

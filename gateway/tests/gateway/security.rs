@@ -1,4 +1,4 @@
-//! Issue 6 at the gateway: bearer tokens verified against a JWKS, directive
+//! Security at the gateway: bearer tokens verified against a JWKS, directive
 //! guards before planning, revocation, the signed identity sent to
 //! subgraphs, cookies only for the cookie subgraph, CSRF and CORS. Runs our
 //! own supergraph (schema/supergraph.graphql) over recording test subgraphs.
