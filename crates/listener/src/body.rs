@@ -27,6 +27,17 @@ impl BodyError {
     }
 }
 
+/// Marks the answer to a request whose body was refused as the last on its
+/// connection (HTTP/1; HTTP/2 ends only the stream). The unread rest of the
+/// body still stands on the connection, so the server closes it after this
+/// answer; saying so keeps a client from sending its next request down a
+/// connection that is about to close.
+pub fn close_after_refused_body<B>(version: http::Version, response: &mut http::Response<B>) {
+    if version <= http::Version::HTTP_11 {
+        response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+    }
+}
+
 /// Reads `body` whole: at most `limit` bytes, all of them within `timeout`
 /// (a client trickling a byte at a time is cut off, not waited for).
 pub async fn read_body(body: axum::body::Body, limit: usize, timeout: Duration) -> Result<Bytes, BodyError> {
@@ -51,6 +62,7 @@ pub fn buffer_bodies<S: Clone + Send + Sync + 'static>(
     router.layer(axum::middleware::from_fn(
         move |request: axum::extract::Request, next: axum::middleware::Next| async move {
             let (parts, body) = request.into_parts();
+            let version = parts.version;
             match read_body(body, limit, timeout).await {
                 Ok(bytes) => next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))).await,
                 Err(error) => {
@@ -65,6 +77,7 @@ pub fn buffer_bodies<S: Clone + Send + Sync + 'static>(
                     response
                         .headers_mut()
                         .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+                    close_after_refused_body(version, &mut response);
                     response
                 }
             }

@@ -44,7 +44,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use activity::{Activity, Tracked, Verdict, Watched};
-pub use body::{buffer_bodies, read_body, BodyError};
+pub use body::{buffer_bodies, close_after_refused_body, read_body, BodyError};
 
 /// The limits one listener applies. [`Limits::default`] is what the services
 /// use unless configured otherwise.

@@ -383,7 +383,13 @@ fn peer_ip(peer: Peer) -> Option<IpAddr> {
     peer.map(|axum::Extension(axum::extract::ConnectInfo(address))| address.ip())
 }
 
-async fn post_graphql(State(gateway): State<Arc<Gateway>>, peer: Peer, headers: HeaderMap, body: Body) -> Response {
+async fn post_graphql(
+    State(gateway): State<Arc<Gateway>>,
+    peer: Peer,
+    version: axum::http::Version,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let peer = peer_ip(peer);
     let Some(media) = negotiate(&headers) else {
         return not_acceptable();
@@ -403,7 +409,10 @@ async fn post_graphql(State(gateway): State<Arc<Gateway>>, peer: Peer, headers: 
                 BodyError::TimedOut(_) => codes::REQUEST_TIMEOUT,
                 BodyError::Unreadable => codes::BAD_REQUEST,
             };
-            return respond(error.status(), media, write_errors(&[GraphQLError::new(error.to_string(), code)]));
+            let mut response =
+                respond(error.status(), media, write_errors(&[GraphQLError::new(error.to_string(), code)]));
+            gatehouse_listener::close_after_refused_body(version, &mut response);
+            return response;
         }
     };
     let value: Value = match serde_json::from_slice(&bytes) {

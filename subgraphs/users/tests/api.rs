@@ -251,8 +251,12 @@ async fn hostile_requests_get_stable_error_codes() {
     assert_eq!(code(&body), "BAD_REQUEST", "{body}");
 
     let huge = json!({ "query": format!("{{ me {{ id }} }} #{}", "x".repeat(100_000)) });
-    let (status, _) = app.post(huge, Some(&header)).await;
+    let (status, _) = app.post(huge.clone(), Some(&header)).await;
     assert_eq!(status, 413);
+    // The refused body ends its connection, and the answer says so.
+    let response = app.http.post(format!("{}/graphql", app.address)).json(&huge).send().await.unwrap();
+    assert_eq!(response.status(), 413);
+    assert_eq!(response.headers()["connection"], "close");
     app.cleanup().await;
 }
 
