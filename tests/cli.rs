@@ -616,7 +616,7 @@ async fn run_codegen(url: &str, out: &std::path::Path) -> std::process::Output {
 #[tokio::test]
 async fn graphql_codegen_fails_loudly_on_a_wrong_endpoint() {
     let isolated = Isolated::new();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let closed = gatehouse_common::testing::free_port();
     // A gateway without a supergraph: its /graphql answers 503, and its root
     // is no GraphQL endpoint at all.
     let (mut child, _, gateway) = gateway_alone(&isolated, &isolated.dev_dir.join("missing.graphql"), |_| {}).await;

@@ -7,9 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+pub use gatehouse_common::testing::{eventually, free_port};
 
 /// A child process with a name and a log file.
 pub struct Process {
@@ -56,19 +54,6 @@ impl Drop for Process {
     }
 }
 
-/// Polls `ready` every 50 ms until it holds or `limit` passes.
-pub async fn wait_until<F, Fut>(what: &str, limit: Duration, mut ready: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let started = Instant::now();
-    while !ready().await {
-        assert!(started.elapsed() < limit, "{what} did not happen within {} s", limit.as_secs());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 pub struct NatsNode {
     pub name: String,
     pub port: u16,
@@ -105,7 +90,7 @@ impl NatsCluster {
         let cluster = Self { nodes };
         for node in &cluster.nodes {
             let url = format!("nats://127.0.0.1:{}", node.port);
-            wait_until(&format!("JetStream on {}", node.name), Duration::from_secs(60), || {
+            eventually(&format!("JetStream on {}", node.name), Duration::from_secs(60), || {
                 let url = url.clone();
                 async move {
                     let Ok(client) = async_nats::connect(url).await else { return false };
@@ -156,7 +141,7 @@ impl RedisCluster {
         }
         for node in &nodes {
             let port = node.port;
-            wait_until(&format!("redis :{port} answering"), Duration::from_secs(30), || async move {
+            eventually(&format!("redis :{port} answering"), Duration::from_secs(30), || async move {
                 redis_cli(port, &["PING"]).is_some_and(|out| out.trim() == "PONG")
             })
             .await;
@@ -172,13 +157,13 @@ impl RedisCluster {
         let cluster = Self { nodes };
         for node in &cluster.nodes {
             let port = node.port;
-            wait_until(&format!("redis :{port} in a healthy cluster"), Duration::from_secs(60), || async move {
+            eventually(&format!("redis :{port} in a healthy cluster"), Duration::from_secs(60), || async move {
                 redis_cli(port, &["CLUSTER", "INFO"]).is_some_and(|out| out.contains("cluster_state:ok"))
             })
             .await;
         }
         // Every replica has its first copy, so a failover has one to promote.
-        wait_until("every replica in sync", Duration::from_secs(60), || {
+        eventually("every replica in sync", Duration::from_secs(60), || {
             let ports: Vec<u16> = cluster.nodes.iter().map(|n| n.port).collect();
             async move {
                 ports.iter().all(|port| {

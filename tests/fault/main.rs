@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use balancer::Balancer;
-use cluster::{wait_until, NatsCluster, RedisCluster, Service};
+use cluster::{eventually, NatsCluster, RedisCluster, Service};
 use load::{MailFolder, Recorder};
 
 /// How long the load runs; the faults happen during it.
@@ -200,7 +200,7 @@ async fn replicas_on_clustered_nats_and_redis_survive_their_faults() {
     let leader = stream_leader(&jetstream, &stream).await.expect("the stream has a leader");
     let from = recorder.now();
     nats.node_mut(&leader).expect("the leader is ours").process.kill();
-    wait_until("a new stream leader", Duration::from_secs(30), || async {
+    eventually("a new stream leader", Duration::from_secs(30), || async {
         stream_leader(&jetstream, &stream).await.is_some_and(|l| l != leader)
     })
     .await;
@@ -233,7 +233,7 @@ async fn replicas_on_clustered_nats_and_redis_survive_their_faults() {
     redis.node_mut(primary).process.kill();
     // The cluster first notices (node timeout 1 s), then promotes the replica.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    wait_until("the Redis Cluster healthy again", Duration::from_secs(30), || {
+    eventually("the Redis Cluster healthy again", Duration::from_secs(30), || {
         let healthy = redis.healthy();
         async move { healthy }
     })
@@ -358,7 +358,7 @@ async fn caught_up(auth_db: &sqlx::PgPool, users_db: &sqlx::PgPool, cutoff: chro
             .await
             .unwrap();
     let (users, versions): (Vec<uuid::Uuid>, Vec<i64>) = committed.into_iter().unzip();
-    wait_until("the users replicas caught up", Duration::from_secs(60), || {
+    eventually("the users replicas caught up", Duration::from_secs(60), || {
         let (users, versions) = (users.clone(), versions.clone());
         async move {
             let applied: i64 = sqlx::query_scalar(

@@ -1,10 +1,30 @@
 //! Helpers for the services' tests (feature `test-support`): fault tests that
 //! stop a broker start their own `nats-server` or `redis-server`, never the
-//! shared one (a private PostgreSQL is `gatehouse_store::testing`); TLS tests make their certificates with [`TestPki`].
+//! shared one (a private PostgreSQL is `gatehouse_store::testing`); TLS tests
+//! make their certificates with [`TestPki`].
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// A loopback port nothing listens on at the moment of asking.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Asks `check` every 50 ms until it holds; panics, naming `what`, once
+/// `limit` has passed.
+pub async fn eventually<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < limit, "{what} did not happen within {} s", limit.as_secs());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
 
 /// A private nats-server with JetStream on a free port and a store of its
 /// own; killed (and its store removed) on drop.
@@ -24,7 +44,7 @@ impl PrivateNats {
 
     /// Starts one with further arguments, such as `["--user", "u", "--pass", "p"]`.
     pub async fn start_with(extra: &[&str]) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = free_port();
         let store = tempfile::tempdir().expect("a temporary store");
         let extra = extra.iter().map(|s| s.to_string()).collect();
         let mut server = Self { port, store, child: None, extra };
@@ -121,7 +141,7 @@ pub struct PrivateRedis {
 impl PrivateRedis {
     /// Starts one and waits until it answers `PING`.
     pub async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = free_port();
         let mut server = Self { port, child: None };
         server.restart().await;
         server

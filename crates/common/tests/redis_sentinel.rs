@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use gatehouse_common::redis_conn::{RedisConn, RedisMode, RedisSettings};
+use gatehouse_common::testing::{eventually, free_port};
 
 struct Server(Child);
 
@@ -17,10 +18,6 @@ impl Drop for Server {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn redis_server(args: &[&str]) -> Server {
@@ -38,18 +35,6 @@ async fn answers(port: u16, command: &str) -> Option<redis::Value> {
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).ok()?;
     let mut connection = client.get_multiplexed_async_connection().await.ok()?;
     redis::cmd(command).query_async(&mut connection).await.ok()
-}
-
-async fn eventually<F, Fut>(what: &str, limit: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let started = Instant::now();
-    while !check().await {
-        assert!(started.elapsed() < limit, "{what} within {} s", limit.as_secs());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test]

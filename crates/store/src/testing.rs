@@ -31,7 +31,7 @@ impl PrivatePostgres {
             found.sort();
             found.pop().expect("PostgreSQL's server binaries under /usr/lib/postgresql (or PG_BIN_DIR)")
         });
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = gatehouse_common::testing::free_port();
         let dir = tempfile::tempdir().expect("a temporary folder");
         // Running as root: /proc/self belongs to the process's effective user.
         let as_postgres =

@@ -2,10 +2,8 @@
 //! gateway uses it for APQ and rate limits. The gateway keeps serving from
 //! its own copies and buckets, and says so in its metrics.
 
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
 use gatehouse_common::settings::SharedSettings;
+use gatehouse_common::testing::PrivateRedis;
 use gatehouse_gateway::persisted::ApqStore;
 use gatehouse_gateway::rate_limit::RateLimitStore;
 use serde_json::json;
@@ -13,50 +11,12 @@ use sha2::{Digest, Sha256};
 
 use crate::common::shop::Shop;
 
-/// A `redis-server` of this test only, on a free port; killed when dropped.
-struct PrivateRedis {
-    child: Child,
-    url: String,
-}
-
-impl PrivateRedis {
-    async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server (installed with Redis) starts");
-        // Made at once, so that the server is killed however the wait ends.
-        let redis = Self { child, url: format!("redis://127.0.0.1:{port}") };
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                return redis;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("redis-server did not start on port {port}");
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 #[tokio::test]
 async fn apq_and_rate_limits_keep_serving_when_redis_dies() {
     let shop = Shop::start().await;
     let mut redis = PrivateRedis::start().await;
     let mut shared = SharedSettings::for_tests("gw-faults:", "unused", "unused");
-    shared.redis_url = redis.url.clone();
+    shared.redis_url = redis.url();
     let gateway = shop
         .gateway()
         .shared(shared)
