@@ -16,7 +16,7 @@ use moka::sync::Cache;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use gatehouse_common::redis_conn::{untagged, RedisConn};
+use gatehouse_common::redis_conn::RedisConn;
 use gatehouse_common::signing::MessageSigner;
 
 /// Revocation settings.
@@ -116,17 +116,11 @@ impl Revocations {
     }
 
     async fn ask_redis(&self, sid: Uuid) -> Result<(), NotLive> {
-        let mut redis = self.redis.clone();
-        let key = revoked_key(&self.config.key_prefix, &sid);
-        let mut exists = redis::cmd("EXISTS");
-        exists.arg(&key);
-        if redis.legacy_keys() {
-            // An auth service of the release before hash tags writes this name.
-            exists.arg(untagged(&key));
-        }
-        match exists.query_async::<i64>(&mut redis).await {
-            Ok(0) => Ok(()),
-            Ok(_) => Err(NotLive::Revoked),
+        // Under its old name too, where an auth service of the release
+        // before hash tags may still write it.
+        match self.redis.exists_tagged(&revoked_key(&self.config.key_prefix, &sid)).await {
+            Ok(false) => Ok(()),
+            Ok(true) => Err(NotLive::Revoked),
             Err(error) => Err(NotLive::Unanswered(error)),
         }
     }

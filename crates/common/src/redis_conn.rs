@@ -167,6 +167,17 @@ impl RedisConn {
     pub fn legacy_keys(&self) -> bool {
         self.legacy_keys
     }
+
+    /// Whether the tagged `key` exists, or, where releases before hash tags
+    /// ran, its [`untagged`] name: one `EXISTS` either way.
+    pub async fn exists_tagged(&self, key: &str) -> RedisResult<bool> {
+        let mut exists = redis::cmd("EXISTS");
+        exists.arg(key);
+        if self.legacy_keys {
+            exists.arg(untagged(key));
+        }
+        Ok(exists.query_async::<i64>(&mut self.clone()).await? > 0)
+    }
 }
 
 impl ConnectionLike for RedisConn {

@@ -36,15 +36,19 @@ use gatehouse_common::signing::MessageSigner;
 
 use crate::tokens::token_hash;
 
+/// What both session scripts do first: a session an older release wrote
+/// under its untagged name (`KEYS[3]`, given outside a cluster only) moves to
+/// its tagged name.
+const MOVE_UNTAGGED: &str = r#"
+if KEYS[3] and redis.call('EXISTS', KEYS[1]) == 0 and redis.call('EXISTS', KEYS[3]) == 1 then
+  redis.call('RENAME', KEYS[3], KEYS[1])
+end
+"#;
+
 /// Rotation, atomically: compare the presented token with the current, the
 /// next and the previous hashes, then rotate, allow a grace retry, or revoke
 /// the family.
 const ROTATE: &str = r#"
--- A session an older release wrote under its untagged name (KEYS[3], given
--- outside a cluster only) moves to its tagged name first.
-if KEYS[3] and redis.call('EXISTS', KEYS[1]) == 0 and redis.call('EXISTS', KEYS[3]) == 1 then
-  redis.call('RENAME', KEYS[3], KEYS[1])
-end
 local s = redis.call('HMGET', KEYS[1], 'uid', 'cur', 'prev', 'rot', 'abs', 'nxt')
 if not s[1] or s[1] ~= ARGV[6] then return {'missing'} end
 local now = tonumber(ARGV[3])
@@ -76,11 +80,6 @@ return {'reused'}
 /// longer holds (evicted, lost in a failover) still gets its record, so its
 /// access tokens stop working; that answers 2.
 const REVOKE: &str = r#"
--- A session an older release wrote under its untagged name (KEYS[3], given
--- outside a cluster only) moves to its tagged name first.
-if KEYS[3] and redis.call('EXISTS', KEYS[1]) == 0 and redis.call('EXISTS', KEYS[3]) == 1 then
-  redis.call('RENAME', KEYS[3], KEYS[1])
-end
 local uid = redis.call('HGET', KEYS[1], 'uid')
 if not uid then
   if ARGV[4] == '1' then
@@ -195,8 +194,8 @@ impl SessionStore {
             subject,
             idle_ttl,
             revocation_ttl: access_ttl + Duration::from_secs(60),
-            rotate: std::sync::Arc::new(Script::new(ROTATE)),
-            revoke: std::sync::Arc::new(Script::new(REVOKE)),
+            rotate: std::sync::Arc::new(Script::new(&[MOVE_UNTAGGED, ROTATE].concat())),
+            revoke: std::sync::Arc::new(Script::new(&[MOVE_UNTAGGED, REVOKE].concat())),
         }
     }
 
@@ -256,17 +255,6 @@ impl SessionStore {
         Ok(members)
     }
 
-    /// Whether the session `sid` exists under its tagged name (or its old one).
-    async fn session_exists(&self, sid: &str, conn: &mut RedisConn) -> redis::RedisResult<bool> {
-        let key = tagged(&self.prefix, "session", sid);
-        let mut exists = redis::cmd("EXISTS");
-        exists.arg(&key);
-        if let Some(old) = self.legacy(&key) {
-            exists.arg(old);
-        }
-        Ok(exists.query_async::<i64>(conn).await? > 0)
-    }
-
     /// Records a new session; `chain` is its refresh token's id and the id
     /// of that token's successor.
     #[tracing::instrument(name = "sessions.create", skip_all, fields(otel.kind = "client", db.system.name = "redis"))]
@@ -324,10 +312,11 @@ impl SessionStore {
             return Ok(0);
         }
         // One lookup per session: in a cluster the sessions live on different nodes.
-        let alive = futures::future::try_join_all(members.iter().map(|sid| {
-            let mut conn = conn.clone();
-            async move { self.session_exists(sid, &mut conn).await }
-        }))
+        let alive = futures::future::try_join_all(
+            members
+                .iter()
+                .map(|sid| async move { self.redis.exists_tagged(&tagged(&self.prefix, "session", sid)).await }),
+        )
         .await?;
         let ended: Vec<&String> = members.iter().zip(alive).filter(|(_, alive)| !alive).map(|(sid, _)| sid).collect();
         if !ended.is_empty() {
@@ -446,13 +435,7 @@ impl SessionStore {
     /// Whether `sid` has a revocation record.
     #[tracing::instrument(name = "sessions.is_revoked", skip_all, fields(otel.kind = "client", db.system.name = "redis"))]
     pub async fn is_revoked(&self, sid: Uuid) -> redis::RedisResult<bool> {
-        let key = self.revoked_key(sid);
-        let mut exists = redis::cmd("EXISTS");
-        exists.arg(&key);
-        if let Some(old) = self.legacy(&key) {
-            exists.arg(old);
-        }
-        Ok(exists.query_async::<i64>(&mut self.redis.clone()).await? > 0)
+        self.redis.exists_tagged(&self.revoked_key(sid)).await
     }
 
     /// The owner of a live session, if any.
