@@ -159,6 +159,17 @@ impl std::fmt::Debug for Projection {
     }
 }
 
+/// The events stream, with it and the dead-letter stream created or updated
+/// first (a broker that restarted without its store has neither).
+async fn events_stream(
+    jetstream: &jetstream::Context,
+    settings: &SharedSettings,
+) -> anyhow::Result<jetstream::stream::Stream> {
+    events::ensure_stream(jetstream, settings).await?;
+    events::ensure_dead_letter_stream(jetstream, settings).await?;
+    Ok(jetstream.get_stream(&settings.events_stream).await?)
+}
+
 /// How long start-up waits for JetStream to accept the streams and the consumer.
 const STARTUP_PATIENCE: Duration = Duration::from_secs(60);
 
@@ -191,11 +202,8 @@ impl Projection {
         let started = std::time::Instant::now();
         let consumer = loop {
             let attempt = async {
-                events::ensure_stream(&jetstream, settings).await?;
-                events::ensure_dead_letter_stream(&jetstream, settings).await?;
-                let stream = jetstream.get_stream(&settings.events_stream).await?;
                 // Created, or updated to this configuration (its ack wait, say).
-                anyhow::Ok(stream.create_consumer(config.clone()).await?)
+                anyhow::Ok(events_stream(&jetstream, settings).await?.create_consumer(config.clone()).await?)
             };
             match attempt.await {
                 Ok(consumer) => break consumer,
@@ -239,9 +247,7 @@ impl Projection {
     /// streams (a broker that restarted without its store has neither).
     async fn recreate_consumer(&self) -> Option<jetstream::consumer::Consumer<pull::Config>> {
         let recreated = async {
-            events::ensure_stream(&self.jetstream, &self.settings).await?;
-            events::ensure_dead_letter_stream(&self.jetstream, &self.settings).await?;
-            let stream = self.jetstream.get_stream(&self.settings.events_stream).await?;
+            let stream = events_stream(&self.jetstream, &self.settings).await?;
             anyhow::Ok(stream.get_or_create_consumer(&self.options.consumer_name, self.config.clone()).await?)
         };
         match recreated.await {
