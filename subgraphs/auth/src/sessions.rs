@@ -234,23 +234,24 @@ impl SessionStore {
     async fn members(&self, uid: Uuid) -> redis::RedisResult<Vec<String>> {
         let mut conn = self.redis.clone();
         let key = self.user_key(uid);
-        let mut members: Vec<String> = redis::cmd("SMEMBERS").arg(&key).query_async(&mut conn).await?;
-        if let Some(old) = self.legacy(&key) {
-            let older: Vec<String> = redis::cmd("SMEMBERS").arg(&old).query_async(&mut conn).await?;
-            if !older.is_empty() {
-                // Carried into the tagged set, living as long as the longer
-                // of the two did, so the old one can go.
-                let old_ttl: i64 = redis::cmd("PTTL").arg(&old).query_async(&mut conn).await?;
-                let _: () = redis::cmd("SADD").arg(&key).arg(&older).query_async(&mut conn).await?;
-                let new_ttl: i64 = redis::cmd("PTTL").arg(&key).query_async(&mut conn).await?;
-                if old_ttl > 0 && (new_ttl < 0 || old_ttl > new_ttl) {
-                    let _: () = redis::cmd("PEXPIRE").arg(&key).arg(old_ttl).query_async(&mut conn).await?;
-                }
-                let _: () = redis::cmd("DEL").arg(&old).query_async(&mut conn).await?;
-                members.extend(older);
-                members.sort_unstable();
-                members.dedup();
+        let Some(old) = self.legacy(&key) else {
+            return redis::cmd("SMEMBERS").arg(&key).query_async(&mut conn).await;
+        };
+        // Both names in one round trip: outside a cluster they share a server.
+        let (mut members, older, new_ttl, old_ttl): (Vec<String>, Vec<String>, i64, i64) =
+            redis::pipe().smembers(&key).smembers(&old).pttl(&key).pttl(&old).query_async(&mut conn).await?;
+        if !older.is_empty() {
+            // Carried into the tagged set, living as long as the longer of
+            // the two did, so the old one can go.
+            let mut carry = redis::pipe();
+            carry.atomic().sadd(&key, &older).ignore().del(&old).ignore();
+            if old_ttl > 0 && (new_ttl < 0 || old_ttl > new_ttl) {
+                carry.pexpire(&key, old_ttl).ignore();
             }
+            carry.query_async::<()>(&mut conn).await?;
+            members.extend(older);
+            members.sort_unstable();
+            members.dedup();
         }
         Ok(members)
     }
