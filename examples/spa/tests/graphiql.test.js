@@ -142,7 +142,12 @@ test('GraphiQL loads offline, signs in through its bar and runs Me as the admin'
   assert.deepEqual(seen.foreign, [], "requests outside the gateway's origin");
   assert.deepEqual(seen.failed, [], 'failed requests');
   assert.ok(assets.some((response) => response.url().endsWith('.css')), 'a stylesheet from /graphiql/assets/');
-  assert.ok(assets.some((response) => /\/graphql\.worker-\w+\.js$/.test(response.url())), 'the GraphQL worker');
+  // The editor starts its GraphQL worker lazily: give it a moment to ask.
+  const isWorker = (response) => /\/graphql\.worker-\w+\.js$/.test(response.url());
+  for (let waited = 0; waited < 10_000 && !assets.some(isWorker); waited += 100) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.ok(assets.some(isWorker), 'the GraphQL worker');
   for (const response of assets) {
     assert.equal(response.status(), 200, response.url());
     assert.match(response.headers()['cache-control'] ?? '', /immutable/, response.url());
