@@ -43,6 +43,19 @@ impl CorsPolicy {
         Ok(Self { origins: parsed })
     }
 
+    /// Whether a browser on `origin` may call: listed, or the gateway's own
+    /// origin (`host`, the request's `Host`). WebSocket upgrades, which CORS
+    /// does not cover, are checked with it.
+    pub fn allows(&self, origin: &HeaderValue, host: Option<&HeaderValue>) -> bool {
+        if self.origins.iter().any(|allowed| allowed == origin) {
+            return true;
+        }
+        let (Ok(origin), Some(Ok(host))) = (origin.to_str(), host.map(HeaderValue::to_str)) else { return false };
+        origin.split_once("://").is_some_and(|(scheme, authority)| {
+            matches!(scheme, "http" | "https") && authority.eq_ignore_ascii_case(host)
+        })
+    }
+
     /// The layer: same-origin only when the list is empty.
     pub fn layer(&self) -> CorsLayer {
         CorsLayer::new()
@@ -75,5 +88,20 @@ mod tests {
             assert!(matches!(CorsPolicy::new(&[bad]), Err(CorsError::NotAnOrigin(_))), "{bad}");
         }
         assert!(CorsPolicy::new(&["https://app.example.com", "http://localhost:5173/", " "]).is_ok());
+    }
+
+    #[test]
+    fn listed_origins_and_the_gateways_own_are_allowed() {
+        let policy = CorsPolicy::new(&["https://app.example.com", "http://localhost:5173/"]).unwrap();
+        let host = HeaderValue::from_static("gw.example.com:4000");
+        let allows = |origin: &'static str| policy.allows(&HeaderValue::from_static(origin), Some(&host));
+        assert!(allows("https://app.example.com"));
+        assert!(allows("http://localhost:5173"));
+        assert!(allows("http://gw.example.com:4000"));
+        assert!(allows("https://GW.example.com:4000"));
+        for refused in ["https://evil.example", "https://app.example.com.evil", "null", "gw.example.com:4000", ""] {
+            assert!(!allows(refused), "{refused}");
+        }
+        assert!(!policy.allows(&HeaderValue::from_static("http://gw.example.com:4000"), None));
     }
 }

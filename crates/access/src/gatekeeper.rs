@@ -62,6 +62,9 @@ impl Rejection {
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     pub identity: Identity,
+    /// When the access token expires (`exp`, Unix seconds): a subscription
+    /// it opened ends then, unless the client authenticates again.
+    pub expires_at: u64,
 }
 
 impl Authenticated {
@@ -99,6 +102,20 @@ impl Gatekeeper {
         &self.verifier
     }
 
+    /// Where revoked sessions are known, when they are checked.
+    pub fn revocations(&self) -> Option<&Revocations> {
+        self.revocations.as_ref()
+    }
+
+    /// Authenticates a bare token (`Authorization` already taken apart), as
+    /// a WebSocket's `connection_init` payload carries it.
+    pub async fn authenticate_token(&self, authorization: &str) -> Result<Option<Authenticated>, Rejection> {
+        let mut headers = HeaderMap::new();
+        let value = HeaderValue::from_str(authorization).map_err(|_| Rejection::BadHeader)?;
+        headers.insert(AUTHORIZATION, value);
+        self.authenticate(&headers).await
+    }
+
     /// No `Authorization` header: `Ok(None)`, an anonymous caller. A header
     /// that is present but not a valid, live bearer token: a [`Rejection`].
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Option<Authenticated>, Rejection> {
@@ -117,7 +134,7 @@ impl Gatekeeper {
             session_id: claims.sid,
             scopes: claims.scopes().map(str::to_owned).collect(),
         };
-        Ok(Some(Authenticated { identity }))
+        Ok(Some(Authenticated { identity, expires_at: claims.exp }))
     }
 
     /// The value of the identity header for one subgraph request.

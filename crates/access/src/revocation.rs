@@ -70,6 +70,9 @@ pub struct Revocations {
     /// share a single Redis lookup when the entry has expired, instead of all
     /// asking at once.
     recently_live: moka::future::Cache<Uuid, ()>,
+    /// Woken by every revocation heard, so live subscriptions of the
+    /// session end at once rather than at their next check.
+    heard: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// Why a Redis lookup did not find the session live.
@@ -84,13 +87,25 @@ impl Revocations {
         let redis = redis.into();
         let revoked = Cache::builder().max_capacity(1_000_000).time_to_live(config.remember).build();
         let recently_live = moka::future::Cache::builder().max_capacity(1_000_000).time_to_live(config.recheck).build();
-        Self { config, redis, revoked, recently_live }
+        Self { config, redis, revoked, recently_live, heard: Default::default() }
     }
 
     /// Records a revocation heard from a notice. It wins over any "live"
     /// answer still remembered, since it is consulted first.
     pub fn mark_revoked(&self, sid: Uuid) {
         self.revoked.insert(sid, ());
+        self.heard.notify_waiters();
+    }
+
+    /// Completes when the next revocation is heard (from a notice, or found
+    /// in Redis).
+    pub async fn heard(&self) {
+        self.heard.notified().await;
+    }
+
+    /// How long a "not revoked" answer from Redis is trusted.
+    pub fn recheck(&self) -> Duration {
+        self.config.recheck
     }
 
     pub async fn is_revoked(&self, sid: Uuid) -> Result<bool, RevocationError> {
@@ -101,7 +116,7 @@ impl Revocations {
         match lookup.as_ref().map_err(|e| e.as_ref()) {
             Ok(()) => Ok(false),
             Err(NotLive::Revoked) => {
-                self.revoked.insert(sid, ());
+                self.mark_revoked(sid);
                 Ok(true)
             }
             Err(NotLive::Unanswered(error)) if self.config.fail_open => {

@@ -17,6 +17,7 @@ pub mod events;
 pub mod http;
 pub mod identity;
 pub mod infra;
+pub mod live;
 pub mod profile;
 pub mod redis_conn;
 pub mod settings;

@@ -347,6 +347,18 @@ pub fn require_strong_secret(name: &str, secret: &SecretString) -> Result<(), Co
 }
 
 impl SharedSettings {
+    /// `<events subject prefix>.session.revoked`: revocation notices, outside
+    /// the events stream's `<prefix>.user.>` subjects, so they stay on NATS Core.
+    pub fn revocation_subject(&self) -> String {
+        format!("{}.session.revoked", self.events_subject_prefix)
+    }
+
+    /// `<events subject prefix>.live.account`: live account notices
+    /// ([`crate::live`]), on NATS Core.
+    pub fn live_subject(&self) -> String {
+        crate::live::subject(&self.events_subject_prefix)
+    }
+
     /// Where Redis is and how it is deployed.
     pub fn redis(&self) -> RedisSettings {
         RedisSettings {
