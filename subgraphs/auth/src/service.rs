@@ -527,7 +527,14 @@ impl AuthService {
         accounts::drop_resets(&mut tx, account.id).await?;
         tx.commit().await?;
         self.inner.sessions.revoke_all(account.id, Some(caller.session_id), RevokeReason::PasswordChanged).await?;
+        self.announce_password_changed(account.id).await;
         Ok(true)
+    }
+
+    /// Tells the account's live subscriptions (its other devices) at once.
+    async fn announce_password_changed(&self, user_id: Uuid) {
+        let subject = &self.inner.settings.live_subject;
+        self.inner.sessions.announce_live(subject, user_id, gatehouse_common::live::LiveKind::PasswordChanged).await;
     }
 
     /// Always `true` and equally fast: the lookup and the mail happen after the answer.
@@ -586,6 +593,7 @@ impl AuthService {
         accounts::drop_resets(&mut tx, account_id).await?;
         tx.commit().await?;
         self.inner.sessions.revoke_all(account_id, None, RevokeReason::PasswordReset).await?;
+        self.announce_password_changed(account_id).await;
         tracing::info!(user_id = %account_id, "password reset");
         Ok(true)
     }

@@ -503,6 +503,11 @@ impl SessionStore {
         Ok(sessions)
     }
 
+    /// Publishes a live account notice ([`gatehouse_common::live`]) on `subject`.
+    pub async fn announce_live(&self, subject: &str, user_id: Uuid, kind: gatehouse_common::live::LiveKind) {
+        gatehouse_common::live::publish(&self.nats, &self.signer, subject, user_id, kind).await;
+    }
+
     /// Publishes a revocation notice. Best effort: the Redis record is the
     /// source of truth, the notice only makes gateways learn sooner.
     #[tracing::instrument(name = "sessions.announce", skip_all, fields(otel.kind = "producer", messaging.system = "nats"))]

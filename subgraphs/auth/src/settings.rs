@@ -79,6 +79,8 @@ pub struct AuthSettings {
     pub redis_key_prefix: String,
     /// NATS Core subject of session-revocation notices.
     pub revocation_subject: String,
+    /// Where live account notices are published ([`gatehouse_common::live`]).
+    pub live_subject: String,
 }
 
 impl AuthSettings {
@@ -170,14 +172,14 @@ impl AuthSettings {
             body_read_timeout: config.listener.limits().body_read_timeout,
             redis_key_prefix: shared.redis_key_prefix.clone(),
             revocation_subject: revocation_subject(shared),
+            live_subject: shared.live_subject(),
         })
     }
 }
 
-/// `<events subject prefix>.session.revoked`: outside the events stream's
-/// `<prefix>.user.>` subjects, so notices stay on NATS Core.
+/// Where revocation notices are published ([`SharedSettings::revocation_subject`]).
 pub fn revocation_subject(shared: &SharedSettings) -> String {
-    format!("{}.session.revoked", shared.events_subject_prefix)
+    shared.revocation_subject()
 }
 
 #[cfg(test)]
