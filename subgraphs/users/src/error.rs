@@ -21,6 +21,9 @@ pub enum ApiError {
         message: String,
     },
     AccountDisabled,
+    /// A subscriber fell too far behind the live events: its subscription
+    /// ends rather than keep them without bound.
+    SlowConsumer,
     /// The database is down or overloaded: retryable.
     Unavailable(anyhow::Error),
     /// Logged with its cause chain; the client sees only "internal error".
@@ -35,6 +38,7 @@ impl ApiError {
             ApiError::Forbidden => "FORBIDDEN",
             ApiError::BadUserInput { .. } => "BAD_USER_INPUT",
             ApiError::AccountDisabled => "ACCOUNT_DISABLED",
+            ApiError::SlowConsumer => "SLOW_CONSUMER",
             ApiError::Unavailable(_) => "SERVICE_UNAVAILABLE",
             ApiError::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
@@ -47,6 +51,7 @@ impl ApiError {
             ApiError::Forbidden => "not allowed".into(),
             ApiError::BadUserInput { message, .. } => message.clone(),
             ApiError::AccountDisabled => "this account is disabled".into(),
+            ApiError::SlowConsumer => "the subscriber fell too far behind; subscribe again".into(),
             ApiError::Unavailable(_) => "the service is briefly unavailable; retry shortly".into(),
             ApiError::Internal(_) => "internal error".into(),
         }

@@ -1,12 +1,20 @@
-//! HTTP: `/graphql` (the schema), `/health`, `/ready`, `/metrics`.
+//! HTTP: `/graphql` (the schema; subscriptions over graphql-ws on `GET`
+//! with an upgrade), `/health`, `/ready`, `/metrics`.
 //!
 //! The caller's identity comes from the gateway in the signed
 //! [`IDENTITY_HEADER`]: verified here and put in the request data. No header
 //! means an anonymous caller; a forged, malformed or stale one refuses the
 //! whole request with 401 and `UNAUTHENTICATED`, before any resolver runs.
+//! A WebSocket carries it on the upgrade request or, failing that, in its
+//! `connection_init` payload (under the header's name); a refused one
+//! refuses the upgrade (401) or closes the connection before its ack (with
+//! 1002, async-graphql's code for a refused `connection_init`).
 
-use async_graphql::ParseRequestError;
-use async_graphql_axum::{rejection::GraphQLRejection, GraphQLRequest, GraphQLResponse};
+use async_graphql::{Data, ParseRequestError};
+use async_graphql_axum::{
+    rejection::GraphQLRejection, GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket,
+};
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -29,7 +37,7 @@ pub struct HttpState {
 }
 
 pub fn router(state: HttpState, max_body_bytes: usize, body_read_timeout: std::time::Duration) -> Router {
-    let api = Router::new().route("/graphql", post(graphql));
+    let api = Router::new().route("/graphql", post(graphql).get(subscribe));
     // async-graphql reads the body as a stream, past axum's own limit.
     let api = gatehouse_listener::buffer_bodies(api, max_body_bytes, body_read_timeout);
     // Counted, timed and traced (continuing the gateway's trace), refusals of
@@ -53,22 +61,68 @@ async fn graphql(
         }
     };
     if let Some(value) = headers.get(IDENTITY_HEADER) {
-        let now = chrono::Utc::now().timestamp();
-        let verified = value
-            .to_str()
-            .map_err(|_| "identity header is malformed".to_owned())
-            .and_then(|header| state.codec.verify(header, now).map_err(|e| e.to_string()));
-        match verified {
+        match verify(&state.codec, value.to_str().ok()) {
             Ok(identity) => request = request.data(identity),
-            Err(reason) => {
-                tracing::warn!(reason, "refused a forwarded identity");
-                let message = format!("forwarded identity refused: {reason}");
-                return error(StatusCode::UNAUTHORIZED, &message, "UNAUTHENTICATED");
-            }
+            Err(reason) => return refuse_identity(&reason),
         }
     }
     GraphQLResponse::from(state.schema.execute(request).await).into_response()
 }
+
+/// Verifies a forwarded identity's text (`None`: not text at all).
+fn verify(codec: &IdentityCodec, header: Option<&str>) -> Result<gatehouse_common::identity::Identity, String> {
+    let now = chrono::Utc::now().timestamp();
+    header
+        .ok_or_else(|| "identity header is malformed".to_owned())
+        .and_then(|header| codec.verify(header, now).map_err(|e| e.to_string()))
+}
+
+fn refuse_identity(reason: &str) -> Response {
+    tracing::warn!(reason, "refused a forwarded identity");
+    error(StatusCode::UNAUTHORIZED, &format!("forwarded identity refused: {reason}"), "UNAUTHENTICATED")
+}
+
+/// Subscriptions over graphql-ws, for the gateway.
+async fn subscribe(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let mut data = Data::default();
+    let on_upgrade = headers.get(IDENTITY_HEADER).is_some();
+    if let Some(value) = headers.get(IDENTITY_HEADER) {
+        match verify(&state.codec, value.to_str().ok()) {
+            Ok(identity) => data.insert(identity),
+            Err(reason) => return refuse_identity(&reason),
+        }
+    }
+    let (schema, codec) = (state.schema.clone(), state.codec.clone());
+    upgrade
+        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .max_message_size(MAX_WEBSOCKET_MESSAGE_BYTES)
+        .on_upgrade(move |socket| {
+            GraphQLWebSocket::new(socket, schema, protocol)
+                .with_data(data)
+                .on_connection_init(move |payload| async move {
+                    let mut data = Data::default();
+                    // The upgrade's identity stands; a payload's is read only without one.
+                    let carried = payload.get(IDENTITY_HEADER).filter(|_| !on_upgrade);
+                    if let Some(value) = carried {
+                        let identity = verify(&codec, value.as_str()).map_err(|reason| {
+                            tracing::warn!(reason, "refused a forwarded identity");
+                            async_graphql::Error::new(format!("forwarded identity refused: {reason}"))
+                        })?;
+                        data.insert(identity);
+                    }
+                    Ok(data)
+                })
+                .serve()
+        })
+}
+
+/// Largest graphql-ws message accepted from the gateway.
+const MAX_WEBSOCKET_MESSAGE_BYTES: usize = 256 * 1024;
 
 /// A request refused before execution, still in the GraphQL response shape.
 fn error(status: StatusCode, message: &str, code: &str) -> Response {

@@ -9,6 +9,7 @@ use gatehouse_common::identity::IdentityCodec;
 use gatehouse_common::{infra, settings::SharedSettings};
 
 use crate::http::{router, HttpState};
+use crate::live::LiveFeed;
 use crate::projection::{Projection, ProjectionOptions};
 use crate::schema::build_schema;
 use crate::UsersConfig;
@@ -35,6 +36,8 @@ pub struct Application {
     projection: Projection,
     pool: PgPool,
     server: std::sync::Arc<gatehouse_listener::Server>,
+    live: LiveFeed,
+    shared: SharedSettings,
 }
 
 impl Application {
@@ -50,7 +53,8 @@ impl Application {
         let projection =
             Projection::connect(pool.clone(), nats.clone(), &shared, ProjectionOptions::from(&config)).await?;
         let codec = IdentityCodec::new(&shared.identity_secret, config.identity_max_age_secs);
-        let state = HttpState { schema: build_schema(pool.clone()), codec, pool: pool.clone(), nats };
+        let live = LiveFeed::new(nats.clone(), &shared);
+        let state = HttpState { schema: build_schema(pool.clone(), live.clone()), codec, pool: pool.clone(), nats };
         let listener = gatehouse_listener::bind("users", "USERS_LISTEN", config.listen).await?;
         let router = router(state, config.max_body_bytes, config.listener.limits().body_read_timeout);
         Ok(Self {
@@ -58,6 +62,8 @@ impl Application {
             router,
             projection,
             pool,
+            live,
+            shared,
             server: config
                 .listener
                 .server()
@@ -78,6 +84,7 @@ impl Application {
     /// and events finish first.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let projection = tokio::spawn(self.projection.run(shutdown.clone()));
+        self.live.start(&self.shared, shutdown.clone());
         let served = gatehouse_listener::serve(self.server, self.listener, self.router, shutdown.clone()).await;
         // If the server failed on its own, stop the projection too.
         shutdown.cancel();

@@ -14,6 +14,13 @@ use crate::error::ApiError;
 #[TypeDirective(location = "FieldDefinition")]
 pub fn authenticated() {}
 
+// Marks a subscription field `@requiresScopes` in the SDL: async-graphql's
+// `requires_scopes` attribute exists for object fields only.
+// `super::with_auth_directives` drops this local definition, so the name
+// stays the federation directive the schema imports.
+#[TypeDirective(name = "requiresScopes", location = "FieldDefinition")]
+pub fn requires_scopes(scopes: Vec<Vec<String>>) {}
+
 /// The caller's identity, or UNAUTHENTICATED.
 pub fn identity<'a>(ctx: &Context<'a>) -> Result<&'a Identity, ApiError> {
     ctx.data_opt::<Identity>().ok_or(ApiError::Unauthenticated)

@@ -2,12 +2,13 @@
 //!
 //! - [`types`]: `User` (the profile part of the federated entity), the
 //!   connection types and the profile input.
-//! - [`query`] / [`mutation`]: the resolvers.
+//! - [`query`] / [`mutation`] / [`subscription`]: the resolvers.
 //! - [`guards`]: `@authenticated` / `@requiresScopes` enforced in the subgraph too.
 
 pub mod guards;
 pub mod mutation;
 pub mod query;
+pub mod subscription;
 pub mod types;
 
 use std::sync::Arc;
@@ -16,34 +17,37 @@ use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextRequest, NextValidation,
 };
 use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{
-    EmptySubscription, Response, Schema, SchemaBuilder, ServerError, ServerResult, ValidationResult, Variables,
-};
+use async_graphql::{Response, Schema, SchemaBuilder, ServerError, ServerResult, ValidationResult, Variables};
 use sqlx::PgPool;
 
 pub use mutation::Mutation;
 pub use query::Query;
+pub use subscription::Subscription;
+
+use crate::live::LiveFeed;
 
 /// The users subgraph schema.
-pub type UsersSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type UsersSchema = Schema<Query, Mutation, Subscription>;
 
 /// Deepest query accepted; the schema itself is three levels deep.
 const MAX_DEPTH: usize = 12;
 /// Largest query complexity accepted (fields counted, pages of at most 100).
 const MAX_COMPLEXITY: usize = 2_000;
 
-fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query, Mutation, EmptySubscription)
+fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
+    Schema::build(Query, Mutation, Subscription)
         .enable_federation()
+        .enable_subscription_in_federation()
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .extension(ErrorCodes)
 }
 
-/// The schema, serving from `pool`. Resolvers find the caller's
+/// The schema, serving from `pool`, its subscriptions from `live`.
+/// Resolvers find the caller's
 /// [`Identity`](gatehouse_common::identity::Identity) in the request data.
-pub fn build_schema(pool: PgPool) -> UsersSchema {
-    builder().extension(gatehouse_subgraph::sdl::ServiceSdl::new(schema_sdl())).data(pool).finish()
+pub fn build_schema(pool: PgPool, live: LiveFeed) -> UsersSchema {
+    builder().extension(gatehouse_subgraph::sdl::ServiceSdl::new(schema_sdl())).data(pool).data(live).finish()
 }
 
 /// The federation SDL for composition, with the access-control directives.
@@ -61,7 +65,10 @@ pub fn with_auth_directives(sdl: &str) -> String {
     const IMPORT_END: &str = "\"@requiresScopes\"]";
     assert!(sdl.contains(IMPORT_END), "async-graphql's federation @link import changed; update with_auth_directives");
     sdl.lines()
-        .filter(|line| !line.trim_start().starts_with("directive @authenticated"))
+        .filter(|line| {
+            let line = line.trim_start();
+            !line.starts_with("directive @authenticated") && !line.starts_with("directive @requiresScopes")
+        })
         .map(|line| line.replace(IMPORT_END, "\"@requiresScopes\", \"@authenticated\"]"))
         .collect::<Vec<_>>()
         .join("\n")

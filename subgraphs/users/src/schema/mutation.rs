@@ -7,7 +7,9 @@ use super::guards::{authenticated, identity, Authenticated};
 use super::types::{UpdateProfileInput, User};
 use crate::domain::{AvatarUrl, Bio, DisplayName};
 use crate::error::ApiError;
+use crate::live::LiveFeed;
 use crate::store::{self, ProfileChange};
+use gatehouse_common::live::LiveKind;
 
 #[derive(Default)]
 pub struct Mutation;
@@ -29,7 +31,10 @@ impl Mutation {
             None => return Err(ApiError::bad_input("no profile exists for this account yet").into()),
         }
         let updated = store::update_profile(pool, caller.user_id, &change).await.map_err(ApiError::from)?;
-        updated.map(User).ok_or_else(|| ApiError::bad_input("no profile exists for this account").into())
+        let updated = updated.ok_or_else(|| ApiError::bad_input("no profile exists for this account"))?;
+        // The account's other devices refresh their profile at once.
+        ctx.data::<LiveFeed>()?.announce(caller.user_id, LiveKind::ProfileUpdated).await;
+        Ok(User(updated))
     }
 }
 
