@@ -224,6 +224,11 @@ impl SubgraphClient {
             .collect()
     }
 
+    /// TLS for WebSocket connections to the subgraphs of transport `index`.
+    pub fn websocket_tls(&self, index: usize) -> Arc<rustls::ClientConfig> {
+        self.transports.get(index).unwrap_or(&self.transports[0]).websocket_tls.clone()
+    }
+
     /// The transports' client certificates, to watch for renewal.
     pub fn client_certificates(&self) -> impl Iterator<Item = &Arc<gatehouse_listener::tls::KeyPair>> {
         self.transports.iter().filter_map(|transport| transport.client_pair.as_ref())

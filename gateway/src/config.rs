@@ -347,6 +347,9 @@ pub struct GatewayConfig {
     #[command(flatten)]
     pub demand_control: crate::cost::DemandControlConfig,
 
+    #[command(flatten)]
+    pub subscriptions: crate::subscription::SubscriptionConfig,
+
     /// Rate limits per caller and per operation.
     #[command(flatten)]
     pub rate_limits: crate::rate_limit::RateLimitConfig,
@@ -417,6 +420,7 @@ impl GatewayConfig {
             documents: Default::default(),
             rate_limits: Default::default(),
             demand_control: Default::default(),
+            subscriptions: Default::default(),
             security: crate::security::SecurityConfig::default(),
             listener: GatewayListenerArgs::default(),
         }

@@ -44,6 +44,14 @@ pub mod codes {
     pub const PERSISTED_DOCUMENT_NOT_FOUND: &str = "PERSISTED_DOCUMENT_NOT_FOUND";
     /// Demand control: the operation's estimated cost is above the maximum.
     pub const COST_ESTIMATED_TOO_EXPENSIVE: &str = "COST_ESTIMATED_TOO_EXPENSIVE";
+    /// A subscription sent as a plain request, which answers once.
+    pub const SUBSCRIPTION_TRANSPORT_REQUIRED: &str = "SUBSCRIPTION_TRANSPORT_REQUIRED";
+    /// A subscriber read its events too slowly: its subscription was ended
+    /// rather than its events kept without bound.
+    pub const SLOW_CONSUMER: &str = "SLOW_CONSUMER";
+    /// The gateway is shutting down; subscriptions end with this, and the
+    /// client subscribes again (to another replica).
+    pub const SHUTTING_DOWN: &str = "SHUTTING_DOWN";
 }
 
 /// One step of a response path: an object key or a list index.

@@ -12,6 +12,7 @@
 //! - [`http`]: GraphQL over HTTP, GraphiQL, `/health`, `/ready`, `/metrics`.
 //! - `server`: client connections served on a thread per core, each connection kept on one thread.
 //! - [`security`]: token verification, directive guards, CSRF, CORS, cookies and the identity sent to subgraphs.
+//! - [`subscription`]: subscriptions to subgraphs over graphql-ws, each event completed through the plan; limits; sessions ending them.
 //! - [`error`]: client-facing errors and their stable codes.
 
 pub mod client;
@@ -28,6 +29,7 @@ pub mod rate_limit;
 pub mod schema;
 pub mod security;
 mod server;
+pub mod subscription;
 pub mod supergraph;
 pub mod transport;
 
@@ -99,6 +101,7 @@ impl Application {
             security,
             documents: Arc::new(persisted::PersistedDocuments::build(&config.documents, shared.as_ref()).await?),
             rate_limits: rate_limit::RateLimits::build(&config.rate_limits, shared.as_ref()).await?,
+            subscriptions: Arc::new(subscription::Subscriptions::new(config.subscriptions.clone())),
         });
         Ok(Self { listener, admin, server, gateway, background })
     }
@@ -122,6 +125,8 @@ impl Application {
         let watcher =
             tokio::spawn(supergraph::watch(self.gateway.store.clone(), self.gateway.config.clone(), shutdown.clone()));
         tokio::spawn(self.gateway.documents.clone().watch(shutdown.clone()));
+        let revocations = self.gateway.security.gatekeeper.as_ref().and_then(|g| g.revocations().cloned());
+        self.gateway.subscriptions.start(revocations, shutdown.clone());
         for pair in self.gateway.client.client_certificates() {
             tokio::spawn(pair.clone().watch("gateway subgraph client", shutdown.clone()));
         }

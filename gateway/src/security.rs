@@ -228,11 +228,8 @@ async fn gatekeeper(
     verifier.spawn_refresher(shutdown.child_token());
 
     let redis = gatehouse_common::infra::redis(&shared.redis()).await?;
-    let mut revocation_config = RevocationConfig::new(
-        &shared.redis_key_prefix,
-        format!("{}.session.revoked", shared.events_subject_prefix),
-        shared.message_signer(),
-    );
+    let mut revocation_config =
+        RevocationConfig::new(&shared.redis_key_prefix, shared.revocation_subject(), shared.message_signer());
     revocation_config.recheck = Duration::from_millis(config.revocation_recheck_ms);
     revocation_config.fail_open = config.revocation_fail_open;
     let revocations = Revocations::new(revocation_config, redis);

@@ -33,6 +33,9 @@ pub struct Transport {
     pub http2_only: bool,
     /// The client certificate presented, to be watched for renewal.
     pub client_pair: Option<Arc<KeyPair>>,
+    /// The same trust and client certificate for WebSocket connections
+    /// (subscriptions), which speak HTTP/1.1.
+    pub websocket_tls: Arc<rustls::ClientConfig>,
 }
 
 /// The system's certificate authorities, read once per process: reading them
@@ -81,13 +84,15 @@ impl Transport {
                 (builder.with_client_cert_resolver(pair.clone()), Some(pair))
             }
         };
+        let mut websocket_tls = config.clone();
+        websocket_tls.alpn_protocols = vec![b"http/1.1".to_vec()];
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(config)
             .https_or_http()
             .enable_http1()
             .enable_http2()
             .wrap_connector(tcp());
-        Ok(Self { connector, http2_only: spec.h2c, client_pair })
+        Ok(Self { connector, http2_only: spec.h2c, client_pair, websocket_tls: Arc::new(websocket_tls) })
     }
 
     /// Plain HTTP/1.1 and TLS trusting the system's authorities only.

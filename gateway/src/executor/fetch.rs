@@ -23,7 +23,7 @@ static IDENTITY: HeaderName = HeaderName::from_static(gatehouse_common::identity
 /// Writes a `{"query":..,"variables":{..}}` body. Only variables the fetch
 /// uses are sent; `extra` appends further variables given as JSON text
 /// (representations).
-pub(super) fn request_body(
+pub(crate) fn request_body(
     query: &str,
     variables: &Map<String, Value>,
     usages: Option<&BTreeSet<String>>,
@@ -62,7 +62,7 @@ pub(super) fn request_body(
 
 /// A subgraph's error as the client sees it: the subgraph's message and
 /// extensions, a code, the subgraph's name, and a path in client terms.
-pub(super) fn subgraph_error(raw: &Value, service: &str, path: Option<Vec<PathSegment>>) -> GraphQLError {
+pub(crate) fn subgraph_error(raw: &Value, service: &str, path: Option<Vec<PathSegment>>) -> GraphQLError {
     let message = raw.get("message").and_then(Value::as_str).unwrap_or("Subgraph error");
     let mut error = GraphQLError::new(message, codes::DOWNSTREAM_SERVICE_ERROR);
     if let Some(Value::Object(extensions)) = raw.get("extensions") {
@@ -96,7 +96,9 @@ pub(super) fn raw_path(raw: &Value) -> Option<Vec<PathSegment>> {
 }
 
 impl Execution<'_> {
-    fn subgraph_headers(&self, service: &str) -> HeaderMap {
+    /// The headers of a request to `service`: its header rules, the trace
+    /// context, the client's cookies where allowed, and the signed identity.
+    pub(crate) fn subgraph_headers(&self, service: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
         if let Some(endpoint) = self.supergraph.subgraphs.get(service) {
             crate::header_rules::apply(&endpoint.header_rules, self.client_headers, self.identity, &mut headers);
@@ -201,13 +203,15 @@ impl Execution<'_> {
     pub(super) async fn root_fetch(&self, fetch: &FetchNode) {
         let body = request_body(&fetch.operation.document_str, self.variables, fetch.variable_usages.as_ref(), &[]);
         let is_query = !matches!(fetch.operation_kind, Some(OperationKind::Mutation));
-        let mut response = match self.send(&fetch.service_name, body, is_query).await {
-            Ok(response) => response,
-            Err(error) => {
-                self.push_error(error);
-                return;
-            }
-        };
+        match self.send(&fetch.service_name, body, is_query).await {
+            Ok(response) => self.merge_root(fetch, response),
+            Err(error) => self.push_error(error),
+        }
+    }
+
+    /// Merges a root answer into the response tree: a fetch's, or a
+    /// subscription event's (whose fetch is the subscription's primary).
+    pub(super) fn merge_root(&self, fetch: &FetchNode, mut response: Received) {
         let (errors, mut data) = response.parts();
         self.push_errors(errors.iter().map(|raw| {
             let mut path = raw_path(raw);

@@ -7,6 +7,8 @@
 
 mod entities;
 mod fetch;
+
+pub(crate) use fetch::{request_body, subgraph_error};
 pub mod merge;
 pub mod tree;
 
@@ -54,6 +56,8 @@ pub struct Execution<'a> {
     received: AtomicUsize,
     data: Mutex<Node>,
     errors: Mutex<Vec<GraphQLError>>,
+    /// A subscription's event, answered in place of its primary fetch.
+    event: Mutex<Option<crate::client::Received>>,
 }
 
 impl<'a> Execution<'a> {
@@ -79,6 +83,7 @@ impl<'a> Execution<'a> {
             received: AtomicUsize::new(0),
             data: Mutex::new(Node::Object(Object::new())),
             errors: Mutex::new(Vec::new()),
+            event: Mutex::new(None),
         }
     }
 
@@ -98,6 +103,18 @@ impl<'a> Execution<'a> {
         self.identity_header = identity;
         self.identity = claims;
         self
+    }
+
+    /// Runs the plan for one event of a subscription: the event takes the
+    /// place of the subscription's primary fetch, and the rest of the plan
+    /// (entity fetches to other subgraphs) runs as for a query.
+    pub fn with_event(self, event: crate::client::Received) -> Self {
+        *self.event.lock().unwrap_or_else(|e| e.into_inner()) = Some(event);
+        self
+    }
+
+    fn take_event(&self) -> Option<crate::client::Received> {
+        self.event.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 
     /// Forwards the client's cookies to these subgraphs and keeps their `Set-Cookie`.
@@ -148,9 +165,17 @@ impl<'a> Execution<'a> {
                         self.execute(branch).await;
                     }
                 }
-                PlanNode::Subscription(_) | PlanNode::Defer(_) => {
+                // The subscription's event stands for its primary fetch's answer.
+                PlanNode::Subscription(subscription) => match self.take_event() {
+                    Some(event) => self.merge_root(&subscription.primary, event),
+                    None => {
+                        tracing::error!("a subscription plan ran without an event");
+                        self.push_error(GraphQLError::internal());
+                    }
+                },
+                PlanNode::Defer(_) => {
                     self.push_error(GraphQLError::new(
-                        "Subscriptions and @defer are not supported by this gateway",
+                        "@defer is not supported by this gateway",
                         codes::OPERATION_NOT_SUPPORTED,
                     ));
                 }

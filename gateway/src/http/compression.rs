@@ -24,7 +24,9 @@ pub fn compress_responses<S: Clone + Send + Sync + 'static>(routes: Router<S>) -
     let worth_it = SizeAbove::new(MIN_BYTES)
         .and(NotForContentType::GRPC)
         .and(NotForContentType::IMAGES)
-        .and(NotForContentType::SSE);
+        .and(NotForContentType::SSE)
+        // Multipart subscriptions: each part must go out when written.
+        .and(NotForContentType::const_new("multipart/mixed"));
     routes
         .layer(CompressionLayer::new().compress_when(worth_it))
         .layer(axum::middleware::map_request(rank_unweighted_zstd_last))

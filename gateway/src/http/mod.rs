@@ -4,6 +4,8 @@
 
 mod compression;
 mod graphiql;
+mod stream;
+mod ws;
 
 pub use graphiql::GraphiqlConfig;
 
@@ -229,11 +231,11 @@ async fn run(
     if let Some(trace_id) = traceparent.as_ref().and_then(|t| t.to_str().ok()).and_then(|t| t.get(3..35)) {
         span.record("trace_id", trace_id);
     }
-    let Admitted { caller, identity_header, identity, caller_key } = match admit(gateway, headers, peer, media).await {
+    let admitted = match admit(gateway, headers, peer, media).await {
         Ok(admitted) => admitted,
         Err(refused) => return refused,
     };
-    let meta = RequestMeta { is_get, headers, traceparent, caller, identity_header, identity, caller_key };
+    let meta = admitted.meta(headers, is_get, traceparent);
     let result = gateway.execute(request, meta).await;
     match result {
         Ok(answer) => {
@@ -257,6 +259,46 @@ struct Admitted {
     identity: Option<Identity>,
     /// Whom the request counts against, when rate limits are configured.
     caller_key: Option<CallerKey>,
+    /// When the access token expires (Unix seconds).
+    expires_at: Option<u64>,
+}
+
+impl Admitted {
+    fn meta<'a>(&self, headers: &'a HeaderMap, is_get: bool, traceparent: Option<HeaderValue>) -> RequestMeta<'a> {
+        RequestMeta {
+            is_get,
+            headers,
+            traceparent,
+            caller: self.caller.clone(),
+            identity_header: self.identity_header.clone(),
+            identity: self.identity.clone(),
+            caller_key: self.caller_key.clone(),
+            expires_at: self.expires_at,
+        }
+    }
+}
+
+/// Why a request was refused before any GraphQL work.
+struct Refusal {
+    status: StatusCode,
+    error: GraphQLError,
+    /// `WWW-Authenticate`, for refused credentials.
+    challenge: Option<HeaderValue>,
+    /// `Retry-After`, for a rate limit.
+    retry_after: Option<u64>,
+}
+
+impl Refusal {
+    fn into_response(self, media: MediaType) -> Response {
+        let mut response = respond(self.status, media, write_errors(&[self.error]));
+        if let Some(challenge) = self.challenge {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
 }
 
 /// The security checks before any GraphQL work: the CSRF rule, the bearer
@@ -267,47 +309,69 @@ async fn admit(
     peer: Option<IpAddr>,
     media: MediaType,
 ) -> Result<Admitted, Response> {
-    let (caller, identity_header, identity) = authenticate(gateway, headers, media).await?;
-    let caller_key = match &gateway.rate_limits {
-        Some(limits) => {
-            let user_id = identity.as_ref().map(|identity| identity.user_id.to_string());
-            let key = CallerKey::of(user_id, peer, headers, limits.proxy_hops());
-            limits.check_caller(&key).await.map_err(|error| error_response(error, media))?;
-            Some(key)
-        }
-        None => None,
-    };
-    Ok(Admitted { caller, identity_header, identity, caller_key })
-}
-
-/// The CSRF rule, then the bearer token: the caller for the guards, the
-/// signed identity for subgraphs and the verified claims.
-#[allow(clippy::type_complexity)]
-async fn authenticate(
-    gateway: &Gateway,
-    headers: &HeaderMap,
-    media: MediaType,
-) -> Result<(Option<Caller>, Option<HeaderValue>, Option<Identity>), Response> {
-    let security = &gateway.security;
-    if let Err(rejected) = security.csrf.check(headers) {
+    if let Err(rejected) = gateway.security.csrf.check(headers) {
         metrics::counter!("gateway_csrf_refused_total").increment(1);
         let error = GraphQLError::new(rejected.to_string(), codes::BAD_REQUEST);
         return Err(respond(StatusCode::BAD_REQUEST, media, write_errors(&[error])));
     }
-    let Some(gatekeeper) = &security.gatekeeper else { return Ok((None, None, None)) };
+    admit_credentials(gateway, headers, peer).await.map_err(|refusal| refusal.into_response(media))
+}
+
+/// The bearer token, then the caller's rate limit (no CSRF rule: a
+/// WebSocket's credentials travel in its first message, not with the
+/// browser's cookies).
+async fn admit_credentials(gateway: &Gateway, headers: &HeaderMap, peer: Option<IpAddr>) -> Result<Admitted, Refusal> {
+    let (caller, identity_header, identity, expires_at) = authenticate(gateway, headers).await?;
+    let caller_key = match &gateway.rate_limits {
+        Some(limits) => {
+            let user_id = identity.as_ref().map(|identity| identity.user_id.to_string());
+            let key = CallerKey::of(user_id, peer, headers, limits.proxy_hops());
+            if let Err(error) = limits.check_caller(&key).await {
+                return Err(refusal_of(error));
+            }
+            Some(key)
+        }
+        None => None,
+    };
+    Ok(Admitted { caller, identity_header, identity, caller_key, expires_at })
+}
+
+/// A refused request error as a [`Refusal`] (a rate limit, mostly).
+fn refusal_of(error: RequestError) -> Refusal {
+    let retry_after = match &error {
+        RequestError::RateLimited(_, seconds) => Some(*seconds),
+        _ => None,
+    };
+    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let error = error.into_errors().into_iter().next().unwrap_or_else(GraphQLError::internal);
+    Refusal { status, error, challenge: None, retry_after }
+}
+
+/// The bearer token: the caller for the guards, the signed identity for
+/// subgraphs, the verified claims and when they expire.
+#[allow(clippy::type_complexity)]
+async fn authenticate(
+    gateway: &Gateway,
+    headers: &HeaderMap,
+) -> Result<(Option<Caller>, Option<HeaderValue>, Option<Identity>, Option<u64>), Refusal> {
+    let Some(gatekeeper) = &gateway.security.gatekeeper else { return Ok((None, None, None, None)) };
     match gatekeeper.authenticate(headers).await {
-        Ok(None) => Ok((Some(Caller::anonymous()), None, None)),
-        Ok(Some(who)) => Ok((Some(who.caller()), Some(gatekeeper.identity_header(&who.identity)), Some(who.identity))),
+        Ok(None) => Ok((Some(Caller::anonymous()), None, None, None)),
+        Ok(Some(who)) => Ok((
+            Some(who.caller()),
+            Some(gatekeeper.identity_header(&who.identity)),
+            Some(who.identity),
+            Some(who.expires_at),
+        )),
         Err(rejection) => {
             metrics::counter!("gateway_auth_refused_total", "status" => rejection.status().to_string()).increment(1);
             tracing::info!(reason = %rejection, "request refused before any subgraph call");
-            let status = StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::UNAUTHORIZED);
-            let error = GraphQLError::new(rejection.to_string(), rejection.code());
-            let mut response = respond(status, media, write_errors(&[error]));
-            if let Some(challenge) = rejection.challenge() {
-                response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
-            }
-            Err(response)
+            Err(Refusal {
+                status: StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::UNAUTHORIZED),
+                error: GraphQLError::new(rejection.to_string(), rejection.code()),
+                challenge: rejection.challenge(),
+                retry_after: None,
+            })
         }
     }
 }
@@ -391,7 +455,8 @@ async fn post_graphql(
     body: Body,
 ) -> Response {
     let peer = peer_ip(peer);
-    let Some(media) = negotiate(&headers) else {
+    let streaming = stream::Streaming::negotiate(&headers);
+    let Some(media) = negotiate(&headers).or(streaming.map(|_| MediaType::Json)) else {
         return not_acceptable();
     };
     if !is_json_content_type(&headers) {
@@ -427,6 +492,9 @@ async fn post_graphql(
         }
     };
     match value {
+        Value::Array(_) if streaming.is_some() => {
+            error_response(RequestError::bad_request("A batch cannot be answered as a stream"), media)
+        }
         Value::Array(items) => {
             if !gateway.config.batching {
                 return error_response(RequestError::bad_request("Batched requests are not enabled"), media);
@@ -440,23 +508,14 @@ async fn post_graphql(
                     media,
                 );
             }
-            let Admitted { caller, identity_header, identity, caller_key } =
-                match admit(&gateway, &headers, peer, media).await {
-                    Ok(admitted) => admitted,
-                    Err(refused) => return refused,
-                };
+            let admitted = match admit(&gateway, &headers, peer, media).await {
+                Ok(admitted) => admitted,
+                Err(refused) => return refused,
+            };
             let mut bodies = Vec::with_capacity(items.len());
             let mut passed = Vec::new();
             for (i, item) in items.into_iter().enumerate() {
-                let meta = RequestMeta {
-                    is_get: false,
-                    headers: &headers,
-                    traceparent: traceparent(&headers),
-                    caller: caller.clone(),
-                    identity_header: identity_header.clone(),
-                    identity: identity.clone(),
-                    caller_key: caller_key.clone(),
-                };
+                let meta = admitted.meta(&headers, false, traceparent(&headers));
                 // The first item counted against the caller's limit at
                 // admission; every further one counts too.
                 let admitted = match (i, &gateway.rate_limits, &meta.caller_key) {
@@ -486,9 +545,10 @@ async fn post_graphql(
             out.push(b']');
             with_headers(respond(StatusCode::OK, media, out), passed)
         }
-        other => match request_from_json(other) {
-            Ok(request) => run(&gateway, request, &headers, peer, false, media).await,
-            Err(error) => error_response(error, media),
+        other => match (request_from_json(other), streaming) {
+            (Ok(request), Some(format)) => stream::respond(&gateway, request, &headers, peer, false, format).await,
+            (Ok(request), None) => run(&gateway, request, &headers, peer, false, media).await,
+            (Err(error), _) => error_response(error, media),
         },
     }
 }
@@ -509,14 +569,19 @@ async fn get_graphql(
     State(gateway): State<Arc<Gateway>>,
     peer: Peer,
     headers: HeaderMap,
+    upgrade: Result<axum::extract::WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
     params: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
+    if let Ok(upgrade) = upgrade {
+        return ws::upgrade(gateway, upgrade, headers, peer_ip(peer));
+    }
     let params = params.map(|Query(p)| p).unwrap_or_default();
     let names_document = ["query", "documentId", "extensions"].iter().any(|key| params.contains_key(*key));
     if gateway.config.graphiql && wants_html(&headers) && !names_document {
         return graphiql::page(&gateway.config.graphiql_samples);
     }
-    let Some(media) = negotiate(&headers) else {
+    let streaming = stream::Streaming::negotiate(&headers);
+    let Some(media) = negotiate(&headers).or(streaming.map(|_| MediaType::Json)) else {
         return not_acceptable();
     };
     let parse_object = |name: &str| -> Result<Option<Map<String, Value>>, RequestError> {
@@ -542,8 +607,9 @@ async fn get_graphql(
             extensions,
         })
     })();
-    match request {
-        Ok(request) => run(&gateway, request, &headers, peer_ip(peer), true, media).await,
-        Err(error) => error_response(error, media),
+    match (request, streaming) {
+        (Ok(request), Some(format)) => stream::respond(&gateway, request, &headers, peer_ip(peer), true, format).await,
+        (Ok(request), None) => run(&gateway, request, &headers, peer_ip(peer), true, media).await,
+        (Err(error), _) => error_response(error, media),
     }
 }

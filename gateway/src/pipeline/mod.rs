@@ -186,7 +186,7 @@ pub fn prepare_authorized(
     // telling apart in a trace (this runs only when the cache misses).
     let (document, filtered, denied, normalized) = tracing::info_span!("parse_validate").in_scope(|| {
         let mut document = parse::parse(query, &config.limits)?;
-        refuse_unsupported(&document, operation_name)?;
+        refuse_unsupported(&document)?;
         validate::validate(&supergraph.schema, &document)?;
         validate::complete_and_check(&supergraph.schema, &mut document)?;
         let (filtered, denied) = authorize(supergraph, &document, operation_name, caller, mode)?;
@@ -237,10 +237,10 @@ pub fn prepare_authorized(
     })
 }
 
-/// Subscriptions and incremental delivery (`@defer`, `@stream`) are not
-/// served: say so with `OPERATION_NOT_SUPPORTED` before validation would call
-/// the directives unknown or the root type missing.
-fn refuse_unsupported(document: &Document, operation_name: Option<&str>) -> Result<(), RequestError> {
+/// Incremental delivery (`@defer`, `@stream`) is not served: say so with
+/// `OPERATION_NOT_SUPPORTED` before validation would call the directives
+/// unknown.
+fn refuse_unsupported(document: &Document) -> Result<(), RequestError> {
     use graphql_tools::static_graphql::query::{Selection, SelectionSet};
     fn incremental(set: &SelectionSet) -> Option<&'static str> {
         set.items.iter().find_map(|selection| {
@@ -265,9 +265,6 @@ fn refuse_unsupported(document: &Document, operation_name: Option<&str>) -> Resu
             codes::OPERATION_NOT_SUPPORTED,
         ))
     };
-    if let Some(AstOperation::Subscription(_)) = selected_operation(document, operation_name) {
-        return Err(unsupported("Subscriptions are".to_owned()));
-    }
     for definition in &document.definitions {
         let set = match definition {
             Definition::Operation(AstOperation::SelectionSet(s)) => s,
@@ -342,6 +339,8 @@ pub struct Gateway {
     pub documents: Arc<crate::persisted::PersistedDocuments>,
     /// `None` when no rate limit is configured.
     pub rate_limits: Option<crate::rate_limit::RateLimits>,
+    /// Live subscriptions, their limits and their upstream connections.
+    pub subscriptions: Arc<crate::subscription::Subscriptions>,
 }
 
 thread_local! {
@@ -370,6 +369,17 @@ pub struct RequestMeta<'a> {
     pub identity: Option<gatehouse_common::identity::Identity>,
     /// Whom the request counts against, when rate limits are configured.
     pub caller_key: Option<crate::rate_limit::CallerKey>,
+    /// When the access token expires (Unix seconds), for authenticated callers.
+    pub expires_at: Option<u64>,
+}
+
+/// An operation admitted to run, with what running it needs.
+pub(crate) struct Admission {
+    pub supergraph: Arc<Supergraph>,
+    pub prepared: Arc<PreparedOperation>,
+    pub variables: Map<String, Value>,
+    /// The demand-control estimate, when a cost model is loaded.
+    pub estimated: Option<f64>,
 }
 
 /// A successful answer: the serialised response and the headers to add
@@ -471,20 +481,26 @@ impl Gateway {
         Ok(Arc::new(prepared))
     }
 
-    /// Runs one request to a serialised GraphQL response body.
-    pub async fn execute(&self, mut request: GraphQLRequest, meta: RequestMeta<'_>) -> Result<Answer, RequestError> {
+    /// Everything before execution: the persisted document resolved, the
+    /// operation prepared and allowed, the caller's operation limit, the
+    /// variables coerced and the cost estimated.
+    pub(crate) async fn admit_operation(
+        &self,
+        request: &mut GraphQLRequest,
+        meta: &RequestMeta<'_>,
+    ) -> Result<Admission, RequestError> {
         let Some(supergraph) = self.store.current() else {
             return Err(RequestError::NotReady(GraphQLError::new(
                 "The gateway has no supergraph loaded yet",
                 codes::SUPERGRAPH_NOT_READY,
             )));
         };
-        let provenance = self.documents.resolve(&mut request).await?;
+        let provenance = self.documents.resolve(request).await?;
         if let Some(refused) = self.documents.refuse_early(provenance, meta.caller.as_ref()) {
             return Err(refused);
         }
         let draw = supergraph.overrides.draw();
-        let prepared = self.prepared(&supergraph, &request, meta.caller.as_ref(), draw).await?;
+        let prepared = self.prepared(&supergraph, request, meta.caller.as_ref(), draw).await?;
         // No subgraph needed: the gateway answers `__schema`, `__type` and `__typename` alone.
         let only_introspection = prepared.plan.is_none();
         if let Some(refused) = self.documents.refuse_prepared(provenance, meta.caller.as_ref(), only_introspection) {
@@ -494,13 +510,13 @@ impl Gateway {
         if let (Some(limits), Some(key)) = (&self.rate_limits, &meta.caller_key) {
             limits.check_operation(key, prepared.operation.name.as_deref()).await?;
         }
-        if meta.is_get && !matches!(prepared.kind, OperationKind::Query) {
+        if meta.is_get && !matches!(prepared.kind, OperationKind::Query | OperationKind::Subscription) {
             return Err(RequestError::MethodNotAllowed(GraphQLError::new(
                 "Only queries may be sent with GET; use POST",
                 codes::BAD_REQUEST,
             )));
         }
-        let variables = variables::coerce(&supergraph.schema, &prepared.variables, request.variables)?;
+        let variables = variables::coerce(&supergraph.schema, &prepared.variables, request.variables.take())?;
         // Demand control: the estimate decides before any subgraph call.
         let estimated = match &supergraph.cost {
             Some(model) => {
@@ -510,16 +526,40 @@ impl Gateway {
             }
             None => None,
         };
+        Ok(Admission { supergraph, prepared, variables, estimated })
+    }
 
+    /// Runs one request to a serialised GraphQL response body.
+    pub async fn execute(&self, mut request: GraphQLRequest, meta: RequestMeta<'_>) -> Result<Answer, RequestError> {
+        let Admission { supergraph, prepared, variables, estimated } =
+            self.admit_operation(&mut request, &meta).await?;
+        if matches!(prepared.kind, OperationKind::Subscription) {
+            return Err(RequestError::BadRequest(GraphQLError::new(
+                "A subscription needs a streaming transport: graphql-ws over WebSocket, \
+                 `Accept: text/event-stream` or `Accept: multipart/mixed;subscriptionSpec=1.0`",
+                codes::SUBSCRIPTION_TRANSPORT_REQUIRED,
+            )));
+        }
+        Ok(self.run_admitted(Admission { supergraph, prepared, variables, estimated }, &request, &meta).await)
+    }
+
+    /// Runs an admitted operation to its answer.
+    pub(crate) async fn run_admitted(
+        &self,
+        admission: Admission,
+        request: &GraphQLRequest,
+        meta: &RequestMeta<'_>,
+    ) -> Answer {
+        let Admission { supergraph, prepared, variables, estimated } = admission;
         let execution = Execution::new(
             &supergraph,
             self.client(),
             &variables,
             meta.headers,
-            meta.traceparent,
+            meta.traceparent.clone(),
             self.config.dedupe_subgraph_requests,
         )
-        .with_identity(meta.identity_header, meta.identity.as_ref())
+        .with_identity(meta.identity_header.clone(), meta.identity.as_ref())
         .with_cookie_subgraphs(&self.security.cookie_subgraphs);
         if let Some(plan) = &prepared.plan {
             if gatehouse_common::telemetry::otel_enabled() {
@@ -572,7 +612,7 @@ impl Gateway {
             project::append_extensions(&mut body, extensions);
         }
         prepared.last_answer_size.store(body.len(), Ordering::Relaxed);
-        Ok(Answer { body, headers, retry_after })
+        Answer { body, headers, retry_after }
     }
 
     /// The plan the gateway would run for a document (for tests and tooling).

@@ -60,12 +60,20 @@ pub fn complete_and_check(schema: &SchemaIndex, document: &mut Document) -> Resu
             Definition::Operation(op) => match op {
                 OperationDefinition::SelectionSet(s) => (schema.query_type.clone(), s),
                 OperationDefinition::Query(q) => (schema.query_type.clone(), &mut q.selection_set),
-                OperationDefinition::Mutation(m) => {
-                    (schema.mutation_type.clone().unwrap_or_default(), &mut m.selection_set)
-                }
-                OperationDefinition::Subscription(s) => {
-                    (schema.subscription_type.clone().unwrap_or_default(), &mut s.selection_set)
-                }
+                OperationDefinition::Mutation(m) => match &schema.mutation_type {
+                    Some(root) => (root.clone(), &mut m.selection_set),
+                    None => {
+                        errors.push(no_root("mutation"));
+                        continue;
+                    }
+                },
+                OperationDefinition::Subscription(s) => match &schema.subscription_type {
+                    Some(root) => (root.clone(), &mut s.selection_set),
+                    None => {
+                        errors.push(no_root("subscription"));
+                        continue;
+                    }
+                },
             },
             Definition::Fragment(f) => {
                 let graphql_tools::static_graphql::query::TypeCondition::On(name) = &f.type_condition;
@@ -79,6 +87,11 @@ pub fn complete_and_check(schema: &SchemaIndex, document: &mut Document) -> Resu
     } else {
         Err(RequestError::Validation(capped(errors.into_iter())))
     }
+}
+
+/// An operation of a kind the schema has no root type for.
+fn no_root(kind: &str) -> GraphQLError {
+    GraphQLError::new(format!("The schema has no {kind} type"), codes::GRAPHQL_VALIDATION_FAILED)
 }
 
 fn walk(

@@ -25,9 +25,14 @@ pub fn token(scope: &str) -> (String, Uuid) {
 
 /// An access token for user `sub` in session `sid` with `scope`.
 pub fn token_for(sub: Uuid, sid: Uuid, scope: &str) -> String {
+    token_until(sub, sid, scope, now() + 900)
+}
+
+/// An access token for user `sub` in session `sid` expiring at `exp`.
+pub fn token_until(sub: Uuid, sid: Uuid, scope: &str, exp: i64) -> String {
     let claims = json!({
         "iss": ISSUER, "aud": AUDIENCE, "sub": sub, "sid": sid, "jti": Uuid::new_v4().to_string(),
-        "iat": now(), "exp": now() + 900, "scope": scope,
+        "iat": now(), "exp": exp, "scope": scope,
     });
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some("security-test".into());

@@ -131,6 +131,24 @@ impl TestSubgraph {
         Self { name: name.to_string(), url, recorder, shutdown }
     }
 
+    /// Serves an async-graphql schema at `/graphql` (POST), with `get` (a
+    /// WebSocket upgrade, say) on the same path.
+    pub async fn schema_with_route<Q, M, S>(
+        name: &str,
+        schema: Schema<Q, M, S>,
+        get: axum::routing::MethodRouter,
+    ) -> Self
+    where
+        Q: ObjectType + 'static,
+        M: ObjectType + 'static,
+        S: SubscriptionType + 'static,
+    {
+        let recorder = Recorder::default();
+        let router = schema_router(schema, recorder.clone()).route("/graphql", get);
+        let (url, shutdown) = serve(router).await;
+        Self { name: name.to_string(), url, recorder, shutdown }
+    }
+
     /// Serves an async-graphql schema at `/graphql` through a Gatehouse
     /// listener: over TLS (an `https://localhost` URL) when `server` has it.
     pub async fn schema_on<Q, M, S>(

@@ -33,5 +33,6 @@ mod server_threads;
 mod shutdown;
 mod subgraph_failures;
 mod subgraph_tls;
+mod subscriptions;
 mod validation;
 mod variables;

@@ -77,11 +77,15 @@ async fn syntax_errors_say_where() {
 }
 
 #[tokio::test]
-async fn subscriptions_and_incremental_delivery_are_refused_as_unsupported() {
+async fn incremental_delivery_is_refused_and_a_schema_without_subscriptions_has_none() {
     let (shop, gateway) = common::shop::shop().await;
+    // This supergraph has no subscription type.
+    for query in ["subscription { me { id } }", "subscription OnReview { topProducts { upc } }"] {
+        let (status, body) = gateway.post_json(json!({ "query": query })).await;
+        assert_eq!(status, 400, "{query} -> {body}");
+        assert_eq!(body["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED", "{query} -> {body}");
+    }
     for query in [
-        "subscription { me { id } }",
-        "subscription OnReview { topProducts { upc } }",
         "{ me { id ... @defer { name } } }",
         "{ me { ...Rest @defer(label: \"rest\") } } fragment Rest on User { name }",
         "{ topProducts @stream(initialCount: 1) { upc } }",
@@ -91,11 +95,12 @@ async fn subscriptions_and_incremental_delivery_are_refused_as_unsupported() {
         assert_eq!(status, 400, "{query} -> {body}");
         assert_eq!(body["errors"][0]["extensions"]["code"], "OPERATION_NOT_SUPPORTED", "{query} -> {body}");
     }
-    // A document whose subscription is not the operation asked for still runs it.
+    // The whole document is validated: a subscription the schema cannot
+    // have makes it invalid, even when another operation is asked for.
     let (status, body) = gateway
         .post_json(json!({ "query": "subscription S { me { id } } query Q { me { id } }", "operationName": "Q" }))
         .await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["data"]["me"]["id"], "u1");
-    assert_eq!(shop.requests(), 1);
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["errors"][0]["message"], "The schema has no subscription type");
+    assert_eq!(shop.requests(), 0);
 }
