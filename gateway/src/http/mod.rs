@@ -236,17 +236,19 @@ async fn run(
         Err(refused) => return refused,
     };
     let meta = admitted.meta(headers, is_get, traceparent);
-    let result = gateway.execute(request, meta).await;
-    match result {
-        Ok(answer) => {
-            let mut response = with_headers(respond(StatusCode::OK, media, answer.body), answer.headers);
-            if let Some(seconds) = answer.retry_after {
-                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-            }
-            response
-        }
+    match gateway.execute(request, meta).await {
+        Ok(answer) => answer_response(answer, media),
         Err(error) => error_response(error, media),
     }
+}
+
+/// An operation's answer as an HTTP response.
+fn answer_response(answer: crate::pipeline::Answer, media: MediaType) -> Response {
+    let mut response = with_headers(respond(StatusCode::OK, media, answer.body), answer.headers);
+    if let Some(seconds) = answer.retry_after {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
 }
 
 /// Who a request is from, once admitted.
@@ -456,7 +458,8 @@ async fn post_graphql(
 ) -> Response {
     let peer = peer_ip(peer);
     let streaming = stream::Streaming::negotiate(&headers);
-    let Some(media) = negotiate(&headers).or(streaming.map(|_| MediaType::Json)) else {
+    let plain = negotiate(&headers);
+    let Some(media) = plain.or(streaming.map(|_| MediaType::Json)) else {
         return not_acceptable();
     };
     if !is_json_content_type(&headers) {
@@ -546,7 +549,9 @@ async fn post_graphql(
             with_headers(respond(StatusCode::OK, media, out), passed)
         }
         other => match (request_from_json(other), streaming) {
-            (Ok(request), Some(format)) => stream::respond(&gateway, request, &headers, peer, false, format).await,
+            (Ok(request), Some(format)) => {
+                stream::respond(&gateway, request, &headers, peer, false, format, plain).await
+            }
             (Ok(request), None) => run(&gateway, request, &headers, peer, false, media).await,
             (Err(error), _) => error_response(error, media),
         },
@@ -581,7 +586,8 @@ async fn get_graphql(
         return graphiql::page(&gateway.config.graphiql_samples);
     }
     let streaming = stream::Streaming::negotiate(&headers);
-    let Some(media) = negotiate(&headers).or(streaming.map(|_| MediaType::Json)) else {
+    let plain = negotiate(&headers);
+    let Some(media) = plain.or(streaming.map(|_| MediaType::Json)) else {
         return not_acceptable();
     };
     let parse_object = |name: &str| -> Result<Option<Map<String, Value>>, RequestError> {
@@ -608,7 +614,9 @@ async fn get_graphql(
         })
     })();
     match (request, streaming) {
-        (Ok(request), Some(format)) => stream::respond(&gateway, request, &headers, peer_ip(peer), true, format).await,
+        (Ok(request), Some(format)) => {
+            stream::respond(&gateway, request, &headers, peer_ip(peer), true, format, plain).await
+        }
         (Ok(request), None) => run(&gateway, request, &headers, peer_ip(peer), true, media).await,
         (Err(error), _) => error_response(error, media),
     }

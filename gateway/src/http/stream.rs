@@ -25,10 +25,10 @@ use bytes::Bytes;
 use futures::StreamExt;
 use std::convert::Infallible;
 
-use super::{admit, error_response, traceparent, MediaType};
+use super::{admit, answer_response, error_response, traceparent, MediaType};
 use crate::pipeline::project::write_errors;
 use crate::pipeline::{Gateway, GraphQLRequest};
-use crate::subscription::{Item, Live, Subscriber};
+use crate::subscription::{Item, Live, Subscribed, Subscriber};
 
 /// A streaming format the client asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,7 +118,10 @@ impl Streaming {
     }
 }
 
-/// Answers a request that asked for a streaming format.
+/// Answers a request that accepts a streaming format. A subscription is
+/// streamed; any other operation is answered as plain JSON when `plain` says
+/// the client accepts that too (urql and Apollo Client list the streaming
+/// formats beside JSON on every request), and as a stream of one otherwise.
 pub(super) async fn respond(
     gateway: &Arc<Gateway>,
     request: GraphQLRequest,
@@ -126,9 +129,10 @@ pub(super) async fn respond(
     peer: Option<IpAddr>,
     is_get: bool,
     format: Streaming,
+    plain: Option<MediaType>,
 ) -> Response {
     // Refusals before the stream starts are ordinary JSON responses.
-    let media = MediaType::Json;
+    let media = plain.unwrap_or(MediaType::Json);
     let admitted = match admit(gateway, headers, peer, media).await {
         Ok(admitted) => admitted,
         Err(refused) => return refused,
@@ -142,7 +146,8 @@ pub(super) async fn respond(
     // The token's expiry cannot move here: the stream ends with it.
     let expires_at = admitted.expires_at.map(|at| tokio::sync::watch::channel(at).1);
     let live = match gateway.subscribe(request, meta, Subscriber { caller, expires_at }).await {
-        Ok(live) => live,
+        Ok(Subscribed::Answer(answer)) if plain.is_some() => return answer_response(answer, media),
+        Ok(subscribed) => subscribed.into_live(),
         Err(error) => return error_response(error, media),
     };
     let heartbeat = gateway.subscriptions.config.heartbeat();

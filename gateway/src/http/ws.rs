@@ -453,7 +453,7 @@ impl Operation {
             subscribed = self.gateway.subscribe(request, meta, subscriber) => subscribed,
         };
         let mut live = match subscribed {
-            Ok(live) => live,
+            Ok(subscribed) => subscribed.into_live(),
             Err(error) => {
                 let _ = self.outbox.send(message_of_errors(&self.id, &error.into_errors())).await;
                 return;

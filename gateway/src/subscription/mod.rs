@@ -31,7 +31,9 @@ use tokio_util::sync::CancellationToken;
 use crate::client::Received;
 use crate::error::{codes, GraphQLError, RequestError};
 use crate::executor::Execution;
-use crate::pipeline::{denied_error, project, Admission, Gateway, GraphQLRequest, PreparedOperation, RequestMeta};
+use crate::pipeline::{
+    denied_error, project, Admission, Answer, Gateway, GraphQLRequest, PreparedOperation, RequestMeta,
+};
 use crate::supergraph::Supergraph;
 pub use config::SubscriptionConfig;
 use gatehouse_access::revocation::Revocations;
@@ -51,6 +53,25 @@ pub enum Item {
 /// A live subscription (or a single answer, for a query or mutation sent
 /// over a streaming transport).
 pub type Live = Pin<Box<dyn Stream<Item = Item> + Send>>;
+
+/// What a request sent to a streaming transport turned into.
+pub enum Subscribed {
+    /// A subscription: results until it ends.
+    Live(Live),
+    /// A query, a mutation or `subscription { __typename }`: one answer,
+    /// which a transport that can also answer plainly sends as such.
+    Answer(Answer),
+}
+
+impl Subscribed {
+    /// The results as a stream, a single answer being a stream of one.
+    pub fn into_live(self) -> Live {
+        match self {
+            Self::Live(live) => live,
+            Self::Answer(answer) => Box::pin(futures::stream::iter([Item::Next(answer.body)])),
+        }
+    }
+}
 
 /// The gateway's live subscriptions: limits, upstream connections, session
 /// watch.
@@ -249,15 +270,14 @@ fn unauthenticated(message: &str) -> GraphQLError {
 
 impl Gateway {
     /// Starts a subscription. A query or mutation sent this way is answered
-    /// once, as a stream of one item.
+    /// once.
     pub async fn subscribe(
         self: &Arc<Self>,
         mut request: GraphQLRequest,
         meta: RequestMeta<'_>,
         subscriber: Subscriber,
-    ) -> Result<Live, RequestError> {
+    ) -> Result<Subscribed, RequestError> {
         let admission: Admission = self.admit_operation(&mut request, &meta).await?;
-        let single = |body: Vec<u8>| -> Live { Box::pin(futures::stream::iter([Item::Next(body)])) };
         let fetch = admission.prepared.plan.as_ref().and_then(|plan| plan.node.as_ref()).and_then(subscription_fetch);
         let is_subscription = matches!(admission.prepared.kind, OperationKind::Subscription);
         let Some(fetch) = fetch.filter(|_| is_subscription).cloned() else {
@@ -266,7 +286,7 @@ impl Gateway {
                 return Err(RequestError::Internal(GraphQLError::internal()));
             }
             // `subscription { __typename }` and single-answer operations.
-            return Ok(single(self.run_admitted(admission, &request, &meta).await.body));
+            return Ok(Subscribed::Answer(self.run_admitted(admission, &request, &meta).await));
         };
         if !self.subscriptions.config.enabled {
             return Err(RequestError::BadRequest(GraphQLError::new(
@@ -339,7 +359,7 @@ impl Gateway {
             _permit: permit,
             done: false,
         };
-        Ok(Box::pin(futures::stream::unfold(state, State::next)))
+        Ok(Subscribed::Live(Box::pin(futures::stream::unfold(state, State::next))))
     }
 }
 

@@ -333,6 +333,64 @@ async fn server_sent_events_stream_results_then_complete() {
     );
 }
 
+/// What urql sends on every request: JSON first, the streaming formats after.
+const URQL_ACCEPT: &str = "application/graphql-response+json, application/graphql+json, application/json, \
+                           text/event-stream, multipart/mixed";
+
+#[tokio::test]
+async fn a_client_accepting_json_and_streams_gets_json_for_a_query_and_a_stream_for_a_subscription() {
+    let s = setup(|_| {}).await;
+    let url = format!("{}?query={}", s.gateway.graphql_url(), "%7B%20room(name%3A%20%22y%22)%20%7D");
+    let response = s
+        .gateway
+        .http
+        .get(url)
+        .header("accept", URQL_ACCEPT)
+        .header("apollo-require-preflight", "true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/graphql-response+json; charset=utf-8");
+    assert_eq!(response.json::<serde_json::Value>().await.unwrap(), json!({ "data": { "room": "y" } }));
+
+    // A refusal is the JSON one too, with the status of the media type asked.
+    let response = s
+        .gateway
+        .http
+        .post(s.gateway.graphql_url())
+        .header("content-type", "application/json")
+        .header("accept", URQL_ACCEPT)
+        .body(json!({ "query": "{ nope }" }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED");
+
+    // A subscription with the same header is streamed.
+    let response = s
+        .gateway
+        .http
+        .post(s.gateway.graphql_url())
+        .header("content-type", "application/json")
+        .header("accept", URQL_ACCEPT)
+        .body(json!({ "query": MESSAGES }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream; charset=utf-8");
+    let mut body = response;
+    publish_when_subscribed(&s.feed, 1, message("m2", "a")).await;
+    let mut text = String::new();
+    while !text.contains("\n\n") {
+        text.push_str(&String::from_utf8_lossy(&next_chunk(&mut body).await));
+    }
+    assert!(text.starts_with("event: next\ndata: {\"data\":{\"messages\":{\"id\":\"m2\""), "{text:?}");
+}
+
 #[tokio::test]
 async fn multipart_subscriptions_follow_apollos_format() {
     let s = setup(|config| config.subscriptions.heartbeat_ms = 200).await;
