@@ -138,12 +138,14 @@ impl GatewayOrigin {
 
 /// The policy a production deployment of such an app should have: no inline
 /// script, and network access only to itself and the gateway (on the host the
-/// page was opened with).
+/// page was opened with), over HTTP and its WebSocket.
 async fn content_security_policy(State(gateway): State<Arc<GatewayOrigin>>, request: Request, next: Next) -> Response {
     let gateway_origin = gateway.seen_from(request.uri(), request.headers());
+    // `http://h` → `ws://h`, `https://h` → `wss://h`.
+    let socket_origin = gateway_origin.replacen("http", "ws", 1);
     let mut response = next.run(request).await;
     let policy = format!(
-        "default-src 'self'; connect-src 'self' {gateway_origin}; img-src 'self' https: data:; \
+        "default-src 'self'; connect-src 'self' {gateway_origin} {socket_origin}; img-src 'self' https: data:; \
          style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
     );
     if let Ok(policy) = HeaderValue::from_str(&policy) {

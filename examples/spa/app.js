@@ -194,6 +194,32 @@ function userRow(client, user) {
   );
 }
 
+/**
+ * Something happened to the account, in this tab or elsewhere: bring what
+ * the screen shows up to date. A revoked session needs nothing here: the
+ * client signs out by itself.
+ */
+async function onAccountEvent(client, { type }) {
+  if ($('#profile').dataset.loaded !== 'true') return; // still loading: it will be current
+  switch (type) {
+    case 'ROLES_CHANGED': {
+      await client.refresh(); // the access token carries the roles
+      const me = await loadMe(client);
+      renderMe(me);
+      if (me.roles.includes('ADMIN')) await loadUsers(client);
+      break;
+    }
+    case 'PROFILE_UPDATED':
+    case 'EMAIL_VERIFIED':
+      renderMe(await loadMe(client));
+      break;
+    case 'SESSION_REVOKED':
+    case 'PASSWORD_CHANGED':
+      await loadSessions(client);
+      break;
+  }
+}
+
 async function enterSignedIn(client) {
   showState('signed-in');
   const me = await loadMe(client);
@@ -213,6 +239,12 @@ async function main() {
   window.gatehouse = client; // for the browser console and the tests
 
   client.addEventListener('signed-in', () => enterSignedIn(client).catch(showError));
+  client.addEventListener('account-event', ({ detail }) => onAccountEvent(client, detail).catch(showError));
+  // For the tests and the curious: whether live updates are on.
+  client.addEventListener('live', ({ detail }) => {
+    document.body.dataset.live = detail.state;
+    if (detail.code) document.body.dataset.liveRefused = detail.code;
+  });
   client.addEventListener('signed-out', ({ detail }) => {
     $('#profile').dataset.loaded = 'false';
     $('#user-rows').replaceChildren();

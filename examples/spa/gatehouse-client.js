@@ -16,16 +16,37 @@
 //   - Refreshing rotates the refresh token, and the server revokes the whole
 //     session if an already rotated token is presented again. All tabs share
 //     the cookie, so only one tab at a time may refresh: a Web Lock
-//     serialises `refreshSession` across tabs, and a BroadcastChannel hands
-//     the fresh access token to the other tabs so they need not rotate again.
+//     serialises `refreshSession` (and `logout`) across tabs, and a
+//     BroadcastChannel hands the fresh access token to the other tabs so they
+//     need not rotate again.
+//   - While signed in, each tab keeps one WebSocket to the gateway
+//     (graphql-ws, the `graphql-transport-ws` subprotocol) subscribed to
+//     `accountEvents`. The gateway ends that subscription with
+//     UNAUTHENTICATED within a second of the session being revoked anywhere
+//     (another device, an administrator, a password change): the tab then
+//     tries the refresh cookie and, the session being gone, signs out at once
+//     instead of at its next call. A fresh access token is handed to the open
+//     socket in a `ping`, so the subscription outlives each token.
 
 const REFRESH = 'mutation Refresh { refreshSession { accessToken expiresIn } }';
 const LOGIN =
   'mutation Login($login: String!, $password: String!) { login(login: $login, password: $password, refreshTokenIn: COOKIE) { accessToken expiresIn } }';
 const LOGOUT = 'mutation Logout { logout }';
+const ACCOUNT_EVENTS = 'subscription AccountEvents { accountEvents { type occurredAt } }';
 /** The operations this module sends, for a trusted-documents manifest. */
-export const SESSION_OPERATIONS = [REFRESH, LOGIN, LOGOUT];
+export const SESSION_OPERATIONS = [REFRESH, LOGIN, LOGOUT, ACCOUNT_EVENTS];
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+// Refusals of the account-event subscription that a retry cannot change
+// (subscriptions turned off, the operation not a trusted document, ...).
+const PERMANENT_REFUSALS = new Set([
+  'OPERATION_NOT_SUPPORTED',
+  'PERSISTED_QUERY_NOT_IN_LIST',
+  'GRAPHQL_VALIDATION_FAILED',
+  'FORBIDDEN',
+  'UNAUTHORIZED_FIELD_OR_TYPE',
+]);
+// Reconnecting the live socket: 1 s, doubling, at most 30 s, with jitter.
+const liveDelay = (attempt) => Math.min(30_000, 1000 * 2 ** attempt) * (0.5 + Math.random() / 2);
 // Refresh answers that mean the session is over (for every tab: they share the cookie).
 const SESSION_ENDED = new Set(['INVALID_REFRESH_TOKEN', 'REFRESH_TOKEN_REUSED', 'ACCOUNT_DISABLED', 'UNAUTHENTICATED']);
 
@@ -47,10 +68,16 @@ export class GatehouseError extends Error {
 
 /**
  * One client per page. Events (listen with `addEventListener`):
- *   `signed-in`  - an access token is available (login, restore, another tab)
- *   `signed-out` - it is gone (logout here or in another tab, dead session);
- *                  `event.detail.reason` says why (`logout` or an error
- *                  code) and `event.detail.fromOtherTab` where.
+ *   `signed-in`     - an access token is available (login, restore, another tab)
+ *   `signed-out`    - it is gone (logout here or in another tab, dead session);
+ *                     `event.detail.reason` says why (`logout` or an error
+ *                     code) and `event.detail.fromOtherTab` where.
+ *   `account-event` - something happened to the account, here or on another
+ *                     device: `event.detail` is `{ type, occurredAt }`
+ *                     (PROFILE_UPDATED, ROLES_CHANGED, SESSION_REVOKED, ...).
+ *   `live`          - the account-event subscription's state changed:
+ *                     `event.detail` is `{ state }`, `subscribed` or
+ *                     `closed`, or `{ state: 'refused', code }`.
  */
 export class GatehouseClient extends EventTarget {
   #url;
@@ -61,6 +88,10 @@ export class GatehouseClient extends EventTarget {
   #refreshing = null; // this tab's refresh in flight, shared by its callers
   #channel;
   #lockName;
+  #live = null; // the account-event socket, while signed in
+  #liveReady = false; // its `connection_init` was acknowledged
+  #liveAttempts = 0; // failed connections since the last subscription
+  #liveTimer = null; // the next reconnection
 
   constructor({ graphqlUrl, name = 'gatehouse' }) {
     super();
@@ -100,13 +131,21 @@ export class GatehouseClient extends EventTarget {
 
   /** Ends this browser's session (the cookie's) and tells the other tabs. */
   async logout() {
-    try {
-      // No bearer token: the cookie names the session, and an expired token
-      // would get the call refused before it reaches the auth service.
-      await this.#call(LOGOUT);
-    } finally {
-      this.#clear('logout'); // signed out here and in other tabs, even if the call failed
-    }
+    // The session's end reaches the live socket too: close it first, so
+    // that it is not taken for a revocation from elsewhere.
+    this.#closeLive();
+    const leave = async () => {
+      try {
+        // No bearer token: the cookie names the session, and an expired token
+        // would get the call refused before it reaches the auth service.
+        await this.#call(LOGOUT);
+      } finally {
+        this.#clear('logout'); // signed out here and in other tabs, even if the call failed
+      }
+    };
+    // Under the refresh lock: a tab that would refresh meanwhile waits, then
+    // finds it was signed out.
+    return navigator.locks ? navigator.locks.request(this.#lockName, leave) : leave();
   }
 
   /**
@@ -144,6 +183,8 @@ export class GatehouseClient extends EventTarget {
       // While we waited for the lock, another tab may have refreshed and
       // broadcast its token: use it rather than rotate the cookie again.
       if (this.#token && this.#token !== before && Date.now() < this.#refreshAt) return;
+      // Or logged out.
+      if (before && !this.#token) throw new GatehouseError('signed out', 'UNAUTHENTICATED');
       let payload;
       try {
         ({ refreshSession: payload } = await this.#call(REFRESH));
@@ -184,10 +225,12 @@ export class GatehouseClient extends EventTarget {
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => this.refresh().catch(() => {}), this.#refreshAt - Date.now());
     if (!wasSignedIn) this.dispatchEvent(new CustomEvent('signed-in', { detail: { reason } }));
+    this.#watchAccount();
   }
 
   #clear(reason, { fromOtherTab = false } = {}) {
     clearTimeout(this.#timer);
+    this.#closeLive();
     const wasSignedIn = this.#token !== null;
     this.#token = null;
     this.#refreshAt = this.#expiresAt = 0;
@@ -195,6 +238,118 @@ export class GatehouseClient extends EventTarget {
     if (wasSignedIn || reason === 'logout') {
       this.dispatchEvent(new CustomEvent('signed-out', { detail: { reason, fromOtherTab } }));
     }
+  }
+
+  // ---- the live account-event subscription (graphql-ws) ----
+
+  /**
+   * Opens the socket and subscribes, or hands the open socket the current
+   * token. On graphql-ws the token goes in `connection_init`, and a later
+   * one in a `ping` payload (the gateway's re-authentication message).
+   */
+  #watchAccount() {
+    const authorization = () => ({ Authorization: `Bearer ${this.#token}` });
+    if (this.#live) {
+      if (this.#liveReady) this.#live.send(JSON.stringify({ type: 'ping', payload: authorization() }));
+      return; // not yet acknowledged: the acknowledgement sends the newest token
+    }
+    if (typeof WebSocket !== 'function' || this.#liveTimer) return;
+    const socket = new WebSocket(this.#url.replace(/^http/, 'ws'), 'graphql-transport-ws');
+    this.#live = socket;
+    this.#liveReady = false;
+    const send = (message) => socket.send(JSON.stringify(message));
+    let sentToken = null;
+    socket.addEventListener('open', () => {
+      sentToken = this.#token;
+      send({ type: 'connection_init', payload: authorization() });
+    });
+    socket.addEventListener('message', ({ data }) => {
+      let message;
+      try {
+        message = JSON.parse(data);
+      } catch {
+        return socket.close(4400, 'not JSON');
+      }
+      switch (message.type) {
+        case 'connection_ack':
+          this.#liveReady = true;
+          // A token that arrived while the socket was opening.
+          if (this.#token !== sentToken) send({ type: 'ping', payload: authorization() });
+          send({ id: 'account', type: 'subscribe', payload: { query: ACCOUNT_EVENTS, operationName: 'AccountEvents' } });
+          this.#liveState({ state: 'subscribed' });
+          break;
+        case 'ping':
+          send({ type: 'pong' });
+          break;
+        case 'next': {
+          const [error] = message.payload?.errors ?? [];
+          if (error) return this.#liveEnded(socket, error.extensions?.code ?? 'ERROR');
+          const event = message.payload?.data?.accountEvents;
+          if (event) {
+            this.#liveAttempts = 0;
+            this.dispatchEvent(new CustomEvent('account-event', { detail: event }));
+          }
+          break;
+        }
+        case 'error': // the subscription was refused
+          return this.#liveEnded(socket, message.payload?.[0]?.extensions?.code ?? 'ERROR');
+        case 'complete': // the server ended it without a reason (it restarts): subscribe anew
+          return this.#liveEnded(socket, null);
+      }
+    });
+    socket.addEventListener('close', () => {
+      if (this.#live !== socket) return; // closed on purpose
+      this.#live = null;
+      this.#liveReady = false;
+      this.#liveState({ state: 'closed' });
+      this.#reconnectLive();
+    });
+  }
+
+  /** The subscription ended: why decides what comes next. */
+  #liveEnded(socket, code) {
+    if (this.#live !== socket) return;
+    this.#live = null;
+    this.#liveReady = false;
+    socket.close(1000);
+    if (code === 'UNAUTHENTICATED') {
+      // The session was revoked, or the token expired: the refresh cookie
+      // tells which. A dead session signs every tab out (in `refresh`); a
+      // live one gets a new token, and `#adopt` subscribes again.
+      this.#liveState({ state: 'closed' });
+      this.refresh().catch((error) => {
+        if (!SESSION_ENDED.has(error.code)) this.#reconnectLive();
+      });
+      return;
+    }
+    this.#liveState(code ? { state: 'refused', code } : { state: 'closed' });
+    // Asking again cannot change these answers; anything else may pass.
+    if (!PERMANENT_REFUSALS.has(code)) this.#reconnectLive();
+  }
+
+  #reconnectLive() {
+    if (!this.#token || this.#liveTimer) return;
+    this.#liveTimer = setTimeout(() => {
+      this.#liveTimer = null;
+      if (this.#token) this.#watchAccount();
+    }, liveDelay(this.#liveAttempts++));
+  }
+
+  #closeLive() {
+    clearTimeout(this.#liveTimer);
+    this.#liveTimer = null;
+    this.#liveAttempts = 0;
+    const socket = this.#live;
+    this.#live = null;
+    this.#liveReady = false;
+    if (socket) {
+      socket.close(1000);
+      this.#liveState({ state: 'closed' });
+    }
+  }
+
+  #liveState(detail) {
+    this.dispatchEvent(new CustomEvent('live', { detail }));
   }
 
   /** One POST to the gateway; returns `data` or throws a GatehouseError. */

@@ -48,9 +48,11 @@ test('/config.json names the gateway on the host the page was opened with', asyn
     const answer = await getWithHost(`${stack.appUrl}/config.json`, host);
     assert.equal(answer.status, 200, host);
     assert.equal(JSON.parse(answer.body).graphqlUrl, `${expected}/graphql`, `Host: ${host}`);
-    // The page's Content-Security-Policy lets it reach exactly that gateway.
+    // The page's Content-Security-Policy lets it reach exactly that gateway,
+    // over HTTP and WebSocket.
     const policy = answer.headers['content-security-policy'];
-    assert.ok(policy.includes(`connect-src 'self' ${expected};`), `Host: ${host}: ${policy}`);
+    const socket = expected.replace('http://', 'ws://');
+    assert.ok(policy.includes(`connect-src 'self' ${expected} ${socket};`), `Host: ${host}: ${policy}`);
   }
 });
 

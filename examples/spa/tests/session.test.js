@@ -140,19 +140,21 @@ test('logout in one tab signs out the other tabs', { timeout: 60_000 }, async (t
   await context.close();
 });
 
-test('a tab that missed the logout broadcast is signed out on its next call', { timeout: 60_000 }, async () => {
+test('a tab that missed the logout broadcast and has no live connection is signed out on its next call', { timeout: 60_000 }, async () => {
   const account = await createVerifiedAccount(stack, 'missed');
   const context = await browser.newContext();
   const first = await openApp(context, stack);
   await logIn(first, account.username, account.password);
-  // A tab without BroadcastChannel (say, an old browser) hears nothing.
+  // A tab without BroadcastChannel (say, an old browser) and without
+  // WebSockets (a proxy that blocks them) hears nothing.
   const deaf = await openApp(context, stack, {
     init: () => {
       delete window.BroadcastChannel;
+      delete window.WebSocket;
     },
   });
   await signedIn(deaf);
-  assert.equal(await deaf.evaluate(() => typeof window.BroadcastChannel), 'undefined');
+  assert.equal(await deaf.evaluate(() => typeof window.BroadcastChannel + typeof window.WebSocket), 'undefinedundefined');
   const bearer = nextBearer(deaf);
   await profileStillLoads(deaf, account.username);
   const deafToken = await bearer;

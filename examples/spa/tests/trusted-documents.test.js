@@ -37,6 +37,7 @@ test('the app works end to end with only its trusted documents allowed', { timeo
   await signUpThroughForms(page, stack, account);
   await logIn(page, account.username, account.password);
   assert.equal(await page.locator('[data-field="username"]').textContent(), account.username);
+  await page.locator('body[data-live="subscribed"]').waitFor(); // the live subscription, over graphql-ws
 
   // Profile, sessions, a reload (which refreshes from the cookie), logout.
   await page.locator('#profile-form [name="displayName"]').fill('Trusted Tester');
@@ -44,6 +45,9 @@ test('the app works end to end with only its trusted documents allowed', { timeo
   await page.locator('#notice:not([hidden])', { hasText: 'Profile saved' }).waitFor();
   await page.click('#reload-sessions');
   await page.locator('#session-rows tr[data-current="true"]').waitFor();
+  // A refused subscribe would have come back by now, as `error` on the socket.
+  assert.equal(await page.getAttribute('body', 'data-live-refused'), null, 'the gateway refused the live subscription');
+  assert.equal(await page.getAttribute('body', 'data-live'), 'subscribed');
   await page.reload();
   await page.locator('body[data-state="signed-in"][data-ready="true"]').waitFor();
   assert.equal(await page.locator('[data-field="displayName"]').textContent(), 'Trusted Tester');
