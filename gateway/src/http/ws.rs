@@ -45,6 +45,8 @@ const PROTOCOL: &str = "graphql-transport-ws";
 const MAX_ID_BYTES: usize = 128;
 /// Messages waiting for the socket, per connection.
 const OUTBOX: usize = 64;
+/// The socket's read buffer: a few messages of the protocol.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
 
 /// Answers a WebSocket upgrade of `/graphql`.
 pub(super) fn upgrade(
@@ -72,7 +74,10 @@ pub(super) fn upgrade(
         return response;
     };
     let max = gateway.subscriptions.config.max_message_bytes;
-    let ws = ws.protocols([PROTOCOL]).max_message_size(max).max_frame_size(max);
+    // tungstenite zeroes its whole read buffer before each read: at its
+    // default (128 KiB) that is resident memory per idle connection. The
+    // protocol's messages are small; a larger one grows the buffer.
+    let ws = ws.protocols([PROTOCOL]).max_message_size(max).max_frame_size(max).read_buffer_size(READ_BUFFER_BYTES);
     let agreed = ws.selected_protocol().is_some();
     ws.on_upgrade(move |socket| async move {
         let _slot = slot;
@@ -466,7 +471,7 @@ impl Operation {
                 item = live.next() => item,
             };
             let sent = match item {
-                Some(Item::Next(body)) => self.outbox.send(message(&self.id, "next", Some(&body))).await,
+                Some(Item::Next(body)) => self.outbox.send(message(&self.id, "next", Some(&body[..]))).await,
                 Some(Item::Ended(error)) => {
                     let body = write_errors(&[error]);
                     let _ = self.outbox.send(message(&self.id, "next", Some(&body))).await;

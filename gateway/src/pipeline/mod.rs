@@ -83,6 +83,13 @@ pub struct PreparedOperation {
     last_answer_size: AtomicUsize,
 }
 
+impl PreparedOperation {
+    /// What it was prepared from (document, operation name, access profile).
+    pub(crate) fn fingerprint(&self) -> u128 {
+        self.fingerprint
+    }
+}
+
 /// A 128-bit fingerprint of `value`, from two hashers whose keys are random
 /// per process: nobody can work out values that collide in advance, and an
 /// accidental collision among the documents one gateway sees is beyond reach.

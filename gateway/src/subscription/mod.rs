@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use futures::Stream;
 use hive_router_query_planner::planner::plan_nodes::{FetchNode, PlanNode};
 use hive_router_query_planner::state::supergraph_state::OperationKind;
@@ -43,8 +44,9 @@ use upstream::{Feed, Target, Upstream, Upstreams};
 /// What a subscription stream yields.
 #[derive(Debug)]
 pub enum Item {
-    /// One response (`{"data":..,"errors":..}`), serialised.
-    Next(Vec<u8>),
+    /// One response (`{"data":..,"errors":..}`), serialised; shared by the
+    /// subscribers whose completion it is.
+    Next(Bytes),
     /// The subscription ended for a reason the client should hear; nothing
     /// follows. A stream that simply ends was completed.
     Ended(GraphQLError),
@@ -68,7 +70,7 @@ impl Subscribed {
     pub fn into_live(self) -> Live {
         match self {
             Self::Live(live) => live,
-            Self::Answer(answer) => Box::pin(futures::stream::iter([Item::Next(answer.body)])),
+            Self::Answer(answer) => Box::pin(futures::stream::iter([Item::Next(answer.body.into())])),
         }
     }
 }
@@ -216,8 +218,8 @@ struct Operation {
 
 impl Operation {
     /// One event, completed through the plan and written in the client's shape.
-    async fn render(&self, event: Arc<crate::client::SubgraphResponse>) -> Vec<u8> {
-        let Some(plan) = &self.prepared.plan else { return Vec::new() };
+    async fn render(&self, event: Arc<crate::client::SubgraphResponse>) -> Bytes {
+        let Some(plan) = &self.prepared.plan else { return Bytes::new() };
         // Signed per event: subgraphs refuse a stale identity, and a
         // subscription outlives the signature's freshness window.
         let identity_header = match (&self.identity, &self.gateway.security.gatekeeper) {
@@ -247,6 +249,7 @@ impl Operation {
             errors,
             size_hint,
         )
+        .into()
     }
 }
 
@@ -258,6 +261,13 @@ fn subscription_fetch(node: &PlanNode) -> Option<&FetchNode> {
         PlanNode::Sequence(sequence) => sequence.nodes.first().and_then(subscription_fetch),
         _ => None,
     }
+}
+
+/// Whether a header sent to a subgraph says who asks or what for, rather
+/// than which request it is (the trace context) or when it was signed (the
+/// identity header, whose caller is keyed on its own).
+fn is_shared_header(name: &http::HeaderName) -> bool {
+    name != "traceparent" && name.as_str() != gatehouse_common::identity::IDENTITY_HEADER
 }
 
 fn now_seconds() -> u64 {
@@ -300,10 +310,26 @@ impl Gateway {
             tracing::error!(subgraph = %fetch.service_name, "the plan names a subgraph the supergraph does not define");
             return Err(RequestError::Internal(GraphQLError::internal()));
         };
-        let upstream_headers =
+        let execution =
             Execution::new(&supergraph, self.client(), &variables, meta.headers, meta.traceparent.clone(), false)
-                .with_identity(meta.identity_header.clone(), meta.identity.as_ref())
-                .subgraph_headers(&fetch.service_name);
+                .with_identity(meta.identity_header.clone(), meta.identity.as_ref());
+        let upstream_headers = execution.subgraph_headers(&fetch.service_name);
+        // What any subgraph of the plan would be sent, for the completion's
+        // key; the trace context and the identity's signing time are left out.
+        let mut plan_headers: Vec<(String, String, Vec<u8>)> = supergraph
+            .subgraphs
+            .keys()
+            .flat_map(|service| {
+                let headers = execution.subgraph_headers(service);
+                headers
+                    .iter()
+                    .filter(|(name, _)| is_shared_header(name))
+                    .map(|(name, value)| (service.clone(), name.as_str().to_owned(), value.as_bytes().to_vec()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        plan_headers.sort_unstable();
+        drop(execution);
         let payload = crate::executor::request_body(
             &fetch.operation.document_str,
             &variables,
@@ -315,7 +341,7 @@ impl Gateway {
         // out; who the caller is stays in.
         let mut shared_headers: Vec<(&str, &[u8])> = upstream_headers
             .iter()
-            .filter(|(name, _)| *name != "traceparent" && name.as_str() != gatehouse_common::identity::IDENTITY_HEADER)
+            .filter(|(name, _)| is_shared_header(name))
             .map(|(name, value)| (name.as_str(), value.as_bytes()))
             .collect();
         shared_headers.sort_unstable();
@@ -325,6 +351,18 @@ impl Gateway {
             (identity.user_id, scopes)
         });
         let key = crate::pipeline::fingerprint(&(&*endpoint.name, &shared_headers, &who, &payload));
+        // Subscribers of one feed whose completion of an event cannot differ
+        // (same operation, variables, session and headers to every subgraph)
+        // share it: the first completes, the others take its bytes.
+        let session = meta.identity.as_ref().map(|identity| identity.session_id);
+        let completion = crate::pipeline::fingerprint(&(
+            key,
+            prepared.fingerprint(),
+            serde_json::to_string(&variables).unwrap_or_default(),
+            &who,
+            session,
+            &plan_headers,
+        ));
         let config = &self.subscriptions.config;
         let feed = self.subscriptions.upstreams.subscribe(key, || Target {
             service: endpoint.name.clone(),
@@ -351,6 +389,7 @@ impl Gateway {
         };
         let state = State {
             operation,
+            completion,
             feed,
             revoked: registration.as_ref().map(|r| r.ended.clone()),
             _registration: registration,
@@ -366,6 +405,8 @@ impl Gateway {
 /// A subscription's state between events.
 struct State {
     operation: Operation,
+    /// Which completion of an event this subscriber can share.
+    completion: u128,
     feed: Feed,
     revoked: Option<CancellationToken>,
     _registration: Option<session::Registration>,
@@ -434,7 +475,8 @@ impl State {
         };
         match received {
             Ok(Upstream::Event(event)) => {
-                let body = self.operation.render(event).await;
+                let cell = event.completion(self.completion);
+                let body = cell.get_or_init(|| self.operation.render(event.response.clone())).await.clone();
                 Some((Item::Next(body), self))
             }
             Ok(Upstream::Failed(error)) => {

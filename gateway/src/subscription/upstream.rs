@@ -33,12 +33,34 @@ use crate::error::{codes, GraphQLError};
 #[derive(Clone)]
 pub(crate) enum Upstream {
     /// One event: the subgraph's `next` payload, parsed once for all.
-    Event(Arc<SubgraphResponse>),
+    Event(Arc<Event>),
     /// The subgraph refused the subscription or the connection failed; the
     /// subscription is over.
     Failed(GraphQLError),
     /// The subgraph completed the subscription.
     Complete,
+}
+
+/// One event of an upstream subscription, and its completions so far.
+pub(crate) struct Event {
+    pub response: Arc<SubgraphResponse>,
+    /// The event completed for each kind of subscriber (see `State`'s
+    /// `completion`): the first subscriber of a kind completes it, the
+    /// others wait for that and share the bytes. Kept as long as the event
+    /// is in the channel's buffer.
+    completions: Mutex<HashMap<u128, Arc<tokio::sync::OnceCell<bytes::Bytes>>>>,
+}
+
+impl Event {
+    fn new(response: SubgraphResponse) -> Self {
+        Event { response: Arc::new(response), completions: Mutex::default() }
+    }
+
+    /// The completion of this event for subscribers of kind `key`.
+    pub(crate) fn completion(&self, key: u128) -> Arc<tokio::sync::OnceCell<bytes::Bytes>> {
+        let mut completions = self.completions.lock().unwrap_or_else(|e| e.into_inner());
+        completions.entry(key).or_default().clone()
+    }
 }
 
 /// Where and how to subscribe.
@@ -212,7 +234,7 @@ async fn run(target: &Target, sender: &broadcast::Sender<Upstream>, stop: &Cance
                             metrics::counter!("gateway_subscription_upstream_events_total").increment(1);
                             // Nobody listening just now is no reason to stop:
                             // the subscribers' guard decides that.
-                            let _ = sender.send(Upstream::Event(Arc::new(response)));
+                            let _ = sender.send(Upstream::Event(Arc::new(Event::new(response))));
                         }
                         Err(error) => {
                             tracing::warn!(subgraph = %target.service, %error, "subgraph sent an event that is not a GraphQL response");

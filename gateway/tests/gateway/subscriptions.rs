@@ -152,6 +152,21 @@ async fn next_chunk(response: &mut reqwest::Response) -> bytes::Bytes {
     chunk.unwrap().expect("the stream is open")
 }
 
+/// POSTs `body` to the gateway with this `Accept` header.
+async fn post_accepting(s: &Setup, accept: &str, body: serde_json::Value) -> reqwest::Response {
+    let request = s.gateway.http.post(s.gateway.graphql_url()).header("content-type", "application/json");
+    request.header("accept", accept).body(body.to_string()).send().await.unwrap()
+}
+
+/// Reads a streamed body until what was read contains `needle`.
+async fn read_until(response: &mut reqwest::Response, needle: &str) -> String {
+    let mut text = String::new();
+    while !text.contains(needle) {
+        text.push_str(&String::from_utf8_lossy(&next_chunk(response).await));
+    }
+    text
+}
+
 async fn wait_for(mut condition: impl FnMut() -> bool, what: &str) {
     for _ in 0..200 {
         if condition() {
@@ -271,18 +286,29 @@ async fn graphql_ws_events_are_completed_through_the_plan_across_two_subgraphs()
 }
 
 #[tokio::test]
-async fn identical_subscriptions_share_one_upstream_and_a_query_is_answered_once() {
-    let s = setup(|_| {}).await;
+async fn identical_subscriptions_share_one_upstream_and_each_event_is_completed_once_per_kind() {
+    // No in-flight de-duplication: only shared completions can merge fetches.
+    let s = setup(|config| config.dedupe_subgraph_requests = false).await;
     let mut first = WsClient::connect(&s.gateway, json!({})).await;
     let mut second = WsClient::connect(&s.gateway, json!({})).await;
+    let mut other = WsClient::connect(&s.gateway, json!({})).await;
     first.subscribe("a", MESSAGES).await;
     second.subscribe("b", MESSAGES).await;
-    wait_for(|| s.gateway.gateway.subscriptions.live() == 2, "two subscriptions").await;
+    // The same upstream subscription, a different selection elsewhere.
+    other.subscribe("c", r#"subscription { messages(room: "a") { id text sender __typename } }"#).await;
+    wait_for(|| s.gateway.gateway.subscriptions.live() == 3, "three subscriptions").await;
     publish_when_subscribed(&s.feed, 1, message("m1", "a")).await;
     assert_eq!(first.next().await["payload"]["data"]["messages"]["sender"], "sender-of-m1");
     assert_eq!(second.next().await["payload"]["data"]["messages"]["sender"], "sender-of-m1");
-    assert_eq!(s.feed.receiver_count(), 1, "one upstream subscription for both");
+    let answer = other.next().await;
+    assert_eq!(answer["payload"]["data"]["messages"]["sender"], "sender-of-m1");
+    assert_eq!(answer["payload"]["data"]["messages"]["__typename"], "Message");
+    assert_eq!(s.feed.receiver_count(), 1, "one upstream subscription for all three");
     assert_eq!(s.gateway.gateway.subscriptions.upstreams(), 1);
+    // The two identical subscriptions shared one completion of the event:
+    // one entity fetch for them, one for the third.
+    let people = &s._subgraphs.1.recorder;
+    assert_eq!(people.requests(), 2, "{:?}", people.bodies());
     // A query over the same socket: one `next`, then `complete`.
     first.subscribe("q", r#"{ room(name: "x") }"#).await;
     assert_eq!(first.next().await, json!({ "id": "q", "type": "next", "payload": { "data": { "room": "x" } } }));
@@ -292,24 +318,12 @@ async fn identical_subscriptions_share_one_upstream_and_a_query_is_answered_once
 #[tokio::test]
 async fn server_sent_events_stream_results_then_complete() {
     let s = setup(|_| {}).await;
-    let response = s
-        .gateway
-        .http
-        .post(s.gateway.graphql_url())
-        .header("content-type", "application/json")
-        .header("accept", "text/event-stream")
-        .body(json!({ "query": MESSAGES }).to_string())
-        .send()
-        .await
-        .unwrap();
+    let response = post_accepting(&s, "text/event-stream", json!({ "query": MESSAGES })).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "text/event-stream; charset=utf-8");
     let mut body = response;
     publish_when_subscribed(&s.feed, 1, message("m1", "a")).await;
-    let mut text = String::new();
-    while !text.contains("\n\n") {
-        text.push_str(&String::from_utf8_lossy(&next_chunk(&mut body).await));
-    }
+    let text = read_until(&mut body, "\n\n").await;
     assert_eq!(
         text,
         "event: next\ndata: {\"data\":{\"messages\":{\"id\":\"m1\",\"text\":\"text m1\",\"sender\":\"sender-of-m1\"}}}\n\n"
@@ -355,71 +369,37 @@ async fn a_client_accepting_json_and_streams_gets_json_for_a_query_and_a_stream_
     assert_eq!(response.json::<serde_json::Value>().await.unwrap(), json!({ "data": { "room": "y" } }));
 
     // A refusal is the JSON one too, with the status of the media type asked.
-    let response = s
-        .gateway
-        .http
-        .post(s.gateway.graphql_url())
-        .header("content-type", "application/json")
-        .header("accept", URQL_ACCEPT)
-        .body(json!({ "query": "{ nope }" }).to_string())
-        .send()
-        .await
-        .unwrap();
+    let response = post_accepting(&s, URQL_ACCEPT, json!({ "query": "{ nope }" })).await;
     assert_eq!(response.status(), 400);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED");
 
     // A subscription with the same header is streamed.
-    let response = s
-        .gateway
-        .http
-        .post(s.gateway.graphql_url())
-        .header("content-type", "application/json")
-        .header("accept", URQL_ACCEPT)
-        .body(json!({ "query": MESSAGES }).to_string())
-        .send()
-        .await
-        .unwrap();
+    let response = post_accepting(&s, URQL_ACCEPT, json!({ "query": MESSAGES })).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "text/event-stream; charset=utf-8");
     let mut body = response;
     publish_when_subscribed(&s.feed, 1, message("m2", "a")).await;
-    let mut text = String::new();
-    while !text.contains("\n\n") {
-        text.push_str(&String::from_utf8_lossy(&next_chunk(&mut body).await));
-    }
+    let text = read_until(&mut body, "\n\n").await;
     assert!(text.starts_with("event: next\ndata: {\"data\":{\"messages\":{\"id\":\"m2\""), "{text:?}");
 }
 
 #[tokio::test]
 async fn multipart_subscriptions_follow_apollos_format() {
     let s = setup(|config| config.subscriptions.heartbeat_ms = 200).await;
-    let response = s
-        .gateway
-        .http
-        .post(s.gateway.graphql_url())
-        .header("content-type", "application/json")
-        .header("accept", "multipart/mixed;subscriptionSpec=\"1.0\", application/json")
-        .body(json!({ "query": MESSAGES }).to_string())
-        .send()
-        .await
-        .unwrap();
+    let response =
+        post_accepting(&s, "multipart/mixed;subscriptionSpec=\"1.0\", application/json", json!({ "query": MESSAGES }))
+            .await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "multipart/mixed; boundary=\"graphql\"; subscriptionSpec=\"1.0\"");
     let mut body = response;
     publish_when_subscribed(&s.feed, 1, message("m1", "a")).await;
-    let mut text = String::new();
-    while !text.contains("sender-of-m1") {
-        text.push_str(&String::from_utf8_lossy(&next_chunk(&mut body).await));
-    }
+    let text = read_until(&mut body, "sender-of-m1").await;
     let part = "\r\n--graphql\r\ncontent-type: application/json; charset=utf-8\r\n\r\n";
     let payload = r#"{"payload":{"data":{"messages":{"id":"m1","text":"text m1","sender":"sender-of-m1"}}}}"#;
     assert!(text.ends_with(&format!("{part}{payload}")), "{text:?}");
     // Heartbeats are empty parts.
-    let mut text = String::new();
-    while !text.contains("{}") {
-        text.push_str(&String::from_utf8_lossy(&next_chunk(&mut body).await));
-    }
+    let text = read_until(&mut body, "{}").await;
     assert_eq!(text, format!("{part}{{}}"));
 }
 
