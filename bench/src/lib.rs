@@ -14,6 +14,8 @@
 //! - `report`: the markdown table and `BENCHMARKS.md`.
 //! - `runner`: the whole run, gateway by gateway and variant by variant.
 //! - `system`: the system's own numbers, on `gatehouse dev`.
+//! - `subscriptions`: many subscribers over graphql-ws and SSE, one event
+//!   fanned out to all: latency, memory per idle subscription, CPU.
 
 pub mod closed_loop;
 pub mod compare;
@@ -27,4 +29,5 @@ pub mod report;
 pub mod runner;
 pub mod stats;
 pub mod subgraphs;
+pub mod subscriptions;
 pub mod system;

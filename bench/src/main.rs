@@ -40,6 +40,28 @@ enum Command {
     /// Runs the benchmark (`all` is the same): every gateway, every variant.
     #[command(alias = "all")]
     Run(Box<RunArgs>),
+    /// Subscribers over graphql-ws and SSE on our gateway, one event
+    /// fanned out to all of them; prints a table.
+    Subscriptions {
+        /// Subscribers in all; half graphql-ws, half SSE.
+        #[arg(long, default_value_t = 10_000)]
+        subscribers: usize,
+        /// Events published once all are idle.
+        #[arg(long, default_value_t = 20)]
+        events: usize,
+        /// Milliseconds between two events.
+        #[arg(long, default_value_t = 500)]
+        interval_ms: u64,
+        /// Connections opened at once while subscribing.
+        #[arg(long, default_value_t = 200)]
+        connect_concurrency: usize,
+        /// Do not build our gateway; use the existing bench-release binary.
+        #[arg(long)]
+        no_build: bool,
+        /// Our gateway's binary (default: $CARGO_TARGET_DIR/bench-release/gatehouse).
+        #[arg(long)]
+        gatehouse_bin: Option<std::path::PathBuf>,
+    },
     /// Prints (or with --write, rewrites) the expected TestQuery response.
     Expected {
         #[arg(long)]
@@ -196,6 +218,29 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Run(args) => {
             runner::run(&(*args).settings()?)?;
+            Ok(())
+        }
+        Command::Subscriptions { subscribers, events, interval_ms, connect_concurrency, no_build, gatehouse_bin } => {
+            let workspace = runner::workspace_root();
+            if !no_build && gatehouse_bin.is_none() {
+                runner::build_ours(&workspace).map_err(anyhow::Error::msg)?;
+            }
+            let settings = gatehouse_bench::subscriptions::Settings {
+                subscribers,
+                events,
+                interval: std::time::Duration::from_millis(interval_ms),
+                connect_concurrency,
+                gatehouse_bin: gatehouse_bin.unwrap_or_else(|| runner::bench_release_bin(&workspace)),
+                run_dir: workspace.join("bench/results"),
+            };
+            let results = gatehouse_bench::subscriptions::run(&settings)?;
+            let m = runner::machine();
+            println!(
+                "{} CPUs ({}), {:.1} GiB memory, Linux {}, load average at start {}; the subscribers run on the same machine.",
+                m.cpus, m.cpu_model, m.memory_gib, m.kernel, m.load_average
+            );
+            println!("subscribed in {:.1} s\n", results.connect_seconds);
+            print!("{}", results.markdown());
             Ok(())
         }
         Command::Expected { write } => {

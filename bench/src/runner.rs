@@ -121,6 +121,26 @@ fn target_dir(workspace: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace.join("target"))
 }
 
+/// Where `build_ours` puts our gateway.
+pub fn bench_release_bin(workspace: &Path) -> PathBuf {
+    target_dir(workspace).join("bench-release").join("gatehouse")
+}
+
+/// Builds our gateway with `--profile bench-release` (thin LTO), or says
+/// why it could not.
+pub fn build_ours(workspace: &Path) -> Result<(), String> {
+    say("building gatehouse with --profile bench-release");
+    let status = Command::new("cargo")
+        .args(["build", "--profile", "bench-release", "-p", "gatehouse", "--bin", "gatehouse"])
+        .current_dir(workspace)
+        .status();
+    match status {
+        Ok(s) if s.success() => Ok(()),
+        Ok(s) => Err(format!("cargo build --profile bench-release failed ({s})")),
+        Err(e) => Err(format!("cargo could not run: {e}")),
+    }
+}
+
 /// Runs the benchmark and returns its report (also printed and written).
 pub fn run(settings: &Settings) -> anyhow::Result<Report> {
     if settings.peers && !load::wrk_available() {
@@ -135,10 +155,7 @@ pub fn run(settings: &Settings) -> anyhow::Result<Report> {
         peers: workspace.join("bench/.peers"),
         run_dir: run_dir.clone(),
         supergraph: workspace.join("bench/supergraph.graphql"),
-        gatehouse_bin: settings
-            .gatehouse_bin
-            .clone()
-            .unwrap_or_else(|| target_dir(&workspace).join("bench-release").join("gatehouse")),
+        gatehouse_bin: settings.gatehouse_bin.clone().unwrap_or_else(|| bench_release_bin(&workspace)),
         tls: None,
     };
     // The `tls` variant's CA and the certificate the gateway and the
@@ -170,16 +187,7 @@ pub fn run(settings: &Settings) -> anyhow::Result<Report> {
     let needs_ours = settings.system || (settings.peers && settings.gateways.contains(&Gateway::Ours));
     let mut build_error = None;
     if needs_ours && settings.build && settings.gatehouse_bin.is_none() {
-        say("building gatehouse with --profile bench-release");
-        let status = Command::new("cargo")
-            .args(["build", "--profile", "bench-release", "-p", "gatehouse", "--bin", "gatehouse"])
-            .current_dir(&workspace)
-            .status();
-        match status {
-            Ok(s) if s.success() => {}
-            Ok(s) => build_error = Some(format!("cargo build --profile bench-release failed ({s})")),
-            Err(e) => build_error = Some(format!("cargo could not run: {e}")),
-        }
+        build_error = build_ours(&workspace).err();
     }
 
     let (rows, baseline) = if settings.peers {
