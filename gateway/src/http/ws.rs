@@ -162,7 +162,7 @@ impl Connection {
     fn new(gateway: Arc<Gateway>, upgrade_headers: HeaderMap, peer: Option<IpAddr>) -> Self {
         Self {
             gateway,
-            upgrade_headers,
+            upgrade_headers: crate::subscription::detached(&upgrade_headers),
             peer,
             session: None,
             operations: Arc::default(),

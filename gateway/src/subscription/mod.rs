@@ -263,6 +263,21 @@ fn subscription_fetch(node: &PlanNode) -> Option<&FetchNode> {
     }
 }
 
+/// A copy of `headers` that holds no part of the connection's read buffer.
+///
+/// hyper's header values are slices of the buffer the request head was read
+/// into; a subscription that kept them would keep that buffer (8 KB or more)
+/// for as long as it lives, beside the one hyper reads the next bytes into.
+pub(crate) fn detached(headers: &HeaderMap) -> HeaderMap {
+    let mut copy = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let mut owned = http::HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
+        owned.set_sensitive(value.is_sensitive());
+        copy.append(name.clone(), owned);
+    }
+    copy
+}
+
 /// Whether a header sent to a subgraph says who asks or what for, rather
 /// than which request it is (the trace context) or when it was signed (the
 /// identity header, whose caller is keyed on its own).
@@ -383,7 +398,7 @@ impl Gateway {
             supergraph,
             prepared,
             variables,
-            headers: meta.headers.clone(),
+            headers: detached(meta.headers),
             traceparent: meta.traceparent.clone(),
             identity: meta.identity.clone(),
         };
@@ -499,5 +514,27 @@ impl State {
                 )
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detached_headers_are_equal_copies_that_share_no_buffer() {
+        let buffer = bytes::Bytes::from_static(b"Bearer abc; text/plain");
+        let mut headers = HeaderMap::new();
+        let mut token = http::HeaderValue::from_maybe_shared(buffer.slice(0..10)).unwrap();
+        token.set_sensitive(true);
+        headers.insert(http::header::AUTHORIZATION, token);
+        headers.append("x-tag", http::HeaderValue::from_static("a"));
+        headers.append("x-tag", http::HeaderValue::from_static("b"));
+        let copy = detached(&headers);
+        assert_eq!(copy, headers);
+        assert!(copy[http::header::AUTHORIZATION].is_sensitive(), "sensitivity is kept");
+        assert_eq!(copy.get_all("x-tag").iter().count(), 2, "repeated headers stay repeated");
+        let original = headers[http::header::AUTHORIZATION].as_bytes().as_ptr();
+        assert_ne!(copy[http::header::AUTHORIZATION].as_bytes().as_ptr(), original);
     }
 }
