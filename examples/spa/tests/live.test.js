@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { browser, createVerifiedAccount, graphql, logIn, openApp, screenshot, stack, stackAndBrowserPerFile } from './stack.js';
+import { adminToken, browser, createVerifiedAccount, graphql, logIn, openApp, screenshot, stack, stackAndBrowserPerFile } from './stack.js';
 
 stackAndBrowserPerFile();
 
@@ -93,20 +93,14 @@ test('a profile edited and a role granted on another device show here without a 
 
   // An administrator makes the account ADMIN: the watcher refreshes its
   // token (the roles are in it) and the admin screen appears.
-  const login = await graphql(
-    stack,
-    'mutation ($l: String!, $p: String!) { login(login: $l, password: $p) { accessToken } }',
-    { l: stack.admin.email, p: stack.admin.password },
-  );
-  const adminToken = login.data?.login?.accessToken;
-  assert.ok(adminToken, JSON.stringify(login));
+  const admin = await adminToken(stack);
   const me = await watcher.page.evaluate(() => window.gatehouse.request('query { me { id } }'));
   assert.equal(await watcher.page.locator('#admin').isHidden(), true);
   const promoted = await graphql(
     stack,
     'mutation ($id: ID!) { setUserRoles(userId: $id, roles: [ADMIN]) { roles } }',
     { id: me.me.id },
-    adminToken,
+    admin,
   );
   assert.ok(promoted.data?.setUserRoles?.roles.includes('ADMIN'), JSON.stringify(promoted));
   await watcher.page.locator('#admin:not([hidden])').waitFor({ timeout: 10_000 });

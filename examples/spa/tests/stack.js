@@ -18,6 +18,8 @@ import { after, before } from 'node:test';
 
 import { chromium } from 'playwright-core';
 
+import { SESSION_OPERATIONS } from '../gatehouse-client.js';
+
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const repoRoot = path.resolve(here, '../../..');
 export const outputDir = path.resolve(here, '../test-output');
@@ -227,6 +229,18 @@ export async function graphql(stack, query, variables = {}, token) {
   if (token) headers.authorization = `Bearer ${token}`;
   const response = await fetch(stack.graphqlUrl, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
   return response.json();
+}
+
+/**
+ * The seeded SYS_ADMIN's access token, logged in from Node with the app's
+ * own login document (so a gateway that runs trusted documents only takes it).
+ */
+export async function adminToken(stack) {
+  const login = SESSION_OPERATIONS.find((operation) => operation.startsWith('mutation Login('));
+  const answer = await graphql(stack, login, { login: stack.admin.email, password: stack.admin.password });
+  const token = answer.data?.login?.accessToken;
+  if (!token) throw new Error(`the admin could not log in: ${JSON.stringify(answer)}`);
+  return token;
 }
 
 /** A fresh account's details; nothing is created yet. */

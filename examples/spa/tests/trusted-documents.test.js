@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 
 import { manifestPath, manifestText } from '../scripts/build-manifest.mjs';
-import { browser, graphql, logIn, newAccount, openApp, signUpThroughForms, stack, stackAndBrowserPerFile } from './stack.js';
+import { adminToken, browser, graphql, logIn, newAccount, openApp, signUpThroughForms, stack, stackAndBrowserPerFile } from './stack.js';
 
 stackAndBrowserPerFile({
   env: {
@@ -61,13 +61,7 @@ test('the app works end to end with only its trusted documents allowed', { timeo
   assert.equal(other.errors?.[0]?.extensions?.code, 'PERSISTED_QUERY_NOT_IN_LIST', JSON.stringify(other));
 
   // The SYS_ADMIN's scope lets it through (the bypass scope set above).
-  const admin = await graphql(
-    stack,
-    'mutation Login($login: String!, $password: String!) { login(login: $login, password: $password, refreshTokenIn: COOKIE) { accessToken expiresIn } }',
-    { login: stack.admin.email, password: stack.admin.password },
-  );
-  const token = admin.data?.login?.accessToken;
-  assert.ok(token, JSON.stringify(admin));
+  const token = await adminToken(stack);
   const adminOwn = await graphql(stack, '{ me { username } }', {}, token);
   assert.ok(adminOwn.data?.me?.username, JSON.stringify(adminOwn));
 });
