@@ -271,11 +271,16 @@ fn subscription_fetch(node: &PlanNode) -> Option<&FetchNode> {
 pub(crate) fn detached(headers: &HeaderMap) -> HeaderMap {
     let mut copy = HeaderMap::with_capacity(headers.len());
     for (name, value) in headers {
-        let mut owned = http::HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
-        owned.set_sensitive(value.is_sensitive());
-        copy.append(name.clone(), owned);
+        copy.append(name.clone(), detached_value(value));
     }
     copy
+}
+
+/// A copy of one header value in memory of its own.
+fn detached_value(value: &http::HeaderValue) -> http::HeaderValue {
+    let mut owned = http::HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
+    owned.set_sensitive(value.is_sensitive());
+    owned
 }
 
 /// Whether a header sent to a subgraph says who asks or what for, rather
@@ -399,7 +404,7 @@ impl Gateway {
             prepared,
             variables,
             headers: detached(meta.headers),
-            traceparent: meta.traceparent.clone(),
+            traceparent: meta.traceparent.as_ref().map(detached_value),
             identity: meta.identity.clone(),
         };
         let state = State {
