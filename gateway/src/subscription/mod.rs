@@ -334,21 +334,28 @@ impl Gateway {
             Execution::new(&supergraph, self.client(), &variables, meta.headers, meta.traceparent.clone(), false)
                 .with_identity(meta.identity_header.clone(), meta.identity.as_ref());
         let upstream_headers = execution.subgraph_headers(&fetch.service_name);
-        // What any subgraph of the plan would be sent, for the completion's
-        // key; the trace context and the identity's signing time are left out.
-        let mut plan_headers: Vec<(String, String, Vec<u8>)> = supergraph
+        // What each subgraph would be sent, less the trace context and the
+        // identity's signing time, which differ per request; who the caller
+        // is stays in.
+        let mut sent: Vec<(&str, String, Vec<u8>)> = supergraph
             .subgraphs
             .keys()
             .flat_map(|service| {
-                let headers = execution.subgraph_headers(service);
+                let other;
+                let headers = if *service == fetch.service_name {
+                    &upstream_headers
+                } else {
+                    other = execution.subgraph_headers(service);
+                    &other
+                };
                 headers
                     .iter()
                     .filter(|(name, _)| is_shared_header(name))
-                    .map(|(name, value)| (service.clone(), name.as_str().to_owned(), value.as_bytes().to_vec()))
+                    .map(|(name, value)| (service.as_str(), name.as_str().to_owned(), value.as_bytes().to_vec()))
                     .collect::<Vec<_>>()
             })
             .collect();
-        plan_headers.sort_unstable();
+        sent.sort_unstable();
         drop(execution);
         let payload = crate::executor::request_body(
             &fetch.operation.document_str,
@@ -356,21 +363,15 @@ impl Gateway {
             fetch.variable_usages.as_ref(),
             &[],
         );
-        // Identical subscriptions share an upstream one. The trace context
-        // and the identity's signing time differ per request and are left
-        // out; who the caller is stays in.
-        let mut shared_headers: Vec<(&str, &[u8])> = upstream_headers
-            .iter()
-            .filter(|(name, _)| is_shared_header(name))
-            .map(|(name, value)| (name.as_str(), value.as_bytes()))
-            .collect();
-        shared_headers.sort_unstable();
+        // Identical subscriptions share an upstream one: same subgraph,
+        // document, variables, caller and headers to that subgraph.
+        let to_upstream: Vec<_> = sent.iter().filter(|(service, ..)| *service == fetch.service_name).collect();
         let who = meta.identity.as_ref().map(|identity| {
             let mut scopes = identity.scopes.clone();
             scopes.sort_unstable();
             (identity.user_id, scopes)
         });
-        let key = crate::pipeline::fingerprint(&(&*endpoint.name, &shared_headers, &who, &payload));
+        let key = crate::pipeline::fingerprint(&(&*endpoint.name, &to_upstream, &who, &payload));
         // Subscribers of one feed whose completion of an event cannot differ
         // (same operation, variables, session and headers to every subgraph)
         // share it: the first completes, the others take its bytes.
@@ -379,9 +380,8 @@ impl Gateway {
             key,
             prepared.fingerprint(),
             serde_json::to_string(&variables).unwrap_or_default(),
-            &who,
             session,
-            &plan_headers,
+            &sent,
         ));
         let config = &self.subscriptions.config;
         let feed = self.subscriptions.upstreams.subscribe(key, || Target {
