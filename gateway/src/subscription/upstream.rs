@@ -226,10 +226,10 @@ async fn run(target: &Target, sender: &broadcast::Sender<Upstream>, stop: &Cance
             None => return Some(failed("the connection was lost")),
         };
         match serde_json::from_str::<Value>(&text) {
-            Ok(Value::Object(message)) => match message.get("type").and_then(Value::as_str) {
+            Ok(Value::Object(mut message)) => match message.get("type").and_then(Value::as_str) {
                 Some("next") => {
-                    let Some(payload) = message.get("payload") else { continue };
-                    match serde_json::from_value::<SubgraphResponse>(payload.clone()) {
+                    let Some(payload) = message.remove("payload") else { continue };
+                    match serde_json::from_value::<SubgraphResponse>(payload) {
                         Ok(response) => {
                             metrics::counter!("gateway_subscription_upstream_events_total").increment(1);
                             // Nobody listening just now is no reason to stop:
