@@ -50,6 +50,41 @@ impl MediaType {
     }
 }
 
+/// What the client's `Accept` allows: plain JSON, a streaming format, or both.
+#[derive(Clone, Copy)]
+struct Accepted {
+    plain: Option<MediaType>,
+    streaming: Option<stream::Streaming>,
+}
+
+impl Accepted {
+    /// `None` when neither is acceptable (406).
+    fn of(headers: &HeaderMap) -> Option<Self> {
+        let accepted = Accepted { plain: negotiate(headers), streaming: stream::Streaming::negotiate(headers) };
+        (accepted.plain.is_some() || accepted.streaming.is_some()).then_some(accepted)
+    }
+
+    /// The media type of plain answers and refusals.
+    fn media(self) -> MediaType {
+        self.plain.unwrap_or(MediaType::Json)
+    }
+}
+
+/// Answers one request, streamed when the client accepts a stream.
+async fn answer(
+    gateway: &Arc<Gateway>,
+    request: GraphQLRequest,
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+    is_get: bool,
+    accepted: Accepted,
+) -> Response {
+    match accepted.streaming {
+        Some(format) => stream::respond(gateway, request, headers, peer, is_get, format, accepted.plain).await,
+        None => run(gateway, request, headers, peer, is_get, accepted.media()).await,
+    }
+}
+
 /// Picks the response media type from `Accept`; `None` means 406.
 fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
     let accept: Vec<&str> = headers
@@ -266,6 +301,16 @@ struct Admitted {
 }
 
 impl Admitted {
+    /// Whom the per-caller subscription limit counts: the user, or else the
+    /// address.
+    fn subscription_caller(&self, peer: Option<IpAddr>) -> String {
+        match (&self.identity, peer) {
+            (Some(identity), _) => identity.user_id.to_string(),
+            (None, Some(peer)) => peer.to_string(),
+            (None, None) => "anonymous".to_owned(),
+        }
+    }
+
     fn meta<'a>(&self, headers: &'a HeaderMap, is_get: bool, traceparent: Option<HeaderValue>) -> RequestMeta<'a> {
         RequestMeta {
             is_get,
@@ -457,11 +502,8 @@ async fn post_graphql(
     body: Body,
 ) -> Response {
     let peer = peer_ip(peer);
-    let streaming = stream::Streaming::negotiate(&headers);
-    let plain = negotiate(&headers);
-    let Some(media) = plain.or(streaming.map(|_| MediaType::Json)) else {
-        return not_acceptable();
-    };
+    let Some(accepted) = Accepted::of(&headers) else { return not_acceptable() };
+    let media = accepted.media();
     if !is_json_content_type(&headers) {
         let mut response =
             error_response(RequestError::bad_request("The request body must be application/json"), media);
@@ -495,7 +537,7 @@ async fn post_graphql(
         }
     };
     match value {
-        Value::Array(_) if streaming.is_some() => {
+        Value::Array(_) if accepted.streaming.is_some() => {
             error_response(RequestError::bad_request("A batch cannot be answered as a stream"), media)
         }
         Value::Array(items) => {
@@ -548,12 +590,9 @@ async fn post_graphql(
             out.push(b']');
             with_headers(respond(StatusCode::OK, media, out), passed)
         }
-        other => match (request_from_json(other), streaming) {
-            (Ok(request), Some(format)) => {
-                stream::respond(&gateway, request, &headers, peer, false, format, plain).await
-            }
-            (Ok(request), None) => run(&gateway, request, &headers, peer, false, media).await,
-            (Err(error), _) => error_response(error, media),
+        other => match request_from_json(other) {
+            Ok(request) => answer(&gateway, request, &headers, peer, false, accepted).await,
+            Err(error) => error_response(error, media),
         },
     }
 }
@@ -585,11 +624,8 @@ async fn get_graphql(
     if gateway.config.graphiql && wants_html(&headers) && !names_document {
         return graphiql::page(&gateway.config.graphiql_samples);
     }
-    let streaming = stream::Streaming::negotiate(&headers);
-    let plain = negotiate(&headers);
-    let Some(media) = plain.or(streaming.map(|_| MediaType::Json)) else {
-        return not_acceptable();
-    };
+    let Some(accepted) = Accepted::of(&headers) else { return not_acceptable() };
+    let media = accepted.media();
     let parse_object = |name: &str| -> Result<Option<Map<String, Value>>, RequestError> {
         match params.get(name) {
             None => Ok(None),
@@ -613,11 +649,8 @@ async fn get_graphql(
             extensions,
         })
     })();
-    match (request, streaming) {
-        (Ok(request), Some(format)) => {
-            stream::respond(&gateway, request, &headers, peer_ip(peer), true, format, plain).await
-        }
-        (Ok(request), None) => run(&gateway, request, &headers, peer_ip(peer), true, media).await,
-        (Err(error), _) => error_response(error, media),
+    match request {
+        Ok(request) => answer(&gateway, request, &headers, peer_ip(peer), true, accepted).await,
+        Err(error) => error_response(error, media),
     }
 }

@@ -138,11 +138,7 @@ pub(super) async fn respond(
         Err(refused) => return refused,
     };
     let meta = admitted.meta(headers, is_get, traceparent(headers));
-    let caller = match (&admitted.identity, peer) {
-        (Some(identity), _) => identity.user_id.to_string(),
-        (None, Some(peer)) => peer.to_string(),
-        (None, None) => "anonymous".to_owned(),
-    };
+    let caller = admitted.subscription_caller(peer);
     // The token's expiry cannot move here: the stream ends with it.
     let expires_at = admitted.expires_at.map(|at| tokio::sync::watch::channel(at).1);
     let live = match gateway.subscribe(request, meta, Subscriber { caller, expires_at }).await {

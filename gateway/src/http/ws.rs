@@ -94,11 +94,7 @@ pub(super) fn upgrade(
 
 fn close(code: u16, reason: &str) -> Message {
     // A close reason is at most 123 bytes.
-    let mut end = reason.len().min(123);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from(&reason[..end]) }))
+    Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from(truncate(reason, 123)) }))
 }
 
 fn text(json: String) -> Message {
@@ -395,6 +391,7 @@ fn credentials(payload: &Value) -> Option<&str> {
     find(object).or_else(|| object.get("headers").and_then(Value::as_object).and_then(find))
 }
 
+/// At most `max` bytes of `text`, cut on a character boundary.
 fn truncate(text: &str, max: usize) -> &str {
     let mut end = text.len().min(max);
     while !text.is_char_boundary(end) {
@@ -446,11 +443,7 @@ impl Operation {
             }
         }
         let meta = session.admitted.meta(&session.headers, false, super::traceparent(&session.headers));
-        let caller = match (&session.admitted.identity, self.peer) {
-            (Some(identity), _) => identity.user_id.to_string(),
-            (None, Some(peer)) => peer.to_string(),
-            (None, None) => "anonymous".to_owned(),
-        };
+        let caller = session.admitted.subscription_caller(self.peer);
         let expires_at = session.admitted.identity.as_ref().map(|_| session.expires_at.subscribe());
         let subscriber = Subscriber { caller, expires_at };
         let subscribed = tokio::select! {
