@@ -27,8 +27,8 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request as WsRequest, Response as WsResponse};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::procstat;
 use crate::stats::percentile;
+use crate::{closed_loop, procstat};
 
 /// The document every subscriber sends.
 const TICKS: &str = "subscription Ticks { ticks { n publishedAt } }";
@@ -134,8 +134,7 @@ async fn run_async(settings: &Settings) -> anyhow::Result<Results> {
     let port = free_port()?;
     let mut gateway = GatewayProcess::start(&settings.gatehouse_bin, &supergraph, port, settings)?;
     let pid = gateway.child.id();
-    let base = format!("http://127.0.0.1:{port}");
-    wait_ready(&base, &mut gateway.child).await?;
+    wait_ready(port, &mut gateway.child).await?;
 
     // Warm: one subscription and one event, so the upstream connection's
     // and the plan cache's memory is in the baseline, then none.
@@ -148,7 +147,7 @@ async fn run_async(settings: &Settings) -> anyhow::Result<Results> {
             .await
             .context("the warm-up event did not arrive within 10 s")??;
     }
-    wait_for_gauge(&base, "gateway_subscriptions", 0).await?;
+    wait_for_gauge(port, "gateway_subscriptions", 0).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let baseline_rss_kb = procstat::tree_rss_kb(pid);
 
@@ -181,7 +180,7 @@ async fn run_async(settings: &Settings) -> anyhow::Result<Results> {
                 Ok::<Vec<u64>, anyhow::Error>(latencies)
             }));
         }
-        wait_for_gauge(&base, "gateway_subscriptions", total)
+        wait_for_gauge(port, "gateway_subscriptions", total)
             .await
             .with_context(|| format!("{} of {total} subscribers connected", connected.load(Ordering::Relaxed)))?;
         connect_seconds += wave.elapsed().as_secs_f64();
@@ -334,24 +333,19 @@ impl Drop for GatewayProcess {
     }
 }
 
-async fn http_get(url: &str) -> anyhow::Result<(u16, Bytes)> {
-    let uri: http::Uri = url.parse()?;
-    let authority = uri.authority().context("no authority")?.to_string();
-    let stream = TcpStream::connect(&authority).await?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
-    tokio::spawn(connection);
-    let request = http::Request::get(uri.path()).header("host", authority).body(Full::new(Bytes::new()))?;
-    let response = sender.send_request(request).await?;
-    let status = response.status().as_u16();
-    Ok((status, response.into_body().collect().await?.to_bytes()))
+/// One GET to the gateway on `port`: status and body.
+async fn http_get(port: u16, path: &str) -> anyhow::Result<(u16, Bytes)> {
+    let mut sender = closed_loop::connect(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+    let request = http::Request::get(path).header("host", format!("127.0.0.1:{port}")).body(Full::new(Bytes::new()))?;
+    closed_loop::exchange(&mut sender, request).await
 }
 
-async fn wait_ready(base: &str, child: &mut Child) -> anyhow::Result<()> {
+async fn wait_ready(port: u16, child: &mut Child) -> anyhow::Result<()> {
     for _ in 0..300 {
         if let Some(status) = child.try_wait()? {
             bail!("the gateway exited ({status}) before it was ready");
         }
-        if matches!(http_get(&format!("{base}/ready")).await, Ok((200, _))) {
+        if matches!(http_get(port, "/ready").await, Ok((200, _))) {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -360,10 +354,10 @@ async fn wait_ready(base: &str, child: &mut Child) -> anyhow::Result<()> {
 }
 
 /// Waits until the gateway's gauge `name` (on `/metrics`) reads `value`.
-async fn wait_for_gauge(base: &str, name: &str, value: usize) -> anyhow::Result<()> {
+async fn wait_for_gauge(port: u16, name: &str, value: usize) -> anyhow::Result<()> {
     let mut last = None;
     for _ in 0..1200 {
-        if let Ok((200, body)) = http_get(&format!("{base}/metrics")).await {
+        if let Ok((200, body)) = http_get(port, "/metrics").await {
             last = gauge(&String::from_utf8_lossy(&body), name);
             if last == Some(value as f64) {
                 return Ok(());
@@ -428,11 +422,7 @@ impl Subscriber {
 
     /// GraphQL over SSE, distinct connections: one POST per subscription.
     async fn sse(port: u16) -> anyhow::Result<Self> {
-        let stream = TcpStream::connect(("127.0.0.1", port)).await?;
-        stream.set_nodelay(true)?;
-        let (mut sender, connection) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
-        tokio::spawn(connection);
+        let mut sender = closed_loop::connect(SocketAddr::from(([127, 0, 0, 1], port))).await?;
         let request = http::Request::post("/graphql")
             .header("host", format!("127.0.0.1:{port}"))
             .header("content-type", "application/json")
