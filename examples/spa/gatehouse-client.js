@@ -256,7 +256,6 @@ export class GatehouseClient extends EventTarget {
     if (typeof WebSocket !== 'function' || this.#liveTimer) return;
     const socket = new WebSocket(this.#url.replace(/^http/, 'ws'), 'graphql-transport-ws');
     this.#live = socket;
-    this.#liveReady = false;
     const send = (message) => socket.send(JSON.stringify(message));
     let sentToken = null;
     socket.addEventListener('open', () => {
@@ -299,8 +298,7 @@ export class GatehouseClient extends EventTarget {
     });
     socket.addEventListener('close', () => {
       if (this.#live !== socket) return; // closed on purpose
-      this.#live = null;
-      this.#liveReady = false;
+      this.#forgetLive();
       this.#liveState({ state: 'closed' });
       this.#reconnectLive();
     });
@@ -309,9 +307,7 @@ export class GatehouseClient extends EventTarget {
   /** The subscription ended: why decides what comes next. */
   #liveEnded(socket, code) {
     if (this.#live !== socket) return;
-    this.#live = null;
-    this.#liveReady = false;
-    socket.close(1000);
+    this.#forgetLive().close(1000);
     if (code === 'UNAUTHENTICATED') {
       // The session was revoked, or the token expired: the refresh cookie
       // tells which. A dead session signs every tab out (in `refresh`); a
@@ -339,13 +335,19 @@ export class GatehouseClient extends EventTarget {
     clearTimeout(this.#liveTimer);
     this.#liveTimer = null;
     this.#liveAttempts = 0;
-    const socket = this.#live;
-    this.#live = null;
-    this.#liveReady = false;
+    const socket = this.#forgetLive();
     if (socket) {
       socket.close(1000);
       this.#liveState({ state: 'closed' });
     }
+  }
+
+  /** Lets go of the live socket (its close event is then ignored); returns it. */
+  #forgetLive() {
+    const socket = this.#live;
+    this.#live = null;
+    this.#liveReady = false;
+    return socket;
   }
 
   #liveState(detail) {
