@@ -36,14 +36,22 @@ pub struct LiveNotice {
     pub occurred_at: DateTime<Utc>,
 }
 
-/// Publishes a notice. Best effort: a notice that cannot be sent is logged;
-/// nothing durable depends on it.
+/// How long a notice may wait for the connection. While NATS is away the
+/// client's outgoing queue fills and a publish waits for it to come back;
+/// the request that announced the change must not.
+const PUBLISH_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Publishes a notice. Best effort: a notice that cannot be sent soon is
+/// logged and dropped; nothing durable depends on it.
 pub async fn publish(nats: &async_nats::Client, signer: &MessageSigner, subject: &str, user_id: Uuid, kind: LiveKind) {
     let notice = LiveNotice { user_id, kind, occurred_at: Utc::now() };
     let payload = serde_json::to_vec(&notice).expect("a notice serialises");
     let headers = signer.headers(subject, &payload);
-    if let Err(error) = nats.publish_with_headers(subject.to_owned(), headers, payload.into()).await {
-        tracing::warn!(%user_id, ?kind, %error, "could not publish a live account notice");
+    let sent = nats.publish_with_headers(subject.to_owned(), headers, payload.into());
+    match tokio::time::timeout(PUBLISH_WAIT, sent).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::warn!(%user_id, ?kind, %error, "could not publish a live account notice"),
+        Err(_) => tracing::warn!(%user_id, ?kind, "NATS did not take a live account notice in time; dropped"),
     }
 }
 

@@ -12,8 +12,10 @@
 //!
 //! The subject is part of the signed text, so a message cannot be replayed
 //! on another subject (an event as a revocation notice, say). Replaying a
-//! genuine message on its own subject changes nothing: events apply once, in
-//! version order, and a revocation is final anyway.
+//! genuine message on its own subject changes no state: events apply once,
+//! in version order, and a revocation is final anyway. What a replay can do
+//! is tell watching clients again; the users subgraph's live feed drops
+//! anything older than a minute, so an old message is not news.
 
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};

@@ -35,6 +35,11 @@ use gatehouse_common::signing::MessageSigner;
 /// Events kept for the slowest subscriber.
 const CAPACITY: usize = 1024;
 
+/// How old an event may be and still be news. Older ones are history: what
+/// a re-created JetStream consumer replays from the stream's start, or a
+/// captured notice played again.
+const FRESH_FOR: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
 /// What happened to an account, as subscribers see it.
 #[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[graphql(name = "AccountEventType")]
@@ -96,8 +101,12 @@ impl LiveFeed {
         self.sender.subscribe()
     }
 
-    /// Hands an event to every subscriber.
+    /// Hands an event to every subscriber, unless it is old news.
     pub fn publish(&self, event: LiveEvent) {
+        if Utc::now() - event.occurred_at > FRESH_FOR {
+            metrics::counter!("gatehouse_users_live_stale_total").increment(1);
+            return;
+        }
         metrics::counter!("gatehouse_users_live_events_total").increment(1);
         let _ = self.sender.send(Arc::new(event));
     }

@@ -7,6 +7,7 @@ mod support;
 
 use std::time::Duration;
 
+use chrono::{SubsecRound, Utc};
 use futures::{SinkExt, StreamExt};
 use gatehouse_common::events::AccountChange;
 use gatehouse_common::identity::{Identity, IDENTITY_HEADER};
@@ -96,9 +97,14 @@ async fn account_events_reach_their_owner_only_and_forged_notices_nobody() {
 
     // Someone else's event, and a forged notice about me: nothing arrives.
     app.apply(other, 2, AccountChange::RoleChanged { role: "ADMIN".into() }).await;
+    // And a genuine notice an hour old (history replayed, or a captured
+    // notice played again): old news, not sent.
     let revocations = app.settings.revocation_subject();
-    let revoked = |user: Uuid| json!({ "sid": Uuid::new_v4(), "user_id": user, "reason": "logout", "revoked_at": 1 });
-    notify(&app, &revocations, revoked(me), false).await;
+    let now = Utc::now().timestamp();
+    let revoked_at =
+        |user: Uuid, at: i64| json!({ "sid": Uuid::new_v4(), "user_id": user, "reason": "logout", "revoked_at": at });
+    notify(&app, &revocations, revoked_at(me, now), false).await;
+    notify(&app, &revocations, revoked_at(me, now - 3600), true).await;
     assert_eq!(next_within(&mut socket, Duration::from_millis(500)).await, None);
 
     // My role changed (a JetStream event), a session of mine ended (a
@@ -107,14 +113,15 @@ async fn account_events_reach_their_owner_only_and_forged_notices_nobody() {
     let event = next(&mut socket).await;
     assert_eq!(event["payload"]["data"]["accountEvents"]["type"], "ROLES_CHANGED", "{event}");
     assert!(event["payload"]["data"]["accountEvents"]["occurredAt"].is_string());
-    notify(&app, &revocations, revoked(me), true).await;
+    notify(&app, &revocations, revoked_at(me, now), true).await;
     assert_eq!(next(&mut socket).await["payload"]["data"]["accountEvents"]["type"], "SESSION_REVOKED");
     let live = app.settings.live_subject();
-    let changed = json!({ "user_id": me, "kind": "PASSWORD_CHANGED", "occurred_at": "2026-12-03T10:00:00Z" });
+    let at = Utc::now().trunc_subsecs(0);
+    let changed = json!({ "user_id": me, "kind": "PASSWORD_CHANGED", "occurred_at": at });
     notify(&app, &live, changed, true).await;
     let event = next(&mut socket).await;
     assert_eq!(event["payload"]["data"]["accountEvents"]["type"], "PASSWORD_CHANGED");
-    assert_eq!(event["payload"]["data"]["accountEvents"]["occurredAt"], "2026-12-03T10:00:00+00:00");
+    assert_eq!(event["payload"]["data"]["accountEvents"]["occurredAt"], at.to_rfc3339());
     let edit = "mutation { updateProfile(input: { bio: \"new\" }) { bio } }";
     let answer = app.graphql(edit, json!({}), Some(&identity(me, &["user"]))).await;
     assert_eq!(answer["data"]["updateProfile"]["bio"], "new", "{answer}");
