@@ -107,15 +107,6 @@ impl Gatekeeper {
         self.revocations.as_ref()
     }
 
-    /// Authenticates a bare token (`Authorization` already taken apart), as
-    /// a WebSocket's `connection_init` payload carries it.
-    pub async fn authenticate_token(&self, authorization: &str) -> Result<Option<Authenticated>, Rejection> {
-        let mut headers = HeaderMap::new();
-        let value = HeaderValue::from_str(authorization).map_err(|_| Rejection::BadHeader)?;
-        headers.insert(AUTHORIZATION, value);
-        self.authenticate(&headers).await
-    }
-
     /// No `Authorization` header: `Ok(None)`, an anonymous caller. A header
     /// that is present but not a valid, live bearer token: a [`Rejection`].
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Option<Authenticated>, Rejection> {

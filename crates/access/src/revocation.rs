@@ -103,11 +103,6 @@ impl Revocations {
         self.heard.notified().await;
     }
 
-    /// How long a "not revoked" answer from Redis is trusted.
-    pub fn recheck(&self) -> Duration {
-        self.config.recheck
-    }
-
     pub async fn is_revoked(&self, sid: Uuid) -> Result<bool, RevocationError> {
         if self.revoked.contains_key(&sid) {
             return Ok(true);

@@ -171,15 +171,10 @@ impl AuthSettings {
             max_body_bytes: config.max_body_bytes,
             body_read_timeout: config.listener.limits().body_read_timeout,
             redis_key_prefix: shared.redis_key_prefix.clone(),
-            revocation_subject: revocation_subject(shared),
+            revocation_subject: shared.revocation_subject(),
             live_subject: shared.live_subject(),
         })
     }
-}
-
-/// Where revocation notices are published ([`SharedSettings::revocation_subject`]).
-pub fn revocation_subject(shared: &SharedSettings) -> String {
-    shared.revocation_subject()
 }
 
 #[cfg(test)]
