@@ -10,18 +10,29 @@ use std::time::Duration;
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::PublicKeyComponents;
-use aws_lc_rs::signature::{ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
+use aws_lc_rs::signature::{ParsedPublicKey, ECDSA_P256_SHA256_FIXED, RSA_PKCS1_2048_8192_SHA256};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
 use serde::Deserialize;
 
 /// One verification key, parsed once: aws-lc keeps the parsed RSA key (and
 /// its Montgomery constants) between calls, where rebuilding it from `n` and
 /// `e` for every token cost about seven times the verification itself.
-pub type VerificationKey = ParsedPublicKey;
+pub struct VerificationKey {
+    /// The one JWS `alg` this key verifies: a token's header must name it.
+    pub alg: &'static str,
+    key: ParsedPublicKey,
+}
 
-/// Verification keys by `kid`. Only RSA signing keys usable with RS256 are kept.
+impl VerificationKey {
+    /// Checks `signature` over `message`.
+    pub fn verify_sig(&self, message: &[u8], signature: &[u8]) -> Result<(), aws_lc_rs::error::Unspecified> {
+        self.key.verify_sig(message, signature)
+    }
+}
+
+/// Verification keys by `kid`: RSA keys for RS256 and P-256 keys for ES256.
 #[derive(Clone, Default)]
 pub struct KeySet {
     keys: HashMap<String, Arc<VerificationKey>>,
@@ -58,7 +69,7 @@ impl KeySet {
 pub enum JwksError {
     #[error("the JWKS document is not JSON with a `keys` array")]
     NotAJwks,
-    #[error("the JWKS document holds no usable RS256 signing key")]
+    #[error("the JWKS document holds no usable RS256 or ES256 signing key")]
     NoUsableKey,
 }
 
@@ -67,7 +78,7 @@ struct RawSet {
     keys: Vec<serde_json::Value>,
 }
 
-/// Parses a JWKS document, keeping every usable RS256 key and skipping the rest.
+/// Parses a JWKS document, keeping every usable RS256 and ES256 key and skipping the rest.
 pub fn parse(body: &[u8]) -> Result<KeySet, JwksError> {
     let raw: RawSet = serde_json::from_slice(body).map_err(|_| JwksError::NotAJwks)?;
     let mut keys = HashMap::new();
@@ -88,22 +99,43 @@ pub fn parse(body: &[u8]) -> Result<KeySet, JwksError> {
 fn usable_key(value: serde_json::Value) -> Result<(String, VerificationKey), &'static str> {
     let jwk: Jwk = serde_json::from_value(value).map_err(|_| "not a JWK")?;
     let kid = jwk.common.key_id.clone().filter(|k| !k.is_empty()).ok_or("no kid")?;
-    let AlgorithmParameters::RSA(rsa) = &jwk.algorithm else {
-        return Err("not an RSA key");
-    };
     if matches!(jwk.common.public_key_use, Some(ref u) if *u != PublicKeyUse::Signature) {
         return Err("not a signing key");
     }
-    if matches!(jwk.common.key_algorithm, Some(alg) if alg != KeyAlgorithm::RS256) {
-        return Err("not an RS256 key");
-    }
-    let n = URL_SAFE_NO_PAD.decode(rsa.n.trim_end_matches('=')).map_err(|_| "unreadable RSA modulus")?;
-    let e = URL_SAFE_NO_PAD.decode(rsa.e.trim_end_matches('=')).map_err(|_| "unreadable RSA exponent")?;
-    let der =
-        PublicKeyComponents { n: n.as_slice(), e: e.as_slice() }.as_der().map_err(|_| "invalid RSA public key")?;
-    let public =
-        ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, der.as_ref()).map_err(|_| "RSA key too small or invalid")?;
-    Ok((kid, public))
+    let decode = |part: &str| URL_SAFE_NO_PAD.decode(part.trim_end_matches('='));
+    let key = match &jwk.algorithm {
+        AlgorithmParameters::RSA(rsa) => {
+            if matches!(jwk.common.key_algorithm, Some(alg) if alg != KeyAlgorithm::RS256) {
+                return Err("an RSA key not for RS256");
+            }
+            let n = decode(&rsa.n).map_err(|_| "unreadable RSA modulus")?;
+            let e = decode(&rsa.e).map_err(|_| "unreadable RSA exponent")?;
+            let der = PublicKeyComponents { n: n.as_slice(), e: e.as_slice() }
+                .as_der()
+                .map_err(|_| "invalid RSA public key")?;
+            let key = ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, der.as_ref())
+                .map_err(|_| "RSA key too small or invalid")?;
+            VerificationKey { alg: "RS256", key }
+        }
+        AlgorithmParameters::EllipticCurve(ec) => {
+            if matches!(jwk.common.key_algorithm, Some(alg) if alg != KeyAlgorithm::ES256) {
+                return Err("an EC key not for ES256");
+            }
+            if ec.curve != EllipticCurve::P256 {
+                return Err("an EC key not on P-256");
+            }
+            let (x, y) = (decode(&ec.x).map_err(|_| "unreadable EC x")?, decode(&ec.y).map_err(|_| "unreadable EC y")?);
+            if x.len() != 32 || y.len() != 32 {
+                return Err("P-256 coordinates are 32 bytes");
+            }
+            // The uncompressed point; aws-lc checks that it lies on the curve.
+            let point = [&[4u8][..], &x, &y].concat();
+            let key = ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &point).map_err(|_| "not a point on P-256")?;
+            VerificationKey { alg: "ES256", key }
+        }
+        _ => return Err("neither an RSA nor an EC key"),
+    };
+    Ok((kid, key))
 }
 
 /// `max-age` from a `Cache-Control` header value, when present and sane.
@@ -124,6 +156,10 @@ mod tests {
     // A real 2048-bit public modulus (base64url), so DecodingKey accepts it.
     pub(crate) const N: &str = "u1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gunVTLw7onLRnrq0_IzW7yWR7QkrmBL7jTKEn5u-qKhbwKfBstIs-bMY2Zkp18gnTxKLxoS2tFczGkPLPgizskuemMghRniWaoLcyehkd3qqGElvW_VDL5AaWTg0nLVkjRo9z-40RQzuVaE8AkAFmxZzow3x-VJYKdjykkJ0iT9wCS0DRTXu269V264Vf_3jvredZiKRkgwlL9xNAwxXFg0x_XFw005UWVRIkdgcKWTjpBP2dPwVZ4WWC-9aGVd-Gyn1o0CLelf4rEjGoXbAAEgAqeGUxrcIlbjXfbcmw";
 
+    // The P-256 public key of RFC 7517's examples.
+    const X: &str = "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU";
+    const Y: &str = "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0";
+
     fn key(kid: &str) -> serde_json::Value {
         serde_json::json!({"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256", "n": N, "e": "AQAB"})
     }
@@ -133,7 +169,13 @@ mod tests {
         let doc = serde_json::json!({"keys": [
             key("good-1"),
             {"kty": "RSA", "kid": "broken", "n": "!!!", "e": "AQAB"},
-            {"kty": "EC", "kid": "ec", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"},
+            {"kty": "EC", "kid": "ec", "crv": "P-256", "x": X, "y": Y},
+            {"kty": "EC", "kid": "ec-rs256", "alg": "RS256", "crv": "P-256", "x": X, "y": Y},
+            {"kty": "EC", "kid": "ec-es384", "alg": "ES384", "crv": "P-256", "x": X, "y": Y},
+            {"kty": "EC", "kid": "p384", "crv": "P-384", "x": X, "y": Y},
+            {"kty": "EC", "kid": "off-curve", "crv": "P-256", "x": X, "y": X},
+            {"kty": "EC", "kid": "short", "crv": "P-256", "x": "AAAA", "y": Y},
+            {"kty": "RSA", "kid": "rsa-es256", "alg": "ES256", "n": N, "e": "AQAB"},
             {"kty": "RSA", "kid": "enc", "use": "enc", "n": N, "e": "AQAB"},
             {"kty": "RSA", "kid": "ps", "alg": "PS256", "n": N, "e": "AQAB"},
             {"kty": "RSA", "n": N, "e": "AQAB"},
@@ -141,7 +183,9 @@ mod tests {
             key("good-2"),
         ]});
         let set = parse(doc.to_string().as_bytes()).unwrap();
-        assert_eq!(set.kids(), vec!["good-1", "good-2"]);
+        assert_eq!(set.kids(), vec!["ec", "good-1", "good-2"]);
+        assert_eq!(set.get("ec").unwrap().alg, "ES256");
+        assert_eq!(set.get("good-1").unwrap().alg, "RS256");
     }
 
     #[test]

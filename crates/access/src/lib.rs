@@ -2,8 +2,8 @@
 //!
 //! - [`jwks`]: reading a JWKS document (tolerant of bad keys) and its `Cache-Control`.
 //! - [`verifier`]: [`Verifier`], which keeps the last good key set fresh and
-//!   verifies RS256 access tokens against it (algorithm, `typ`, `iss`, `aud`,
-//!   `exp`, `nbf` pinned).
+//!   verifies RS256 and ES256 access tokens against it (the algorithm pinned
+//!   to the key's, `typ`, `iss`, `aud`, `exp`, `nbf`).
 //! - [`gatekeeper`]: [`Gatekeeper`], one request's `Authorization` header to
 //!   a verified, unrevoked [`gatehouse_common::identity::Identity`] (or a 401).
 //! - [`csrf`]: refusing simple (unpreflighted) browser requests.

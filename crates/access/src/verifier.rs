@@ -80,7 +80,7 @@ impl AccessClaims {
 pub enum VerifyError {
     #[error("the access token is malformed")]
     Malformed,
-    #[error("the access token is not signed with RS256")]
+    #[error("the access token is not signed with RS256 or ES256, or not with its key's algorithm")]
     WrongAlgorithm,
     #[error("the token is not an access token (typ must be at+jwt)")]
     WrongType,
@@ -214,10 +214,12 @@ impl Verifier {
             self.verified.invalidate(token);
         }
         let header = JoseHeader::decode(token)?;
-        // Pinned before any key is looked at: no `none`, no HS256 with a public key.
-        if header.alg.as_deref() != Some("RS256") {
+        // Pinned before any key is looked at: no `none`, no HS256 with a
+        // public key; and below, the key's own algorithm must be the header's.
+        let alg = header.alg.as_deref().filter(|alg| matches!(*alg, "RS256" | "ES256"));
+        let Some(alg) = alg else {
             return Err(VerifyError::WrongAlgorithm);
-        }
+        };
         if header.crit.is_some() {
             return Err(VerifyError::UnknownCritical);
         }
@@ -236,6 +238,9 @@ impl Verifier {
                 self.keys.load().get(&kid).cloned().ok_or(VerifyError::UnknownKey)?
             }
         };
+        if key.alg != alg {
+            return Err(VerifyError::WrongAlgorithm);
+        }
         // The signature, with the key parsed once per JWKS fetch.
         let (message, signature) = token.rsplit_once('.').ok_or(VerifyError::Malformed)?;
         let (_, payload) = message.split_once('.').ok_or(VerifyError::Malformed)?;

@@ -60,6 +60,43 @@ async fn forged_algorithms_are_refused_before_any_key_is_used() {
 }
 
 #[tokio::test]
+async fn es256_tokens_verify_and_each_key_verifies_only_its_own_algorithm() {
+    let rsa = TestKey::generate("rsa");
+    let ec = EcTestKey::generate("ec");
+    let endpoint = Endpoint::start(Serve::Keys(vec![rsa.jwk.clone(), ec.jwk.clone()], None)).await;
+    let verifier = verifier_for(&endpoint, Duration::from_secs(60)).await;
+    let c = claims();
+    let verified = verifier.verify(&ec.sign(&c)).await.expect("a valid ES256 token");
+    assert_eq!(verified.sub.to_string(), c["sub"].as_str().unwrap());
+    verifier.verify(&rsa.sign(&claims())).await.expect("a valid RS256 token beside it");
+
+    // A header that names the other algorithm than its key's is refused,
+    // whatever the signature.
+    let as_rs256 = ec.sign_raw(&json!({"alg": "RS256", "typ": "at+jwt", "kid": "ec"}), &claims());
+    assert_eq!(verifier.verify(&as_rs256).await.unwrap_err(), VerifyError::WrongAlgorithm);
+    let as_es256 = rsa.sign_raw(&json!({"alg": "ES256", "typ": "at+jwt", "kid": "rsa"}), &claims());
+    assert_eq!(verifier.verify(&as_es256).await.unwrap_err(), VerifyError::WrongAlgorithm);
+    for alg in ["ES384", "ES512", "PS256", "EdDSA", "HS256"] {
+        let token = ec.sign_raw(&json!({"alg": alg, "typ": "at+jwt", "kid": "ec"}), &claims());
+        assert_eq!(verifier.verify(&token).await.unwrap_err(), VerifyError::WrongAlgorithm, "{alg}");
+    }
+
+    // A changed claim, a truncated or a DER-encoded signature fail.
+    let token = ec.sign(&claims());
+    let (message, signature) = token.rsplit_once('.').unwrap();
+    let (_, payload) = message.split_once('.').unwrap();
+    let other = URL_SAFE_NO_PAD.encode(claims().to_string());
+    let tampered = token.replace(payload, &other);
+    assert_eq!(verifier.verify(&tampered).await.unwrap_err(), VerifyError::BadSignature);
+    let raw = URL_SAFE_NO_PAD.decode(signature).unwrap();
+    let truncated = format!("{message}.{}", URL_SAFE_NO_PAD.encode(&raw[..63]));
+    assert_eq!(verifier.verify(&truncated).await.unwrap_err(), VerifyError::BadSignature);
+    let der = [&[0x30u8, 0x44, 0x02, 0x20][..], &raw[..32], &[0x02, 0x20], &raw[32..]].concat();
+    let der = format!("{message}.{}", URL_SAFE_NO_PAD.encode(&der));
+    assert_eq!(verifier.verify(&der).await.unwrap_err(), VerifyError::BadSignature);
+}
+
+#[tokio::test]
 async fn a_token_with_critical_extensions_is_refused() {
     let key = TestKey::generate("k1");
     let endpoint = Endpoint::start(Serve::Keys(vec![key.jwk.clone()], None)).await;

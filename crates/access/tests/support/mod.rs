@@ -63,6 +63,38 @@ impl TestKey {
     }
 }
 
+/// A P-256 signing key and its JWK, for ES256 tokens.
+pub struct EcTestKey {
+    pub kid: String,
+    pair: aws_lc_rs::signature::EcdsaKeyPair,
+    pub jwk: Value,
+}
+
+impl EcTestKey {
+    pub fn generate(kid: &str) -> Self {
+        use aws_lc_rs::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+        let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).expect("P-256 key generation");
+        let point = pair.public_key().as_ref().to_vec();
+        let jwk = json!({
+            "kty": "EC", "use": "sig", "alg": "ES256", "crv": "P-256", "kid": kid,
+            "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..]),
+        });
+        Self { kid: kid.into(), pair, jwk }
+    }
+
+    /// A token whose JOSE header is exactly `header`, signed ES256 (r ‖ s).
+    pub fn sign_raw(&self, header: &Value, claims: &Value) -> String {
+        let message =
+            format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
+        let signature = self.pair.sign(&aws_lc_rs::rand::SystemRandom::new(), message.as_bytes()).expect("signing");
+        format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref()))
+    }
+
+    pub fn sign(&self, claims: &Value) -> String {
+        self.sign_raw(&json!({"alg": "ES256", "typ": "at+jwt", "kid": self.kid}), claims)
+    }
+}
+
 /// jsonwebtoken's aws-lc backend reads PKCS#1 `RSAPrivateKey` DER, aws-lc-rs
 /// writes PKCS#8: unwrap the OCTET STRING that holds the PKCS#1 structure.
 pub fn pkcs1_from_pkcs8(der: &[u8]) -> Vec<u8> {
