@@ -155,12 +155,44 @@ pub struct KeysArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Move the signing keys in `AUTH_KEYS_DIR` along: next → current →
-    /// previous, and write a new next. Running auth services pick the change
-    /// up within `AUTH_KEYS_RELOAD_SECS`; verifiers already trust the new
-    /// current key, published as next since the last rotation. Rotate no more
-    /// often than the access-token lifetime plus the JWKS cache age.
-    Rotate(Box<AuthConfig>),
+    /// Show the signing key ring: each key's kid, algorithm, state (current,
+    /// next, previous, retired), whether JWKS publishes it, and its dates.
+    List(Box<AuthConfig>),
+    /// Move the key ring along: next → current → previous, and a new next.
+    /// Every auth replica picks the change up within
+    /// `AUTH_KEYS_RELOAD_SECS`; verifiers already trust the new current key,
+    /// published as next since the last rotation. Refused while the next key
+    /// is younger than the JWKS cache age plus that interval.
+    Rotate(Box<RotateArgs>),
+    /// Take a key out of the JWKS and erase its private key: a previous key
+    /// once the tokens it signed have expired (sooner with `--force`), or the
+    /// next key (replaced by a new one). The current key is rotated away first.
+    /// Verifiers drop the key at their next JWKS refresh.
+    Retire(Box<RetireArgs>),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RotateArgs {
+    /// Algorithm of the new next key. Default: `AUTH_SIGNING_ALG`.
+    #[arg(long, value_enum)]
+    pub alg: Option<gatehouse_auth::keys::Algorithm>,
+    /// Promote the next key even if verifiers may not have fetched it yet.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub auth: AuthConfig,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RetireArgs {
+    /// The key's id, as `gatehouse keys list` shows it.
+    pub kid: String,
+    /// Retire a previous key even though tokens it signed may still be valid
+    /// (a compromised key): they are refused from then on.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub auth: AuthConfig,
 }
 
 #[derive(Debug, clap::Args)]
@@ -185,14 +217,7 @@ impl Cli {
             Command::Users(config) => dev::run_users(&self.shared, config).await,
             Command::Migrate(args) => dev::migrate(&self.shared, &args.auth, &args.users).await,
             Command::Seed(args) => dev::seed(&self.shared, &args.auth).await,
-            Command::Keys(KeysArgs { command: KeysCommand::Rotate(auth) }) => {
-                let rotated = gatehouse_auth::keys::rotate(&auth, &self.shared.resolve()?).await?;
-                println!("Rotated the signing keys in {}", rotated.dir.display());
-                println!("  current:  {}", rotated.current);
-                println!("  next:     {}", rotated.next.as_deref().unwrap_or("(none)"));
-                println!("  previous: {}", rotated.previous.as_deref().unwrap_or("(none)"));
-                Ok(())
-            }
+            Command::Keys(KeysArgs { command }) => dev::keys(&self.shared, command).await,
             Command::Schema(args) => {
                 let sdl = match args.command {
                     Some(SchemaCommand::Sdl { subgraph: SubgraphName::Auth }) => gatehouse_auth::schema_sdl(),

@@ -80,6 +80,70 @@ pub async fn seed(shared: &SharedConfig, auth: &AuthConfig) -> anyhow::Result<()
     Ok(())
 }
 
+/// `gatehouse keys …`: the signing key ring in the auth database.
+pub async fn keys(shared: &SharedConfig, command: crate::cli::KeysCommand) -> anyhow::Result<()> {
+    use crate::cli::KeysCommand;
+    use gatehouse_auth::keys;
+    let settings = shared.resolve()?;
+    let config = match &command {
+        KeysCommand::List(auth) => auth.as_ref(),
+        KeysCommand::Rotate(args) => &args.auth,
+        KeysCommand::Retire(args) => &args.auth,
+    };
+    let pool = gatehouse_auth::connect_database(config).await?;
+    gatehouse_auth::migrate(&pool).await?;
+    let ring = match &command {
+        KeysCommand::List(_) => keys::list(&pool).await?,
+        KeysCommand::Rotate(args) => {
+            let auth = gatehouse_auth::settings::AuthSettings::resolve(&args.auth, &settings)?;
+            let rotation = keys::rotate(&pool, &args.auth, &auth, &settings, args.alg, args.force).await?;
+            match (rotation.created, &rotation.promoted) {
+                (true, _) => println!("Created the signing key ring."),
+                (false, Some(kid)) => println!("Rotated the signing keys: {kid} signs now."),
+                (false, None) => println!("The ring had no next key: created one; rotate again once it is published."),
+            }
+            rotation.keys
+        }
+        KeysCommand::Retire(args) => {
+            let auth = gatehouse_auth::settings::AuthSettings::resolve(&args.auth, &settings)?;
+            let ring = keys::retire(&pool, &args.auth, &auth, &args.kid, args.force).await?;
+            println!("Retired {}.", args.kid);
+            ring
+        }
+    };
+    print!("{}", key_table(&ring));
+    Ok(())
+}
+
+/// The ring as a table, one key per line.
+fn key_table(keys: &[gatehouse_auth::keys::KeyInfo]) -> String {
+    let date = |at: Option<chrono::DateTime<chrono::Utc>>| {
+        at.map(|at| at.format("%Y-%m-%d %H:%M:%SZ").to_string()).unwrap_or_else(|| "-".into())
+    };
+    let mut out = format!(
+        "{:<43}  {:<5}  {:<8}  {:<9}  {:<20}  {:<20}  {:<20}\n",
+        "KID", "ALG", "STATE", "PUBLISHED", "CREATED", "SIGNED FROM", "PUBLISHED UNTIL"
+    );
+    for key in keys {
+        let until = match key.state.as_str() {
+            "previous" => date(key.publish_until),
+            "retired" => format!("retired {}", date(key.retired_at)),
+            _ => "-".into(),
+        };
+        out.push_str(&format!(
+            "{:<43}  {:<5}  {:<8}  {:<9}  {:<20}  {:<20}  {}\n",
+            key.kid,
+            key.alg,
+            key.state,
+            if key.published { "yes" } else { "no" },
+            date(Some(key.created_at)),
+            date(key.activated_at),
+            until
+        ));
+    }
+    out
+}
+
 /// What production demands of the gateway: no GraphiQL and no
 /// introspection unless asked for (also when production came from `--env`,
 /// not the variable), and browser origins over HTTPS only.

@@ -878,39 +878,78 @@ async fn traces_follow_a_request_from_the_caller_through_the_gateway_into_the_su
     isolated.cleanup().await;
 }
 
-#[tokio::test]
-async fn keys_rotate_moves_next_to_current_to_previous() {
-    let isolated = Isolated::new();
-    let rotate = || async {
-        let output = isolated.command(&["keys", "rotate"]).output().await.expect("gatehouse runs");
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        let kid = |place: &str| -> String {
-            let line = stdout.lines().find(|l| l.trim_start().starts_with(place)).expect("a line per key");
-            line.split_whitespace().last().unwrap_or_default().to_owned()
-        };
-        (kid("current:"), kid("next:"), kid("previous:"))
-    };
-    // The first run makes the development keys; each later one moves them along.
-    let (current, next, previous) = rotate().await;
-    assert_eq!(previous, "(none)");
-    assert_ne!(current, next);
-    let (current_2, next_2, previous_2) = rotate().await;
-    assert_eq!((current_2.as_str(), previous_2.as_str()), (next.as_str(), current.as_str()));
-    assert!(next_2 != current && next_2 != next, "a new next key");
-    let keys = isolated.dev_dir.join("keys");
-    for file in ["current.pem", "next.pem", "previous.pem"] {
-        assert!(keys.join(file).exists(), "{file}");
-    }
-
-    // Keys given in the environment cannot be rotated on disk: say how instead.
+/// Runs `gatehouse keys …`; answers success, stdout and stderr.
+async fn keys_command(isolated: &Isolated, args: &[&str]) -> (bool, String, String) {
     let output = isolated
-        .command(&["keys", "rotate"])
-        .env("AUTH_SIGNING_KEY", "not used")
+        .command(&[&["keys"], args].concat())
+        .env("AUTH_RSA_KEY_BITS", "2048")
+        // Verifiers here cache nothing: a rotation need not wait.
+        .env("AUTH_JWKS_MAX_AGE_SECS", "0")
+        .env("AUTH_KEYS_RELOAD_SECS", "0")
         .output()
         .await
         .expect("gatehouse runs");
-    assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("AUTH_SIGNING_KEY"));
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    (output.status.success(), text(&output.stdout), text(&output.stderr))
+}
+
+/// The rows of `gatehouse keys` output: kid, algorithm, state, published.
+fn key_rows(stdout: &str) -> Vec<[String; 4]> {
+    stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("KID"))
+        .skip(1)
+        .map(|l| {
+            let cells: Vec<&str> = l.split_whitespace().collect();
+            [0, 1, 2, 3].map(|i| cells[i].to_owned())
+        })
+        .collect()
+}
+
+fn kid_in(rows: &[[String; 4]], state: &str) -> String {
+    rows.iter().find(|r| r[2] == state).map(|r| r[0].clone()).unwrap_or_else(|| panic!("no {state} key in {rows:?}"))
+}
+
+#[tokio::test]
+async fn keys_list_rotate_and_retire_manage_the_ring_in_the_database() {
+    let isolated = Isolated::new();
+    // An empty database: list shows nothing, the first rotate creates the ring.
+    let (ok, stdout, stderr) = keys_command(&isolated, &["list"]).await;
+    assert!(ok, "{stderr}");
+    assert!(key_rows(&stdout).is_empty(), "{stdout}");
+    let (ok, stdout, stderr) = keys_command(&isolated, &["rotate"]).await;
+    assert!(ok && stdout.contains("Created the signing key ring"), "{stdout}{stderr}");
+    let first = key_rows(&stdout);
+    let (current, next) = (kid_in(&first, "current"), kid_in(&first, "next"));
+    assert!(first.iter().all(|r| r[1] == "RS256" && r[3] == "yes"), "{first:?}");
+
+    let (ok, stdout, stderr) = keys_command(&isolated, &["rotate", "--alg", "ES256"]).await;
+    assert!(ok && stdout.contains("Rotated the signing keys"), "{stdout}{stderr}");
+    let second = key_rows(&stdout);
+    assert_eq!(kid_in(&second, "current"), next);
+    assert_eq!(kid_in(&second, "previous"), current);
+    assert_eq!(second.iter().find(|r| r[2] == "next").unwrap()[1], "ES256");
+
+    // The current key cannot be retired; the previous one only with --force
+    // while its tokens may be valid.
+    let (ok, _, stderr) = keys_command(&isolated, &["retire", &next]).await;
+    assert!(!ok && stderr.contains("rotate first"), "{stderr}");
+    let (ok, _, stderr) = keys_command(&isolated, &["retire", &current]).await;
+    assert!(!ok && stderr.contains("--force"), "{stderr}");
+    let (ok, stdout, stderr) = keys_command(&isolated, &["retire", &current, "--force"]).await;
+    assert!(ok, "{stderr}");
+    let retired = key_rows(&stdout).into_iter().find(|r| r[0] == current).unwrap();
+    assert_eq!((retired[2].as_str(), retired[3].as_str()), ("retired", "no"));
+    let (ok, stdout, _) = keys_command(&isolated, &["list"]).await;
+    assert!(ok);
+    assert_eq!(key_rows(&stdout).len(), 3, "{stdout}");
+
+    // Unknown kids, unknown algorithms and a missing kid are refused clearly.
+    let (ok, _, stderr) = keys_command(&isolated, &["retire", "no-such-kid"]).await;
+    assert!(!ok && stderr.contains("no key no-such-kid"), "{stderr}");
+    let (ok, _, stderr) = keys_command(&isolated, &["rotate", "--alg", "HS256"]).await;
+    assert!(!ok && stderr.contains("RS256") && stderr.contains("ES256"), "{stderr}");
+    let (ok, _, stderr) = keys_command(&isolated, &["retire"]).await;
+    assert!(!ok && stderr.contains("KID"), "{stderr}");
     isolated.cleanup().await;
 }

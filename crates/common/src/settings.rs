@@ -127,7 +127,7 @@ pub struct SharedConfig {
     #[arg(long, env = "GATEHOUSE_EVENTS_SUBJECT_PREFIX", default_value = "auth", global = true)]
     pub events_subject_prefix: String,
 
-    /// Folder for development keys and secrets (git-ignored). Default: .dev.
+    /// Folder for development secrets and files (git-ignored). Default: .dev.
     #[arg(long, env = "GATEHOUSE_DEV_DIR", default_value = ".dev", global = true)]
     pub dev_dir: PathBuf,
 

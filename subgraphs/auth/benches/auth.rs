@@ -79,12 +79,10 @@ impl Bench {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let id = uuid::Uuid::new_v4().simple().to_string();
-    let keys = tempfile::tempdir()?;
     let mail = tempfile::tempdir()?;
     let config = AuthConfig {
         listen: "127.0.0.1:0".parse()?,
         database_url: format!("postgres://postgres@127.0.0.1:5432/gh_auth_bench_{id}"),
-        keys_dir: Some(keys.path().to_owned()),
         keys_reload_secs: 0,
         mail_dir: Some(mail.path().to_owned()),
         login_limit_per_account: u64::MAX / 2,

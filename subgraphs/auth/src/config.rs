@@ -126,30 +126,44 @@ pub struct AuthConfig {
     )]
     pub device_cookie_name: String,
 
-    /// Folder with the RSA signing keys `current.pem`, `next.pem`, `previous.pem`
-    /// (PKCS#8). Default: `<dev dir>/keys` in development (generated when
-    /// missing); in production either this or `AUTH_SIGNING_KEY` is required.
+    /// A folder of PEM signing keys `current.pem`, `next.pem` and
+    /// `previous.pem`, imported into the key ring in the auth database when
+    /// that ring is empty (ignored after). Default: none.
     #[arg(id = "auth-keys-dir", long = "auth-keys-dir", env = "AUTH_KEYS_DIR")]
     pub keys_dir: Option<PathBuf>,
 
-    /// The current signing key as PEM, instead of a keys folder. Default: none.
+    /// The current signing key as PEM, imported like `AUTH_KEYS_DIR` (and
+    /// taking its place when both are set). Default: none.
     #[arg(id = "auth-signing-key", long = "auth-signing-key", env = "AUTH_SIGNING_KEY", value_parser = parse_secret, hide_env_values = true)]
     pub signing_key: Option<SecretString>,
 
-    /// The next signing key as PEM (published in JWKS before it signs). Default: none.
+    /// The next signing key as PEM, imported with `AUTH_SIGNING_KEY`. Default: none.
     #[arg(id = "auth-signing-key-next", long = "auth-signing-key-next", env = "AUTH_SIGNING_KEY_NEXT", value_parser = parse_secret, hide_env_values = true)]
     pub signing_key_next: Option<SecretString>,
 
-    /// The previous signing key as PEM (published until its tokens expire). Default: none.
+    /// The previous signing key as PEM, imported with `AUTH_SIGNING_KEY`. Default: none.
     #[arg(id = "auth-signing-key-previous", long = "auth-signing-key-previous", env = "AUTH_SIGNING_KEY_PREVIOUS", value_parser = parse_secret, hide_env_values = true)]
     pub signing_key_previous: Option<SecretString>,
+
+    /// Algorithm of the signing keys generated from now on (`RS256` or
+    /// `ES256`); keys already in the ring keep theirs. Default: RS256.
+    #[arg(
+        id = "auth-signing-alg",
+        long = "auth-signing-alg",
+        env = "AUTH_SIGNING_ALG",
+        value_enum,
+        default_value = "RS256"
+    )]
+    pub signing_alg: crate::keys::Algorithm,
 
     /// Size of generated RSA keys in bits (2048, 3072 or 4096). Default: 3072.
     #[arg(id = "auth-rsa-key-bits", long = "auth-rsa-key-bits", env = "AUTH_RSA_KEY_BITS", default_value_t = 3072)]
     pub rsa_key_bits: u32,
 
-    /// How often (seconds) the keys folder is re-read, so `gatehouse keys rotate`
-    /// takes effect without a restart. 0 disables. Default: 30.
+    /// How often (seconds) each auth replica re-reads the key ring from the
+    /// database, so `gatehouse keys rotate` takes effect without a restart. A
+    /// rotation waits this long (plus the JWKS cache age) after the next key
+    /// was published. 0 disables. Default: 30.
     #[arg(id = "auth-keys-reload", long = "auth-keys-reload", env = "AUTH_KEYS_RELOAD_SECS", default_value_t = 30)]
     pub keys_reload_secs: u64,
 

@@ -9,8 +9,9 @@
 //! - [`domain`]: `Email`, `Username`, `DisplayName`, `Password`, `Role`, parsed at the edge.
 //! - [`accounts`]: the `accounts` table, codes and reset tokens; outbox writes for account changes.
 //! - [`credentials`]: argon2id hashing on blocking threads, dummy hash, rehash on parameter rise.
-//! - [`keys`]: RSA signing keys (current, next, previous), JWKS, `keys::rotate`.
-//! - [`tokens`]: access-token claims (RS256) and the refresh-token codec (HS256).
+//! - [`keys`]: the signing key ring in PostgreSQL (RS256/ES256; next, current, previous), JWKS, rotate and retire.
+//! - [`seal`]: AES-256-GCM sealing of secrets at rest (signing keys, mail secrets).
+//! - [`tokens`]: access-token claims (RS256 or ES256) and the refresh-token codec (HS256).
 //! - [`sessions`]: refresh-token families in Redis, atomic rotation, revocation records and notices.
 //! - [`rate_limit`]: fixed-window limits in Redis.
 //! - [`devices`]: device cookies, so an owner gets into an account strangers keep failing on.
@@ -29,6 +30,7 @@ pub mod keys;
 pub mod mail;
 pub mod rate_limit;
 pub mod schema;
+pub mod seal;
 pub mod seed;
 pub mod service;
 pub mod sessions;

@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::domain::Email;
+use crate::seal::Seal;
 use crate::settings::MailTransportKind;
 
 /// Where a mail's secret goes in its body; the queue never stores it there.
@@ -99,45 +100,23 @@ impl Mail {
     }
 }
 
-/// Seals the secrets of queued mail: AES-256-GCM under a key derived from
-/// the refresh secret, with the mail's id as associated data, so a sealed
-/// secret cannot be moved to another row.
-#[derive(Clone)]
-pub struct MailSeal {
-    key: Arc<aws_lc_rs::aead::LessSafeKey>,
-}
+/// Seals the secrets of queued mail under a key derived from the refresh
+/// secret, with the mail's id as associated data, so a sealed secret cannot
+/// be moved to another row.
+#[derive(Clone, Debug)]
+pub struct MailSeal(Seal);
 
 impl MailSeal {
     pub fn from_secret(secret: &secrecy::SecretString) -> Self {
-        use hmac::Mac;
-        use secrecy::ExposeSecret;
-        let mut derive = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.expose_secret().as_bytes())
-            .expect("HMAC accepts keys of any length");
-        derive.update(b"gatehouse mail queue secrets v1");
-        let bytes = derive.finalize().into_bytes();
-        let key = aws_lc_rs::aead::UnboundKey::new(&aws_lc_rs::aead::AES_256_GCM, &bytes)
-            .expect("32 bytes make an AES-256 key");
-        Self { key: Arc::new(aws_lc_rs::aead::LessSafeKey::new(key)) }
+        Self(Seal::derive(secret, "gatehouse mail queue secrets v1"))
     }
 
     fn seal(&self, id: Uuid, secret: &str) -> Vec<u8> {
-        use aws_lc_rs::aead::{Aad, Nonce, NONCE_LEN};
-        let mut nonce = [0u8; NONCE_LEN];
-        rand::fill(&mut nonce);
-        let mut sealed = secret.as_bytes().to_vec();
-        self.key
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(id.as_bytes()), &mut sealed)
-            .expect("AES-GCM seals any short text");
-        [nonce.as_slice(), &sealed].concat()
+        self.0.seal(id.as_bytes(), secret.as_bytes())
     }
 
     fn open(&self, id: Uuid, sealed: &[u8]) -> Option<String> {
-        use aws_lc_rs::aead::{Aad, Nonce, NONCE_LEN};
-        let (nonce, ciphertext) = sealed.split_at_checked(NONCE_LEN)?;
-        let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
-        let mut buffer = ciphertext.to_vec();
-        let plain = self.key.open_in_place(nonce, Aad::from(id.as_bytes()), &mut buffer).ok()?;
-        String::from_utf8(plain.to_vec()).ok()
+        String::from_utf8(self.0.open(id.as_bytes(), sealed)?).ok()
     }
 }
 

@@ -46,8 +46,9 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects to PostgreSQL, Redis and NATS, migrates, loads (in development
-    /// generates) the signing keys and binds the listener (port 0 works).
+    /// Connects to PostgreSQL, Redis and NATS, migrates, loads the signing key
+    /// ring (creating it when the database has none) and binds the listener
+    /// (port 0 works).
     pub async fn build(config: AuthConfig, shared: SharedSettings) -> anyhow::Result<Self> {
         let settings = AuthSettings::resolve(&config, &shared)?;
         let pool = connect_database(&config).await?;
@@ -56,11 +57,7 @@ impl Application {
         let nats = infra::nats(&shared.nats).await?;
         // The relay creates or updates the event stream when it starts.
         let relay = Relay::new(pool.clone(), nats.clone(), &shared);
-        let keys = {
-            let (config, shared) = (config.clone(), shared.clone());
-            // RSA key generation takes seconds: not on a runtime thread.
-            Arc::new(tokio::task::spawn_blocking(move || Keys::load(&config, &shared)).await??)
-        };
+        let keys = Arc::new(Keys::load(pool.clone(), &config, &settings, &shared).await?);
         let hasher = Hasher::new(settings.hash, settings.hash_concurrency).await?;
         let sessions = SessionStore::new(
             redis.clone(),

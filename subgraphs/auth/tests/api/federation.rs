@@ -1,8 +1,8 @@
-//! Federation, JWKS and key rotation, and mail delivery through an outage.
+//! Federation, discovery, and mail delivery through an outage.
 
 use serde_json::json;
 
-use crate::helpers::{jwt_header, TestApp, PASSWORD};
+use crate::helpers::{TestApp, PASSWORD};
 
 #[tokio::test]
 async fn the_service_sdl_carries_the_directives_and_entities_resolve_users() {
@@ -61,47 +61,6 @@ async fn account_fields_are_readable_by_their_owner_and_by_admins_only() {
         )
         .await;
     assert_eq!(login.ok().body["data"]["login"]["user"]["roles"], json!(["GUEST", "USER"]));
-}
-
-#[tokio::test]
-async fn jwks_publishes_next_before_it_signs_and_keeps_previous_after_rotation() {
-    let app = TestApp::spawn().await;
-    app.verified_user("vic").await;
-    let jwks = |app: &TestApp| {
-        let request = app.client.get(format!("{}/.well-known/jwks.json", app.address));
-        async move { request.send().await.unwrap() }
-    };
-    let response = jwks(&app).await;
-    let cache = response.headers()["cache-control"].to_str().unwrap().to_owned();
-    assert!(cache.contains("max-age=300"), "{cache}");
-    let before: serde_json::Value = response.json().await.unwrap();
-    let kids = |set: &serde_json::Value| -> Vec<String> {
-        set["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_owned()).collect()
-    };
-    let before = kids(&before);
-    assert_eq!(before.len(), 2, "current and next");
-    let old_token = app.login_body("vic", PASSWORD).await.access;
-    assert_eq!(jwt_header(&old_token)["kid"], before[0]);
-
-    gatehouse_auth::keys::rotate(&app.config, &app.shared).await.unwrap();
-    assert!(app.service.keys().reload_if_changed());
-    let after = kids(&jwks(&app).await.json().await.unwrap());
-    assert_eq!(after.len(), 3);
-    assert_eq!(after[0], before[1], "the next key now signs");
-    assert_eq!(after[2], before[0], "the old key stays published as previous");
-    let new_token = app.login_body("vic", PASSWORD).await.access;
-    assert_eq!(jwt_header(&new_token)["kid"], before[1]);
-
-    let discovery: serde_json::Value = app
-        .client
-        .get(format!("{}/.well-known/openid-configuration", app.address))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(discovery["jwks_uri"].as_str().unwrap().ends_with("/.well-known/jwks.json"));
 }
 
 #[tokio::test]

@@ -35,7 +35,6 @@ pub struct TestApp {
     pub redis: gatehouse_common::redis_conn::RedisConn,
     pub nats: async_nats::Client,
     shutdown: CancellationToken,
-    _keys: tempfile::TempDir,
 }
 
 /// The answer to one GraphQL request.
@@ -133,17 +132,15 @@ impl TestApp {
     ) -> Self {
         init_tracing();
         let smtp = SmtpSink::start().await;
-        let keys = tempfile::tempdir().unwrap();
         let id = Uuid::new_v4().simple().to_string();
         let base = std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
         let mut config = AuthConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             database_url: format!("{base}/gh_auth_test_{id}"),
             database_max_connections: 8,
-            keys_dir: Some(keys.path().to_owned()),
             // Smaller keys are quicker to generate; the benchmark uses the default size.
             rsa_key_bits: 2048,
-            // Tests reload keys explicitly (`reload_if_changed`).
+            // Tests reload keys explicitly (`Keys::reload`).
             keys_reload_secs: 0,
             smtp_url: Some(format!("smtp://127.0.0.1:{}", smtp.port)),
             mail_poll_secs: 1,
@@ -177,7 +174,6 @@ impl TestApp {
             redis,
             nats,
             shutdown,
-            _keys: keys,
         }
     }
 

@@ -7,6 +7,7 @@ mod smtp;
 mod accounts;
 mod admin;
 mod federation;
+mod keys;
 mod passwords;
 mod sessions;
 mod tokens;
