@@ -9,6 +9,9 @@
 //! `me` through the gateways' balancer while the suite kills with SIGKILL,
 //! one after another: the events stream's JetStream leader, an auth replica,
 //! a users replica, a gateway, and a Redis primary (its replica takes over).
+//! Between the faults it rotates the signing keys twice with `gatehouse keys
+//! rotate` (the second makes an ES256 key current), which no request may
+//! notice.
 //!
 //! It prints a table (and writes it to `$FAULT_REPORT` when set) and fails
 //! when a request fails outside a fault's window, when an account event is
@@ -107,8 +110,13 @@ async fn replicas_on_clustered_nats_and_redis_survive_their_faults() {
         ("GATEHOUSE_EVENTS_REPLICAS", "3".into()),
         ("AUTH_DATABASE_URL", databases.urls[0].clone()),
         ("USERS_DATABASE_URL", databases.urls[1].clone()),
-        ("AUTH_KEYS_DIR", dir.path().join("keys").display().to_string()),
         ("AUTH_RSA_KEY_BITS", "2048".into()),
+        // Short enough that the run can rotate the signing keys twice without
+        // --force: each next key is published for the JWKS cache age plus
+        // the reload interval before it signs.
+        ("AUTH_JWKS_MAX_AGE_SECS", "2".into()),
+        ("AUTH_KEYS_RELOAD_SECS", "1".into()),
+        ("GATEWAY_JWKS_MIN_REFRESH_SECS", "1".into()),
         ("AUTH_MAIL_DIR", dir.path().join("mail").display().to_string()),
         ("AUTH_MAIL_POLL_SECS", "1".into()),
         ("AUTH_ISSUER", issuer.clone()),
@@ -136,7 +144,7 @@ async fn replicas_on_clustered_nats_and_redis_survive_their_faults() {
     sqlx::raw_sql(APPLIED_LOG).execute(&users_db).await.unwrap();
     let auth_db = gatehouse_store::postgres(&databases.urls[0], 2).await.unwrap();
 
-    // Auth first (one at a time: the first writes the development keys), then users.
+    // Auth first (one at a time: the first creates the signing key ring), then users.
     let mut auths = Vec::new();
     for replica in 1..=2 {
         let mut service = Service::spawn("auth", replica, &env, dir.path());
@@ -196,6 +204,12 @@ async fn replicas_on_clustered_nats_and_redis_survive_their_faults() {
     let mut faults = Vec::new();
     let at = |secs: u64| run_started + Duration::from_secs(secs);
 
+    // Key rotations are not faults: no request may fail around them. The
+    // second makes an ES256 key current for the rest of the run, through
+    // the faults below.
+    tokio::time::sleep_until(at(5).into()).await;
+    rotate_keys(&env, &["--alg", "ES256"]).await;
+
     tokio::time::sleep_until(at(8).into()).await;
     let leader = stream_leader(&jetstream, &stream).await.expect("the stream has a leader");
     let from = recorder.now();
@@ -214,6 +228,9 @@ async fn replicas_on_clustered_nats_and_redis_survive_their_faults() {
     let from = recorder.now();
     auths[0].process.kill();
     faults.push(Fault { name: "auth replica 1 killed".into(), from, to: recorder.now() });
+
+    tokio::time::sleep_until(at(23).into()).await;
+    rotate_keys(&env, &[]).await;
 
     tokio::time::sleep_until(at(26).into()).await;
     let from = recorder.now();
@@ -327,9 +344,34 @@ async fn replicas_on_clustered_nats_and_redis_survive_their_faults() {
         );
     }
     assert!(revocations.delays_ms.iter().any(|d| d.len() >= 5), "too few revocations measured: {revocations:?}");
+    let signing: String =
+        sqlx::query_scalar("SELECT alg FROM signing_keys WHERE state = 'current'").fetch_one(&auth_db).await.unwrap();
+    assert_eq!(signing, "ES256", "the second rotation made the ES256 key current");
     users_db.close().await;
     auth_db.close().await;
     drop(databases);
+}
+
+/// `gatehouse keys rotate` against the run's auth database, as an operator
+/// would run it beside the serving replicas; it must not need `--force`.
+async fn rotate_keys(env: &[(String, String)], args: &[&str]) {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(["keys", "rotate"])
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env_remove("GATEHOUSE_ENV")
+        .env_remove("GATEHOUSE_CONFIG")
+        .output()
+        .await
+        .expect("gatehouse keys rotate runs");
+    assert!(output.status.success(), "keys rotate: {}", String::from_utf8_lossy(&output.stderr));
+    let current = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find(|line| line.contains(" current "))
+        .map(|line| line.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    say(&format!("signing keys rotated; now signing: {current}"));
 }
 
 fn say(line: &str) {
