@@ -235,15 +235,7 @@ async fn login_by_email_or_username_returns_an_rs256_token_that_verifies_with_th
         assert_eq!(header["alg"], "RS256");
         assert_eq!(header["typ"], "at+jwt");
 
-        let jwks: jsonwebtoken::jwk::JwkSet = app
-            .client
-            .get(format!("{}/.well-known/jwks.json", app.address))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let jwks: jsonwebtoken::jwk::JwkSet = app.get_json("/.well-known/jwks.json").await;
         let jwk = jwks.find(header["kid"].as_str().unwrap()).expect("the kid is published");
         let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
         validation.set_issuer(&["http://127.0.0.1:4001"]);

@@ -197,6 +197,11 @@ impl TestApp {
         Gql { status, set_cookies, retry_after, body }
     }
 
+    /// GETs `path` and reads the body as JSON of type `T`.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
+        self.client.get(format!("{}{path}", self.address)).send().await.unwrap().json().await.unwrap()
+    }
+
     pub async fn gql(&self, query: &str, variables: Value) -> Gql {
         self.post(query, variables, &[]).await
     }

@@ -24,6 +24,16 @@ async fn retire(app: &TestApp, kid: &str, force: bool) -> Result<Vec<keys::KeyIn
     keys::retire(&app.pool, &app.config, app.service.settings(), kid, force).await
 }
 
+/// Overwrites a key's sealed private key, as someone with write access to the database could.
+async fn set_sealed(app: &TestApp, kid: &str, sealed: &[u8]) {
+    sqlx::query("UPDATE signing_keys SET sealed_private_key = $2 WHERE kid = $1")
+        .bind(kid)
+        .bind(sealed)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+}
+
 fn state_of<'a>(ring: &'a [keys::KeyInfo], kid: &str) -> &'a keys::KeyInfo {
     ring.iter().find(|k| k.kid == kid).unwrap_or_else(|| panic!("{kid} in {ring:?}"))
 }
@@ -80,15 +90,7 @@ async fn a_rotation_signs_with_the_published_next_key_and_keeps_the_old_one_publ
     assert_eq!(jwt_header(&new_token)["kid"], before[1]);
     assert!(verifies_against(&old_token, &after) && verifies_against(&new_token, &after));
 
-    let discovery: Value = app
-        .client
-        .get(format!("{}/.well-known/openid-configuration", app.address))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery: Value = app.get_json("/.well-known/openid-configuration").await;
     assert!(discovery["jwks_uri"].as_str().unwrap().ends_with("/.well-known/jwks.json"));
 }
 
@@ -222,12 +224,7 @@ async fn private_keys_are_sealed_at_rest_and_a_changed_or_forged_row_never_reach
     // and a replica starting now refuses to serve with the ring.
     let mut flipped = sealed.clone();
     flipped[20] ^= 0xff;
-    sqlx::query("UPDATE signing_keys SET sealed_private_key = $2 WHERE kid = $1")
-        .bind(&kid)
-        .bind(&flipped)
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    set_sealed(&app, &kid, &flipped).await;
     // Force a re-read by changing what is published.
     let forged = SigningKey::generate(Algorithm::Es256, 0).unwrap();
     sqlx::query(
@@ -246,18 +243,8 @@ async fn private_keys_are_sealed_at_rest_and_a_changed_or_forged_row_never_reach
     assert!(format!("{error:#}").contains("does not open"), "{error:#}");
 
     // A sealed key moved to another kid's row does not open either.
-    sqlx::query("UPDATE signing_keys SET sealed_private_key = $2 WHERE kid = $1")
-        .bind(&kid)
-        .bind(&sealed)
-        .execute(&app.pool)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE signing_keys SET sealed_private_key = $2 WHERE kid = $1")
-        .bind(&forged.kid)
-        .bind(&sealed)
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    set_sealed(&app, &kid, &sealed).await;
+    set_sealed(&app, &forged.kid, &sealed).await;
     assert!(!app.service.keys().reload().await);
     sqlx::query("DELETE FROM signing_keys WHERE kid = $1").bind(&forged.kid).execute(&app.pool).await.unwrap();
     let healthy = Keys::load(app.pool.clone(), &app.config, app.service.settings(), &app.shared).await.unwrap();
