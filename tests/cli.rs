@@ -333,6 +333,41 @@ async fn bad_flags_and_values_are_refused_before_anything_starts() {
 }
 
 #[tokio::test]
+async fn a_token_provider_line_that_could_weaken_verification_starts_nothing() {
+    let isolated = Isolated::new();
+    std::fs::create_dir_all(&isolated.dev_dir).unwrap();
+    let file = isolated.dev_dir.join("providers.toml");
+    std::fs::write(
+        &file,
+        "[gateway]\njwt_providers = [\n  \"corp issuer=https://sso.example audience=api\",\n  \"partner issuer=https://id.example\",\n]\n",
+    )
+    .unwrap();
+    let checked = isolated.command(&["config", "check", file.to_str().unwrap()]).output().await.unwrap();
+    assert_eq!(checked.status.code(), Some(1));
+    let report = String::from_utf8_lossy(&checked.stderr).into_owned() + &String::from_utf8_lossy(&checked.stdout);
+    assert!(report.contains(":2:") && report.contains("token provider partner: audience= is required"), "{report}");
+
+    for (value, reason) in [
+        ("corp issuer=https://sso.example audience=api alg=HS256", "never `none`"),
+        ("corp issuer=https://sso.example audience=api alg=none", "never `none`"),
+        ("gatehouse issuer=https://sso.example audience=api", "our own auth service"),
+        ("corp issuer=https://sso.example audience=api token=query:at", "cookie:NAME"),
+    ] {
+        let output = isolated.command(&["gateway"]).env("GATEWAY_JWT_PROVIDERS", value).output().await.unwrap();
+        assert_eq!(output.status.code(), Some(2), "{value}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(reason) && stderr.contains("--jwt-provider"), "{value}: {stderr}");
+    }
+    let supergraph = concat!(env!("CARGO_MANIFEST_DIR"), "/schema/supergraph.graphql");
+    let mut nobody = isolated.command(&["gateway", "--listen", "127.0.0.1:0", "--supergraph", supergraph]);
+    nobody.env("GATEWAY_OWN_TOKENS", "false");
+    let output = tokio::time::timeout(Duration::from_secs(30), nobody.output()).await.unwrap().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no token could be accepted"));
+    isolated.cleanup().await;
+}
+
+#[tokio::test]
 async fn production_refuses_to_start_without_its_own_secrets() {
     let isolated = Isolated::new();
     let output = isolated.command(&["dev"]).env("GATEHOUSE_ENV", "production").output().await.expect("gatehouse runs");

@@ -565,11 +565,11 @@ struct Session {
 
 impl Session {
     fn identity(&self) -> anyhow::Result<Identity> {
-        Ok(Identity {
-            user_id: self.claims.sub.parse().context("sub is not a UUID")?,
-            session_id: self.claims.sid.parse().context("sid is not a UUID")?,
-            scopes: self.claims.scopes.clone(),
-        })
+        Ok(Identity::new(
+            self.claims.sub.parse().context("sub is not a UUID")?,
+            self.claims.sid.parse().context("sid is not a UUID")?,
+            self.claims.scopes.clone(),
+        ))
     }
 }
 

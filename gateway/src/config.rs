@@ -149,7 +149,7 @@ pub struct GatewayConfig {
     /// Header rules for every subgraph request, in order, repeatable
     /// (comma-separated in the environment): `propagate NAME`, `propagate
     /// PREFIX*`, `propagate NAME as NEW`, `insert NAME: VALUE`, `insert NAME:
-    /// claim sub|sid|scope` (from the verified token) and `remove NAME`.
+    /// claim sub|sid|scope|provider` (from the verified token) and `remove NAME`.
     /// `Authorization` is sent only when named. Default: none.
     #[arg(id = "gateway-header-rule", long = "header-rule", env = "GATEWAY_HEADER_RULES", value_delimiter = ',')]
     pub header_rules: Vec<String>,

@@ -10,7 +10,7 @@
 //! propagate x-client-*                  every client header with the prefix
 //! propagate x-client-version as x-ver   the client's header, renamed
 //! insert x-gateway: gatehouse           a fixed value
-//! insert x-user-id: claim sub           a claim of the verified token (sub, sid, scope)
+//! insert x-user-id: claim sub           a claim of the verified token (sub, sid, scope, provider)
 //! remove x-client-debug                 drop what an earlier rule added
 //! ```
 //!
@@ -52,12 +52,14 @@ pub enum Value {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
-    /// The user id.
+    /// The user id: the account id, or another provider's own subject.
     Sub,
     /// The session id.
     Sid,
     /// The scopes, space-separated.
     Scope,
+    /// The name of the provider that issued the token (`gatehouse` for ours).
+    Provider,
 }
 
 /// One request header rule.
@@ -154,7 +156,8 @@ impl std::str::FromStr for Rule {
                         "sub" => Claim::Sub,
                         "sid" => Claim::Sid,
                         "scope" => Claim::Scope,
-                        other => bail!("header rule {rule:?}: unknown claim {other:?} (sub, sid or scope)"),
+                        "provider" => Claim::Provider,
+                        other => bail!("header rule {rule:?}: unknown claim {other:?} (sub, sid, scope or provider)"),
                     }),
                     _ => Value::Static(
                         HeaderValue::from_str(value)
@@ -218,9 +221,12 @@ pub fn apply(rules: &[Rule], client: &HeaderMap, identity: Option<&Identity>, ou
 
 fn claim_value(identity: &Identity, claim: Claim) -> Option<HeaderValue> {
     let text = match claim {
-        Claim::Sub => identity.user_id.to_string(),
+        Claim::Sub => identity.subject(),
         Claim::Sid => identity.session_id.to_string(),
         Claim::Scope => identity.scopes.join(" "),
+        Claim::Provider => {
+            identity.external.as_ref().map_or(crate::jwt_providers::OWN_PROVIDER, |e| e.provider.as_str()).to_owned()
+        }
     };
     HeaderValue::from_str(&text).ok()
 }
@@ -263,11 +269,7 @@ mod tests {
     }
 
     fn identity() -> Identity {
-        Identity {
-            user_id: uuid::Uuid::from_u128(7),
-            session_id: uuid::Uuid::from_u128(9),
-            scopes: vec!["user".into(), "admin".into()],
-        }
+        Identity::new(uuid::Uuid::from_u128(7), uuid::Uuid::from_u128(9), vec!["user".into(), "admin".into()])
     }
 
     fn run(lines: &[&str], identity: Option<&Identity>) -> HeaderMap {
@@ -299,6 +301,21 @@ mod tests {
         assert!(!out.contains_key("x-client-name"));
         assert!(!out.contains_key("x-internal"));
         assert!(!out.contains_key("authorization"));
+    }
+
+    #[test]
+    fn another_providers_caller_is_named_by_its_own_subject_and_provider() {
+        let lines = ["insert x-user: claim sub", "insert x-idp: claim provider"];
+        let ours = run(&lines, Some(&identity()));
+        assert_eq!(ours["x-idp"], crate::jwt_providers::OWN_PROVIDER);
+        let mut outsider = identity();
+        outsider.external = Some(gatehouse_common::identity::ExternalSubject {
+            provider: "keycloak".into(),
+            subject: "f:realm:alice".into(),
+        });
+        let theirs = run(&lines, Some(&outsider));
+        assert_eq!(theirs["x-user"], "f:realm:alice");
+        assert_eq!(theirs["x-idp"], "keycloak");
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod executor;
 pub mod header_rules;
 pub mod http;
 pub mod introspection;
+pub mod jwt_providers;
 pub mod persisted;
 pub mod pipeline;
 pub mod rate_limit;

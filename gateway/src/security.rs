@@ -19,9 +19,13 @@ use url::Url;
 
 use gatehouse_access::cors::CorsPolicy;
 use gatehouse_access::csrf::{CsrfPolicy, DEFAULT_REQUIRED_HEADERS};
-use gatehouse_access::{Gatekeeper, KeySource, RevocationConfig, Revocations, Verifier, VerifierConfig};
+use gatehouse_access::{
+    Gatekeeper, KeySource, Provider, Providers, RevocationConfig, Revocations, TokenSource, Verifier, VerifierConfig,
+};
 use gatehouse_common::identity::IdentityCodec;
 use gatehouse_common::settings::SharedSettings;
+
+use crate::jwt_providers::{ProviderSpec, Timing, OWN_PROVIDER};
 
 /// What happens to an operation that selects something the caller may not see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -41,6 +45,19 @@ pub struct SecurityConfig {
     /// forward the signed identity. Default: true.
     #[arg(id = "gateway-auth", long = "auth", env = "GATEWAY_AUTH", default_value_t = true, action = clap::ArgAction::Set)]
     pub auth: bool,
+
+    /// Accept our own auth service's tokens (the issuer below). Turn off to
+    /// accept only `GATEWAY_JWT_PROVIDERS`. Default: true.
+    #[arg(long = "own-tokens", env = "GATEWAY_OWN_TOKENS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub own_tokens: bool,
+
+    /// Outside token providers (Keycloak, Auth0, Entra ID, any OIDC issuer),
+    /// repeatable (comma-separated in the environment), each `NAME
+    /// issuer=URL audience=AUD [jwks=URL|discovery=URL] [alg=RS256|PS256|ES256|EdDSA]…
+    /// [token=header|cookie:NAME]… [subject=CLAIM] [scopes=CLAIM.PATH]
+    /// [typ=at+jwt]`; a token's `iss` chooses its provider. Default: none.
+    #[arg(id = "gateway-jwt-provider", long = "jwt-provider", env = "GATEWAY_JWT_PROVIDERS", value_delimiter = ',')]
+    pub jwt_providers: Vec<ProviderSpec>,
 
     /// JWKS URL of the token issuer. Default: http://127.0.0.1:4001/.well-known/jwks.json.
     #[arg(long = "jwks-url", env = "GATEWAY_JWKS_URL", default_value = "http://127.0.0.1:4001/.well-known/jwks.json")]
@@ -118,6 +135,7 @@ impl Default for SecurityConfig {
     fn default() -> Self {
         Self {
             auth: true,
+            own_tokens: true,
             jwks_url: "http://127.0.0.1:4001/.well-known/jwks.json".into(),
             oidc_issuer: None,
             token_issuer: "http://127.0.0.1:4001".into(),
@@ -136,6 +154,8 @@ impl SecurityConfig {
     pub fn off() -> Self {
         Self {
             auth: false,
+            own_tokens: true,
+            jwt_providers: Vec::new(),
             jwks_url: String::new(),
             oidc_issuer: None,
             token_issuer: String::new(),
@@ -213,19 +233,38 @@ async fn gatekeeper(
     shared: &SharedSettings,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Gatekeeper> {
-    let source = match &config.oidc_issuer {
-        Some(issuer) => KeySource::OidcIssuer(Url::parse(issuer).context("GATEWAY_OIDC_ISSUER is not a URL")?),
-        None => KeySource::Jwks(Url::parse(&config.jwks_url).context("GATEWAY_JWKS_URL is not a URL")?),
+    let timing = Timing {
+        leeway: Duration::from_secs(config.token_leeway_secs),
+        refresh_interval: Duration::from_secs(config.jwks_refresh_secs),
+        min_refresh: Duration::from_secs(config.jwks_min_refresh_secs),
     };
-    let mut verifier_config = VerifierConfig::new(source, &config.token_issuer, &config.token_audience);
-    verifier_config.leeway = Duration::from_secs(config.token_leeway_secs);
-    verifier_config.refresh_interval = Duration::from_secs(config.jwks_refresh_secs);
-    verifier_config.min_refresh = Duration::from_secs(config.jwks_min_refresh_secs);
-    let verifier = Verifier::new(verifier_config);
-    // The refresher fetches at once and retries on failure; start-up does not
-    // wait for it (in `gatehouse dev` the auth service is not serving yet).
-    // Until keys arrive, tokens are refused as signed by an unknown key.
-    verifier.spawn_refresher(shutdown.child_token());
+    let mut providers = Vec::new();
+    if config.own_tokens {
+        let source = match &config.oidc_issuer {
+            Some(issuer) => KeySource::OidcIssuer(Url::parse(issuer).context("GATEWAY_OIDC_ISSUER is not a URL")?),
+            None => KeySource::Jwks(Url::parse(&config.jwks_url).context("GATEWAY_JWKS_URL is not a URL")?),
+        };
+        let mut verifier_config = VerifierConfig::new(source, &config.token_issuer, &config.token_audience);
+        timing.apply(&mut verifier_config);
+        providers.push(Provider {
+            name: OWN_PROVIDER.into(),
+            verifier: Verifier::new(verifier_config),
+            sources: vec![TokenSource::Header],
+            revocable: true,
+        });
+    }
+    providers.extend(config.jwt_providers.iter().map(|spec| spec.build(timing)));
+    if providers.is_empty() {
+        anyhow::bail!(
+            "GATEWAY_OWN_TOKENS is off and GATEWAY_JWT_PROVIDERS names no provider: no token could be accepted"
+        );
+    }
+    let providers = Providers::new(providers).context("GATEWAY_JWT_PROVIDERS")?;
+    // The refreshers fetch at once and retry on failure; start-up does not
+    // wait for them (in `gatehouse dev` the auth service is not serving
+    // yet). Until a provider's keys arrive, its tokens are refused as signed
+    // by an unknown key.
+    providers.spawn_refreshers(shutdown);
 
     let redis = gatehouse_common::infra::redis(&shared.redis()).await?;
     let mut revocation_config =
@@ -243,5 +282,5 @@ async fn gatekeeper(
     });
 
     let codec = IdentityCodec::new(&shared.identity_secret, 30);
-    Ok(Gatekeeper::new(verifier, Some(revocations), codec))
+    Ok(Gatekeeper::new(providers, Some(revocations), codec))
 }

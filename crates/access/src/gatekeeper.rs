@@ -1,16 +1,17 @@
-//! Authenticating one request: `Authorization: Bearer` → verified claims →
-//! revocation check → the [`Identity`] forwarded to subgraphs.
+//! Authenticating one request: the token (`Authorization: Bearer`, or a
+//! provider's cookie) → its provider's verified claims → revocation check
+//! (our own sessions) → the [`Identity`] forwarded to subgraphs.
 
 use std::sync::Arc;
 
-use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderValue};
 
 use gatehouse_common::identity::{Identity, IdentityCodec};
 
 use crate::guards::Caller;
+use crate::providers::Providers;
 use crate::revocation::Revocations;
-use crate::verifier::{Verifier, VerifyError};
+use crate::verifier::VerifyError;
 
 /// Why a request with credentials was refused. Each maps to a 401 with a
 /// `WWW-Authenticate` challenge, except [`Rejection::Unavailable`] (503).
@@ -77,7 +78,7 @@ impl Authenticated {
 /// Verifies access tokens and signs the identity forwarded to subgraphs.
 #[derive(Clone)]
 pub struct Gatekeeper {
-    verifier: Arc<Verifier>,
+    providers: Arc<Providers>,
     revocations: Option<Revocations>,
     codec: IdentityCodec,
 }
@@ -93,13 +94,14 @@ pub fn bearer_token(value: &str) -> Option<&str> {
 
 impl Gatekeeper {
     /// `revocations: None` skips the revocation check (tokens then live to
-    /// their expiry); the gateway always configures it.
-    pub fn new(verifier: Arc<Verifier>, revocations: Option<Revocations>, codec: IdentityCodec) -> Self {
-        Self { verifier, revocations, codec }
+    /// their expiry); the gateway always configures it, and it applies to
+    /// the revocable provider (ours) only.
+    pub fn new(providers: Providers, revocations: Option<Revocations>, codec: IdentityCodec) -> Self {
+        Self { providers: Arc::new(providers), revocations, codec }
     }
 
-    pub fn verifier(&self) -> &Arc<Verifier> {
-        &self.verifier
+    pub fn providers(&self) -> &Providers {
+        &self.providers
     }
 
     /// Where revoked sessions are known, when they are checked.
@@ -107,24 +109,21 @@ impl Gatekeeper {
         self.revocations.as_ref()
     }
 
-    /// No `Authorization` header: `Ok(None)`, an anonymous caller. A header
-    /// that is present but not a valid, live bearer token: a [`Rejection`].
+    /// No token (no `Authorization` header, no provider's cookie):
+    /// `Ok(None)`, an anonymous caller. A token that is present but not
+    /// valid and live: a [`Rejection`].
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Option<Authenticated>, Rejection> {
-        let Some(value) = headers.get(AUTHORIZATION) else { return Ok(None) };
-        let token = value.to_str().ok().and_then(bearer_token).ok_or(Rejection::BadHeader)?;
-        let claims = self.verifier.verify(token).await.map_err(Rejection::Invalid)?;
-        if let Some(revocations) = &self.revocations {
+        let Some(found) = self.providers.token(headers).map_err(|_| Rejection::BadHeader)? else { return Ok(None) };
+        let (claims, provider) = self.providers.verify(found.token, &found.source).await.map_err(Rejection::Invalid)?;
+        if let (Some(revocations), true) = (&self.revocations, provider.revocable) {
             match revocations.is_revoked(claims.sid).await {
                 Ok(false) => {}
                 Ok(true) => return Err(Rejection::Revoked),
                 Err(_) => return Err(Rejection::Unavailable),
             }
         }
-        let identity = Identity {
-            user_id: claims.sub,
-            session_id: claims.sid,
-            scopes: claims.scopes().map(str::to_owned).collect(),
-        };
+        let identity =
+            Identity { user_id: claims.sub, session_id: claims.sid, scopes: claims.scopes, external: claims.external };
         Ok(Some(Authenticated { identity, expires_at: claims.exp }))
     }
 

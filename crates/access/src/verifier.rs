@@ -11,7 +11,9 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 use uuid::Uuid;
 
-use crate::jwks::{self, KeySet, VerificationKey};
+use gatehouse_common::identity::ExternalSubject;
+
+use crate::jwks::{self, Algorithm, KeySet, VerificationKey};
 
 /// Where verification keys come from.
 #[derive(Debug, Clone)]
@@ -22,14 +24,78 @@ pub enum KeySource {
     OidcIssuer(Url),
 }
 
+/// How a verified token's claims become the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimRules {
+    /// Our own auth service's tokens: `sub` and `sid` are UUIDs, `jti` is
+    /// present, `scope` is a space-separated string.
+    Gatehouse,
+    /// Another provider's tokens, mapped by configuration.
+    Mapped(ClaimMapping),
+}
+
+/// Where another provider's tokens keep the caller's id and scopes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimMapping {
+    /// The provider's name, forwarded to subgraphs with the subject.
+    pub provider: Arc<str>,
+    /// Path of the claim holding the user id (a string or a number). Default `sub`.
+    pub subject: ClaimPath,
+    /// Path of the claim holding scopes or roles: a space-separated string
+    /// (`scope`) or an array of strings (`realm_access.roles`). Default `scope`.
+    pub scopes: ClaimPath,
+}
+
+impl ClaimMapping {
+    pub fn new(provider: impl Into<Arc<str>>) -> Self {
+        Self { provider: provider.into(), subject: ClaimPath::new("sub"), scopes: ClaimPath::new("scope") }
+    }
+}
+
+/// A dotted path into the claims: `realm_access.roles`. A claim name that
+/// itself holds dots (a namespaced claim such as `https://example.com/roles`)
+/// is matched whole first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimPath(String);
+
+impl ClaimPath {
+    pub fn new(path: impl Into<String>) -> Self {
+        Self(path.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The value at this path, if any.
+    pub fn find<'a>(&self, claims: &'a serde_json::Value) -> Option<&'a serde_json::Value> {
+        if let Some(whole) = claims.get(&self.0) {
+            return Some(whole);
+        }
+        self.0.split('.').try_fold(claims, |value, segment| value.get(segment))
+    }
+}
+
+/// Longest subject, and most scopes, a mapped token may carry: they travel
+/// to every subgraph in the signed identity header.
+const MAX_SUBJECT_BYTES: usize = 256;
+const MAX_SCOPES: usize = 256;
+const MAX_SCOPE_BYTES: usize = 256;
+
 /// Verification settings, fixed at start-up.
 #[derive(Debug, Clone)]
 pub struct VerifierConfig {
     pub source: KeySource,
     /// Required `iss`.
     pub issuer: String,
-    /// Required `aud` (the token may list others too).
-    pub audience: String,
+    /// Accepted `aud` values: the token must name at least one (it may list others too).
+    pub audiences: Vec<String>,
+    /// The algorithms tokens may be signed with; each key still verifies only its own.
+    pub algorithms: Vec<Algorithm>,
+    /// Require `typ: at+jwt` (RFC 9068), so an ID token is never taken for an access token.
+    pub require_access_token_type: bool,
+    /// How the claims become the caller.
+    pub claims: ClaimRules,
     /// Clock skew tolerated for `exp` and `nbf`. Default 30 s.
     pub leeway: Duration,
     /// Longest time between two key refreshes; a shorter `Cache-Control:
@@ -43,11 +109,15 @@ pub struct VerifierConfig {
 }
 
 impl VerifierConfig {
+    /// The settings for our own auth service's tokens.
     pub fn new(source: KeySource, issuer: impl Into<String>, audience: impl Into<String>) -> Self {
         Self {
             source,
             issuer: issuer.into(),
-            audience: audience.into(),
+            audiences: vec![audience.into()],
+            algorithms: vec![Algorithm::RS256, Algorithm::ES256],
+            require_access_token_type: true,
+            claims: ClaimRules::Gatehouse,
             leeway: Duration::from_secs(30),
             refresh_interval: Duration::from_secs(300),
             min_refresh: Duration::from_secs(10),
@@ -57,22 +127,54 @@ impl VerifierConfig {
 }
 
 /// The claims of a verified access token.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessClaims {
+    /// The account id; for another provider's caller, an id derived from
+    /// the issuer and the subject (see [`derived_id`]).
     pub sub: Uuid,
+    /// The session; for another provider's caller, derived from its `sid`
+    /// claim, else its `jti`, else the subject.
     pub sid: Uuid,
-    pub jti: String,
-    /// Space-separated lower-case scopes, implied roles included.
-    #[serde(default)]
-    pub scope: String,
+    /// Scopes (for our tokens lower-case, implied roles included).
+    pub scopes: Vec<String>,
     pub exp: u64,
-    pub iat: u64,
+    /// For another provider's caller: the provider and its own subject.
+    pub external: Option<ExternalSubject>,
 }
 
 impl AccessClaims {
     pub fn scopes(&self) -> impl Iterator<Item = &str> {
-        self.scope.split_ascii_whitespace()
+        self.scopes.iter().map(String::as_str)
     }
+}
+
+/// Our own tokens' claims, all required but `scope`.
+#[derive(Deserialize)]
+struct GatehouseClaims {
+    sub: Uuid,
+    sid: Uuid,
+    #[allow(dead_code)] // required to be present, not read
+    jti: String,
+    #[serde(default)]
+    scope: String,
+    exp: u64,
+    #[allow(dead_code)]
+    iat: u64,
+}
+
+/// A stable id for an outside subject: a UUIDv8 from SHA-256 over the issuer
+/// and the value. It never collides with our own ids (v7) and the same
+/// subject of the same issuer always gets the same id, so subgraphs keyed by
+/// user id work for every provider; `kind` keeps users and sessions apart.
+pub fn derived_id(issuer: &str, kind: &str, value: &str) -> Uuid {
+    let mut digest = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    for part in [issuer, kind, value] {
+        digest.update(part.as_bytes());
+        digest.update(&[0]);
+    }
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest.finish().as_ref()[..16]);
+    Uuid::new_v8(bytes)
 }
 
 /// Why a token was refused. The `Display` text is safe to show clients.
@@ -80,7 +182,7 @@ impl AccessClaims {
 pub enum VerifyError {
     #[error("the access token is malformed")]
     Malformed,
-    #[error("the access token is not signed with RS256 or ES256, or not with its key's algorithm")]
+    #[error("the access token is not signed with an algorithm its issuer may use, or not with its key's algorithm")]
     WrongAlgorithm,
     #[error("the token is not an access token (typ must be at+jwt)")]
     WrongType,
@@ -100,6 +202,10 @@ pub enum VerifyError {
     MissingClaims,
     #[error("the access token names critical header extensions this gateway does not understand")]
     UnknownCritical,
+    #[error("the access token's subject or scopes are missing, too long or not strings")]
+    UnusableClaims,
+    #[error("access tokens of this issuer are not accepted from where this one was sent")]
+    WrongPlace,
 }
 
 /// The parts of a JOSE header the verifier reads. Unknown members are
@@ -193,6 +299,11 @@ impl Verifier {
         })
     }
 
+    /// The settings this verifier was built with.
+    pub fn config(&self) -> &VerifierConfig {
+        &self.config
+    }
+
     /// The key ids currently trusted.
     pub fn kids(&self) -> Vec<String> {
         self.keys.load().kids().into_iter().map(str::to_owned).collect()
@@ -215,8 +326,10 @@ impl Verifier {
         }
         let header = JoseHeader::decode(token)?;
         // Pinned before any key is looked at: no `none`, no HS256 with a
-        // public key; and below, the key's own algorithm must be the header's.
-        let alg = header.alg.as_deref().filter(|alg| matches!(*alg, "RS256" | "ES256"));
+        // public key, only what this issuer may use; and below, the key's own
+        // algorithm must be the header's.
+        let alg =
+            header.alg.as_deref().and_then(Algorithm::from_name).filter(|alg| self.config.algorithms.contains(alg));
         let Some(alg) = alg else {
             return Err(VerifyError::WrongAlgorithm);
         };
@@ -227,7 +340,7 @@ impl Verifier {
             .typ
             .as_deref()
             .is_some_and(|t| t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt"));
-        if !typ_ok {
+        if self.config.require_access_token_type && !typ_ok {
             return Err(VerifyError::WrongType);
         }
         let kid = header.kid.ok_or(VerifyError::UnknownKey)?;
@@ -268,12 +381,13 @@ impl Verifier {
     }
 
     /// The claims of a token whose signature is valid, with its `nbf`:
-    /// `iss` exactly, `aud` as a string or a list, `exp` present.
+    /// `iss` exactly, `aud` as a string or a list, `exp` present, then the
+    /// caller by the [`ClaimRules`].
     fn claims(&self, payload: &str) -> Result<(AccessClaims, Option<u64>), VerifyError> {
         use serde_json::Value;
         let json = URL_SAFE_NO_PAD.decode(payload).map_err(|_| VerifyError::Malformed)?;
         let claims: Value = serde_json::from_slice(&json).map_err(|_| VerifyError::Malformed)?;
-        claims.get("exp").and_then(Value::as_u64).ok_or(VerifyError::MissingClaims)?;
+        let exp = claims.get("exp").and_then(Value::as_u64).ok_or(VerifyError::MissingClaims)?;
         let nbf = match claims.get("nbf") {
             Some(nbf) => Some(nbf.as_u64().ok_or(VerifyError::Malformed)?),
             None => None,
@@ -282,16 +396,29 @@ impl Verifier {
         if issuer != self.config.issuer {
             return Err(VerifyError::WrongIssuer);
         }
+        let accepted = |aud: &Value| aud.as_str().is_some_and(|aud| self.config.audiences.iter().any(|a| a == aud));
         let audience_matches = match claims.get("aud") {
-            Some(Value::String(aud)) => *aud == self.config.audience,
-            Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(self.config.audience.as_str())),
+            Some(aud @ Value::String(_)) => accepted(aud),
+            Some(Value::Array(auds)) => auds.iter().any(accepted),
             Some(_) => false,
             None => return Err(VerifyError::MissingClaims),
         };
         if !audience_matches {
             return Err(VerifyError::WrongAudience);
         }
-        let claims = serde_json::from_value(claims).map_err(|_| VerifyError::MissingClaims)?;
+        let claims = match &self.config.claims {
+            ClaimRules::Gatehouse => {
+                let own: GatehouseClaims = serde_json::from_value(claims).map_err(|_| VerifyError::MissingClaims)?;
+                AccessClaims {
+                    sub: own.sub,
+                    sid: own.sid,
+                    scopes: own.scope.split_ascii_whitespace().map(str::to_owned).collect(),
+                    exp: own.exp,
+                    external: None,
+                }
+            }
+            ClaimRules::Mapped(mapping) => mapped(&self.config.issuer, mapping, &claims, exp)?,
+        };
         Ok((claims, nbf))
     }
 
@@ -333,7 +460,7 @@ impl Verifier {
             .and_then(jwks::max_age);
         let body = read_bounded(response, &jwks_url).await?;
         let set = jwks::parse(&body).map_err(|source| FetchError::Jwks { url: jwks_url.to_string(), source })?;
-        tracing::info!(kids = ?set.kids(), "loaded JWKS");
+        tracing::info!(issuer = %self.config.issuer, kids = ?set.kids(), "loaded JWKS");
         metrics::counter!("gateway_jwks_refresh_total", "result" => "ok").increment(1);
         self.keys.store(Arc::new(set));
         let next = max_age
@@ -377,7 +504,7 @@ impl Verifier {
                     Ok(()) => *verifier.next_refresh.lock().expect("not poisoned"),
                     Err(error) => {
                         metrics::counter!("gateway_jwks_refresh_total", "result" => "error").increment(1);
-                        tracing::warn!(%error, "JWKS refresh failed; keeping the last good keys");
+                        tracing::warn!(issuer = %verifier.config.issuer, %error, "JWKS refresh failed; keeping the last good keys");
                         verifier.config.min_refresh
                     }
                 };
@@ -388,6 +515,46 @@ impl Verifier {
             }
         })
     }
+}
+
+/// Another provider's claims as a caller: the subject (a string, or a
+/// number as some providers send), the scopes (a space-separated string or
+/// an array of strings; other values are ignored), ids derived from both.
+fn mapped(
+    issuer: &str,
+    mapping: &ClaimMapping,
+    claims: &serde_json::Value,
+    exp: u64,
+) -> Result<AccessClaims, VerifyError> {
+    use serde_json::Value;
+    let subject = match mapping.subject.find(claims) {
+        Some(Value::String(subject)) => subject.clone(),
+        Some(Value::Number(number)) => number.to_string(),
+        _ => return Err(VerifyError::UnusableClaims),
+    };
+    if subject.is_empty() || subject.len() > MAX_SUBJECT_BYTES {
+        return Err(VerifyError::UnusableClaims);
+    }
+    let scopes: Vec<String> = match mapping.scopes.find(claims) {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(scopes)) => scopes.split_ascii_whitespace().map(str::to_owned).collect(),
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+        Some(_) => return Err(VerifyError::UnusableClaims),
+    };
+    if scopes.len() > MAX_SCOPES || scopes.iter().any(|scope| scope.is_empty() || scope.len() > MAX_SCOPE_BYTES) {
+        return Err(VerifyError::UnusableClaims);
+    }
+    let session = ["sid", "jti"]
+        .into_iter()
+        .find_map(|claim| claims.get(claim).and_then(Value::as_str).filter(|s| !s.is_empty()))
+        .unwrap_or(&subject);
+    Ok(AccessClaims {
+        sub: derived_id(issuer, "user", &subject),
+        sid: derived_id(issuer, "session", session),
+        scopes,
+        exp,
+        external: Some(ExternalSubject { provider: mapping.provider.to_string(), subject }),
+    })
 }
 
 /// A key document's body, refused once it passes [`MAX_KEY_DOCUMENT_BYTES`]

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use gatehouse_access::cors::CorsPolicy;
 use gatehouse_access::revocation::revoked_key;
 use gatehouse_access::{
-    Gatekeeper, KeySource, Rejection, RevocationConfig, Revocations, Verifier, VerifierConfig, VerifyError,
+    Gatekeeper, KeySource, Providers, Rejection, RevocationConfig, Revocations, Verifier, VerifierConfig, VerifyError,
 };
 use gatehouse_common::identity::IdentityCodec;
 use gatehouse_common::signing::MessageSigner;
@@ -35,7 +35,7 @@ async fn gatekeeper(endpoint: &Endpoint, prefix: &str) -> Gatekeeper {
     let redis = redis::Client::open("redis://127.0.0.1:6379").unwrap().get_connection_manager().await.unwrap();
     let subject = format!("t.{}", Uuid::new_v4().simple());
     let revocations = Revocations::new(RevocationConfig::new(prefix, subject, signer()), redis);
-    Gatekeeper::new(verifier, Some(revocations), codec())
+    Gatekeeper::new(Providers::single(verifier), Some(revocations), codec())
 }
 
 fn bearer(token: &str) -> HeaderMap {

@@ -13,6 +13,26 @@ use tracing::field::Empty;
 
 use crate::telemetry::{self, Service};
 
+/// The value of cookie `name`, when the request carries exactly one with a
+/// value: two cookies of the same name mean someone planted one (a
+/// subdomain or a network attacker can add cookies, not remove them), so
+/// neither is trusted.
+pub fn cookie<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+    let mut found = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .filter(|(key, _)| *key == name)
+        .map(|(_, value)| value.trim());
+    let first = found.next()?;
+    if found.next().is_some() || first.is_empty() {
+        return None;
+    }
+    Some(first)
+}
+
 /// `/health` (the process is up) and `/metrics` (Prometheus text format).
 ///
 /// Readiness differs per service, so each service adds its own `/ready`.

@@ -28,14 +28,43 @@ pub struct Identity {
     /// The session (refresh-token family) the access token belongs to (`sid`).
     #[serde(rename = "sid")]
     pub session_id: Uuid,
-    /// Lower-case scope names, implied roles included (`user admin`).
+    /// Scope names: for our own accounts lower-case, implied roles included
+    /// (`user admin`); for another provider's caller, as its token maps them.
     #[serde(rename = "scope")]
     pub scopes: Vec<String>,
+    /// Set when the caller signed in with another provider than our auth
+    /// service: then `user_id` and `session_id` are derived from its token
+    /// (stable per subject) and name no account of ours.
+    #[serde(rename = "ext", default, skip_serializing_if = "Option::is_none")]
+    pub external: Option<ExternalSubject>,
+}
+
+/// Who vouches for a caller that is not one of our accounts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExternalSubject {
+    /// The provider's configured name (`GATEWAY_JWT_PROVIDERS`).
+    pub provider: String,
+    /// The user id in the provider's token.
+    pub subject: String,
 }
 
 impl Identity {
+    /// One of our own accounts (not another provider's caller).
+    pub fn new(user_id: Uuid, session_id: Uuid, scopes: Vec<String>) -> Self {
+        Self { user_id, session_id, scopes, external: None }
+    }
+
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s == scope)
+    }
+
+    /// The caller's own id as its issuer knows it: the account id, or the
+    /// other provider's subject.
+    pub fn subject(&self) -> String {
+        match &self.external {
+            Some(external) => external.subject.clone(),
+            None => self.user_id.to_string(),
+        }
     }
 }
 
@@ -119,7 +148,21 @@ mod tests {
     }
 
     fn alice() -> Identity {
-        Identity { user_id: Uuid::new_v4(), session_id: Uuid::new_v4(), scopes: vec!["guest".into(), "user".into()] }
+        Identity::new(Uuid::new_v4(), Uuid::new_v4(), vec!["guest".into(), "user".into()])
+    }
+
+    #[test]
+    fn an_external_caller_round_trips_and_plain_headers_stay_plain() {
+        let c = codec("s3cret");
+        let mut id = alice();
+        let plain = c.sign(&id, 1_000);
+        assert!(!String::from_utf8(URL_SAFE_NO_PAD.decode(plain.split('.').nth(1).unwrap()).unwrap())
+            .unwrap()
+            .contains("ext"));
+        id.external = Some(ExternalSubject { provider: "keycloak".into(), subject: "f:1:alice".into() });
+        assert_eq!(c.verify(&c.sign(&id, 1_000), 1_000), Ok(id.clone()));
+        assert_eq!(id.subject(), "f:1:alice");
+        assert_eq!(alice().external, None);
     }
 
     #[test]

@@ -24,6 +24,7 @@ mod interface_object;
 mod introspection;
 mod mutations;
 mod operation_control;
+mod outside_providers;
 mod partial_unions;
 mod plans;
 mod projection;

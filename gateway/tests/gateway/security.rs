@@ -29,18 +29,18 @@ async fn canned(name: &str, data: Value) -> TestSubgraph {
     .await
 }
 
-struct Stack {
-    gateway: TestGateway,
-    auth: TestSubgraph,
-    users: TestSubgraph,
-    shared: SharedSettings,
+pub(crate) struct Stack {
+    pub(crate) gateway: TestGateway,
+    pub(crate) auth: TestSubgraph,
+    pub(crate) users: TestSubgraph,
+    pub(crate) shared: SharedSettings,
 }
 
 async fn stack() -> Stack {
     stack_with(|_| {}).await
 }
 
-async fn stack_with(extra: impl FnOnce(&mut gatehouse_gateway::GatewayConfig) + 'static) -> Stack {
+pub(crate) async fn stack_with(extra: impl FnOnce(&mut gatehouse_gateway::GatewayConfig) + 'static) -> Stack {
     let id = Uuid::new_v4().simple().to_string();
     let shared = SharedSettings::for_tests(&format!("gw-sec:{id}:"), &format!("GWSEC_{id}"), &format!("gwsec{id}"));
     let auth = canned(
@@ -68,7 +68,7 @@ async fn stack_with(extra: impl FnOnce(&mut gatehouse_gateway::GatewayConfig) + 
     Stack { gateway, auth, users, shared }
 }
 
-async fn post(gateway: &TestGateway, body: Value, headers: &[(&str, &str)]) -> reqwest::Response {
+pub(crate) async fn post(gateway: &TestGateway, body: Value, headers: &[(&str, &str)]) -> reqwest::Response {
     let mut request = gateway.http.post(gateway.graphql_url()).header("content-type", "application/json");
     for (name, value) in headers {
         request = request.header(*name, *value);
@@ -76,7 +76,7 @@ async fn post(gateway: &TestGateway, body: Value, headers: &[(&str, &str)]) -> r
     request.body(body.to_string()).send().await.unwrap()
 }
 
-async fn json_of(response: reqwest::Response) -> Value {
+pub(crate) async fn json_of(response: reqwest::Response) -> Value {
     response.json().await.unwrap()
 }
 

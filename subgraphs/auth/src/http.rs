@@ -144,7 +144,10 @@ async fn end_undelivered_sessions(
 }
 
 /// The forwarded identity: absent means anonymous, present but forged,
-/// malformed or stale means the request is refused.
+/// malformed or stale means the request is refused. A caller signed in with
+/// an outside provider has no account here, and its scopes are another
+/// issuer's words: to this service it is anonymous, so no outside role can
+/// ever manage our accounts.
 fn caller(
     headers: &HeaderMap,
     settings: &crate::settings::AuthSettings,
@@ -155,7 +158,8 @@ fn caller(
         return Err(gatehouse_common::identity::IdentityError::Malformed);
     }
     let value = value.to_str().map_err(|_| gatehouse_common::identity::IdentityError::Malformed)?;
-    settings.identity.verify(value, chrono::Utc::now().timestamp()).map(Some)
+    let identity = settings.identity.verify(value, chrono::Utc::now().timestamp())?;
+    Ok(identity.external.is_none().then_some(identity))
 }
 
 fn unauthenticated(message: &str) -> Response {
@@ -168,20 +172,7 @@ fn unauthenticated(message: &str) -> Response {
 
 /// The value of cookie `name`, if the request carries exactly one.
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    let mut found = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .filter(|(key, _)| *key == name)
-        .map(|(_, value)| value.trim().to_owned());
-    let first = found.next()?;
-    // Two cookies of the same name mean someone planted one: trust neither.
-    if found.next().is_some() || first.is_empty() {
-        return None;
-    }
-    Some(first)
+    gatehouse_common::http::cookie(headers, name).map(str::to_owned)
 }
 
 async fn jwks(State(state): State<AppState>) -> Response {

@@ -20,23 +20,29 @@ use uuid::Uuid;
 pub const ISSUER: &str = "https://auth.test";
 pub const AUDIENCE: &str = "gatehouse";
 
-/// A signing key and its JWK.
+/// An RSA signing key and its JWK, for RS256 (or PS256) tokens.
 pub struct TestKey {
     pub kid: String,
     pub der: Vec<u8>,
     pub jwk: Value,
+    pub alg: Algorithm,
 }
 
 impl TestKey {
     pub fn generate(kid: &str) -> Self {
+        Self::generate_for(kid, Algorithm::RS256)
+    }
+
+    /// A key published for `alg` (RS256 or PS256) that signs with it.
+    pub fn generate_for(kid: &str, alg: Algorithm) -> Self {
         let pair = KeyPair::generate(KeySize::Rsa2048).expect("RSA key generation");
         let components: PublicKeyComponents<Vec<u8>> = pair.public_key().into();
         let jwk = json!({
-            "kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid,
+            "kty": "RSA", "use": "sig", "alg": format!("{alg:?}"), "kid": kid,
             "n": URL_SAFE_NO_PAD.encode(&components.n), "e": URL_SAFE_NO_PAD.encode(&components.e),
         });
         let der = pkcs1_from_pkcs8(pair.as_der().expect("PKCS#8 export").as_ref());
-        Self { kid: kid.into(), der, jwk }
+        Self { kid: kid.into(), der, jwk, alg }
     }
 
     pub fn sign(&self, claims: &Value) -> String {
@@ -48,14 +54,13 @@ impl TestKey {
     pub fn sign_raw(&self, header: &Value, claims: &Value) -> String {
         let message =
             format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
-        let signature =
-            jsonwebtoken::crypto::sign(message.as_bytes(), &EncodingKey::from_rsa_der(&self.der), Algorithm::RS256)
-                .expect("signing");
+        let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &EncodingKey::from_rsa_der(&self.der), self.alg)
+            .expect("signing");
         format!("{message}.{signature}")
     }
 
     pub fn sign_with(&self, claims: &Value, edit: impl FnOnce(&mut Header)) -> String {
-        let mut header = Header::new(Algorithm::RS256);
+        let mut header = Header::new(self.alg);
         header.kid = Some(self.kid.clone());
         header.typ = Some("at+jwt".into());
         edit(&mut header);
@@ -92,6 +97,35 @@ impl EcTestKey {
 
     pub fn sign(&self, claims: &Value) -> String {
         self.sign_raw(&json!({"alg": "ES256", "typ": "at+jwt", "kid": self.kid}), claims)
+    }
+}
+
+/// An Ed25519 signing key and its JWK, for EdDSA tokens.
+pub struct EdTestKey {
+    pub kid: String,
+    pair: aws_lc_rs::signature::Ed25519KeyPair,
+    pub jwk: Value,
+}
+
+impl EdTestKey {
+    pub fn generate(kid: &str) -> Self {
+        let pair = aws_lc_rs::signature::Ed25519KeyPair::generate().expect("Ed25519 key generation");
+        let jwk = json!({
+            "kty": "OKP", "use": "sig", "alg": "EdDSA", "crv": "Ed25519", "kid": kid,
+            "x": URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()),
+        });
+        Self { kid: kid.into(), pair, jwk }
+    }
+
+    pub fn sign_raw(&self, header: &Value, claims: &Value) -> String {
+        let message =
+            format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
+        let signature = self.pair.sign(message.as_bytes());
+        format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref()))
+    }
+
+    pub fn sign(&self, claims: &Value) -> String {
+        self.sign_raw(&json!({"alg": "EdDSA", "typ": "JWT", "kid": self.kid}), claims)
     }
 }
 

@@ -214,11 +214,11 @@ impl TestApp {
     /// The identity header the gateway would forward for this access token.
     pub fn identity_header(&self, access_token: &str) -> String {
         let claims = access_claims(access_token);
-        let identity = Identity {
-            user_id: claims["sub"].as_str().unwrap().parse().unwrap(),
-            session_id: claims["sid"].as_str().unwrap().parse().unwrap(),
-            scopes: claims["scope"].as_str().unwrap().split(' ').map(str::to_owned).collect(),
-        };
+        let identity = Identity::new(
+            claims["sub"].as_str().unwrap().parse().unwrap(),
+            claims["sid"].as_str().unwrap().parse().unwrap(),
+            claims["scope"].as_str().unwrap().split(' ').map(str::to_owned).collect(),
+        );
         self.codec.sign(&identity, chrono::Utc::now().timestamp())
     }
 

@@ -115,13 +115,41 @@ async fn guarded_operations_refuse_anonymous_callers() {
 }
 
 #[tokio::test]
+async fn an_outside_providers_caller_is_anonymous_here_whatever_its_roles() {
+    let app = TestApp::spawn().await;
+    app.verified_user("olga").await;
+    let olga = app.login_body("olga", PASSWORD).await;
+    let olga_id = access_claims(&olga.access)["sub"].as_str().unwrap().to_owned();
+    // Signed by the real gateway secret, as the gateway signs a caller whose
+    // token an outside provider issued with an `admin` role.
+    let mut outsider = Identity::new(
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+        vec!["guest".into(), "user".into(), "admin".into(), "sys_admin".into()],
+    );
+    outsider.external =
+        Some(gatehouse_common::identity::ExternalSubject { provider: "keycloak".into(), subject: olga_id.clone() });
+    let header = app.codec.sign(&outsider, chrono::Utc::now().timestamp());
+    for query in [
+        format!("mutation {{ setUserRoles(userId: \"{olga_id}\", roles: [ADMIN]) {{ id }} }}"),
+        format!("mutation {{ setUserActive(userId: \"{olga_id}\", active: false) {{ id }} }}"),
+        "mutation { logoutAll }".to_owned(),
+    ] {
+        let response = app.post(&query, json!({}), &[(IDENTITY_HEADER, header.clone())]).await;
+        response.expect_code("UNAUTHENTICATED");
+    }
+    // Olga's own session was untouched by any of it.
+    app.logout_all(&olga.access).await.ok();
+}
+
+#[tokio::test]
 async fn forged_malformed_and_stale_identity_headers_are_refused() {
     let app = TestApp::spawn().await;
-    let identity = Identity {
-        user_id: uuid::Uuid::new_v4(),
-        session_id: uuid::Uuid::new_v4(),
-        scopes: vec!["guest".into(), "user".into(), "admin".into(), "sys_admin".into()],
-    };
+    let identity = Identity::new(
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+        vec!["guest".into(), "user".into(), "admin".into(), "sys_admin".into()],
+    );
     let now = chrono::Utc::now().timestamp();
     let forger = IdentityCodec::new(&secrecy::SecretString::from("not-the-gateway-secret-at-all-000".to_owned()), 30);
     for header in [

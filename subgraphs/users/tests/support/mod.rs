@@ -237,7 +237,7 @@ impl TestApp {
 }
 
 pub fn identity(user_id: Uuid, scopes: &[&str]) -> Identity {
-    Identity { user_id, session_id: Uuid::new_v4(), scopes: scopes.iter().map(|s| s.to_string()).collect() }
+    Identity::new(user_id, Uuid::new_v4(), scopes.iter().map(|s| s.to_string()).collect())
 }
 
 pub const USER: &[&str] = &["guest", "user"];
