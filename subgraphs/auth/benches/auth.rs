@@ -128,6 +128,8 @@ async fn main() -> anyhow::Result<()> {
         iat: 0,
         exp: 0,
         scope: "guest user".into(),
+        amr: vec!["pwd".into()],
+        acr: "aal1".into(),
     };
     let signed = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));

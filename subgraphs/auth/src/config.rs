@@ -264,6 +264,25 @@ pub struct AuthConfig {
     #[arg(id = "auth-verify-limit", long = "auth-verify-limit", env = "AUTH_VERIFY_LIMIT", default_value_t = 10)]
     pub verify_limit: u64,
 
+    /// Second-factor codes (`completeMfaLogin`, `confirmTotpEnrollment`) per
+    /// account per window; right or wrong, each counts. Default: 10.
+    #[arg(id = "auth-mfa-limit", long = "auth-mfa-limit", env = "AUTH_MFA_LIMIT", default_value_t = 10)]
+    pub mfa_limit: u64,
+
+    /// How long the `mfaToken` of a login waiting for its second factor
+    /// lasts, in seconds. Default: 300.
+    #[arg(
+        id = "auth-mfa-token-ttl",
+        long = "auth-mfa-token-ttl",
+        env = "AUTH_MFA_TOKEN_TTL_SECS",
+        default_value_t = 300
+    )]
+    pub mfa_token_ttl_secs: u64,
+
+    /// The issuer name authenticator apps show beside the account. Default: Gatehouse.
+    #[arg(id = "auth-totp-issuer", long = "auth-totp-issuer", env = "AUTH_TOTP_ISSUER", default_value = "Gatehouse")]
+    pub totp_issuer: String,
+
     /// Verification mails (sign-up and resend) per email per window. Default: 3.
     #[arg(id = "auth-resend-limit", long = "auth-resend-limit", env = "AUTH_RESEND_LIMIT", default_value_t = 3)]
     pub resend_limit: u64,

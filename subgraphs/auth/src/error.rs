@@ -27,6 +27,19 @@ pub enum AuthError {
     AccountDisabled,
     InvalidRefreshToken,
     RefreshTokenReused,
+    /// The password was right and the account has a second factor: the
+    /// login goes on with `completeMfaLogin(mfaToken:, code:)`.
+    MfaRequired {
+        mfa_token: String,
+        expires_in: i64,
+        methods: Vec<crate::mfa::MfaMethod>,
+    },
+    /// An `mfaToken` that is forged, expired or already used.
+    InvalidMfaToken,
+    /// A second-factor code that is wrong, expired or already used.
+    InvalidMfaCode,
+    /// TOTP is already on: turn it off (`disableMfa`) before enrolling again.
+    MfaAlreadyEnabled,
     RateLimited {
         retry_after: Duration,
     },
@@ -48,6 +61,12 @@ impl AuthError {
             AuthError::AccountDisabled => "the account is disabled".into(),
             AuthError::InvalidRefreshToken => "invalid refresh token".into(),
             AuthError::RefreshTokenReused => "refresh token reused; the session has been revoked".into(),
+            AuthError::MfaRequired { .. } => {
+                "a second factor is required: call completeMfaLogin with the mfaToken and a code".into()
+            }
+            AuthError::InvalidMfaToken => "the mfaToken is invalid, expired or already used; log in again".into(),
+            AuthError::InvalidMfaCode => "the code is wrong, expired or already used".into(),
+            AuthError::MfaAlreadyEnabled => "two-step login is already on; disable it first to enroll again".into(),
             AuthError::RateLimited { .. } => "too many attempts; retry later".into(),
             AuthError::Unavailable(_) => "the service is briefly unavailable; retry shortly".into(),
             AuthError::Internal(_) => "internal error".into(),
@@ -73,6 +92,10 @@ impl AuthError {
             AuthError::AccountDisabled => "ACCOUNT_DISABLED",
             AuthError::InvalidRefreshToken => "INVALID_REFRESH_TOKEN",
             AuthError::RefreshTokenReused => "REFRESH_TOKEN_REUSED",
+            AuthError::MfaRequired { .. } => "MFA_REQUIRED",
+            AuthError::InvalidMfaToken => "INVALID_MFA_TOKEN",
+            AuthError::InvalidMfaCode => "INVALID_MFA_CODE",
+            AuthError::MfaAlreadyEnabled => "MFA_ALREADY_ENABLED",
             AuthError::RateLimited { .. } => "RATE_LIMITED",
             AuthError::Unavailable(_) => "SERVICE_UNAVAILABLE",
             AuthError::Internal(_) => "INTERNAL_SERVER_ERROR",
@@ -137,6 +160,12 @@ impl From<AuthError> for async_graphql::Error {
             extensions.set("code", code);
             match &error {
                 AuthError::BadInput(input) => extensions.set("field", input.field),
+                AuthError::MfaRequired { mfa_token, expires_in, methods } => {
+                    extensions.set("mfaToken", mfa_token.as_str());
+                    extensions.set("expiresIn", *expires_in);
+                    let names = methods.iter().map(|m| async_graphql::Value::Enum(async_graphql::Name::new(m.name())));
+                    extensions.set("methods", async_graphql::Value::List(names.collect()));
+                }
                 AuthError::RateLimited { retry_after } => {
                     // Whole seconds, rounded up, never 0.
                     let seconds = retry_after.as_millis().div_ceil(1000).max(1) as u64;

@@ -10,8 +10,9 @@
 //! - [`accounts`]: the `accounts` table, codes and reset tokens; outbox writes for account changes.
 //! - [`credentials`]: argon2id hashing on blocking threads, dummy hash, rehash on parameter rise.
 //! - [`keys`]: the signing key ring in PostgreSQL (RS256/ES256; next, current, previous), JWKS, rotate and retire.
-//! - [`seal`]: AES-256-GCM sealing of secrets at rest (signing keys, mail secrets).
-//! - [`tokens`]: access-token claims (RS256 or ES256) and the refresh-token codec (HS256).
+//! - [`seal`]: AES-256-GCM sealing of secrets at rest (signing keys, mail secrets, TOTP secrets).
+//! - [`mfa`]: TOTP and recovery codes (single-use), the `mfaToken` between a login's two steps.
+//! - [`tokens`]: access-token claims (RS256 or ES256, with `amr`/`acr`) and the refresh-token codec (HS256).
 //! - [`sessions`]: refresh-token families in Redis, atomic rotation, revocation records and notices.
 //! - [`rate_limit`]: fixed-window limits in Redis.
 //! - [`devices`]: device cookies, so an owner gets into an account strangers keep failing on.
@@ -28,6 +29,7 @@ pub mod error;
 pub mod http;
 pub mod keys;
 pub mod mail;
+pub mod mfa;
 pub mod rate_limit;
 pub mod schema;
 pub mod seal;

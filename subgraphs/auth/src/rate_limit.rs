@@ -10,7 +10,8 @@
 //! `<p>rl:login:account:<login>` when no account matches),
 //! `<p>rl:login:ip:203.0.113.9`, `<p>rl:verify:<email>`, `<p>rl:resend:<email>`,
 //! `<p>rl:reset:<email>`, `<p>rl:mail:ip:<ip>`, `<p>rl:password:<account id>`
-//! (current-password checks of `changePassword` and `deleteAccount`).
+//! (current-password checks of `changePassword`, `deleteAccount` and
+//! `disableMfa`), `<p>rl:mfa:<account id>` (second-factor codes).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,6 +66,27 @@ impl RateLimiter {
         .await?;
         let retry_ms = counted.into_iter().max().unwrap_or(0);
         Ok(if retry_ms == 0 { Ok(()) } else { Err(Exceeded { retry_after: Duration::from_millis(retry_ms) }) })
+    }
+
+    /// Marks `key` used for `ttl`: `true` the first time, `false` while the
+    /// mark lasts (single-use tokens such as an `mfaToken`). Keys are
+    /// relative to `<p>once:`.
+    #[tracing::instrument(name = "rate_limit.claim_once", skip_all, fields(otel.kind = "client", db.system.name = "redis"))]
+    pub async fn claim_once(&self, key: &str, ttl: Duration) -> redis::RedisResult<bool> {
+        let set: Option<String> = redis::cmd("SET")
+            .arg(format!("{}once:{key}", self.prefix))
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl.as_millis().max(1) as u64)
+            .query_async(&mut self.redis.clone())
+            .await?;
+        Ok(set.is_some())
+    }
+
+    /// Whether [`RateLimiter::claim_once`] already marked `key`.
+    pub async fn is_claimed(&self, key: &str) -> redis::RedisResult<bool> {
+        redis::cmd("EXISTS").arg(format!("{}once:{key}", self.prefix)).query_async(&mut self.redis.clone()).await
     }
 
     /// Forgets the counter of `key` (a successful login clears its account's failures).

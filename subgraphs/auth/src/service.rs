@@ -25,7 +25,9 @@ use crate::domain::{DisplayName, Email, Password, Role, Username};
 use crate::error::{AuthError, AuthResult};
 use crate::keys::Keys;
 use crate::mail::{self, Mail};
+use crate::mfa::{self, MfaMethod, MfaTicketCodec, RecoveryCodes, TotpSecret};
 use crate::rate_limit::RateLimiter;
+use crate::seal::Seal;
 use crate::sessions::{RevokeReason, Rotation, SessionInfo, SessionStore};
 use crate::settings::AuthSettings;
 use crate::tokens::{issue_access_token, AccessToken, RefreshCodec};
@@ -101,6 +103,18 @@ struct Inner {
     mail_seal: mail::MailSeal,
     devices: DeviceCodec,
     mail_wake: Arc<Notify>,
+    totp_seal: Seal,
+    recovery: RecoveryCodes,
+    tickets: MfaTicketCodec,
+}
+
+/// What `beginTotpEnrollment` hands the client to show.
+#[derive(Debug, Clone)]
+pub struct TotpEnrollment {
+    /// The base32 secret, for typing into an authenticator app.
+    pub secret: String,
+    /// The `otpauth://totp/…` URI, for a QR code.
+    pub otpauth_uri: String,
 }
 
 /// The longest login string (an email is at most 254 characters).
@@ -126,6 +140,9 @@ impl AuthService {
             inner: Arc::new(Inner {
                 mail_seal: mail::MailSeal::from_secret(&settings.refresh_secret),
                 devices: DeviceCodec::new(&settings.refresh_secret),
+                totp_seal: mfa::totp_seal(&settings.refresh_secret),
+                recovery: RecoveryCodes::new(&settings.refresh_secret),
+                tickets: MfaTicketCodec::new(&settings.refresh_secret),
                 pool,
                 settings,
                 hasher,
@@ -351,10 +368,8 @@ impl AuthService {
         let now = Self::now();
         self.inner.limiter.hit(&[(format!("login:ip:{}", ctx.client_ip), limits.login_per_ip)]).await??;
         // A device that signed in to this very account before.
-        let known_device = ctx
-            .device_cookie
-            .as_deref()
-            .and_then(|token| self.inner.devices.verify(token, now))
+        let known_device = self
+            .device_of(ctx, now)
             .filter(|device| account.as_ref().is_some_and(|account| account.id == device.account));
         let device_key = known_device.map(|device| format!("login:device:{}", device.id));
         if let Err(locked) = self.inner.limiter.hit(&[(account_key.clone(), limits.login_per_account)]).await? {
@@ -394,14 +409,179 @@ impl AuthService {
         if let Some(key) = &device_key {
             self.inner.limiter.clear(key).await?;
         }
-        let device = Device { id: known_device.map_or_else(Uuid::new_v4, |device| device.id), account: account.id };
-        let mut issued = self.start_session(account, ctx).await?;
-        issued.device_token = Some(self.inner.devices.issue(device, now));
+        if mfa::enabled(&self.inner.pool, account.id).await? {
+            // The password is proven; the session waits for the second factor.
+            let ttl = self.inner.settings.mfa_ticket_ttl.as_secs() as i64;
+            let (mfa_token, _) = self.inner.tickets.issue(account.id, now, ttl);
+            tracing::info!(user_id = %account.id, "password accepted; waiting for the second factor");
+            return Err(AuthError::MfaRequired {
+                mfa_token,
+                expires_in: ttl,
+                methods: vec![MfaMethod::Totp, MfaMethod::RecoveryCode],
+            });
+        }
+        let issued = self.start_remembered_session(account, &[mfa::AMR_PASSWORD.into()], ctx, now).await?;
         tracing::info!(user_id = %issued.account.id, "logged in");
         Ok(issued)
     }
 
-    async fn start_session(&self, account: Account, ctx: &RequestContext) -> AuthResult<Issued> {
+    /// The device the request's device cookie names, if it is valid.
+    fn device_of(&self, ctx: &RequestContext, now: i64) -> Option<Device> {
+        ctx.device_cookie.as_deref().and_then(|token| self.inner.devices.verify(token, now))
+    }
+
+    /// A session for a login that has proven everything it must, with the
+    /// device token that remembers this client for the account.
+    async fn start_remembered_session(
+        &self,
+        account: Account,
+        amr: &[String],
+        ctx: &RequestContext,
+        now: i64,
+    ) -> AuthResult<Issued> {
+        let known_device = self.device_of(ctx, now).filter(|device| device.account == account.id);
+        let device = Device { id: known_device.map_or_else(Uuid::new_v4, |device| device.id), account: account.id };
+        let mut issued = self.start_session(account, amr, ctx).await?;
+        issued.device_token = Some(self.inner.devices.issue(device, now));
+        Ok(issued)
+    }
+
+    /// Finishes a login that answered `MFA_REQUIRED`: the ticket must be
+    /// valid and unused, and the code a TOTP code of an unused step or an
+    /// unused recovery code.
+    #[tracing::instrument(skip_all)]
+    pub async fn complete_mfa_login(&self, mfa_token: &str, code: &str, ctx: &RequestContext) -> AuthResult<Issued> {
+        let now = Self::now();
+        let ticket = self.inner.tickets.verify(mfa_token.trim(), now).ok_or(AuthError::InvalidMfaToken)?;
+        let limits = &self.inner.settings.limits;
+        self.inner
+            .limiter
+            .hit(&[
+                (format!("mfa:{}", ticket.sub), limits.mfa_per_account),
+                (format!("login:ip:{}", ctx.client_ip), limits.login_per_ip),
+            ])
+            .await??;
+        let account = match accounts::by_id(&self.inner.pool, ticket.sub).await? {
+            Some(account) if account.active => account,
+            Some(_) => return Err(AuthError::AccountDisabled),
+            None => return Err(AuthError::InvalidMfaToken),
+        };
+        // The ticket is spent only with a right code, so a typo can be
+        // retried within the limit; a used ticket is refused before it can
+        // burn a code.
+        let ticket_key = format!("mfa-ticket:{}", ticket.jti);
+        if self.inner.limiter.is_claimed(&ticket_key).await? {
+            return Err(AuthError::InvalidMfaToken);
+        }
+        let method = self.spend_code(account.id, code, now).await?;
+        let ttl = std::time::Duration::from_secs((ticket.exp - now).max(1) as u64);
+        if !self.inner.limiter.claim_once(&ticket_key, ttl).await? {
+            return Err(AuthError::InvalidMfaToken);
+        }
+        let amr = [mfa::AMR_PASSWORD, mfa::AMR_ONE_TIME_CODE, mfa::AMR_MULTI_FACTOR].map(String::from);
+        let issued = self.start_remembered_session(account, &amr, ctx, now).await?;
+        self.inner.limiter.clear(&format!("mfa:{}", issued.account.id)).await?;
+        tracing::info!(user_id = %issued.account.id, method = method.name(), "logged in with a second factor");
+        Ok(issued)
+    }
+
+    /// Spends `code` for the account: a TOTP code (six digits) or a recovery code.
+    async fn spend_code(&self, account: Uuid, code: &str, now: i64) -> AuthResult<MfaMethod> {
+        let code = code.trim();
+        if code.len() > 64 {
+            return Err(AuthError::InvalidMfaCode);
+        }
+        if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
+            let row = mfa::totp(&self.inner.pool, account).await?.filter(|row| row.confirmed);
+            let secret =
+                row.as_ref().and_then(|row| TotpSecret::open(&self.inner.totp_seal, account, &row.sealed_secret));
+            let Some(secret) = secret else {
+                if row.is_some() {
+                    tracing::error!(user_id = %account, "a TOTP secret does not open: was AUTH_REFRESH_SECRET changed?");
+                }
+                return Err(AuthError::InvalidMfaCode);
+            };
+            let step = secret.matching_step(code, now.max(0) as u64).ok_or(AuthError::InvalidMfaCode)?;
+            return match mfa::spend_step(&self.inner.pool, account, step).await? {
+                true => Ok(MfaMethod::Totp),
+                false => Err(AuthError::InvalidMfaCode),
+            };
+        }
+        let hash = self.inner.recovery.hash(account, code).ok_or(AuthError::InvalidMfaCode)?;
+        match mfa::spend_recovery_code(&self.inner.pool, account, &hash).await? {
+            true => {
+                tracing::warn!(user_id = %account, "a recovery code was used");
+                Ok(MfaMethod::RecoveryCode)
+            }
+            false => Err(AuthError::InvalidMfaCode),
+        }
+    }
+
+    // ----- second factors ---------------------------------------------------
+
+    /// Whether the account logs in with a second factor.
+    pub async fn mfa_enabled(&self, account: Uuid) -> AuthResult<bool> {
+        Ok(mfa::enabled(&self.inner.pool, account).await?)
+    }
+
+    /// How many unused recovery codes the account has.
+    pub async fn recovery_codes_left(&self, account: Uuid) -> AuthResult<i64> {
+        Ok(mfa::recovery_codes_left(&self.inner.pool, account).await?)
+    }
+
+    /// A new TOTP secret for the caller, pending until `confirm_totp_enrollment`.
+    #[tracing::instrument(skip_all)]
+    pub async fn begin_totp_enrollment(&self, caller: &Identity) -> AuthResult<TotpEnrollment> {
+        let account = accounts::by_id(&self.inner.pool, caller.user_id).await?.ok_or(AuthError::Unauthenticated)?;
+        let secret = TotpSecret::generate();
+        let sealed = secret.seal(&self.inner.totp_seal, account.id);
+        if !mfa::begin(&self.inner.pool, account.id, &sealed).await? {
+            return Err(AuthError::MfaAlreadyEnabled);
+        }
+        let (secret, otpauth_uri) = secret.enrollment(&self.inner.settings.totp_issuer, &account.username);
+        Ok(TotpEnrollment { secret, otpauth_uri })
+    }
+
+    /// Turns TOTP on with a first code from the app; answers the recovery
+    /// codes, which are shown this once and kept only as hashes.
+    #[tracing::instrument(skip_all)]
+    pub async fn confirm_totp_enrollment(&self, caller: &Identity, code: &str) -> AuthResult<Vec<String>> {
+        let account = caller.user_id;
+        self.inner.limiter.hit(&[(format!("mfa:{account}"), self.inner.settings.limits.mfa_per_account)]).await??;
+        let no_enrollment = || AuthError::bad_input("code", "no TOTP enrollment is pending: call beginTotpEnrollment");
+        let row = mfa::totp(&self.inner.pool, account).await?.ok_or_else(no_enrollment)?;
+        if row.confirmed {
+            return Err(AuthError::MfaAlreadyEnabled);
+        }
+        let secret = TotpSecret::open(&self.inner.totp_seal, account, &row.sealed_secret).ok_or_else(no_enrollment)?;
+        let step = secret.matching_step(code, Self::now().max(0) as u64).ok_or(AuthError::InvalidMfaCode)?;
+        let codes = RecoveryCodes::generate();
+        let hashes: Vec<String> =
+            codes.iter().map(|code| self.inner.recovery.hash(account, code).expect("generated codes hash")).collect();
+        let mut tx = self.inner.pool.begin().await?;
+        if !mfa::confirm(&mut tx, account, step, &hashes).await? {
+            return Err(AuthError::MfaAlreadyEnabled);
+        }
+        tx.commit().await?;
+        self.inner.limiter.clear(&format!("mfa:{account}")).await?;
+        tracing::info!(user_id = %account, "two-step login turned on");
+        Ok(codes)
+    }
+
+    /// Turns every second factor off after checking the password.
+    #[tracing::instrument(skip_all)]
+    pub async fn disable_mfa(&self, caller: &Identity, password: SecretString) -> AuthResult<bool> {
+        let account = self.check_own_password(caller.user_id, password).await?;
+        let mut tx = self.inner.pool.begin().await?;
+        let removed = mfa::disable(&mut tx, account.id).await?;
+        tx.commit().await?;
+        if removed {
+            tracing::info!(user_id = %account.id, "two-step login turned off");
+        }
+        Ok(removed)
+    }
+
+    async fn start_session(&self, account: Account, amr: &[String], ctx: &RequestContext) -> AuthResult<Issued> {
         let tokens = &self.inner.settings.tokens;
         let now = Self::now();
         let sid = Uuid::new_v4();
@@ -414,8 +594,8 @@ impl AuthService {
             .sessions
             .create(sid, account.id, [&jti, &successor], now, absolute_exp, user_agent.as_deref())
             .await?;
-        let refresh_token = self.inner.refresh.sign(account.id, sid, jti, now, exp)?;
-        let access = issue_access_token(&self.inner.keys.ring(), tokens, account.id, sid, account.role(), now)?;
+        let refresh_token = self.inner.refresh.sign(account.id, sid, jti, now, exp, amr)?;
+        let access = issue_access_token(&self.inner.keys.ring(), tokens, account.id, sid, account.role(), amr, now)?;
         Ok(Issued { access, refresh_token, refresh_expires_at: exp, account, device_token: None, session: sid })
     }
 
@@ -455,8 +635,16 @@ impl AuthService {
             }
         };
         let exp = (iat + tokens.refresh_idle_ttl.as_secs() as i64).min(absolute_exp);
-        let refresh_token = self.inner.refresh.sign(claims.sub, claims.sid, successor, iat, exp)?;
-        let access = issue_access_token(&self.inner.keys.ring(), tokens, account.id, claims.sid, account.role(), now)?;
+        let refresh_token = self.inner.refresh.sign(claims.sub, claims.sid, successor, iat, exp, &claims.amr)?;
+        let access = issue_access_token(
+            &self.inner.keys.ring(),
+            tokens,
+            account.id,
+            claims.sid,
+            account.role(),
+            &claims.amr,
+            now,
+        )?;
         Ok(Issued { access, refresh_token, refresh_expires_at: exp, account, device_token: None, session: claims.sid })
     }
 

@@ -46,6 +46,8 @@ pub struct RateLimits {
     pub resend_per_email: Limit,
     pub reset_per_email: Limit,
     pub mail_per_ip: Limit,
+    /// Second-factor codes per account.
+    pub mfa_per_account: Limit,
 }
 
 /// Where outgoing mail goes.
@@ -68,6 +70,10 @@ pub struct AuthSettings {
     pub verification_max_attempts: i32,
     pub reset_ttl: Duration,
     pub limits: RateLimits,
+    /// Lifetime of the `mfaToken` between a login's password and its second factor.
+    pub mfa_ticket_ttl: Duration,
+    /// The issuer name in `otpauth://` URIs.
+    pub totp_issuer: String,
     pub trusted_proxy_hops: usize,
     pub mail: MailTransportKind,
     pub mail_from: String,
@@ -162,7 +168,10 @@ impl AuthSettings {
                 resend_per_email: limit(config.resend_limit),
                 reset_per_email: limit(config.reset_limit),
                 mail_per_ip: limit(config.mail_limit_per_ip),
+                mfa_per_account: limit(config.mfa_limit),
             },
+            mfa_ticket_ttl: Duration::from_secs(config.mfa_token_ttl_secs.max(1)),
+            totp_issuer: config.totp_issuer.clone(),
             trusted_proxy_hops: config.trusted_proxy_hops,
             mail,
             mail_from: config.mail_from.clone(),

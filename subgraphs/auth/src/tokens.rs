@@ -30,6 +30,11 @@ pub struct AccessClaims {
     pub iat: i64,
     pub exp: i64,
     pub scope: String,
+    /// How the session was authenticated (RFC 8176): `pwd`, plus `otp` and
+    /// `mfa` after a second factor.
+    pub amr: Vec<String>,
+    /// The assurance level: `aal2` with a second factor, else `aal1`.
+    pub acr: String,
 }
 
 /// A freshly signed access token.
@@ -39,16 +44,24 @@ pub struct AccessToken {
     pub expires_in: i64,
 }
 
-/// Signs an access token for `user` in session `sid` with the current key.
+/// Signs an access token for `user` in session `sid` with the current key;
+/// a session that proved a second factor also gets the `mfa` scope.
 pub fn issue_access_token(
     ring: &KeyRing,
     settings: &TokenSettings,
     user: Uuid,
     sid: Uuid,
     role: Role,
+    amr: &[String],
     now: i64,
 ) -> anyhow::Result<AccessToken> {
     let ttl = settings.access_ttl.as_secs() as i64;
+    let multi_factor = crate::mfa::is_multi_factor(amr);
+    let mut scope = role.scope_claim();
+    if multi_factor {
+        scope.push(' ');
+        scope.push_str(crate::mfa::MFA_SCOPE);
+    }
     let claims = AccessClaims {
         iss: settings.issuer.clone(),
         aud: settings.audience.clone(),
@@ -57,7 +70,9 @@ pub fn issue_access_token(
         jti: Uuid::new_v4().to_string(),
         iat: now,
         exp: now + ttl,
-        scope: role.scope_claim(),
+        scope,
+        amr: if amr.is_empty() { vec![crate::mfa::AMR_PASSWORD.into()] } else { amr.to_vec() },
+        acr: if multi_factor { "aal2" } else { "aal1" }.into(),
     };
     Ok(AccessToken { token: ring.current.sign_jwt(&claims)?, expires_in: ttl })
 }
@@ -73,6 +88,10 @@ pub struct RefreshClaims {
     pub exp: i64,
     /// Always `refresh`, so an access token can never pass for one.
     pub typ: String,
+    /// The session's authentication methods, carried from token to token
+    /// so refreshed access tokens keep them. Absent: a password login.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
 }
 
 const REFRESH_TYP: &str = "refresh";
@@ -129,8 +148,25 @@ impl RefreshCodec {
         URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..16])
     }
 
-    pub fn sign(&self, user: Uuid, sid: Uuid, jti: String, iat: i64, exp: i64) -> anyhow::Result<String> {
-        let claims = RefreshClaims { iss: self.issuer.clone(), sub: user, sid, jti, iat, exp, typ: REFRESH_TYP.into() };
+    pub fn sign(
+        &self,
+        user: Uuid,
+        sid: Uuid,
+        jti: String,
+        iat: i64,
+        exp: i64,
+        amr: &[String],
+    ) -> anyhow::Result<String> {
+        let claims = RefreshClaims {
+            iss: self.issuer.clone(),
+            sub: user,
+            sid,
+            jti,
+            iat,
+            exp,
+            typ: REFRESH_TYP.into(),
+            amr: amr.to_vec(),
+        };
         Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)
     }
 
@@ -174,7 +210,7 @@ mod tests {
     fn a_signed_refresh_token_verifies_and_successors_are_stable() {
         let c = codec();
         let now = chrono::Utc::now().timestamp();
-        let token = c.sign(Uuid::new_v4(), Uuid::new_v4(), "abc".into(), now, now + 60).unwrap();
+        let token = c.sign(Uuid::new_v4(), Uuid::new_v4(), "abc".into(), now, now + 60, &[]).unwrap();
         assert_eq!(c.verify(&token).unwrap().jti, "abc");
         assert_eq!(c.successor_jti("abc"), c.successor_jti("abc"));
         assert_ne!(c.successor_jti("abc"), c.successor_jti("abd"));
@@ -184,11 +220,11 @@ mod tests {
     fn expired_foreign_and_unsigned_tokens_are_refused() {
         let c = codec();
         let now = chrono::Utc::now().timestamp();
-        let expired = c.sign(Uuid::new_v4(), Uuid::new_v4(), "abc".into(), now - 100, now - 10).unwrap();
+        let expired = c.sign(Uuid::new_v4(), Uuid::new_v4(), "abc".into(), now - 100, now - 10, &[]).unwrap();
         assert!(c.verify(&expired).is_none());
         assert!(c.verify_ignoring_expiry(&expired).is_some());
         let other = RefreshCodec::new(&SecretString::from("another-secret-0123456789-012345".to_owned()), "iss");
-        let foreign = other.sign(Uuid::new_v4(), Uuid::new_v4(), "abc".into(), now, now + 60).unwrap();
+        let foreign = other.sign(Uuid::new_v4(), Uuid::new_v4(), "abc".into(), now, now + 60, &[]).unwrap();
         assert!(c.verify(&foreign).is_none());
         let parts: Vec<&str> = foreign.split('.').collect();
         let none_header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);

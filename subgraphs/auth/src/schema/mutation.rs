@@ -8,7 +8,7 @@ use crate::error::AuthError;
 use crate::service::{AuthService, Issued, RequestContext, SignUp, StartedSession};
 
 use super::guard::{ADMIN, AUTHENTICATED};
-use super::types::{AuthPayload, SignUpInput, TokenTransport, User};
+use super::types::{AuthPayload, SignUpInput, TokenTransport, TotpEnrollment, User};
 
 pub struct Mutation;
 
@@ -59,6 +59,23 @@ fn deliver(ctx: &Context<'_>, service: &AuthService, issued: Issued, transport: 
     }
 }
 
+/// Records the session a login started (to end it if its answer is lost)
+/// and builds the answer.
+fn started(
+    ctx: &Context<'_>,
+    service: &AuthService,
+    request: &RequestContext,
+    issued: Issued,
+    transport: Option<TokenTransport>,
+) -> AuthPayload {
+    request.started_sessions.lock().unwrap_or_else(|e| e.into_inner()).push(StartedSession {
+        session: issued.session,
+        user: issued.account.id,
+        response_key: ctx.item.node.response_key().node.to_string(),
+    });
+    deliver(ctx, service, issued, transport.unwrap_or(TokenTransport::Cookie))
+}
+
 /// What changes data: sign-up, sessions and roles (auth), profiles (users).
 #[Object]
 impl Mutation {
@@ -88,7 +105,10 @@ impl Mutation {
         Ok(service.resend_verification(&email, request).await?)
     }
 
-    /// Logs in with an email or a username and starts a session.
+    /// Logs in with an email or a username and starts a session. With
+    /// two-step login on, answers the error `MFA_REQUIRED` instead, whose
+    /// extensions hold `mfaToken`, `expiresIn` and `methods`: finish with
+    /// `completeMfaLogin`.
     async fn login(
         &self,
         ctx: &Context<'_>,
@@ -98,12 +118,46 @@ impl Mutation {
     ) -> Result<AuthPayload> {
         let (service, request) = parts(ctx)?;
         let issued = service.login(&login, secret(password), request).await?;
-        request.started_sessions.lock().unwrap_or_else(|e| e.into_inner()).push(StartedSession {
-            session: issued.session,
-            user: issued.account.id,
-            response_key: ctx.item.node.response_key().node.to_string(),
-        });
-        Ok(deliver(ctx, service, issued, refresh_token_in.unwrap_or(TokenTransport::Cookie)))
+        Ok(started(ctx, service, request, issued, refresh_token_in))
+    }
+
+    /// The second step of a login that answered `MFA_REQUIRED`: the
+    /// `mfaToken` from that answer and a code from the authenticator app
+    /// (six digits) or a recovery code. Each code works once.
+    async fn complete_mfa_login(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(secret)] mfa_token: String,
+        #[graphql(secret)] code: String,
+        #[graphql(default_with = "Some(TokenTransport::Cookie)")] refresh_token_in: Option<TokenTransport>,
+    ) -> Result<AuthPayload> {
+        let (service, request) = parts(ctx)?;
+        let issued = service.complete_mfa_login(&mfa_token, &code, request).await?;
+        Ok(started(ctx, service, request, issued, refresh_token_in))
+    }
+
+    /// Starts turning on two-step login: a new TOTP secret for an
+    /// authenticator app, pending until `confirmTotpEnrollment`.
+    #[graphql(guard = "AUTHENTICATED")]
+    async fn begin_totp_enrollment(&self, ctx: &Context<'_>) -> Result<TotpEnrollment> {
+        let (service, request) = parts(ctx)?;
+        let enrollment = service.begin_totp_enrollment(request.require_caller()?).await?;
+        Ok(TotpEnrollment { secret: enrollment.secret, otpauth_uri: enrollment.otpauth_uri })
+    }
+
+    /// Turns two-step login on with a first code from the app; answers ten
+    /// single-use recovery codes, shown this once.
+    #[graphql(guard = "AUTHENTICATED")]
+    async fn confirm_totp_enrollment(&self, ctx: &Context<'_>, #[graphql(secret)] code: String) -> Result<Vec<String>> {
+        let (service, request) = parts(ctx)?;
+        Ok(service.confirm_totp_enrollment(request.require_caller()?, &code).await?)
+    }
+
+    /// Turns two-step login off after checking the password; `false` if it was off.
+    #[graphql(guard = "AUTHENTICATED")]
+    async fn disable_mfa(&self, ctx: &Context<'_>, #[graphql(secret)] password: String) -> Result<bool> {
+        let (service, request) = parts(ctx)?;
+        Ok(service.disable_mfa(request.require_caller()?, secret(password)).await?)
     }
 
     /// Rotates the refresh token (from the argument, else from the cookie)

@@ -118,6 +118,21 @@ impl User {
         Ok(Some(DateTime(self.account.created_at)))
     }
 
+    /// Whether logging in takes a second factor (TOTP or a recovery code).
+    /// Readable by the account's owner and by ADMIN and above.
+    async fn mfa_enabled(&self, ctx: &Context<'_>) -> Result<Option<bool>> {
+        self.owner_or_admin(ctx)?;
+        Ok(Some(ctx.data::<AuthService>()?.mfa_enabled(self.account.id).await?))
+    }
+
+    /// How many unused recovery codes the account has (0 without two-step
+    /// login). Readable by the account's owner and by ADMIN and above.
+    async fn recovery_codes_left(&self, ctx: &Context<'_>) -> Result<Option<i32>> {
+        self.owner_or_admin(ctx)?;
+        let left = ctx.data::<AuthService>()?.recovery_codes_left(self.account.id).await?;
+        Ok(Some(i32::try_from(left).unwrap_or(i32::MAX)))
+    }
+
     /// The account's live sessions; only its owner may list them.
     #[graphql(guard = "AUTHENTICATED")]
     async fn sessions(&self, ctx: &Context<'_>) -> Result<Vec<Session>> {
@@ -166,6 +181,16 @@ impl Session {
             current: info.id == current,
         }
     }
+}
+
+/// A TOTP secret to add to an authenticator app; pending until
+/// `confirmTotpEnrollment` receives a first code from it.
+#[derive(SimpleObject)]
+pub struct TotpEnrollment {
+    /// The secret in base32, for typing in by hand.
+    pub secret: String,
+    /// The `otpauth://totp/…` URI, for a QR code.
+    pub otpauth_uri: String,
 }
 
 /// What `login` and `refreshSession` answer.

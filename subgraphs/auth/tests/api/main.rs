@@ -8,6 +8,7 @@ mod accounts;
 mod admin;
 mod federation;
 mod keys;
+mod mfa;
 mod passwords;
 mod sessions;
 mod tokens;
