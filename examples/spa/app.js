@@ -2,7 +2,20 @@
 // gatehouse-client.js; this file only renders and calls `client.request`.
 
 import { GatehouseClient } from './gatehouse-client.js';
-import { ME, RESEND, REVOKE, SESSIONS, SET_ROLES, SIGN_UP, UPDATE_PROFILE, USERS, VERIFY } from './operations.js';
+import {
+  BEGIN_TOTP,
+  CONFIRM_TOTP,
+  DISABLE_MFA,
+  ME,
+  RESEND,
+  REVOKE,
+  SESSIONS,
+  SET_ROLES,
+  SIGN_UP,
+  UPDATE_PROFILE,
+  USERS,
+  VERIFY,
+} from './operations.js';
 import { deviceName } from './user-agent.js';
 
 const ROLES = ['GUEST', 'USER', 'ADMIN', 'SYS_ADMIN'];
@@ -19,6 +32,9 @@ const EXPLAIN = {
   FORBIDDEN: 'You are not allowed to do that.',
   UNAUTHORIZED_FIELD_OR_TYPE: 'You are not allowed to see that.',
   NETWORK_ERROR: 'Cannot reach the gateway.',
+  INVALID_MFA_CODE: 'That code is wrong or was already used. Wait for the next code, or use a recovery code.',
+  INVALID_MFA_TOKEN: 'The login took too long. Start over with your password.',
+  MFA_ALREADY_ENABLED: 'Two-step login is already on.',
 };
 
 const $ = (selector) => document.querySelector(selector);
@@ -122,6 +138,18 @@ function renderMe(me) {
   form.elements.avatarUrl.value = me.avatarUrl ?? '';
   $('#profile').dataset.loaded = 'true';
   $('#admin').hidden = !me.roles.includes('ADMIN');
+  renderMfa(me);
+}
+
+/** The two-step login card: off (turn on), on (codes left, turn off). */
+function renderMfa(me) {
+  const enrolling = !$('#mfa-enroll').hidden || !$('#mfa-recovery').hidden;
+  $('#security').dataset.mfa = me.mfaEnabled ? 'on' : 'off';
+  $('#mfa-status').textContent = me.mfaEnabled
+    ? `On. ${me.recoveryCodesLeft} recovery code${me.recoveryCodesLeft === 1 ? '' : 's'} left.`
+    : 'Off: your password alone logs you in.';
+  $('#mfa-begin').hidden = me.mfaEnabled || enrolling;
+  $('#mfa-disable').hidden = !me.mfaEnabled || enrolling;
 }
 
 async function loadSessions(client) {
@@ -247,6 +275,11 @@ async function main() {
   });
   client.addEventListener('signed-out', ({ detail }) => {
     $('#profile').dataset.loaded = 'false';
+    // Nothing of one account's enrollment may stay on screen for the next.
+    $('#mfa-enroll').hidden = true;
+    $('#mfa-recovery').hidden = true;
+    $('#mfa-recovery-codes').replaceChildren();
+    $('#mfa-secret').textContent = '';
     $('#user-rows').replaceChildren();
     $('#session-rows').replaceChildren();
     showState('signed-out');
@@ -276,9 +309,65 @@ async function main() {
       await client.login(login.trim(), password); // 'signed-in' shows the profile
       form.reset();
     } catch (error) {
+      if (error.code === 'MFA_REQUIRED') {
+        // The password was right; the second step takes a code.
+        form.reset();
+        $('#mfa-form').elements.mfaToken.value = error.mfaToken;
+        showTab('mfa');
+        $('#mfa-form').elements.code.focus();
+        return;
+      }
       if (error.code === 'EMAIL_NOT_VERIFIED' && login.includes('@')) $('#verify-form').elements.email.value = login.trim();
       throw error;
     }
+  });
+
+  onSubmit('#mfa-form', async (form, { mfaToken, code }) => {
+    clearMessages();
+    try {
+      await client.completeMfaLogin(mfaToken, code.trim());
+      form.reset();
+      showTab('login');
+    } catch (error) {
+      form.elements.code.value = '';
+      if (error.code === 'INVALID_MFA_TOKEN') showTab('login');
+      throw error;
+    }
+  });
+  $('#mfa-cancel').addEventListener('click', () => {
+    $('#mfa-form').reset();
+    clearMessages();
+    showTab('login');
+  });
+
+  $('#mfa-begin').addEventListener('click', (event) =>
+    act(event.target, async () => {
+      const { beginTotpEnrollment } = await client.request(BEGIN_TOTP);
+      $('#mfa-secret').textContent = beginTotpEnrollment.secret;
+      $('#mfa-uri').href = beginTotpEnrollment.otpauthUri;
+      $('#mfa-enroll').hidden = false;
+      $('#mfa-begin').hidden = true;
+    }),
+  );
+  onSubmit('#mfa-enroll', async (form, { code }) => {
+    const { confirmTotpEnrollment } = await client.request(CONFIRM_TOTP, { code: code.trim() });
+    form.reset();
+    form.hidden = true;
+    $('#mfa-recovery-codes').replaceChildren(...confirmTotpEnrollment.map((recovery) => h('li', {}, recovery)));
+    $('#mfa-recovery').hidden = false;
+    showNotice('Two-step login is on.');
+    renderMe(await loadMe(client));
+  });
+  $('#mfa-recovery-done').addEventListener('click', async (event) => {
+    $('#mfa-recovery-codes').replaceChildren();
+    $('#mfa-recovery').hidden = true;
+    await act(event.target, async () => renderMe(await loadMe(client)));
+  });
+  onSubmit('#mfa-disable', async (form, { password }) => {
+    await client.request(DISABLE_MFA, { password });
+    form.reset();
+    showNotice('Two-step login is off.');
+    renderMe(await loadMe(client));
   });
 
   onSubmit('#signup-form', async (form, { email, username, displayName, password }) => {

@@ -31,10 +31,12 @@
 const REFRESH = 'mutation Refresh { refreshSession { accessToken expiresIn } }';
 const LOGIN =
   'mutation Login($login: String!, $password: String!) { login(login: $login, password: $password, refreshTokenIn: COOKIE) { accessToken expiresIn } }';
+const COMPLETE_MFA_LOGIN =
+  'mutation CompleteMfaLogin($mfaToken: String!, $code: String!) { completeMfaLogin(mfaToken: $mfaToken, code: $code, refreshTokenIn: COOKIE) { accessToken expiresIn } }';
 const LOGOUT = 'mutation Logout { logout }';
 const ACCOUNT_EVENTS = 'subscription AccountEvents { accountEvents { type occurredAt } }';
 /** The operations this module sends, for a trusted-documents manifest. */
-export const SESSION_OPERATIONS = [REFRESH, LOGIN, LOGOUT, ACCOUNT_EVENTS];
+export const SESSION_OPERATIONS = [REFRESH, LOGIN, COMPLETE_MFA_LOGIN, LOGOUT, ACCOUNT_EVENTS];
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 // Refusals of the account-event subscription that a retry cannot change
 // (subscriptions turned off, the operation not a trusted document, ...).
@@ -63,6 +65,9 @@ export class GatehouseError extends Error {
     this.status = status; // the HTTP status (0 when the network failed)
     this.field = field; // BAD_USER_INPUT names the offending input field
     this.data = data; // what the response did answer, if anything
+    // MFA_REQUIRED: the login goes on with `completeMfaLogin(mfaToken, code)`.
+    this.mfaToken = errors[0]?.extensions?.mfaToken ?? null;
+    this.mfaMethods = errors[0]?.extensions?.methods ?? [];
   }
 }
 
@@ -122,9 +127,20 @@ export class GatehouseClient extends EventTarget {
     }
   }
 
-  /** Logs in; the refresh token comes back only as the HttpOnly cookie. */
+  /**
+   * Logs in; the refresh token comes back only as the HttpOnly cookie. An
+   * account with two-step login throws a GatehouseError with the code
+   * MFA_REQUIRED and its `mfaToken`: finish with `completeMfaLogin`.
+   */
   async login(login, password) {
     const { login: payload } = await this.#call(LOGIN, { login, password });
+    this.#adopt(payload.accessToken, Date.now() + payload.expiresIn * 1000, 'login');
+    this.#share();
+  }
+
+  /** The second step of a login: a code from the authenticator app, or a recovery code. */
+  async completeMfaLogin(mfaToken, code) {
+    const { completeMfaLogin: payload } = await this.#call(COMPLETE_MFA_LOGIN, { mfaToken, code });
     this.#adopt(payload.accessToken, Date.now() + payload.expiresIn * 1000, 'login');
     this.#share();
   }

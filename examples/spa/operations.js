@@ -4,9 +4,12 @@
 // documents (persisted-documents.json).
 
 export const ME = `query Me { me {
-  id username email emailVerified roles active createdAt
+  id username email emailVerified roles active createdAt mfaEnabled recoveryCodesLeft
   displayName bio avatarUrl updatedAt
 } }`;
+export const BEGIN_TOTP = 'mutation BeginTotp { beginTotpEnrollment { secret otpauthUri } }';
+export const CONFIRM_TOTP = 'mutation ConfirmTotp($code: String!) { confirmTotpEnrollment(code: $code) }';
+export const DISABLE_MFA = 'mutation DisableMfa($password: String!) { disableMfa(password: $password) }';
 export const SESSIONS = 'query Sessions { me { id sessions { id createdAt lastUsedAt expiresAt userAgent current } } }';
 export const SIGN_UP = 'mutation SignUp($input: SignUpInput!) { signUp(input: $input) }';
 export const VERIFY = 'mutation Verify($email: String!, $code: String!) { verifyEmail(email: $email, code: $code) }';
