@@ -1,7 +1,8 @@
 //! Helpers for the services' tests (feature `test-support`): fault tests that
 //! stop a broker start their own `nats-server` or `redis-server`, never the
 //! shared one (a private PostgreSQL is `gatehouse_store::testing`); TLS tests
-//! make their certificates with [`TestPki`].
+//! make their certificates with [`TestPki`]; tests of outside identity
+//! providers start a real OpenID provider with [`OpenIdProvider`].
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -260,5 +261,64 @@ impl TestPki {
             std::fs::rename(&partial, path).expect("the certificate file in place");
         }
         written
+    }
+}
+
+/// A real OpenID provider (panva's certified `oidc-provider`, from
+/// `tests/oidc-provider` at the workspace root) on a free local port; it
+/// exits when this is dropped (its standard input closes). The script says
+/// which clients and people it has.
+pub struct OpenIdProvider {
+    pub issuer: String,
+    _process: tokio::process::Child,
+}
+
+impl OpenIdProvider {
+    /// Where the provider's Node project is.
+    pub fn dir() -> PathBuf {
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/oidc-provider"))
+    }
+
+    /// Installs the project's locked packages once per process, when missing.
+    fn install_once() {
+        static INSTALLED: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+        let mut installed = INSTALLED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if *installed || Self::dir().join("node_modules/oidc-provider").is_dir() {
+            *installed = true;
+            return;
+        }
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--prefix"])
+            .arg(Self::dir())
+            .status()
+            .expect("npm runs (Node.js is on every machine of this project)");
+        assert!(status.success(), "npm ci in tests/oidc-provider failed");
+        *installed = true;
+    }
+
+    /// Starts one with these environment settings (`OIDC_*`, see the script).
+    pub async fn start(env: &[(&str, &str)]) -> Self {
+        use tokio::io::AsyncBufReadExt;
+        tokio::task::spawn_blocking(Self::install_once).await.expect("the install does not panic");
+        let mut command = tokio::process::Command::new("node");
+        command.arg(Self::dir().join("provider.mjs")).envs(env.iter().copied());
+        let mut process = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            // It warns about the Node.js version at every start.
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node starts");
+        let stdout = process.stdout.take().expect("piped");
+        let mut reader = tokio::io::BufReader::new(stdout);
+        let mut line = String::new();
+        reader.read_line(&mut line).await.expect("the provider writes its issuer");
+        // It prints notices now and then; a closed pipe would kill it (EPIPE).
+        tokio::spawn(async move { tokio::io::copy(&mut reader, &mut tokio::io::sink()).await });
+        let started: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|_| panic!("the provider said {line:?}"));
+        let issuer = started["issuer"].as_str().expect("an issuer").to_owned();
+        Self { issuer, _process: process }
     }
 }

@@ -1,16 +1,12 @@
 //! Tokens from outside providers: a real OpenID provider (panva's certified
-//! `oidc-provider`, started from `tests/oidc-provider` on a local port)
+//! `oidc-provider`, started from the workspace's `tests/oidc-provider`)
 //! issues JWT access tokens by the client-credentials grant, and the gateway
 //! verifies them beside our own, found by OIDC discovery, with guards and the
 //! signed identity working as for our tokens.
 
-use std::path::PathBuf;
-use std::process::Stdio;
-use std::sync::Mutex;
-
 use gatehouse_common::identity::{ExternalSubject, IdentityCodec, IDENTITY_HEADER};
+use gatehouse_common::testing::OpenIdProvider;
 use serde_json::{json, Value};
-use tokio::io::AsyncBufReadExt;
 
 use crate::common::auth::{now, token};
 use crate::security::{json_of, post, stack_with};
@@ -18,70 +14,30 @@ use crate::security::{json_of, post, stack_with};
 const AUDIENCE: &str = "https://api.gatehouse.test";
 const CLIENT: (&str, &str) = ("reporting", "reporting-secret-0123456789");
 
-/// One running `oidc-provider`; it exits when this is dropped (its stdin closes).
-struct OpenIdProvider {
-    issuer: String,
-    _process: tokio::process::Child,
+/// A provider signing access tokens with `alg`.
+async fn start_provider(alg: &str) -> OpenIdProvider {
+    OpenIdProvider::start(&[
+        ("OIDC_AUDIENCE", AUDIENCE),
+        ("OIDC_ACCESS_TOKEN_ALG", alg),
+        ("OIDC_CLIENT_ID", CLIENT.0),
+        ("OIDC_CLIENT_SECRET", CLIENT.1),
+    ])
+    .await
 }
 
-fn provider_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/oidc-provider")
-}
-
-/// Installs the provider's locked packages once, when they are missing.
-fn install_once() {
-    static INSTALLED: Mutex<bool> = Mutex::new(false);
-    let mut installed = INSTALLED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if *installed || provider_dir().join("node_modules/oidc-provider").is_dir() {
-        *installed = true;
-        return;
-    }
-    let status = std::process::Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--prefix"])
-        .arg(provider_dir())
-        .status()
-        .expect("npm runs (Node.js is on every machine of this project)");
-    assert!(status.success(), "npm ci in tests/oidc-provider failed");
-    *installed = true;
-}
-
-impl OpenIdProvider {
-    /// A provider signing access tokens with `alg`.
-    async fn start(alg: &str) -> Self {
-        tokio::task::spawn_blocking(install_once).await.unwrap();
-        let mut process = tokio::process::Command::new("node")
-            .arg(provider_dir().join("provider.mjs"))
-            .env("OIDC_AUDIENCE", AUDIENCE)
-            .env("OIDC_ACCESS_TOKEN_ALG", alg)
-            .env("OIDC_CLIENT_ID", CLIENT.0)
-            .env("OIDC_CLIENT_SECRET", CLIENT.1)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("node starts");
-        let stdout = process.stdout.take().unwrap();
-        let mut line = String::new();
-        tokio::io::BufReader::new(stdout).read_line(&mut line).await.unwrap();
-        let started: Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("provider said {line:?}"));
-        Self { issuer: started["issuer"].as_str().unwrap().to_owned(), _process: process }
-    }
-
-    /// An access token for the test client with `scope`, by the client-credentials grant.
-    async fn token(&self, scope: &str) -> String {
-        let form = format!("grant_type=client_credentials&resource={}&scope={}", encode(AUDIENCE), encode(scope));
-        let response = reqwest::Client::new()
-            .post(format!("{}/token", self.issuer))
-            .basic_auth(CLIENT.0, Some(CLIENT.1))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form)
-            .send()
-            .await
-            .unwrap();
-        let body: Value = response.json().await.unwrap();
-        body["access_token"].as_str().unwrap_or_else(|| panic!("no access token: {body}")).to_owned()
-    }
+/// An access token for the test client with `scope`, by the client-credentials grant.
+async fn token_from(provider: &OpenIdProvider, scope: &str) -> String {
+    let form = format!("grant_type=client_credentials&resource={}&scope={}", encode(AUDIENCE), encode(scope));
+    let response = reqwest::Client::new()
+        .post(format!("{}/token", provider.issuer))
+        .basic_auth(CLIENT.0, Some(CLIENT.1))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    body["access_token"].as_str().unwrap_or_else(|| panic!("no access token: {body}")).to_owned()
 }
 
 fn encode(value: &str) -> String {
@@ -96,8 +52,8 @@ const USERS: &str = "{ users { totalCount } }";
 
 #[tokio::test]
 async fn tokens_of_two_outside_providers_and_ours_are_verified_side_by_side() {
-    let corp = OpenIdProvider::start("PS256").await;
-    let partner = OpenIdProvider::start("EdDSA").await;
+    let corp = start_provider("PS256").await;
+    let partner = start_provider("EdDSA").await;
     let specs = vec![
         spec("corp", &corp, "alg=PS256 typ=at+jwt").parse().unwrap(),
         spec("partner", &partner, "alg=EdDSA alg=ES256").parse().unwrap(),
@@ -107,7 +63,7 @@ async fn tokens_of_two_outside_providers_and_ours_are_verified_side_by_side() {
 
     for (name, provider) in [("corp", &corp), ("partner", &partner)] {
         // `admin` is the scope `users` requires: granted by the provider.
-        let bearer = format!("Bearer {}", provider.token("read admin").await);
+        let bearer = format!("Bearer {}", token_from(provider, "read admin").await);
         let body = json_of(post(&s.gateway, json!({ "query": USERS }), &[("authorization", &bearer)]).await).await;
         assert_eq!(body, json!({ "data": { "users": { "totalCount": 3 } } }), "{name}");
         let headers = s.users.recorder.headers.lock().unwrap().last().cloned().unwrap();
@@ -118,7 +74,7 @@ async fn tokens_of_two_outside_providers_and_ours_are_verified_side_by_side() {
         assert_eq!(identity.scopes, ["read", "admin"]);
 
         // Without `admin`, the guard removes the field as for our own tokens.
-        let bearer = format!("Bearer {}", provider.token("read").await);
+        let bearer = format!("Bearer {}", token_from(provider, "read").await);
         let body = json_of(post(&s.gateway, json!({ "query": USERS }), &[("authorization", &bearer)]).await).await;
         assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHORIZED_FIELD_OR_TYPE", "{name}: {body}");
     }
@@ -132,17 +88,21 @@ async fn tokens_of_two_outside_providers_and_ours_are_verified_side_by_side() {
 
 #[tokio::test]
 async fn outside_tokens_the_configuration_does_not_allow_are_refused_with_a_401() {
-    let corp = OpenIdProvider::start("PS256").await;
-    let stranger = OpenIdProvider::start("PS256").await;
+    let corp = start_provider("PS256").await;
+    let stranger = start_provider("PS256").await;
     // Only ES256 is allowed for corp, and only from a cookie.
     let specs = vec![spec("corp", &corp, "alg=ES256 token=cookie:corp_at").parse().unwrap()];
     let s = stack_with(move |c| c.security.jwt_providers = specs).await;
 
-    let ps256 = corp.token("read admin").await;
+    let ps256 = token_from(&corp, "read admin").await;
     let cases = [
         ("authorization", format!("Bearer {ps256}"), "from the header"),
         ("cookie", format!("corp_at={ps256}"), "with an algorithm corp may not use"),
-        ("authorization", format!("Bearer {}", stranger.token("read admin").await), "from an issuer nobody set up"),
+        (
+            "authorization",
+            format!("Bearer {}", token_from(&stranger, "read admin").await),
+            "from an issuer nobody set up",
+        ),
     ];
     for (header, value, why) in cases {
         let response =

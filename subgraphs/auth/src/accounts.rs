@@ -170,7 +170,7 @@ pub async fn delete(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error
 /// Replaces a password hash (no event: the users service does not copy it).
 #[tracing::instrument(name = "accounts.set_password_hash", skip_all, fields(otel.kind = "client", db.system.name = "postgresql", db.operation.name = "UPDATE", db.collection.name = "accounts"))]
 pub async fn set_password_hash(db: impl PgExecutor<'_>, id: Uuid, hash: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE accounts SET password_hash = $2, updated_at = now() WHERE id = $1")
+    sqlx::query("UPDATE accounts SET password_hash = $2, password_usable = true, updated_at = now() WHERE id = $1")
         .bind(id)
         .bind(hash)
         .execute(db)

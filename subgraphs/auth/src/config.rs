@@ -279,6 +279,19 @@ pub struct AuthConfig {
     )]
     pub mfa_token_ttl_secs: u64,
 
+    /// Outside OpenID providers people may sign in with, repeatable
+    /// (comma-separated in the environment), each `NAME issuer=URL
+    /// client_id=ID [client_secret=SECRET] redirect=URL… [scopes=openid+email+profile]`;
+    /// `externalLoginUrl` accepts only the listed redirect URIs. Default: none.
+    #[arg(
+        id = "auth-oidc-provider",
+        long = "auth-oidc-provider",
+        env = "AUTH_OIDC_PROVIDERS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub oidc_providers: Vec<crate::external::ExternalProviderSpec>,
+
     /// The issuer name authenticator apps show beside the account. Default: Gatehouse.
     #[arg(id = "auth-totp-issuer", long = "auth-totp-issuer", env = "AUTH_TOTP_ISSUER", default_value = "Gatehouse")]
     pub totp_issuer: String,

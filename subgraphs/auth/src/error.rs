@@ -40,6 +40,20 @@ pub enum AuthError {
     InvalidMfaCode,
     /// TOTP is already on: turn it off (`disableMfa`) before enrolling again.
     MfaAlreadyEnabled,
+    /// The `state` of an outside sign-in is unknown, expired or used.
+    InvalidExternalLogin,
+    /// The outside provider refused or answered something unusable (logged).
+    ExternalLoginFailed,
+    /// The provider gave no email, or one it has not verified.
+    ExternalEmailNotVerified,
+    /// The provider's verified email belongs to an account here: its owner
+    /// must prove it with `linkExternalIdentity(linkToken:, password:)`.
+    AccountLinkRequired {
+        link_token: String,
+        expires_in: i64,
+    },
+    /// A `linkToken` that is forged, expired or already used.
+    InvalidLinkToken,
     RateLimited {
         retry_after: Duration,
     },
@@ -67,6 +81,15 @@ impl AuthError {
             AuthError::InvalidMfaToken => "the mfaToken is invalid, expired or already used; log in again".into(),
             AuthError::InvalidMfaCode => "the code is wrong, expired or already used".into(),
             AuthError::MfaAlreadyEnabled => "two-step login is already on; disable it first to enroll again".into(),
+            AuthError::InvalidExternalLogin => "this sign-in expired or was already used; start it again".into(),
+            AuthError::ExternalLoginFailed => "the sign-in provider did not confirm who you are; start again".into(),
+            AuthError::ExternalEmailNotVerified => {
+                "the sign-in provider has no verified email for you; verify it there first".into()
+            }
+            AuthError::AccountLinkRequired { .. } => {
+                "an account with this email exists: prove it is yours with linkExternalIdentity and its password".into()
+            }
+            AuthError::InvalidLinkToken => "the linkToken is invalid, expired or already used; sign in again".into(),
             AuthError::RateLimited { .. } => "too many attempts; retry later".into(),
             AuthError::Unavailable(_) => "the service is briefly unavailable; retry shortly".into(),
             AuthError::Internal(_) => "internal error".into(),
@@ -96,6 +119,11 @@ impl AuthError {
             AuthError::InvalidMfaToken => "INVALID_MFA_TOKEN",
             AuthError::InvalidMfaCode => "INVALID_MFA_CODE",
             AuthError::MfaAlreadyEnabled => "MFA_ALREADY_ENABLED",
+            AuthError::InvalidExternalLogin => "INVALID_EXTERNAL_LOGIN",
+            AuthError::ExternalLoginFailed => "EXTERNAL_LOGIN_FAILED",
+            AuthError::ExternalEmailNotVerified => "EXTERNAL_EMAIL_NOT_VERIFIED",
+            AuthError::AccountLinkRequired { .. } => "ACCOUNT_LINK_REQUIRED",
+            AuthError::InvalidLinkToken => "INVALID_LINK_TOKEN",
             AuthError::RateLimited { .. } => "RATE_LIMITED",
             AuthError::Unavailable(_) => "SERVICE_UNAVAILABLE",
             AuthError::Internal(_) => "INTERNAL_SERVER_ERROR",
@@ -165,6 +193,10 @@ impl From<AuthError> for async_graphql::Error {
                     extensions.set("expiresIn", *expires_in);
                     let names = methods.iter().map(|m| async_graphql::Value::Enum(async_graphql::Name::new(m.name())));
                     extensions.set("methods", async_graphql::Value::List(names.collect()));
+                }
+                AuthError::AccountLinkRequired { link_token, expires_in } => {
+                    extensions.set("linkToken", link_token.as_str());
+                    extensions.set("expiresIn", *expires_in);
                 }
                 AuthError::RateLimited { retry_after } => {
                     // Whole seconds, rounded up, never 0.

@@ -11,7 +11,9 @@
 //! - [`credentials`]: argon2id hashing on blocking threads, dummy hash, rehash on parameter rise.
 //! - [`keys`]: the signing key ring in PostgreSQL (RS256/ES256; next, current, previous), JWKS, rotate and retire.
 //! - [`seal`]: AES-256-GCM sealing of secrets at rest (signing keys, mail secrets, TOTP secrets).
-//! - [`mfa`]: TOTP and recovery codes (single-use), the `mfaToken` between a login's two steps.
+//! - [`mfa`]: TOTP and recovery codes (single-use).
+//! - [`external`]: sign-in with outside OpenID providers (code flow, PKCE, state, nonce).
+//! - [`ticket`]: signed short-lived tickets between the steps of a sign-in (`mfaToken`, `linkToken`).
 //! - [`tokens`]: access-token claims (RS256 or ES256, with `amr`/`acr`) and the refresh-token codec (HS256).
 //! - [`sessions`]: refresh-token families in Redis, atomic rotation, revocation records and notices.
 //! - [`rate_limit`]: fixed-window limits in Redis.
@@ -26,6 +28,7 @@ pub mod credentials;
 pub mod devices;
 pub mod domain;
 pub mod error;
+pub mod external;
 pub mod http;
 pub mod keys;
 pub mod mail;
@@ -38,6 +41,7 @@ pub mod service;
 pub mod sessions;
 pub mod settings;
 pub mod startup;
+pub mod ticket;
 pub mod tokens;
 
 pub use config::AuthConfig;

@@ -6,13 +6,10 @@
 //! last one accepted (an UPDATE that moves `last_used_step` forward, so two
 //! concurrent attempts with one code cannot both win), a recovery code by
 //! marking its row used. TOTP secrets are sealed at rest; recovery codes are
-//! kept only as keyed hashes.
+//! kept only as keyed hashes. The `mfaToken` is a [`crate::ticket`].
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use sqlx::{PgConnection, PgExecutor};
 use subtle::ConstantTimeEq;
@@ -178,62 +175,6 @@ impl RecoveryCodes {
         mac.update(account.as_bytes());
         mac.update(normal.as_bytes());
         Some(hex::encode(mac.finalize().into_bytes()))
-    }
-}
-
-/// What an `mfaToken` says: this account proved its password at `iat`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MfaTicket {
-    pub sub: Uuid,
-    /// Makes each ticket single-use (see [`crate::rate_limit::RateLimiter::claim_once`]).
-    pub jti: String,
-    pub exp: i64,
-}
-
-/// Signs and checks `mfaToken`s: `m1.<payload>.<HMAC-SHA-256>`.
-#[derive(Clone)]
-pub struct MfaTicketCodec {
-    key: Hmac<Sha256>,
-}
-
-const TICKET_VERSION: &str = "m1";
-
-impl MfaTicketCodec {
-    pub fn new(refresh_secret: &SecretString) -> Self {
-        let key = Hmac::<Sha256>::new_from_slice(
-            &[b"gatehouse-mfa-ticket:".as_slice(), refresh_secret.expose_secret().as_bytes()].concat(),
-        )
-        .expect("HMAC accepts keys of any length");
-        Self { key }
-    }
-
-    pub fn issue(&self, account: Uuid, now: i64, ttl_secs: i64) -> (String, MfaTicket) {
-        let mut jti = [0u8; 16];
-        rand::fill(&mut jti);
-        let ticket = MfaTicket { sub: account, jti: URL_SAFE_NO_PAD.encode(jti), exp: now + ttl_secs };
-        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&ticket).expect("a ticket serialises"));
-        let signed = format!("{TICKET_VERSION}.{payload}");
-        let mut mac = self.key.clone();
-        mac.update(signed.as_bytes());
-        (format!("{signed}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())), ticket)
-    }
-
-    /// The ticket, when `token` is one this codec signed and it has not expired.
-    pub fn verify(&self, token: &str, now: i64) -> Option<MfaTicket> {
-        if token.len() > 512 {
-            return None;
-        }
-        let (signed, tag) = token.rsplit_once('.')?;
-        let (version, payload) = signed.split_once('.')?;
-        if version != TICKET_VERSION {
-            return None;
-        }
-        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
-        let mut mac = self.key.clone();
-        mac.update(signed.as_bytes());
-        mac.verify_slice(&tag).ok()?;
-        let ticket: MfaTicket = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
-        (ticket.exp > now).then_some(ticket)
     }
 }
 
@@ -418,24 +359,6 @@ mod tests {
         assert_ne!(hasher.hash(bob, &codes[0]), Some(hash));
         for junk in ["", "abcde", "abcde-fghi1", "abcde-fghij-k", "ab0de-fghjk", "abcde-fghjk\u{0}"] {
             assert_eq!(hasher.hash(ann, junk), None, "{junk:?}");
-        }
-    }
-
-    #[test]
-    fn tickets_are_signed_expire_and_cannot_be_altered() {
-        let codec = MfaTicketCodec::new(&secret());
-        let account = Uuid::new_v4();
-        let (token, ticket) = codec.issue(account, 1_000, 300);
-        assert_eq!(codec.verify(&token, 1_299), Some(ticket));
-        assert_eq!(codec.verify(&token, 1_300), None, "expired");
-        let other = MfaTicketCodec::new(&SecretString::from("another-secret-0123456789abcdef".to_owned()));
-        assert_eq!(other.verify(&token, 1_000), None);
-        let mut parts: Vec<&str> = token.split('.').collect();
-        let forged = URL_SAFE_NO_PAD.encode(format!(r#"{{"sub":"{}","jti":"x","exp":9999999999}}"#, Uuid::new_v4()));
-        parts[1] = &forged;
-        assert_eq!(codec.verify(&parts.join("."), 1_000), None);
-        for junk in ["", "m1", "m1..", "m2.e30.AAAA", &"a".repeat(600)] {
-            assert_eq!(codec.verify(junk, 1_000), None, "{junk:?}");
         }
     }
 }

@@ -84,6 +84,24 @@ impl RateLimiter {
         Ok(set.is_some())
     }
 
+    /// Keeps `value` under `key` for `ttl`, for one [`RateLimiter::take`]
+    /// (the record of a started outside sign-in). Keys are relative to `<p>stash:`.
+    pub async fn stash(&self, key: &str, value: &str, ttl: Duration) -> redis::RedisResult<()> {
+        redis::cmd("SET")
+            .arg(format!("{}stash:{key}", self.prefix))
+            .arg(value)
+            .arg("PX")
+            .arg(ttl.as_millis().max(1) as u64)
+            .query_async(&mut self.redis.clone())
+            .await
+    }
+
+    /// The value [`RateLimiter::stash`] kept under `key`, removed as it is read:
+    /// a second take finds nothing.
+    pub async fn take(&self, key: &str) -> redis::RedisResult<Option<String>> {
+        redis::cmd("GETDEL").arg(format!("{}stash:{key}", self.prefix)).query_async(&mut self.redis.clone()).await
+    }
+
     /// Whether [`RateLimiter::claim_once`] already marked `key`.
     pub async fn is_claimed(&self, key: &str) -> redis::RedisResult<bool> {
         redis::cmd("EXISTS").arg(format!("{}once:{key}", self.prefix)).query_async(&mut self.redis.clone()).await

@@ -23,13 +23,15 @@ use crate::credentials::{Hasher, Verified};
 use crate::devices::{Device, DeviceCodec};
 use crate::domain::{DisplayName, Email, Password, Role, Username};
 use crate::error::{AuthError, AuthResult};
+use crate::external::{self, ExternalError, ExternalLogins, ExternalPerson, PendingSignIn};
 use crate::keys::Keys;
 use crate::mail::{self, Mail};
-use crate::mfa::{self, MfaMethod, MfaTicketCodec, RecoveryCodes, TotpSecret};
+use crate::mfa::{self, MfaMethod, RecoveryCodes, TotpSecret};
 use crate::rate_limit::RateLimiter;
 use crate::seal::Seal;
 use crate::sessions::{RevokeReason, Rotation, SessionInfo, SessionStore};
 use crate::settings::AuthSettings;
+use crate::ticket::TicketCodec;
 use crate::tokens::{issue_access_token, AccessToken, RefreshCodec};
 
 /// What the HTTP layer learned about a request.
@@ -105,8 +107,33 @@ struct Inner {
     mail_wake: Arc<Notify>,
     totp_seal: Seal,
     recovery: RecoveryCodes,
-    tickets: MfaTicketCodec,
+    mfa_tickets: TicketCodec,
+    link_tickets: TicketCodec,
+    external: ExternalLogins,
 }
+
+/// What an `mfaToken` carries: whose password (or outside sign-in) was
+/// proven, and how (the session's first `amr` values).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct MfaPending {
+    account: Uuid,
+    amr: Vec<String>,
+}
+
+/// What a `linkToken` carries: an outside identity whose verified email is
+/// an existing account's, to be linked once the account's owner proves it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct LinkPending {
+    provider: String,
+    subject: String,
+    email: String,
+    account: Uuid,
+}
+
+/// How long a `linkToken` lasts.
+const LINK_TICKET_TTL_SECS: i64 = 600;
+/// `amr` of a session an outside provider vouched for.
+const AMR_FEDERATED: &str = "fed";
 
 /// What `beginTotpEnrollment` hands the client to show.
 #[derive(Debug, Clone)]
@@ -142,7 +169,9 @@ impl AuthService {
                 devices: DeviceCodec::new(&settings.refresh_secret),
                 totp_seal: mfa::totp_seal(&settings.refresh_secret),
                 recovery: RecoveryCodes::new(&settings.refresh_secret),
-                tickets: MfaTicketCodec::new(&settings.refresh_secret),
+                mfa_tickets: TicketCodec::new(&settings.refresh_secret, "mfa"),
+                link_tickets: TicketCodec::new(&settings.refresh_secret, "link"),
+                external: ExternalLogins::new(&settings.oidc_providers),
                 pool,
                 settings,
                 hasher,
@@ -409,20 +438,32 @@ impl AuthService {
         if let Some(key) = &device_key {
             self.inner.limiter.clear(key).await?;
         }
+        let issued = self.first_factor_proven(account, mfa::AMR_PASSWORD, ctx, now).await?;
+        tracing::info!(user_id = %issued.account.id, "logged in");
+        Ok(issued)
+    }
+
+    /// The first factor is proven: a session, or, for an account with two-step
+    /// login, `MFA_REQUIRED` and the ticket that carries the login on.
+    async fn first_factor_proven(
+        &self,
+        account: Account,
+        method: &str,
+        ctx: &RequestContext,
+        now: i64,
+    ) -> AuthResult<Issued> {
         if mfa::enabled(&self.inner.pool, account.id).await? {
-            // The password is proven; the session waits for the second factor.
             let ttl = self.inner.settings.mfa_ticket_ttl.as_secs() as i64;
-            let (mfa_token, _) = self.inner.tickets.issue(account.id, now, ttl);
-            tracing::info!(user_id = %account.id, "password accepted; waiting for the second factor");
+            let pending = MfaPending { account: account.id, amr: vec![method.to_owned()] };
+            let (mfa_token, _) = self.inner.mfa_tickets.issue(&pending, now, ttl);
+            tracing::info!(user_id = %account.id, method, "first factor accepted; waiting for the second");
             return Err(AuthError::MfaRequired {
                 mfa_token,
                 expires_in: ttl,
                 methods: vec![MfaMethod::Totp, MfaMethod::RecoveryCode],
             });
         }
-        let issued = self.start_remembered_session(account, &[mfa::AMR_PASSWORD.into()], ctx, now).await?;
-        tracing::info!(user_id = %issued.account.id, "logged in");
-        Ok(issued)
+        self.start_remembered_session(account, &[method.to_owned()], ctx, now).await
     }
 
     /// The device the request's device cookie names, if it is valid.
@@ -452,16 +493,17 @@ impl AuthService {
     #[tracing::instrument(skip_all)]
     pub async fn complete_mfa_login(&self, mfa_token: &str, code: &str, ctx: &RequestContext) -> AuthResult<Issued> {
         let now = Self::now();
-        let ticket = self.inner.tickets.verify(mfa_token.trim(), now).ok_or(AuthError::InvalidMfaToken)?;
+        let ticket =
+            self.inner.mfa_tickets.verify::<MfaPending>(mfa_token.trim(), now).ok_or(AuthError::InvalidMfaToken)?;
         let limits = &self.inner.settings.limits;
         self.inner
             .limiter
             .hit(&[
-                (format!("mfa:{}", ticket.sub), limits.mfa_per_account),
+                (format!("mfa:{}", ticket.body.account), limits.mfa_per_account),
                 (format!("login:ip:{}", ctx.client_ip), limits.login_per_ip),
             ])
             .await??;
-        let account = match accounts::by_id(&self.inner.pool, ticket.sub).await? {
+        let account = match accounts::by_id(&self.inner.pool, ticket.body.account).await? {
             Some(account) if account.active => account,
             Some(_) => return Err(AuthError::AccountDisabled),
             None => return Err(AuthError::InvalidMfaToken),
@@ -478,7 +520,8 @@ impl AuthService {
         if !self.inner.limiter.claim_once(&ticket_key, ttl).await? {
             return Err(AuthError::InvalidMfaToken);
         }
-        let amr = [mfa::AMR_PASSWORD, mfa::AMR_ONE_TIME_CODE, mfa::AMR_MULTI_FACTOR].map(String::from);
+        let mut amr = ticket.body.amr.clone();
+        amr.extend([mfa::AMR_ONE_TIME_CODE, mfa::AMR_MULTI_FACTOR].map(String::from));
         let issued = self.start_remembered_session(account, &amr, ctx, now).await?;
         self.inner.limiter.clear(&format!("mfa:{}", issued.account.id)).await?;
         tracing::info!(user_id = %issued.account.id, method = method.name(), "logged in with a second factor");
@@ -514,6 +557,180 @@ impl AuthService {
                 Ok(MfaMethod::RecoveryCode)
             }
             false => Err(AuthError::InvalidMfaCode),
+        }
+    }
+
+    // ----- outside sign-in -------------------------------------------------
+
+    /// The configured outside providers' names.
+    pub fn external_providers(&self) -> Vec<String> {
+        self.inner.external.names().into_iter().map(str::to_owned).collect()
+    }
+
+    /// Starts an outside sign-in: the URL to send the browser to. Its
+    /// `state` keys the record of this sign-in for ten minutes.
+    #[tracing::instrument(skip_all, fields(provider))]
+    pub async fn external_login_url(&self, provider: &str, redirect: &str, ctx: &RequestContext) -> AuthResult<String> {
+        let limits = &self.inner.settings.limits;
+        self.inner.limiter.hit(&[(format!("login:ip:{}", ctx.client_ip), limits.login_per_ip)]).await??;
+        let (url, state, pending) = self.inner.external.start(provider, redirect).await.map_err(external_failure)?;
+        let record = serde_json::to_string(&pending).map_err(anyhow::Error::from)?;
+        self.inner.limiter.stash(&format!("oidc-state:{state}"), &record, external::STATE_TTL).await?;
+        Ok(url)
+    }
+
+    /// Finishes an outside sign-in with the `code` and `state` the provider
+    /// sent back: the known identity's account, a new account, or
+    /// `ACCOUNT_LINK_REQUIRED` when the verified email is an account's here.
+    #[tracing::instrument(skip_all, fields(provider))]
+    pub async fn complete_external_login(
+        &self,
+        provider: &str,
+        code: &str,
+        state: &str,
+        ctx: &RequestContext,
+    ) -> AuthResult<Issued> {
+        let limits = &self.inner.settings.limits;
+        self.inner.limiter.hit(&[(format!("login:ip:{}", ctx.client_ip), limits.login_per_ip)]).await??;
+        if code.is_empty() || code.len() > 2048 || state.is_empty() || state.len() > 256 {
+            return Err(AuthError::InvalidExternalLogin);
+        }
+        let record = self.inner.limiter.take(&format!("oidc-state:{state}")).await?;
+        let pending: PendingSignIn = record
+            .and_then(|record| serde_json::from_str(&record).ok())
+            .filter(|pending: &PendingSignIn| pending.provider == provider)
+            .ok_or(AuthError::InvalidExternalLogin)?;
+        let person = self.inner.external.finish(&pending, code).await.map_err(external_failure)?;
+        let now = Self::now();
+        if let Some(account_id) = external::account_of(&self.inner.pool, provider, &person.subject).await? {
+            let account = accounts::by_id(&self.inner.pool, account_id).await?.ok_or(AuthError::ExternalLoginFailed)?;
+            if !account.active {
+                return Err(AuthError::AccountDisabled);
+            }
+            let issued = self.first_factor_proven(account, AMR_FEDERATED, ctx, now).await?;
+            tracing::info!(user_id = %issued.account.id, provider, "logged in with an outside provider");
+            return Ok(issued);
+        }
+        let email = match (&person.email, person.email_verified) {
+            (Some(email), true) => Email::parse(email).map_err(|_| AuthError::ExternalEmailNotVerified)?,
+            _ => return Err(AuthError::ExternalEmailNotVerified),
+        };
+        if let Some(existing) = accounts::by_email(&self.inner.pool, email.as_str()).await? {
+            // Never linked on a matching email alone: the owner proves the account.
+            let pending = LinkPending {
+                provider: provider.to_owned(),
+                subject: person.subject.clone(),
+                email: email.as_str().to_owned(),
+                account: existing.id,
+            };
+            let (link_token, _) = self.inner.link_tickets.issue(&pending, now, LINK_TICKET_TTL_SECS);
+            return Err(AuthError::AccountLinkRequired { link_token, expires_in: LINK_TICKET_TTL_SECS });
+        }
+        let account = self.create_external_account(provider, &person, &email).await?;
+        tracing::info!(user_id = %account.id, provider, "account created by an outside sign-in");
+        self.start_remembered_session(account, &[AMR_FEDERATED.to_owned()], ctx, now).await
+    }
+
+    /// A new USER account for an outside identity, with a random password
+    /// nobody knows (a password reset can set one) and the identity linked.
+    async fn create_external_account(
+        &self,
+        provider: &str,
+        person: &ExternalPerson,
+        email: &Email,
+    ) -> AuthResult<Account> {
+        let mut unknown = [0u8; 32];
+        rand::fill(&mut unknown);
+        let hash = self.inner.hasher.hash(SecretString::from(hex::encode(unknown))).await?;
+        let base = external::username_base(person);
+        for attempt in 0..8 {
+            let candidate = match attempt {
+                0 => base.clone(),
+                _ => format!("{base}{}", rand::random_range(10..100_000u32)),
+            };
+            let Ok(username) = Username::parse(&candidate) else { continue };
+            let display_name = person
+                .name
+                .as_deref()
+                .and_then(|name| DisplayName::parse(name).ok())
+                .map_or_else(|| DisplayName::parse(username.as_str()), Ok)?;
+            let new = NewAccount {
+                email: email.as_str(),
+                username: username.as_str(),
+                display_name: display_name.as_str(),
+                password_hash: &hash,
+                role: Role::User,
+                email_verified: true,
+            };
+            let mut tx = self.inner.pool.begin().await?;
+            let account = match accounts::insert(&mut tx, &new).await {
+                Ok(account) => account,
+                Err(InsertError::UsernameTaken) => continue,
+                // Registered a moment ago by someone else: a retry links it.
+                Err(InsertError::EmailTaken) => return Err(AuthError::InvalidExternalLogin),
+                Err(InsertError::Database(e)) => return Err(e.into()),
+            };
+            external::mark_password_unusable(&mut *tx, account.id).await?;
+            if !external::link(&mut *tx, provider, &person.subject, account.id, Some(email.as_str())).await? {
+                return Err(AuthError::InvalidExternalLogin);
+            }
+            tx.commit().await?;
+            return Ok(account);
+        }
+        Err(AuthError::ExternalLoginFailed)
+    }
+
+    /// Links the outside identity of a `linkToken` to its account once the
+    /// account's password is proven, and signs in.
+    #[tracing::instrument(skip_all)]
+    pub async fn link_external_identity(
+        &self,
+        link_token: &str,
+        password: SecretString,
+        ctx: &RequestContext,
+    ) -> AuthResult<Issued> {
+        let now = Self::now();
+        let ticket =
+            self.inner.link_tickets.verify::<LinkPending>(link_token.trim(), now).ok_or(AuthError::InvalidLinkToken)?;
+        let pending = &ticket.body;
+        let account = self.check_own_password(pending.account, password).await?;
+        if account.email != pending.email {
+            return Err(AuthError::InvalidLinkToken);
+        }
+        if !account.active {
+            return Err(AuthError::AccountDisabled);
+        }
+        let ttl = std::time::Duration::from_secs((ticket.exp - now).max(1) as u64);
+        if !self.inner.limiter.claim_once(&format!("link-ticket:{}", ticket.jti), ttl).await? {
+            return Err(AuthError::InvalidLinkToken);
+        }
+        let linked =
+            external::link(&self.inner.pool, &pending.provider, &pending.subject, account.id, Some(&pending.email))
+                .await?;
+        let owner = external::account_of(&self.inner.pool, &pending.provider, &pending.subject).await?;
+        if !linked && owner != Some(account.id) {
+            return Err(AuthError::InvalidLinkToken);
+        }
+        tracing::info!(user_id = %account.id, provider = %pending.provider, "outside identity linked");
+        self.first_factor_proven(account, AMR_FEDERATED, ctx, now).await
+    }
+
+    pub async fn linked_identities(&self, account: Uuid) -> AuthResult<Vec<external::LinkedIdentity>> {
+        Ok(external::linked(&self.inner.pool, account).await?)
+    }
+
+    /// Unlinks the caller's identity at `provider`; refused when it is the
+    /// account's last way in.
+    #[tracing::instrument(skip_all)]
+    pub async fn unlink_identity(&self, caller: &Identity, provider: &str) -> AuthResult<bool> {
+        let mut tx = self.inner.pool.begin().await?;
+        let removed = external::unlink(&mut tx, caller.user_id, provider).await?;
+        tx.commit().await?;
+        match removed {
+            Some(count) => Ok(count > 0),
+            None => Err(AuthError::Forbidden(
+                "this is the account's only way in: set a password (request a password reset) first",
+            )),
         }
     }
 
@@ -883,4 +1100,18 @@ fn sha256_hex(value: &str) -> String {
 
 fn truncate(value: &str, max_chars: usize) -> String {
     value.chars().filter(|c| !c.is_control()).take(max_chars).collect()
+}
+
+/// An outside sign-in's failure as the client sees it; the cause is logged.
+fn external_failure(error: ExternalError) -> AuthError {
+    match error {
+        ExternalError::UnknownProvider(_) => AuthError::bad_input("provider", "is not a configured sign-in provider"),
+        ExternalError::RedirectNotAllowed(_) => {
+            AuthError::bad_input("redirectUri", "is not a redirect URI registered for this provider")
+        }
+        ExternalError::Provider(details) => {
+            tracing::warn!(error = %details, "an outside sign-in failed");
+            AuthError::ExternalLoginFailed
+        }
+    }
 }

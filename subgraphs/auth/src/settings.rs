@@ -74,6 +74,8 @@ pub struct AuthSettings {
     pub mfa_ticket_ttl: Duration,
     /// The issuer name in `otpauth://` URIs.
     pub totp_issuer: String,
+    /// Outside OpenID providers people may sign in with.
+    pub oidc_providers: Vec<crate::external::ExternalProviderSpec>,
     pub trusted_proxy_hops: usize,
     pub mail: MailTransportKind,
     pub mail_from: String,
@@ -172,6 +174,13 @@ impl AuthSettings {
             },
             mfa_ticket_ttl: Duration::from_secs(config.mfa_token_ttl_secs.max(1)),
             totp_issuer: config.totp_issuer.clone(),
+            oidc_providers: {
+                let mut names = std::collections::HashSet::new();
+                if let Some(twice) = config.oidc_providers.iter().find(|p| !names.insert(p.name.as_str())) {
+                    anyhow::bail!("AUTH_OIDC_PROVIDERS names {:?} twice", twice.name);
+                }
+                config.oidc_providers.clone()
+            },
             trusted_proxy_hops: config.trusted_proxy_hops,
             mail,
             mail_from: config.mail_from.clone(),

@@ -136,6 +136,56 @@ impl Mutation {
         Ok(started(ctx, service, request, issued, refresh_token_in))
     }
 
+    /// Starts signing in with an outside provider: the URL to send the
+    /// browser to. `redirectUri` must be one the provider's configuration
+    /// lists; the provider sends the browser back there with `code` and
+    /// `state` for `completeExternalLogin`. A mutation: it starts a sign-in
+    /// that lasts ten minutes.
+    async fn external_login_url(&self, ctx: &Context<'_>, provider: String, redirect_uri: String) -> Result<String> {
+        let (service, request) = parts(ctx)?;
+        Ok(service.external_login_url(&provider, &redirect_uri, request).await?)
+    }
+
+    /// Finishes signing in with an outside provider. A first sign-in
+    /// creates a USER account; when the provider's verified email is an
+    /// account's here, answers `ACCOUNT_LINK_REQUIRED` with a `linkToken`
+    /// instead (see `linkExternalIdentity`). Two-step login applies.
+    async fn complete_external_login(
+        &self,
+        ctx: &Context<'_>,
+        provider: String,
+        #[graphql(secret)] code: String,
+        state: String,
+        #[graphql(default_with = "Some(TokenTransport::Cookie)")] refresh_token_in: Option<TokenTransport>,
+    ) -> Result<AuthPayload> {
+        let (service, request) = parts(ctx)?;
+        let issued = service.complete_external_login(&provider, &code, &state, request).await?;
+        Ok(started(ctx, service, request, issued, refresh_token_in))
+    }
+
+    /// Links an outside identity to the existing account its
+    /// `ACCOUNT_LINK_REQUIRED` named, once the account's password proves it
+    /// is the caller's, and signs in.
+    async fn link_external_identity(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(secret)] link_token: String,
+        #[graphql(secret)] password: String,
+        #[graphql(default_with = "Some(TokenTransport::Cookie)")] refresh_token_in: Option<TokenTransport>,
+    ) -> Result<AuthPayload> {
+        let (service, request) = parts(ctx)?;
+        let issued = service.link_external_identity(&link_token, secret(password), request).await?;
+        Ok(started(ctx, service, request, issued, refresh_token_in))
+    }
+
+    /// Unlinks the caller's sign-in with `provider`; `false` if none was
+    /// linked. Refused when it is the account's only way in.
+    #[graphql(guard = "AUTHENTICATED")]
+    async fn unlink_identity(&self, ctx: &Context<'_>, provider: String) -> Result<bool> {
+        let (service, request) = parts(ctx)?;
+        Ok(service.unlink_identity(request.require_caller()?, &provider).await?)
+    }
+
     /// Starts turning on two-step login: a new TOTP secret for an
     /// authenticator app, pending until `confirmTotpEnrollment`.
     #[graphql(guard = "AUTHENTICATED")]

@@ -1,4 +1,4 @@
-//! The query root: only the federation entry point for `User`.
+//! The query root: the federation entry point for `User`, and the outside sign-in providers.
 
 use async_graphql::{Context, Object, Result, ID};
 
@@ -17,5 +17,10 @@ impl Query {
         let Ok(id) = uuid::Uuid::parse_str(&id) else { return Ok(None) };
         let service = ctx.data::<AuthService>()?;
         Ok(service.account(id).await?.map(User::new))
+    }
+
+    /// The outside providers people may sign in with (`externalLoginUrl`).
+    async fn external_login_providers(&self, ctx: &Context<'_>) -> Result<Vec<String>> {
+        Ok(ctx.data::<AuthService>()?.external_providers())
     }
 }

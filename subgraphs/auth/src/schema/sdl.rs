@@ -17,6 +17,7 @@ pub const FIELD_RULES: &[(&str, &str, Rule)] = &[
     ("Mutation", "beginTotpEnrollment", AUTHENTICATED),
     ("Mutation", "confirmTotpEnrollment", AUTHENTICATED),
     ("Mutation", "disableMfa", AUTHENTICATED),
+    ("Mutation", "unlinkIdentity", AUTHENTICATED),
     ("Mutation", "setUserRoles", ADMIN),
     ("Mutation", "setUserActive", ADMIN),
     ("User", "sessions", AUTHENTICATED),

@@ -133,6 +133,24 @@ impl User {
         Ok(Some(i32::try_from(left).unwrap_or(i32::MAX)))
     }
 
+    /// The outside sign-in providers linked to the account. Readable by the
+    /// account's owner and by ADMIN and above.
+    async fn linked_identities(&self, ctx: &Context<'_>) -> Result<Option<Vec<LinkedIdentity>>> {
+        self.owner_or_admin(ctx)?;
+        let linked = ctx.data::<AuthService>()?.linked_identities(self.account.id).await?;
+        Ok(Some(
+            linked
+                .into_iter()
+                .map(|identity| LinkedIdentity {
+                    provider: identity.provider,
+                    subject: identity.subject,
+                    email: identity.email,
+                    linked_at: DateTime(identity.linked_at),
+                })
+                .collect(),
+        ))
+    }
+
     /// The account's live sessions; only its owner may list them.
     #[graphql(guard = "AUTHENTICATED")]
     async fn sessions(&self, ctx: &Context<'_>) -> Result<Vec<Session>> {
@@ -181,6 +199,18 @@ impl Session {
             current: info.id == current,
         }
     }
+}
+
+/// An outside sign-in linked to an account.
+#[derive(SimpleObject)]
+pub struct LinkedIdentity {
+    /// The provider's name, as `externalLoginProviders` lists it.
+    pub provider: String,
+    /// The person's id at the provider.
+    pub subject: String,
+    /// The email the provider gave when it was linked.
+    pub email: Option<String>,
+    pub linked_at: DateTime,
 }
 
 /// A TOTP secret to add to an authenticator app; pending until

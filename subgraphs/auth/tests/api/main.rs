@@ -6,6 +6,7 @@ mod smtp;
 
 mod accounts;
 mod admin;
+mod external;
 mod federation;
 mod keys;
 mod mfa;
