@@ -6,12 +6,15 @@ import {
   BEGIN_TOTP,
   CONFIRM_TOTP,
   DISABLE_MFA,
+  EXTERNAL_LOGIN_URL,
+  EXTERNAL_PROVIDERS,
   ME,
   RESEND,
   REVOKE,
   SESSIONS,
   SET_ROLES,
   SIGN_UP,
+  UNLINK_IDENTITY,
   UPDATE_PROFILE,
   USERS,
   VERIFY,
@@ -35,7 +38,15 @@ const EXPLAIN = {
   INVALID_MFA_CODE: 'That code is wrong or was already used. Wait for the next code, or use a recovery code.',
   INVALID_MFA_TOKEN: 'The login took too long. Start over with your password.',
   MFA_ALREADY_ENABLED: 'Two-step login is already on.',
+  INVALID_EXTERNAL_LOGIN: 'That sign-in expired or was already used. Start it again.',
+  EXTERNAL_LOGIN_FAILED: 'The sign-in provider did not confirm who you are. Start again.',
+  EXTERNAL_EMAIL_NOT_VERIFIED: 'The sign-in provider has no verified email for you. Verify it there first.',
+  INVALID_LINK_TOKEN: 'Linking took too long. Sign in with the provider again.',
 };
+
+// Where a sign-in with an outside provider remembers which provider it
+// went to, across the round trip through the provider's pages.
+const EXTERNAL_PENDING = 'gatehouse-external-provider';
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -139,6 +150,73 @@ function renderMe(me) {
   $('#profile').dataset.loaded = 'true';
   $('#admin').hidden = !me.roles.includes('ADMIN');
   renderMfa(me);
+  renderLinked(me);
+}
+
+/** The outside sign-ins linked to the account, each with an Unlink button. */
+function renderLinked(me) {
+  const rows = (me.linkedIdentities ?? []).map((identity) =>
+    h(
+      'li',
+      { 'data-provider': identity.provider },
+      h('strong', {}, identity.provider),
+      ` ${identity.email ?? ''} · linked ${when(identity.linkedAt)} `,
+      h('button', { type: 'button', class: 'unlink link', 'data-provider': identity.provider }, 'Unlink'),
+    ),
+  );
+  $('#linked-rows').replaceChildren(...rows);
+  $('#linked-none').hidden = rows.length > 0;
+}
+
+/** Shows a "Sign in with …" button per configured outside provider. */
+async function loadExternalProviders(client) {
+  const { externalLoginProviders } = await client.request(EXTERNAL_PROVIDERS);
+  const buttons = externalLoginProviders.map((provider) =>
+    h('button', { type: 'button', 'data-external': provider }, `Sign in with ${provider}`),
+  );
+  $('#external-logins').replaceChildren(...buttons);
+  $('#external-logins').hidden = buttons.length === 0;
+}
+
+/** Goes to the provider; it sends the browser back here with `code` and `state`. */
+async function startExternalLogin(client, provider) {
+  const redirectUri = `${location.origin}/`;
+  const { externalLoginUrl } = await client.request(EXTERNAL_LOGIN_URL, { provider, redirectUri });
+  sessionStorage.setItem(EXTERNAL_PENDING, provider);
+  location.assign(externalLoginUrl);
+}
+
+/**
+ * Back from a provider: finishes the sign-in (true), or shows what it
+ * needs next (a code, or the existing account's password).
+ */
+async function finishExternalLogin(client) {
+  const params = new URLSearchParams(location.search);
+  const provider = sessionStorage.getItem(EXTERNAL_PENDING);
+  if (!provider || !(params.has('code') || params.has('error'))) return false;
+  sessionStorage.removeItem(EXTERNAL_PENDING);
+  // The code is single-use and secret: off the address bar and history.
+  history.replaceState(null, '', location.pathname);
+  showState('signed-out');
+  if (params.has('error')) {
+    showError({ code: 'EXTERNAL_LOGIN_FAILED', message: params.get('error_description') ?? params.get('error') });
+    return true;
+  }
+  try {
+    await client.completeExternalLogin(provider, params.get('code'), params.get('state') ?? '');
+  } catch (error) {
+    if (error.code === 'MFA_REQUIRED') {
+      $('#mfa-form').elements.mfaToken.value = error.mfaToken;
+      showTab('mfa');
+    } else if (error.code === 'ACCOUNT_LINK_REQUIRED') {
+      $('#link-form').elements.linkToken.value = error.linkToken;
+      $('#link-provider').textContent = provider;
+      showTab('link');
+    } else {
+      showError(error);
+    }
+  }
+  return true;
 }
 
 /** The two-step login card: off (turn on), on (codes left, turn off). */
@@ -340,6 +418,42 @@ async function main() {
     showTab('login');
   });
 
+  $('#external-logins').addEventListener('click', (event) => {
+    const provider = event.target.closest('[data-external]')?.dataset.external;
+    if (provider) act(event.target, () => startExternalLogin(client, provider));
+  });
+  onSubmit('#link-form', async (form, { linkToken, password }) => {
+    clearMessages();
+    try {
+      await client.linkExternalIdentity(linkToken, password);
+      form.reset();
+      showTab('login');
+    } catch (error) {
+      form.elements.password.value = '';
+      if (error.code === 'MFA_REQUIRED') {
+        $('#mfa-form').elements.mfaToken.value = error.mfaToken;
+        showTab('mfa');
+        return;
+      }
+      if (error.code === 'INVALID_LINK_TOKEN') showTab('login');
+      throw error;
+    }
+  });
+  $('#link-cancel').addEventListener('click', () => {
+    $('#link-form').reset();
+    clearMessages();
+    showTab('login');
+  });
+  $('#linked-rows').addEventListener('click', (event) => {
+    const provider = event.target.closest('button.unlink')?.dataset.provider;
+    if (!provider) return;
+    act(event.target, async () => {
+      await client.request(UNLINK_IDENTITY, { provider });
+      showNotice(`Signing in with ${provider} is unlinked.`);
+      renderMe(await loadMe(client));
+    });
+  });
+
   $('#mfa-begin').addEventListener('click', (event) =>
     act(event.target, async () => {
       const { beginTotpEnrollment } = await client.request(BEGIN_TOTP);
@@ -416,7 +530,9 @@ async function main() {
   $('#more-users').addEventListener('click', (event) => act(event.target, () => loadUsers(client, { more: true })));
 
   showTab('login');
-  // A reload keeps the user signed in: the refresh cookie gets a new access token.
+  loadExternalProviders(client).catch(() => {}); // the password form works without them
+  // Back from an outside provider, or a reload: the refresh cookie gets a new access token.
+  if (await finishExternalLogin(client)) return;
   if (!(await client.restore())) showState('signed-out');
 }
 

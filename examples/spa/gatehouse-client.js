@@ -33,10 +33,22 @@ const LOGIN =
   'mutation Login($login: String!, $password: String!) { login(login: $login, password: $password, refreshTokenIn: COOKIE) { accessToken expiresIn } }';
 const COMPLETE_MFA_LOGIN =
   'mutation CompleteMfaLogin($mfaToken: String!, $code: String!) { completeMfaLogin(mfaToken: $mfaToken, code: $code, refreshTokenIn: COOKIE) { accessToken expiresIn } }';
+const COMPLETE_EXTERNAL_LOGIN =
+  'mutation CompleteExternalLogin($provider: String!, $code: String!, $state: String!) { completeExternalLogin(provider: $provider, code: $code, state: $state, refreshTokenIn: COOKIE) { accessToken expiresIn } }';
+const LINK_EXTERNAL_IDENTITY =
+  'mutation LinkExternalIdentity($linkToken: String!, $password: String!) { linkExternalIdentity(linkToken: $linkToken, password: $password, refreshTokenIn: COOKIE) { accessToken expiresIn } }';
 const LOGOUT = 'mutation Logout { logout }';
 const ACCOUNT_EVENTS = 'subscription AccountEvents { accountEvents { type occurredAt } }';
 /** The operations this module sends, for a trusted-documents manifest. */
-export const SESSION_OPERATIONS = [REFRESH, LOGIN, COMPLETE_MFA_LOGIN, LOGOUT, ACCOUNT_EVENTS];
+export const SESSION_OPERATIONS = [
+  REFRESH,
+  LOGIN,
+  COMPLETE_MFA_LOGIN,
+  COMPLETE_EXTERNAL_LOGIN,
+  LINK_EXTERNAL_IDENTITY,
+  LOGOUT,
+  ACCOUNT_EVENTS,
+];
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 // Refusals of the account-event subscription that a retry cannot change
 // (subscriptions turned off, the operation not a trusted document, ...).
@@ -68,6 +80,8 @@ export class GatehouseError extends Error {
     // MFA_REQUIRED: the login goes on with `completeMfaLogin(mfaToken, code)`.
     this.mfaToken = errors[0]?.extensions?.mfaToken ?? null;
     this.mfaMethods = errors[0]?.extensions?.methods ?? [];
+    // ACCOUNT_LINK_REQUIRED: `linkExternalIdentity(linkToken, password)` links and signs in.
+    this.linkToken = errors[0]?.extensions?.linkToken ?? null;
   }
 }
 
@@ -141,6 +155,27 @@ export class GatehouseClient extends EventTarget {
   /** The second step of a login: a code from the authenticator app, or a recovery code. */
   async completeMfaLogin(mfaToken, code) {
     const { completeMfaLogin: payload } = await this.#call(COMPLETE_MFA_LOGIN, { mfaToken, code });
+    this.#signedInWith(payload);
+  }
+
+  /**
+   * Finishes a sign-in with an outside provider, with the `code` and
+   * `state` it sent the browser back with. May throw MFA_REQUIRED (as
+   * `login`) or ACCOUNT_LINK_REQUIRED, whose `linkToken` goes to
+   * `linkExternalIdentity` with the existing account's password.
+   */
+  async completeExternalLogin(provider, code, state) {
+    const { completeExternalLogin: payload } = await this.#call(COMPLETE_EXTERNAL_LOGIN, { provider, code, state });
+    this.#signedInWith(payload);
+  }
+
+  /** Links an outside sign-in to the account its email named, proven by the password. */
+  async linkExternalIdentity(linkToken, password) {
+    const { linkExternalIdentity: payload } = await this.#call(LINK_EXTERNAL_IDENTITY, { linkToken, password });
+    this.#signedInWith(payload);
+  }
+
+  #signedInWith(payload) {
     this.#adopt(payload.accessToken, Date.now() + payload.expiresIn * 1000, 'login');
     this.#share();
   }

@@ -5,10 +5,15 @@
 
 export const ME = `query Me { me {
   id username email emailVerified roles active createdAt mfaEnabled recoveryCodesLeft
+  linkedIdentities { provider email linkedAt }
   displayName bio avatarUrl updatedAt
 } }`;
 export const BEGIN_TOTP = 'mutation BeginTotp { beginTotpEnrollment { secret otpauthUri } }';
 export const CONFIRM_TOTP = 'mutation ConfirmTotp($code: String!) { confirmTotpEnrollment(code: $code) }';
+export const EXTERNAL_PROVIDERS = 'query ExternalLoginProviders { externalLoginProviders }';
+export const EXTERNAL_LOGIN_URL =
+  'mutation ExternalLoginUrl($provider: String!, $redirectUri: String!) { externalLoginUrl(provider: $provider, redirectUri: $redirectUri) }';
+export const UNLINK_IDENTITY = 'mutation UnlinkIdentity($provider: String!) { unlinkIdentity(provider: $provider) }';
 export const DISABLE_MFA = 'mutation DisableMfa($password: String!) { disableMfa(password: $password) }';
 export const SESSIONS = 'query Sessions { me { id sessions { id createdAt lastUsedAt expiresAt userAgent current } } }';
 export const SIGN_UP = 'mutation SignUp($input: SignUpInput!) { signUp(input: $input) }';

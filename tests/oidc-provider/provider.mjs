@@ -4,10 +4,12 @@
 //   - OIDC_CLIENT_ID gets JWT access tokens for the Gatehouse API by the
 //     client-credentials grant (the gateway's outside-provider tests);
 //   - OIDC_RP_CLIENT_ID signs people in by the authorization-code flow with
-//     PKCE, to OIDC_RP_REDIRECT_URI (the auth service's external login).
+//     PKCE, to OIDC_RP_REDIRECT_URI (comma-separated; the auth service's
+//     external login).
 // People: POST /test/accounts {"id", "email", "email_verified", "name"}
 // adds one; an authorization request signs in the one its `login_hint`
-// names, with no page to fill in, and grants what was asked.
+// names (else OIDC_DEFAULT_LOGIN, or whom POST /test/default-login {"id"}
+// named last), with no page to fill in, and grants what was asked.
 //
 // Prints one JSON line once it listens: { "issuer": "http://127.0.0.1:PORT" }.
 // Stops when its standard input closes, so a test that dies leaves nothing
@@ -23,7 +25,10 @@ const CLIENT_SECRET = process.env.OIDC_CLIENT_SECRET ?? 'reporting-secret-012345
 const ALG = process.env.OIDC_ACCESS_TOKEN_ALG ?? 'PS256';
 const RP_CLIENT_ID = process.env.OIDC_RP_CLIENT_ID ?? 'gatehouse-auth';
 const RP_CLIENT_SECRET = process.env.OIDC_RP_CLIENT_SECRET ?? 'gatehouse-auth-secret-0123456789';
-const RP_REDIRECT_URI = process.env.OIDC_RP_REDIRECT_URI ?? 'http://127.0.0.1:9/callback';
+// Comma-separated.
+const RP_REDIRECT_URIS = (process.env.OIDC_RP_REDIRECT_URI ?? 'http://127.0.0.1:9/callback').split(',');
+// Who signs in when an authorization request names nobody (a browser test's button).
+let defaultLogin = process.env.OIDC_DEFAULT_LOGIN;
 
 /** The people this provider knows, by account id. */
 const accounts = new Map();
@@ -61,7 +66,7 @@ const provider = new Provider(issuer, {
       client_secret: RP_CLIENT_SECRET,
       grant_types: ['authorization_code'],
       response_types: ['code'],
-      redirect_uris: [RP_REDIRECT_URI],
+      redirect_uris: RP_REDIRECT_URIS,
     },
   ],
   scopes: ['openid', 'email', 'profile', 'read', 'admin'],
@@ -108,11 +113,18 @@ server.on('request', async (req, res) => {
       res.writeHead(204).end();
       return;
     }
+    if (req.method === 'POST' && req.url === '/test/default-login') {
+      let body = '';
+      for await (const chunk of req) body += chunk;
+      defaultLogin = JSON.parse(body).id;
+      res.writeHead(204).end();
+      return;
+    }
     if (req.method === 'GET' && req.url.startsWith('/interaction/')) {
       // No login page: the person the request's login_hint names signs in
       // and grants what the client asked for.
       const details = await provider.interactionDetails(req, res);
-      const accountId = details.params.login_hint;
+      const accountId = details.params.login_hint ?? defaultLogin;
       if (!accounts.has(accountId)) {
         await provider.interactionFinished(req, res, { error: 'access_denied', error_description: 'unknown person' });
         return;
