@@ -175,7 +175,12 @@ impl Connection {
         let heartbeat = config.heartbeat();
         // Writes what the connection and its subscriptions send; a client
         // that takes more than three heartbeats to take one message is gone.
+        // The writer's end is the connection's: `writer_gone` tells the loop
+        // below, and dropping `pending` fails every later send at once.
+        let writer_gone = CancellationToken::new();
+        let gone = writer_gone.clone();
         let writer = tokio::spawn(async move {
+            let _gone = gone.drop_guard();
             while let Some(message) = pending.recv().await {
                 let closing = matches!(message, Message::Close(_));
                 match tokio::time::timeout(heartbeat * 3, sink.send(message)).await {
@@ -183,12 +188,14 @@ impl Connection {
                     Ok(Ok(())) => break,
                     Ok(Err(_)) => break,
                     Err(_) => {
+                        // A socket that takes nothing takes no close frame either.
                         metrics::counter!("gateway_websocket_closed_total", "reason" => "slow").increment(1);
-                        break;
+                        return;
                     }
                 }
             }
-            let _ = sink.close().await;
+            drop(pending);
+            let _ = tokio::time::timeout(heartbeat * 3, sink.close()).await;
         });
         let init_deadline = tokio::time::sleep(config.init_timeout());
         tokio::pin!(init_deadline);
@@ -202,6 +209,7 @@ impl Connection {
                     break Closing(4408, "Connection initialisation timeout".into());
                 }
                 () = closing_gateway.cancelled() => break Closing(1012, "The gateway is restarting".into()),
+                () = writer_gone.cancelled() => break Closing(4499, "The client is not reading".into()),
                 _ = pings.tick() => {
                     if last_heard.elapsed() > heartbeat * 3 {
                         metrics::counter!("gateway_websocket_closed_total", "reason" => "silent").increment(1);
