@@ -178,6 +178,20 @@ async function loadExternalProviders(client) {
   $('#external-logins').hidden = buttons.length === 0;
 }
 
+/** A password or outside sign-in was accepted; the code step comes next. */
+function showMfaStep(error) {
+  $('#mfa-form').elements.mfaToken.value = error.mfaToken;
+  showTab('mfa');
+  $('#mfa-form').elements.code.focus();
+}
+
+/** A "start over" button: clears its form and goes back to the login form. */
+function backToLogin(form) {
+  form.reset();
+  clearMessages();
+  showTab('login');
+}
+
 /** Goes to the provider; it sends the browser back here with `code` and `state`. */
 async function startExternalLogin(client, provider) {
   const redirectUri = `${location.origin}/`;
@@ -206,8 +220,7 @@ async function finishExternalLogin(client) {
     await client.completeExternalLogin(provider, params.get('code'), params.get('state') ?? '');
   } catch (error) {
     if (error.code === 'MFA_REQUIRED') {
-      $('#mfa-form').elements.mfaToken.value = error.mfaToken;
-      showTab('mfa');
+      showMfaStep(error);
     } else if (error.code === 'ACCOUNT_LINK_REQUIRED') {
       $('#link-form').elements.linkToken.value = error.linkToken;
       $('#link-provider').textContent = provider;
@@ -390,9 +403,7 @@ async function main() {
       if (error.code === 'MFA_REQUIRED') {
         // The password was right; the second step takes a code.
         form.reset();
-        $('#mfa-form').elements.mfaToken.value = error.mfaToken;
-        showTab('mfa');
-        $('#mfa-form').elements.code.focus();
+        showMfaStep(error);
         return;
       }
       if (error.code === 'EMAIL_NOT_VERIFIED' && login.includes('@')) $('#verify-form').elements.email.value = login.trim();
@@ -412,11 +423,7 @@ async function main() {
       throw error;
     }
   });
-  $('#mfa-cancel').addEventListener('click', () => {
-    $('#mfa-form').reset();
-    clearMessages();
-    showTab('login');
-  });
+  $('#mfa-cancel').addEventListener('click', () => backToLogin($('#mfa-form')));
 
   $('#external-logins').addEventListener('click', (event) => {
     const provider = event.target.closest('[data-external]')?.dataset.external;
@@ -431,19 +438,14 @@ async function main() {
     } catch (error) {
       form.elements.password.value = '';
       if (error.code === 'MFA_REQUIRED') {
-        $('#mfa-form').elements.mfaToken.value = error.mfaToken;
-        showTab('mfa');
+        showMfaStep(error);
         return;
       }
       if (error.code === 'INVALID_LINK_TOKEN') showTab('login');
       throw error;
     }
   });
-  $('#link-cancel').addEventListener('click', () => {
-    $('#link-form').reset();
-    clearMessages();
-    showTab('login');
-  });
+  $('#link-cancel').addEventListener('click', () => backToLogin($('#link-form')));
   $('#linked-rows').addEventListener('click', (event) => {
     const provider = event.target.closest('button.unlink')?.dataset.provider;
     if (!provider) return;

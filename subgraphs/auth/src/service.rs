@@ -569,7 +569,7 @@ impl AuthService {
 
     /// Starts an outside sign-in: the URL to send the browser to. Its
     /// `state` keys the record of this sign-in for ten minutes.
-    #[tracing::instrument(skip_all, fields(provider))]
+    #[tracing::instrument(skip_all, fields(provider = provider))]
     pub async fn external_login_url(&self, provider: &str, redirect: &str, ctx: &RequestContext) -> AuthResult<String> {
         let limits = &self.inner.settings.limits;
         self.inner.limiter.hit(&[(format!("login:ip:{}", ctx.client_ip), limits.login_per_ip)]).await??;
@@ -582,7 +582,7 @@ impl AuthService {
     /// Finishes an outside sign-in with the `code` and `state` the provider
     /// sent back: the known identity's account, a new account, or
     /// `ACCOUNT_LINK_REQUIRED` when the verified email is an account's here.
-    #[tracing::instrument(skip_all, fields(provider))]
+    #[tracing::instrument(skip_all, fields(provider = provider))]
     pub async fn complete_external_login(
         &self,
         provider: &str,
