@@ -10,9 +10,17 @@ import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 
-import { createVerifiedAccount, launchBrowser, openApp, repoRoot, screenshot, startStack } from './stack.js';
+import {
+  browser,
+  createVerifiedAccount,
+  openApp,
+  repoRoot,
+  screenshot,
+  stack,
+  stackAndBrowserPerFile,
+} from './stack.js';
 
 const CLIENT = { id: 'gatehouse-auth', secret: 'gatehouse-auth-secret-0123456789' };
 const providerDir = path.join(repoRoot, 'tests/oidc-provider');
@@ -46,12 +54,10 @@ async function startProvider(env) {
 }
 
 let provider;
-let stack;
-let browser;
 
 // The provider first: the stack's auth service must know its issuer, and
 // the provider the app's address (where it sends the browser back).
-before(async () => {
+stackAndBrowserPerFile(async () => {
   const port = await freePort();
   const redirects = [`http://localhost:${port}/`, `http://127.0.0.1:${port}/`];
   provider = await startProvider({
@@ -62,14 +68,9 @@ before(async () => {
   const line = `corp issuer=${provider.issuer} client_id=${CLIENT.id} client_secret=${CLIENT.secret} ${redirects
     .map((r) => `redirect=${r}`)
     .join(' ')}`;
-  stack = await startStack({ env: { DEV_APP_LISTEN: `127.0.0.1:${port}`, AUTH_OIDC_PROVIDERS: line } });
-  browser = await launchBrowser();
+  return { env: { DEV_APP_LISTEN: `127.0.0.1:${port}`, AUTH_OIDC_PROVIDERS: line } };
 });
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-  provider?.child.kill();
-});
+after(() => provider?.child.kill());
 
 /** Tells the provider who signs in next, adding them first. */
 async function nextSignIn(id, email) {

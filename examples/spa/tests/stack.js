@@ -327,10 +327,14 @@ export function launchBrowser() {
 export let stack;
 export let browser;
 
-/** Starts one isolated stack and one browser before this file's tests and stops them after. */
+/**
+ * Starts one isolated stack and one browser before this file's tests and
+ * stops them after. `options` are `startStack`'s, or an async function
+ * that makes them (when they depend on something the file starts first).
+ */
 export function stackAndBrowserPerFile(options) {
   before(async () => {
-    stack = await startStack(options);
+    stack = await startStack(typeof options === 'function' ? await options() : options);
     browser = await launchBrowser();
   });
   after(async () => {
