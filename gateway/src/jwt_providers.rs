@@ -92,15 +92,7 @@ impl std::str::FromStr for ProviderSpec {
 
 /// Reads one provider line; the error says what is wrong and how it should read.
 pub fn parse(line: &str) -> Result<ProviderSpec, String> {
-    let mut words = line.split_ascii_whitespace();
-    let name = words.next().ok_or("a token provider needs a name, then `issuer=… audience=…`")?;
-    let name_ok = name.len() <= 32
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-    if !name_ok || name.contains('=') {
-        return Err(format!(
-            "token provider name {name:?}: the line starts with a name of up to 32 lower-case letters, digits, `-` or `_`"
-        ));
-    }
+    let (name, words) = gatehouse_common::settings::entry_name(line, "token provider", "issuer=… audience=…")?;
     if name == OWN_PROVIDER {
         return Err(format!("{OWN_PROVIDER:?} is the name of our own auth service's tokens; choose another"));
     }

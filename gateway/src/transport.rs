@@ -107,19 +107,7 @@ fn load_pair(cert: &Path, key: &Path) -> anyhow::Result<Arc<KeyPair>> {
 
 /// Describes an error with every cause it wraps: hyper's own message for a
 /// failed connection is only "client error (Connect)".
-pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
+pub use gatehouse_common::telemetry::describe_error as describe;
 
 /// Whether the error, or a cause of it, is a TLS failure (an untrusted or
 /// expired certificate, a refused client certificate, a handshake that broke

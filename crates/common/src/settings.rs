@@ -391,6 +391,27 @@ impl SharedSettings {
     }
 }
 
+/// The name that starts a one-line list entry (a token provider, a sign-in
+/// provider: `NAME key=value…`) and the words after it. A name is 1 to 32
+/// lower-case letters, digits, `-` or `_`; `what` names the entry in errors
+/// and `rest` says what follows the name.
+pub fn entry_name<'a>(
+    line: &'a str,
+    what: &str,
+    rest: &str,
+) -> Result<(&'a str, std::str::SplitAsciiWhitespace<'a>), String> {
+    let mut words = line.split_ascii_whitespace();
+    let name = words.next().ok_or_else(|| format!("a {what} needs a name, then `{rest}`"))?;
+    let name_ok = name.len() <= 32
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if !name_ok {
+        return Err(format!(
+            "{what} name {name:?}: the line starts with a name of up to 32 lower-case letters, digits, `-` or `_`"
+        ));
+    }
+    Ok((name, words))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -431,6 +431,23 @@ fn spawn_upkeep(handle: PrometheusHandle) {
     }
 }
 
+/// Describes an error with every cause it wraps, skipping a cause whose text
+/// the description already ends with: HTTP clients' own messages are often
+/// only "client error (Connect)" or "error sending request".
+pub fn describe_error(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use gatehouse_common::telemetry::describe_error;
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier,
@@ -66,16 +67,8 @@ impl std::str::FromStr for ExternalProviderSpec {
 
 /// Reads one provider line; the error says what is wrong.
 pub fn parse(line: &str) -> Result<ExternalProviderSpec, String> {
-    let mut words = line.split_ascii_whitespace();
-    let name = words.next().ok_or("a sign-in provider needs a name, then `issuer=… client_id=… redirect=…`")?;
-    let name_ok = !name.is_empty()
-        && name.len() <= 32
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-    if !name_ok {
-        return Err(format!(
-            "sign-in provider name {name:?}: the line starts with a name of up to 32 lower-case letters, digits, `-` or `_`"
-        ));
-    }
+    let (name, words) =
+        gatehouse_common::settings::entry_name(line, "sign-in provider", "issuer=… client_id=… redirect=…")?;
     let fail = |message: String| format!("sign-in provider {name}: {message}");
     let (mut issuer, mut client_id, mut client_secret, mut scopes) = (None, None, None, None);
     let mut redirects = Vec::new();
@@ -228,7 +221,7 @@ impl ExternalLogins {
             IssuerUrl::new(provider.spec.issuer.clone()).map_err(|e| ExternalError::Provider(e.to_string()))?;
         let metadata = CoreProviderMetadata::discover_async(issuer, &self.http)
             .await
-            .map_err(|e| ExternalError::Provider(format!("discovery: {}", error_chain(&e))))?;
+            .map_err(|e| ExternalError::Provider(format!("discovery: {}", describe_error(&e))))?;
         *cached = Some((metadata.clone(), Instant::now()));
         Ok(metadata)
     }
@@ -284,7 +277,7 @@ impl ExternalLogins {
         let tokens = request
             .request_async(&self.http)
             .await
-            .map_err(|e| ExternalError::Provider(format!("code exchange: {}", error_chain(&e))))?;
+            .map_err(|e| ExternalError::Provider(format!("code exchange: {}", describe_error(&e))))?;
         let id_token = tokens.id_token().ok_or_else(|| ExternalError::Provider("no ID token".into()))?;
         let claims = match id_token.claims(&client.id_token_verifier(), &Nonce::new(pending.nonce.clone())) {
             Ok(claims) => claims,
@@ -303,17 +296,6 @@ impl ExternalLogins {
             name: claims.name().and_then(|name| name.get(None)).map(|name| name.as_str().to_owned()),
         })
     }
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// A username for a new account from what the provider says: its preferred

@@ -9,7 +9,7 @@
 //! kept only as keyed hashes. The `mfaToken` is a [`crate::ticket`].
 
 use hmac::{Hmac, Mac};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use sha2::Sha256;
 use sqlx::{PgConnection, PgExecutor};
 use subtle::ConstantTimeEq;
@@ -144,11 +144,7 @@ pub struct RecoveryCodes {
 
 impl RecoveryCodes {
     pub fn new(refresh_secret: &SecretString) -> Self {
-        let key = Hmac::<Sha256>::new_from_slice(
-            &[b"gatehouse-mfa-recovery:".as_slice(), refresh_secret.expose_secret().as_bytes()].concat(),
-        )
-        .expect("HMAC accepts keys of any length");
-        Self { key }
+        Self { key: crate::seal::labelled_hmac(refresh_secret, "gatehouse-mfa-recovery:") }
     }
 
     /// Fresh codes, written `xxxxx-xxxxx`, from the OS CSPRNG (about 49 bits each).

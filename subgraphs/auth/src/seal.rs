@@ -9,6 +9,13 @@ use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LE
 use hmac::Mac;
 use secrecy::{ExposeSecret, SecretString};
 
+/// An HMAC-SHA-256 key of its own for one use of a secret: the key is
+/// `label ‖ secret`, so uses with different labels never share a key.
+pub fn labelled_hmac(secret: &SecretString, label: &str) -> hmac::Hmac<sha2::Sha256> {
+    hmac::Hmac::new_from_slice(&[label.as_bytes(), secret.expose_secret().as_bytes()].concat())
+        .expect("HMAC accepts keys of any length")
+}
+
 /// One purpose's sealing key.
 #[derive(Clone)]
 pub struct Seal {

@@ -159,10 +159,7 @@ impl AuthService {
         mail_wake: Arc<Notify>,
     ) -> Self {
         let refresh = RefreshCodec::new(&settings.refresh_secret, &settings.tokens.issuer);
-        let code_key = Hmac::<Sha256>::new_from_slice(
-            &[b"gatehouse-verification-code:".as_slice(), settings.refresh_secret.expose_secret().as_bytes()].concat(),
-        )
-        .expect("HMAC accepts keys of any length");
+        let code_key = crate::seal::labelled_hmac(&settings.refresh_secret, "gatehouse-verification-code:");
         Self {
             inner: Arc::new(Inner {
                 mail_seal: mail::MailSeal::from_secret(&settings.refresh_secret),

@@ -10,7 +10,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -36,10 +36,7 @@ const MAX_TICKET_LEN: usize = 2048;
 impl TicketCodec {
     /// `purpose` (short, no dots) names the ticket kind and keys its MAC.
     pub fn new(refresh_secret: &SecretString, purpose: &'static str) -> Self {
-        let label = format!("gatehouse-ticket-{purpose}:");
-        let key =
-            Hmac::<Sha256>::new_from_slice(&[label.as_bytes(), refresh_secret.expose_secret().as_bytes()].concat())
-                .expect("HMAC accepts keys of any length");
+        let key = crate::seal::labelled_hmac(refresh_secret, &format!("gatehouse-ticket-{purpose}:"));
         Self { key, purpose }
     }
 

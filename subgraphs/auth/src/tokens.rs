@@ -123,8 +123,7 @@ impl RefreshCodec {
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         // A separate key for successor derivation, so the signing key is never
         // used for two purposes.
-        let successor_key = Hmac::<Sha256>::new_from_slice(&[b"gatehouse-refresh-successor:", bytes].concat())
-            .expect("HMAC accepts keys of any length");
+        let successor_key = crate::seal::labelled_hmac(secret, "gatehouse-refresh-successor:");
         Self {
             encoding: EncodingKey::from_secret(bytes),
             decoding: DecodingKey::from_secret(bytes),
